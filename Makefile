@@ -1,0 +1,86 @@
+# djq — developer commands. Everything a fresh machine needs is set up by these targets.
+#
+#   make run     the demo: SQLite, admin at http://127.0.0.1:$(PORT)/admin/, a worker, a task stream
+#   make test    lint + checks + the test suite on PostgreSQL (throwaway cluster) and on SQLite
+#   make bench   the benchmarks on a throwaway PostgreSQL
+#   make lint    ruff
+#   make clean   remove the venv and the SQLite files
+#
+# Variables: PYTEST_ARGS="-k foo -x" (passed to both pytest passes), BENCH_ARGS, PORT (make run).
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+PORT ?= 8000
+export PORT
+
+# Browser tests (Playwright) drive the system Chromium; install it only when a test uses it.
+NEEDS_BROWSER := $(shell grep -rlsq playwright tests && echo yes)
+
+.PHONY: help venv test test-pg test-sqlite run bench lint clean browser
+
+help:
+	@sed -n '3,8p' Makefile | sed 's/^# \{0,1\}//'
+
+# The venv is (re)built with the newest Python >= 3.12 found by scripts/find-python; pip
+# re-runs only when pyproject.toml changes (or the venv's interpreter is gone).
+# (djq/__init__.py is a prerequisite: an editable install made before it existed maps djq as a
+# namespace package, which Django rejects.)
+$(STAMP): pyproject.toml scripts/find-python $(wildcard djq/__init__.py)
+	@if ! $(PY) -c 'import sys' >/dev/null 2>&1; then \
+		py=$$(scripts/find-python); \
+		echo "creating $(VENV) with $$py ($$($$py -V 2>&1))"; \
+		rm -rf $(VENV); \
+		"$$py" -m venv $(VENV); \
+	fi
+	$(PY) -m pip install --quiet -e '.[test]'
+	@$(PY) -c 'import sys, django; print(f"venv ready: Python {sys.version.split()[0]}, Django {django.get_version()}")'
+	@touch $@
+
+venv: $(STAMP)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+browser:
+	@scripts/ensure-chromium >/dev/null
+
+# The whole suite: both database passes always run; the target fails if either does
+# (pytest's exit 5, "no tests collected", is a failure too).
+test: venv $(if $(NEEDS_BROWSER),browser)
+	$(VENV)/bin/ruff check .
+	env -u DATABASE_URL $(PY) manage.py check
+	env -u DATABASE_URL $(PY) manage.py makemigrations --check --dry-run
+	scripts/pg-throwaway run $(MAKE) -k test-pg test-sqlite
+
+# One pass on PostgreSQL; needs DATABASE_URL=postgres://... (as set by scripts/pg-throwaway run).
+test-pg: venv
+	@case "$${DATABASE_URL:-}" in postgres*) ;; \
+		*) echo "test-pg needs DATABASE_URL=postgres://...; use: scripts/pg-throwaway run make test-pg" >&2; exit 2;; esac
+	@echo "=== pytest on PostgreSQL ($$DATABASE_URL) ==="
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# One pass on SQLite (the test database is a file so that worker subprocesses can share it).
+test-sqlite: venv
+	@echo "=== pytest on SQLite ==="
+	env -u DATABASE_URL -u DJQ_PG_STATE -u DJQ_PG_CTL -u DJQ_PG_DATA -u DJQ_PG_SCRIPT \
+		$(PY) -m pytest $(PYTEST_ARGS)
+
+run: venv
+	env -u DATABASE_URL $(PY) manage.py migrate --noinput
+	env -u DATABASE_URL $(PY) scripts/run_demo.py
+
+bench: venv
+	scripts/pg-throwaway run $(PY) -m benchmarks.run $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info artifacts
+	rm -f *.sqlite3 *.sqlite3-* .*.sqlite3 .*.sqlite3-*
+	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +

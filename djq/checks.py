@@ -1,0 +1,48 @@
+"""System checks for djq's settings (``manage.py check``)."""
+
+from __future__ import annotations
+
+from django.core.checks import Error, Warning, register
+from django.db import connections
+
+from .conf import settings
+
+
+@register()
+def check_database(app_configs, **kwargs):
+    alias = settings.DATABASE
+    if alias not in connections.settings:
+        return [Error(f"DJQ_DATABASE names {alias!r}, which is not in DATABASES", id="djq.E001")]
+    vendor = connections[alias].vendor
+    if vendor not in ("postgresql", "sqlite"):
+        return [Error(f"djq supports PostgreSQL and SQLite, not {vendor}", id="djq.E002")]
+    return []
+
+
+@register()
+def check_routes(app_configs, **kwargs):
+    routes = settings.TASK_ROUTES
+    entries = routes if isinstance(routes, (list, tuple)) else [routes]
+    errors = []
+    for entry in entries:
+        if callable(entry):
+            continue
+        if not isinstance(entry, dict):
+            errors.append(Error(f"DJQ_TASK_ROUTES entries must be dicts, got {entry!r}",
+                                id="djq.E003"))  # fmt: skip
+            continue
+        for pattern, target in entry.items():
+            if not isinstance(target, dict) or not set(target) <= {"queue", "priority"}:
+                errors.append(Error(
+                    f"DJQ_TASK_ROUTES[{pattern!r}] must be a dict with 'queue' and/or 'priority'",
+                    id="djq.E004",
+                ))  # fmt: skip
+    return errors
+
+
+@register()
+def check_eager(app_configs, **kwargs):
+    if settings.TASK_ALWAYS_EAGER:
+        return [Warning("DJQ_TASK_ALWAYS_EAGER is on: tasks run inline, no worker is used",
+                        id="djq.W001")]  # fmt: skip
+    return []

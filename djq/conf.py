@@ -1,0 +1,65 @@
+"""All of djq's settings, read in one place. Every setting is ``DJQ_<NAME>`` in Django settings.
+
+Read them through ``djq.conf.settings.NAME`` (never ``django.conf.settings.DJQ_NAME`` directly) so
+that the defaults below are the only ones, and tests that override settings see the change at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings as django_settings
+
+DEFAULTS: dict[str, Any] = {
+    # The database alias that holds jobs, queues, results and workers.
+    "DATABASE": "default",
+    "DEFAULT_QUEUE": "default",
+    # {"task.name" or "glob.*": {"queue": ..., "priority": ...}}; the first match wins.
+    "TASK_ROUTES": {},
+    # {"task.name" or "*": {"rate_limit": ..., "time_limit": ...}}: per-task option overrides.
+    "TASK_ANNOTATIONS": {},
+    "TASK_ALWAYS_EAGER": False,
+    "TASK_EAGER_PROPAGATES": False,
+    # djq records STARTED for free (the lease lives on the job row), so it is on by default.
+    "TASK_TRACK_STARTED": True,
+    "TASK_ACKS_LATE": False,
+    "TASK_TIME_LIMIT": None,
+    "TASK_SOFT_TIME_LIMIT": None,
+    "TASK_DEFAULT_PRIORITY": 0,
+    "TASK_DEFAULT_MAX_RETRIES": 3,
+    "TASK_DEFAULT_RETRY_DELAY": 180,
+    # Finished jobs older than this (seconds or timedelta) are removed by ``djq_purge``.
+    "RESULT_EXPIRES": 86400,
+    "BEAT_SCHEDULE": {},
+    "TIMEZONE": None,
+    "IMPORTS": (),
+    # Worker defaults (each has a ``djq_worker`` option too).
+    "WORKER_CONCURRENCY": None,  # None: the number of CPUs
+    "WORKER_POOL": "prefork",
+    "WORKER_PREFETCH_MULTIPLIER": 4,
+    "WORKER_MAX_TASKS_PER_CHILD": None,
+    "WORKER_MAX_MEMORY_PER_CHILD": None,
+    # How long a claim lives without a heartbeat; a dead worker's jobs are rescued after it.
+    "WORKER_LEASE": 30.0,
+    # Safety-net poll interval; on PostgreSQL, LISTEN/NOTIFY wakes workers long before it.
+    "WORKER_POLL_INTERVAL": 1.0,
+    # Result ``get()`` re-checks at least this often even when NOTIFY is available.
+    "RESULT_POLL_INTERVAL": 0.5,
+}
+
+
+class Settings:
+    """Attribute access to ``DJQ_*`` settings with the defaults above."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"djq has no setting {name!r} (known: {sorted(DEFAULTS)})")
+        return getattr(django_settings, f"DJQ_{name}", DEFAULTS[name])
+
+
+settings = Settings()
+
+
+def timezone_name() -> str:
+    """``DJQ_TIMEZONE``, then Django's ``TIME_ZONE``, then UTC."""
+    return settings.TIMEZONE or getattr(django_settings, "TIME_ZONE", None) or "UTC"

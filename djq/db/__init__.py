@@ -1,0 +1,23 @@
+"""Vendor SQL for the hot path: one module per database, the same functions in each.
+
+``djq.store`` picks the module for a connection with :func:`sql_for` and is the only caller.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+
+def sql_for(connection) -> ModuleType:
+    if connection.vendor == "postgresql":
+        from . import postgres
+
+        return postgres
+    if connection.vendor == "sqlite":
+        from . import sqlite
+
+        return sqlite
+    raise NotImplementedError(
+        f"djq supports PostgreSQL and SQLite; the database {connection.alias!r} is "
+        f"{connection.vendor}"
+    )

@@ -1,0 +1,216 @@
+"""PostgreSQL statements: SKIP LOCKED claims, batched completion, NOTIFY wake-ups.
+
+Every write of a claimed job is conditioned on ``attempt`` (the fencing token) and on the job still
+being STARTED, so a worker that lost its lease cannot overwrite a job another worker rescued.
+Batches travel as one JSON document expanded by ``jsonb_to_recordset``: one round trip per batch.
+"""
+
+from __future__ import annotations
+
+import json
+
+JOBS_CHANNEL = "djq_jobs"
+DONE_CHANNEL = "djq_done"
+CONTROL_CHANNEL = "djq_control"
+
+_READY = "('SUCCESS','FAILURE','REVOKED','IGNORED')"
+_WAITING = "('PENDING','RETRY')"
+_EVENT = "jsonb_build_array(jsonb_build_array({state}, now(), {worker}))"
+
+
+def _records(rows: list[dict], raw: frozenset = frozenset()) -> str:
+    """One JSON array for ``jsonb_to_recordset``; values under ``raw`` keys are JSON already."""
+    encode = json.JSONEncoder(default=str, separators=(",", ":")).encode
+    return "[" + ",".join(
+        "{" + ",".join(f'"{k}":{v if k in raw else encode(v)}' for k, v in row.items()) + "}"
+        for row in rows
+    ) + "]"
+
+
+INSERT = f"""
+WITH ins AS (
+    INSERT INTO djq_job (
+        id, name, queue, priority, state, custom_state, args, kwargs, options, traceback,
+        run_after, expires, retries, max_retries, attempt, acks_late, worker, terminate_signal,
+        created_at, parent_id, root_id, group_id, history)
+    SELECT r.id, r.name, r.queue, r.priority, 'PENDING', '', r.args, r.kwargs, r.options, '',
+        COALESCE(r.eta, now() + make_interval(secs => COALESCE(r.countdown, 0))),
+        COALESCE(r.expires, now() + make_interval(secs => r.expires_in)),
+        r.retries, r.max_retries, 0, r.acks_late, '', '',
+        now(), r.parent_id, r.root_id, r.group_id, {_EVENT.format(state="'PENDING'", worker="''")}
+    FROM jsonb_to_recordset(%s::jsonb) AS r(
+        id uuid, name text, queue text, priority int, args jsonb, kwargs jsonb, options jsonb,
+        eta timestamptz, countdown float8, expires timestamptz, expires_in float8, retries int,
+        max_retries int, acks_late bool, parent_id uuid, root_id uuid, group_id uuid)
+    RETURNING queue
+)
+SELECT pg_notify('{JOBS_CHANNEL}', q) FROM (SELECT DISTINCT queue AS q FROM ins) AS d
+"""
+
+
+_RAW_INSERT = frozenset({"args", "kwargs", "options"})
+
+
+def insert(cursor, rows: list[dict]) -> None:
+    cursor.execute(INSERT, [_records(rows, _RAW_INSERT)])
+
+
+# A CTE picks the due rows and locks them (skipping rows other workers hold), the UPDATE marks them
+# claimed. The CTE's ORDER BY matches djq_job_claim_idx, so Postgres walks the index and stops after
+# LIMIT rows: the cost is the batch, not the backlog. Paused queues are skipped by the NOT EXISTS.
+CLAIM = f"""
+WITH due AS (
+    SELECT j.id FROM djq_job j
+    WHERE j.state IN {_WAITING} AND j.queue = ANY(%(queues)s) AND j.run_after <= now()
+      AND NOT EXISTS (SELECT 1 FROM djq_queue q WHERE q.name = j.queue AND q.paused)
+    ORDER BY j.priority DESC, j.run_after
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE djq_job j SET
+    state = 'STARTED', attempt = j.attempt + 1, worker = %(worker)s, custom_state = '',
+    started_at = now(), lease_expires_at = now() + make_interval(secs => %(lease)s),
+    history = j.history || {_EVENT.format(state="'STARTED'", worker="%(worker)s")}
+FROM due WHERE j.id = due.id
+RETURNING j.id::text, j.name, j.args::text, j.kwargs::text, j.options::text, j.retries,
+    j.max_retries, j.attempt, j.run_after, j.expires, (j.expires IS NOT NULL AND j.expires <= now()),
+    j.parent_id::text, j.root_id::text, j.group_id::text, j.priority, j.queue, j.acks_late
+"""
+
+
+def claim(cursor, worker: str, queues: list[str], limit: int, lease: float) -> list:
+    cursor.execute(CLAIM, {"queues": list(queues), "limit": limit, "worker": worker, "lease": lease})
+    return cursor.fetchall()
+
+
+COMPLETE = f"""
+UPDATE djq_job j SET
+    state = o.state,
+    result = CASE WHEN o.keep_result THEN o.result::jsonb ELSE j.result END,
+    traceback = COALESCE(o.traceback, ''),
+    meta = COALESCE(o.meta::jsonb, j.meta),
+    finished_at = CASE WHEN o.state IN {_READY} THEN now() END,
+    run_after = CASE WHEN o.state IN {_WAITING}
+        THEN COALESCE(o.eta, now() + make_interval(secs => COALESCE(o.countdown, 0)))
+        ELSE j.run_after END,
+    retries = j.retries + (o.state = 'RETRY')::int,
+    lease_expires_at = NULL,
+    history = j.history || {_EVENT.format(state="o.state", worker="j.worker")}
+FROM jsonb_to_recordset(%s::jsonb) AS o(
+    id uuid, attempt int, state text, result text, keep_result bool, traceback text, meta text,
+    countdown float8, eta timestamptz)
+WHERE j.id = o.id AND j.attempt = o.attempt AND j.state = 'STARTED'
+RETURNING j.id::text, j.state, j.name, j.options::text, j.result::text, j.parent_id::text,
+    j.root_id::text, j.group_id::text, pg_notify('{DONE_CHANNEL}', '')
+"""
+
+
+def complete(cursor, outcomes: list[dict]) -> list:
+    cursor.execute(COMPLETE, [_records(outcomes)])
+    return cursor.fetchall()
+
+
+RELEASE = f"""
+UPDATE djq_job j SET state = 'PENDING', lease_expires_at = NULL,
+    history = j.history || {_EVENT.format(state="'PENDING'", worker="j.worker")}
+FROM jsonb_to_recordset(%s::jsonb) AS o(id uuid, attempt int)
+WHERE j.id = o.id AND j.attempt = o.attempt AND j.state = 'STARTED'
+RETURNING j.id::text, pg_notify('{JOBS_CHANNEL}', j.queue)
+"""
+
+
+def release(cursor, claims: list[dict]) -> list:
+    cursor.execute(RELEASE, [_records(claims)])
+    return cursor.fetchall()
+
+
+HEARTBEAT = """
+WITH w AS (
+    UPDATE djq_worker SET last_heartbeat = now(), processed = %(processed)s, failed = %(failed)s
+    WHERE name = %(worker)s
+)
+UPDATE djq_job SET lease_expires_at = now() + make_interval(secs => %(lease)s)
+WHERE worker = %(worker)s AND state = 'STARTED' AND id = ANY(%(ids)s::uuid[])
+RETURNING id::text, attempt, revoked_at IS NOT NULL, terminate_signal
+"""
+
+
+def heartbeat(
+    cursor, worker: str, ids: list[str], lease: float, processed: int, failed: int
+) -> list:
+    params = {
+        "worker": worker, "ids": ids, "lease": lease, "processed": processed, "failed": failed
+    }  # fmt: skip
+    cursor.execute(HEARTBEAT, params)
+    return cursor.fetchall()
+
+
+# Expired leases: the worker holding them stopped heart-beating. acks_late jobs go back to the
+# queue; the others end FAILURE with WorkerLostError (their task may have had side effects).
+_RESCUE = f"""
+UPDATE djq_job j SET
+    state = CASE WHEN j.acks_late THEN 'PENDING' ELSE 'FAILURE' END,
+    result = CASE WHEN j.acks_late THEN j.result ELSE %(lost)s::jsonb END,
+    finished_at = CASE WHEN j.acks_late THEN NULL ELSE now() END,
+    run_after = CASE WHEN j.acks_late THEN now() ELSE j.run_after END,
+    lease_expires_at = NULL,
+    history = j.history || {_EVENT.format(
+        state="CASE WHEN j.acks_late THEN 'PENDING' ELSE 'FAILURE' END", worker="j.worker")}
+WHERE j.state = 'STARTED' AND {{condition}}
+RETURNING j.id::text, j.state, j.name, j.options::text, j.result::text, j.parent_id::text,
+    j.root_id::text, j.group_id::text, j.worker, pg_notify('{DONE_CHANNEL}', '')
+"""
+RESCUE_EXPIRED = _RESCUE.format(condition="j.lease_expires_at < now()")
+RESCUE_WORKER = _RESCUE.format(condition="j.worker = %(worker)s")
+
+
+def rescue(cursor, lost_json: str, worker: str | None = None) -> list:
+    """Rescue expired leases; with ``worker``, every running job of that (dead) worker."""
+    sql = RESCUE_EXPIRED if worker is None else RESCUE_WORKER
+    cursor.execute(sql, {"lost": lost_json, "worker": worker})
+    return cursor.fetchall()
+
+
+REVOKE = f"""
+UPDATE djq_job j SET
+    revoked_at = COALESCE(j.revoked_at, now()),
+    terminate_signal = %(signal)s,
+    state = CASE WHEN j.state IN {_WAITING} THEN 'REVOKED' ELSE j.state END,
+    result = CASE WHEN j.state IN {_WAITING} THEN %(revoked)s::jsonb ELSE j.result END,
+    finished_at = CASE WHEN j.state IN {_WAITING} THEN now() ELSE j.finished_at END,
+    history = CASE WHEN j.state IN {_WAITING}
+        THEN j.history || {_EVENT.format(state="'REVOKED'", worker="''")} ELSE j.history END
+WHERE j.id = ANY(%(ids)s::uuid[]) AND j.state NOT IN {_READY}
+RETURNING j.id::text, j.state, j.worker, pg_notify('{CONTROL_CHANNEL}', 'revoke')
+"""
+
+
+def revoke(cursor, ids: list[str], signal: str, revoked_json: str) -> list:
+    cursor.execute(REVOKE, {"ids": ids, "signal": signal, "revoked": revoked_json})
+    return cursor.fetchall()
+
+
+NEXT_DUE = f"""
+SELECT EXTRACT(EPOCH FROM (min(run_after) - now()))::float8 FROM djq_job
+WHERE state IN {_WAITING} AND queue = ANY(%s)
+"""
+
+
+def next_due(cursor, queues: list[str]) -> float | None:
+    cursor.execute(NEXT_DUE, [list(queues)])
+    row = cursor.fetchone()
+    return None if row is None or row[0] is None else float(row[0])
+
+
+def set_progress(cursor, job_id: str, state: str, meta_json: str | None) -> int:
+    cursor.execute(
+        "UPDATE djq_job SET custom_state = %s, meta = %s::jsonb "
+        "WHERE id = %s AND state = 'STARTED'",
+        [state, meta_json, job_id],
+    )
+    return cursor.rowcount
+
+
+def db_now(cursor):
+    cursor.execute("SELECT now()")
+    return cursor.fetchone()[0]

@@ -1,0 +1,271 @@
+"""SQLite statements: the embedded database for development and the demo.
+
+SQLite has one writer at a time, so a claim (one ``UPDATE … WHERE id IN (SELECT … LIMIT n)
+RETURNING``) is atomic without row locks. There is no NOTIFY: workers poll. The "database clock"
+is this machine's clock, formatted as Django stores datetimes in SQLite (naive UTC text), so that
+text comparisons order correctly. UUIDs are stored as 32 hex digits, as Django does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+_READY = "('SUCCESS','FAILURE','REVOKED','IGNORED')"
+_WAITING = "('PENDING','RETRY')"
+_EVENT = "json_insert(history, '$[#]', json_array({state}, %(now)s, {worker}))"
+
+
+def now_text(delta: float = 0.0) -> str:
+    return fmt(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delta))
+
+
+def fmt(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value.isoformat(" ")
+
+
+def parse_dt(value: str | dt.datetime | None) -> dt.datetime | None:
+    """Naive UTC (Django's sqlite3 converters may already have parsed it) → aware UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.UTC)
+
+
+def _hex(value) -> str | None:
+    return None if value is None else uuid.UUID(str(value)).hex
+
+
+def _uuid_text(value: str | None) -> str | None:
+    return None if value is None else str(uuid.UUID(value))
+
+
+INSERT = """
+INSERT INTO djq_job (
+    id, name, queue, priority, state, custom_state, args, kwargs, options, traceback,
+    run_after, expires, retries, max_retries, attempt, acks_late, worker, terminate_signal,
+    created_at, parent_id, root_id, group_id, history)
+VALUES (%(id)s, %(name)s, %(queue)s, %(priority)s, 'PENDING', '', %(args)s, %(kwargs)s,
+    %(options)s, '', %(run_after)s, %(expires)s, %(retries)s, %(max_retries)s, 0, %(acks_late)s,
+    '', '', %(now)s, %(parent_id)s, %(root_id)s, %(group_id)s,
+    json_array(json_array('PENDING', %(now)s, '')))
+"""
+
+
+def insert(cursor, rows: list[dict]) -> None:
+    now = dt.datetime.now(dt.UTC)
+    params = []
+    for row in rows:
+        run_after = row["eta"] or now + dt.timedelta(seconds=row["countdown"] or 0)
+        expires = row["expires"]
+        if expires is None and row["expires_in"] is not None:
+            expires = now + dt.timedelta(seconds=row["expires_in"])
+        params.append(
+            {
+                **row,
+                "id": _hex(row["id"]),
+                "parent_id": _hex(row["parent_id"]),
+                "root_id": _hex(row["root_id"]),
+                "group_id": _hex(row["group_id"]),
+                "run_after": fmt(run_after),
+                "expires": fmt(expires),
+                "now": fmt(now),
+            }
+        )
+    cursor.executemany(INSERT, params)
+
+
+CLAIM = f"""
+UPDATE djq_job SET
+    state = 'STARTED', attempt = attempt + 1, worker = %(worker)s, custom_state = '',
+    started_at = %(now)s, lease_expires_at = %(lease_until)s,
+    history = {_EVENT.format(state="'STARTED'", worker="%(worker)s")}
+WHERE id IN (
+    SELECT j.id FROM djq_job j
+    WHERE j.state IN {_WAITING} AND j.queue IN ({{queues}}) AND j.run_after <= %(now)s
+      AND NOT EXISTS (SELECT 1 FROM djq_queue q WHERE q.name = j.queue AND q.paused)
+    ORDER BY j.priority DESC, j.run_after
+    LIMIT %(limit)s
+)
+RETURNING id, name, args, kwargs, options, retries, max_retries, attempt, run_after, expires,
+    (expires IS NOT NULL AND expires <= %(now)s), parent_id, root_id, group_id, priority, queue,
+    acks_late
+"""
+
+
+def _in_list(prefix: str, values: list[str], params: dict) -> str:
+    names = []
+    for i, value in enumerate(values):
+        params[f"{prefix}{i}"] = value
+        names.append(f"%({prefix}{i})s")
+    return ", ".join(names)
+
+
+def claim(cursor, worker: str, queues: list[str], limit: int, lease: float) -> list:
+    params = {"worker": worker, "limit": limit, "now": now_text(), "lease_until": now_text(lease)}
+    sql = CLAIM.format(queues=_in_list("q", list(queues), params))
+    cursor.execute(sql, params)
+    return [_claimed(row) for row in cursor.fetchall()]
+
+
+def _claimed(row) -> tuple:
+    row = list(row)
+    for i in (0, 11, 12, 13):
+        row[i] = _uuid_text(row[i])
+    row[8], row[9] = parse_dt(row[8]), parse_dt(row[9])
+    row[10], row[16] = bool(row[10]), bool(row[16])
+    return tuple(row)
+
+
+COMPLETE = f"""
+UPDATE djq_job SET
+    state = %(state)s,
+    result = CASE WHEN %(keep_result)s THEN %(result)s ELSE result END,
+    traceback = COALESCE(%(traceback)s, ''),
+    meta = COALESCE(%(meta)s, meta),
+    finished_at = CASE WHEN %(state)s IN {_READY} THEN %(now)s END,
+    run_after = CASE WHEN %(state)s IN {_WAITING} THEN %(run_after)s ELSE run_after END,
+    retries = retries + (%(state)s = 'RETRY'),
+    lease_expires_at = NULL,
+    history = {_EVENT.format(state="%(state)s", worker="worker")}
+WHERE id = %(id)s AND attempt = %(attempt)s AND state = 'STARTED'
+RETURNING id, state, name, options, result, parent_id, root_id, group_id, NULL
+"""
+
+
+def complete(cursor, outcomes: list[dict]) -> list:
+    done = []
+    for outcome in outcomes:
+        eta = outcome.get("eta")
+        run_after = fmt(dt.datetime.fromisoformat(eta)) if eta else now_text(
+            outcome.get("countdown") or 0
+        )
+        params = {
+            "state": outcome["state"],
+            "keep_result": outcome.get("keep_result", True),
+            "result": outcome.get("result"),
+            "traceback": outcome.get("traceback"),
+            "meta": outcome.get("meta"),
+            "now": now_text(),
+            "run_after": run_after,
+            "id": _hex(outcome["id"]),
+            "attempt": outcome["attempt"],
+        }
+        cursor.execute(COMPLETE, params)
+        done.extend(_finished(row) for row in cursor.fetchall())
+    return done
+
+
+def _finished(row) -> tuple:
+    row = list(row)
+    for i in (0, 5, 6, 7):
+        row[i] = _uuid_text(row[i])
+    return tuple(row)
+
+
+RELEASE = f"""
+UPDATE djq_job SET state = 'PENDING', lease_expires_at = NULL,
+    history = {_EVENT.format(state="'PENDING'", worker="worker")}
+WHERE id = %(id)s AND attempt = %(attempt)s AND state = 'STARTED'
+RETURNING id
+"""
+
+
+def release(cursor, claims: list[dict]) -> list:
+    released = []
+    for claim_ in claims:
+        params = {"id": _hex(claim_["id"]), "attempt": claim_["attempt"], "now": now_text()}
+        cursor.execute(RELEASE, params)
+        released.extend((_uuid_text(row[0]),) for row in cursor.fetchall())
+    return released
+
+
+def heartbeat(
+    cursor, worker: str, ids: list[str], lease: float, processed: int, failed: int
+) -> list:
+    now = now_text()
+    cursor.execute(
+        "UPDATE djq_worker SET last_heartbeat = %s, processed = %s, failed = %s WHERE name = %s",
+        [now, processed, failed, worker],
+    )
+    params = {"until": now_text(lease), "worker": worker}
+    cursor.execute(
+        "UPDATE djq_job SET lease_expires_at = %(until)s WHERE worker = %(worker)s "
+        f"AND state = 'STARTED' AND id IN ({_in_list('i', [_hex(i) for i in ids], params)}) "
+        "RETURNING id, attempt, revoked_at IS NOT NULL, terminate_signal",
+        params,
+    )
+    return [(_uuid_text(r[0]), r[1], bool(r[2]), r[3]) for r in cursor.fetchall()]
+
+
+_RESCUED_STATE = "CASE WHEN acks_late THEN 'PENDING' ELSE 'FAILURE' END"
+_RESCUE = f"""
+UPDATE djq_job SET
+    state = {_RESCUED_STATE},
+    result = CASE WHEN acks_late THEN result ELSE %(lost)s END,
+    finished_at = CASE WHEN acks_late THEN NULL ELSE %(now)s END,
+    run_after = CASE WHEN acks_late THEN %(now)s ELSE run_after END,
+    lease_expires_at = NULL,
+    history = {_EVENT.format(state=_RESCUED_STATE, worker="worker")}
+WHERE state = 'STARTED' AND {{condition}}
+RETURNING id, state, name, options, result, parent_id, root_id, group_id, worker, NULL
+"""
+RESCUE_EXPIRED = _RESCUE.format(condition="lease_expires_at < %(now)s")
+RESCUE_WORKER = _RESCUE.format(condition="worker = %(worker)s")
+
+
+def rescue(cursor, lost_json: str, worker: str | None = None) -> list:
+    sql = RESCUE_EXPIRED if worker is None else RESCUE_WORKER
+    cursor.execute(sql, {"lost": lost_json, "now": now_text(), "worker": worker})
+    return [_finished(row) for row in cursor.fetchall()]
+
+
+REVOKE = f"""
+UPDATE djq_job SET
+    revoked_at = COALESCE(revoked_at, %(now)s),
+    terminate_signal = %(signal)s,
+    result = CASE WHEN state IN {_WAITING} THEN %(revoked)s ELSE result END,
+    finished_at = CASE WHEN state IN {_WAITING} THEN %(now)s ELSE finished_at END,
+    history = CASE WHEN state IN {_WAITING}
+        THEN {_EVENT.format(state="'REVOKED'", worker="''")} ELSE history END,
+    state = CASE WHEN state IN {_WAITING} THEN 'REVOKED' ELSE state END
+WHERE id IN ({{ids}}) AND state NOT IN {_READY}
+RETURNING id, state, worker, NULL
+"""
+
+
+def revoke(cursor, ids: list[str], signal: str, revoked_json: str) -> list:
+    params = {"now": now_text(), "signal": signal, "revoked": revoked_json}
+    sql = REVOKE.format(ids=_in_list("i", [_hex(i) for i in ids], params))
+    cursor.execute(sql, params)
+    return [(_uuid_text(r[0]), r[1], r[2], None) for r in cursor.fetchall()]
+
+
+def next_due(cursor, queues: list[str]) -> float | None:
+    params: dict = {}
+    sql = (
+        f"SELECT min(run_after) FROM djq_job WHERE state IN {_WAITING} "
+        f"AND queue IN ({_in_list('q', list(queues), params)})"
+    )
+    cursor.execute(sql, params)
+    row = cursor.fetchone()
+    if row is None or row[0] is None:
+        return None
+    return (parse_dt(row[0]) - dt.datetime.now(dt.UTC)).total_seconds()
+
+
+def set_progress(cursor, job_id: str, state: str, meta_json: str | None) -> int:
+    cursor.execute(
+        "UPDATE djq_job SET custom_state = %s, meta = %s WHERE id = %s AND state = 'STARTED'",
+        [state, meta_json, _hex(job_id)],
+    )
+    return cursor.rowcount
+
+
+def db_now(cursor) -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

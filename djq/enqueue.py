@@ -1,0 +1,189 @@
+"""From a call (task name, arguments, options) to job rows: validate, serialize, route, insert.
+
+Everything that can be wrong with a call is found here, before anything is written, and raised as
+``TypeError``/``ValueError`` naming the task and what was wrong.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import numbers
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from django.utils import timezone
+
+from . import request as request_context
+from . import store
+from .conf import settings
+from .models import PRIORITY_MAX, PRIORITY_MIN
+from .registry import tasks
+from .serialization import check_arguments, dumps
+
+#: options ``apply_async`` accepts besides args/kwargs; anything else is a TypeError.
+KNOWN_OPTIONS = frozenset(
+    {
+        "countdown", "eta", "expires", "queue", "priority", "task_id", "link", "link_error",
+        "headers", "time_limit", "soft_time_limit", "ignore_result", "acks_late",
+        "track_started", "max_retries", "retries", "parent_id", "root_id", "group_id",
+        "group_index", "chord", "chain", "shadow", "routing_key", "exchange", "serializer",
+        "compression", "retry", "retry_policy", "using",
+    }
+)  # fmt: skip
+#: options kept in the job's ``options`` column for the worker and the continuation.
+_STORED_OPTIONS = (
+    "link", "link_error", "headers", "time_limit", "soft_time_limit", "ignore_result",
+    "track_started", "group_index", "chord", "chain", "shadow",
+)  # fmt: skip
+
+
+def route(name: str) -> dict:
+    """The first ``DJQ_TASK_ROUTES`` entry matching ``name`` (exact name or glob)."""
+    routes = settings.TASK_ROUTES
+    entries = routes if isinstance(routes, (list, tuple)) else [routes]
+    for entry in entries:
+        if callable(entry):
+            found = entry(name)
+            if found:
+                return dict(found)
+            continue
+        if name in entry:
+            return dict(entry[name])
+        for pattern, target in entry.items():
+            if fnmatch.fnmatchcase(name, pattern):
+                return dict(target)
+    return {}
+
+
+def build_row(
+    name: str, args: Sequence | None, kwargs: dict | None, options: dict
+) -> dict[str, Any]:
+    """Validate a call and turn it into a job row for ``store.insert_jobs``."""
+    args = () if args is None else args
+    kwargs = {} if kwargs is None else kwargs
+    if not isinstance(args, (list, tuple)):
+        raise TypeError(f"{name}: args must be a list or tuple, not {type(args).__name__}")
+    if not isinstance(kwargs, dict):
+        raise TypeError(f"{name}: kwargs must be a dict, not {type(kwargs).__name__}")
+    unknown = set(options) - KNOWN_OPTIONS
+    if unknown:
+        raise TypeError(f"{name}: unknown apply_async option(s) {sorted(unknown)}")
+    task = tasks.get(name) if name in tasks else None
+    if task is not None:
+        task.check_arguments(args, kwargs)
+    args_json, kwargs_json = check_arguments(name, args, kwargs)
+    options = _with_defaults(name, task, options)
+    parent = request_context.current()
+    parent_id = options.get("parent_id") or (parent.id if parent and not parent.is_eager else None)
+    root_id = options.get("root_id") or (parent and (parent.root_id or parent.id)) or None
+    stored = {k: options[k] for k in _STORED_OPTIONS if options.get(k) not in (None, [], {})}
+    try:
+        options_json = dumps(stored)
+    except TypeError as exc:
+        raise TypeError(f"{name}: options cannot be sent as JSON ({exc})") from None
+    return {
+        "id": _task_id(name, options.get("task_id")),
+        "name": name,
+        "queue": _queue(name, options["queue"]),
+        "priority": _priority(name, options["priority"]),
+        "args": args_json,
+        "kwargs": kwargs_json,
+        "options": options_json,
+        **_eta(name, options.get("countdown"), options.get("eta")),
+        **_expires(name, options.get("expires")),
+        "retries": int(options.get("retries") or 0),
+        "max_retries": options.get("max_retries"),
+        "acks_late": bool(options["acks_late"]),
+        "parent_id": str(parent_id) if parent_id else None,
+        "root_id": str(root_id) if root_id else None,
+        "group_id": str(options["group_id"]) if options.get("group_id") else None,
+    }
+
+
+def _with_defaults(name: str, task, options: dict) -> dict:
+    """apply_async options, then DJQ_TASK_ROUTES, then the task's attributes, then settings."""
+    merged = {k: v for k, v in route(name).items() if v is not None}
+    merged.update({k: v for k, v in options.items() if v is not None})
+    defaults = {
+        "queue": getattr(task, "queue", None) or settings.DEFAULT_QUEUE,
+        "priority": _first(getattr(task, "priority", None), settings.TASK_DEFAULT_PRIORITY),
+        "acks_late": _first(getattr(task, "acks_late", None), settings.TASK_ACKS_LATE),
+        "max_retries": getattr(task, "max_retries", None) if task else None,
+        "expires": getattr(task, "expires", None),
+    }
+    for key, value in defaults.items():
+        merged.setdefault(key, value)
+    return merged
+
+
+def _first(*values):
+    return next((v for v in values if v is not None), None)
+
+
+def _task_id(name: str, task_id) -> str:
+    if task_id is None:
+        return str(uuid.uuid4())
+    try:
+        return str(uuid.UUID(str(task_id)))
+    except ValueError:
+        raise ValueError(f"{name}: task_id must be a UUID, got {task_id!r}") from None
+
+
+def _queue(name: str, queue) -> str:
+    if not isinstance(queue, str) or not queue or len(queue) > 200:
+        raise ValueError(f"{name}: queue must be a non-empty string (<= 200 chars), got {queue!r}")
+    return queue
+
+
+def _priority(name: str, priority) -> int:
+    if isinstance(priority, bool) or not isinstance(priority, numbers.Integral):
+        raise TypeError(f"{name}: priority must be an integer, got {priority!r}")
+    if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+        raise ValueError(
+            f"{name}: priority {priority} is outside {PRIORITY_MIN}..{PRIORITY_MAX}"
+        )
+    return int(priority)
+
+
+def _aware(name: str, what: str, value: dt.datetime) -> dt.datetime:
+    if timezone.is_naive(value):
+        return timezone.make_aware(value)
+    return value
+
+
+def _seconds(name: str, what: str, value) -> float:
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: {what} must be seconds or a timedelta, got {value!r}")
+    return float(value)
+
+
+def _eta(name: str, countdown, eta) -> dict:
+    if eta is not None and countdown is not None:
+        raise ValueError(f"{name}: give countdown or eta, not both")
+    if eta is not None:
+        if isinstance(eta, str):
+            eta = dt.datetime.fromisoformat(eta)
+        if not isinstance(eta, dt.datetime):
+            raise TypeError(f"{name}: eta must be a datetime, got {eta!r}")
+        return {"eta": _aware(name, "eta", eta), "countdown": None}
+    if countdown is None:
+        return {"eta": None, "countdown": None}
+    return {"eta": None, "countdown": _seconds(name, "countdown", countdown)}
+
+
+def _expires(name: str, expires) -> dict:
+    if expires is None:
+        return {"expires": None, "expires_in": None}
+    if isinstance(expires, str):
+        expires = dt.datetime.fromisoformat(expires)
+    if isinstance(expires, dt.datetime):
+        return {"expires": _aware(name, "expires", expires), "expires_in": None}
+    return {"expires": None, "expires_in": _seconds(name, "expires", expires)}
+
+
+def enqueue(rows: Sequence[dict], using: str | None = None) -> None:
+    store.insert_jobs(rows, using=using)

@@ -1,0 +1,286 @@
+"""Running one job: a few small named steps from a claimed row to an outcome.
+
+Running and recording are separate: ``execute`` never writes job state (the task itself may, via
+``update_state``); it returns an outcome dict that the worker records in a batch with
+``store.complete``. ``run_eagerly`` runs the same steps inline for ``Task.apply``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import threading
+import time
+import traceback as traceback_module
+import uuid
+from contextlib import contextmanager
+from typing import Any
+
+from . import request as request_context
+from . import signals, states
+from .exceptions import Ignore, NotRegistered, Reject, Retry, SoftTimeLimitExceeded
+from .registry import tasks
+from .retry import autoretry_countdown
+from .serialization import dumps, exception_to_dict, loads
+from .task import Task, resolve_options
+
+
+class ExceptionInfo:
+    """What hooks receive as ``einfo`` (Celery's attributes)."""
+
+    def __init__(self, exc: BaseException):
+        self.exception = exc
+        self.type = type(exc)
+        self.tb = exc.__traceback__
+        self.traceback = "".join(traceback_module.format_exception(exc))
+
+    def __str__(self) -> str:
+        return self.traceback
+
+
+def execute(job: dict, hostname: str = "", soft_time_limit: float | None = None) -> dict:
+    """Run a claimed job (a dict from ``store.claim``) and return its outcome."""
+    started = time.monotonic()
+    base = {"id": job["id"], "attempt": job["attempt"], "name": job["name"]}
+    try:
+        task = tasks[job["name"]]
+        args, kwargs, options = _decode_payload(job)
+    except (NotRegistered, TypeError, ValueError) as exc:
+        return {**base, **_failed(exc, ExceptionInfo(exc)), "runtime": 0.0}
+    req = request_context.Request(
+        id=job["id"],
+        task=task.name,
+        args=args,
+        kwargs=kwargs,
+        retries=job["retries"],
+        attempt=job["attempt"],
+        eta=job.get("eta"),
+        expires=job.get("expires"),
+        hostname=hostname,
+        delivery_info={"queue": job.get("queue"), "priority": job.get("priority")},
+        parent_id=job.get("parent_id"),
+        root_id=job.get("root_id"),
+        group=job.get("group_id"),
+        headers=options.get("headers") or {},
+        options=options,
+        called_directly=False,
+    )
+    limits = resolve_options(task, options)
+    soft = limits["soft_time_limit"] if soft_time_limit is None else soft_time_limit
+    outcome = run_task(task, req, soft_time_limit=soft)
+    if limits["ignore_result"] and outcome["state"] == states.SUCCESS:
+        outcome["keep_result"] = False
+    return {**base, **outcome, "runtime": time.monotonic() - started}
+
+
+def _decode_payload(job: dict) -> tuple[list, dict, dict]:
+    args, kwargs = loads(job["args"]), loads(job["kwargs"])
+    options = loads(job.get("options")) or {}
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        raise TypeError(
+            f"malformed job payload: args must be a JSON array and kwargs a JSON object, got "
+            f"{type(args).__name__} and {type(kwargs).__name__}"
+        )
+    return args, kwargs, options
+
+
+def run_task(task: Task, req: request_context.Request, soft_time_limit=None) -> dict[str, Any]:
+    """The execute pipeline: prerun → before_start → call → outcome → hooks → postrun."""
+    args, kwargs = req.args, req.kwargs
+    request_context.push(req)
+    signals.task_prerun.send(sender=task, task_id=req.id, task=task, args=args, kwargs=kwargs)
+    retval = None
+    try:
+        task.before_start(req.id, args, kwargs)
+        with soft_limit(soft_time_limit):
+            retval = _call(task, req, args, kwargs)
+        outcome = _succeeded(task, req, retval)
+    except Retry as retry:
+        outcome = _retried(task, req, retry)
+    except Ignore:
+        outcome = {"state": states.IGNORED, "result": None, "keep_result": False}
+    except Reject as reject:
+        outcome = _rejected(task, req, reject)
+    except Exception as exc:
+        outcome = _task_failed(task, req, exc)
+    finally:
+        request_context.pop()
+    try:
+        task.after_return(
+            outcome["state"], retval, req.id, args, kwargs, outcome.pop("_einfo", None)
+        )
+    finally:
+        signals.task_postrun.send(
+            sender=task, task_id=req.id, task=task, args=args, kwargs=kwargs,
+            retval=retval, state=outcome["state"],
+        )  # fmt: skip
+    return outcome
+
+
+def _call(task: Task, req, args: list, kwargs: dict):
+    if not task.autoretry_for:
+        return task.run(*args, **kwargs)
+    try:
+        return task.run(*args, **kwargs)
+    except (Retry, Ignore, Reject):
+        raise
+    except task.autoretry_for as exc:
+        countdown = autoretry_countdown(task, req.retries)
+        retry_kwargs = dict(task.retry_kwargs or {})
+        if countdown is not None:
+            retry_kwargs["countdown"] = countdown
+        raise task.retry(exc=exc, **retry_kwargs) from exc
+
+
+def _succeeded(task: Task, req, retval) -> dict:
+    try:
+        result = dumps(retval)
+    except TypeError as exc:
+        error = TypeError(f"{task.name}: return value of type {type(retval).__name__} "
+                          f"cannot be stored as JSON ({exc})")  # fmt: skip
+        return _task_failed(task, req, error)
+    task.on_success(retval, req.id, req.args, req.kwargs)
+    signals.task_success.send(sender=task, result=retval)
+    return {"state": states.SUCCESS, "result": result, "keep_result": True, "repr": _short(retval)}
+
+
+def _retried(task: Task, req, retry: Retry) -> dict:
+    exc = retry.exc if retry.exc is not None else retry
+    einfo = ExceptionInfo(exc)
+    task.on_retry(exc, req.id, req.args, req.kwargs, einfo)
+    signals.task_retry.send(sender=task, request=req, reason=retry, einfo=einfo)
+    outcome = {
+        "state": states.RETRY,
+        "result": dumps(exception_to_dict(exc)),
+        "keep_result": True,
+        "traceback": einfo.traceback if retry.exc is not None else None,
+        "repr": str(retry),
+        "_einfo": einfo,
+    }
+    if hasattr(retry.when, "isoformat"):
+        outcome["eta"] = retry.when.isoformat()
+    else:
+        outcome["countdown"] = float(retry.when or 0)
+    return outcome
+
+
+def _rejected(task: Task, req, reject: Reject) -> dict:
+    if reject.requeue:
+        return {"state": states.PENDING, "result": None, "keep_result": False, "countdown": 0,
+                "repr": f"rejected and requeued: {reject.reason!r}"}  # fmt: skip
+    return _task_failed(task, req, reject)
+
+
+def _task_failed(task: Task, req, exc: BaseException) -> dict:
+    einfo = ExceptionInfo(exc)
+    try:
+        task.on_failure(exc, req.id, req.args, req.kwargs, einfo)
+    finally:
+        signals.task_failure.send(
+            sender=task, task_id=req.id, exception=exc, args=req.args, kwargs=req.kwargs,
+            traceback=einfo.tb, einfo=einfo,
+        )  # fmt: skip
+    return {**_failed(exc, einfo), "_einfo": einfo}
+
+
+def _failed(exc: BaseException, einfo: ExceptionInfo) -> dict:
+    return {
+        "state": states.FAILURE,
+        "result": dumps(exception_to_dict(exc)),
+        "keep_result": True,
+        "traceback": einfo.traceback,
+        "repr": repr(exc),
+    }
+
+
+def _short(value, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --- soft time limits -----------------------------------------------------------------------
+@contextmanager
+def soft_limit(seconds: float | None):
+    """Raise ``SoftTimeLimitExceeded`` in the running task after ``seconds``.
+
+    In a process's main thread (prefork child, solo) a SIGALRM timer interrupts even blocking
+    calls; in a pool thread, the exception is set asynchronously on that thread.
+    """
+    if not seconds:
+        yield
+        return
+    if threading.current_thread() is threading.main_thread():
+        with _alarm(seconds):
+            yield
+    else:
+        with _async_raise_after(seconds):
+            yield
+
+
+def _raise_soft(signum, frame):
+    raise SoftTimeLimitExceeded()
+
+
+@contextmanager
+def _alarm(seconds: float):
+    previous = signal.signal(signal.SIGALRM, _raise_soft)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextmanager
+def _async_raise_after(seconds: float):
+    thread_id = threading.get_ident()
+    done = threading.Event()
+
+    def fire():
+        if not done.wait(seconds):
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(thread_id), ctypes.py_object(SoftTimeLimitExceeded)
+            )
+
+    timer = threading.Thread(target=fire, daemon=True, name="djq-soft-limit")
+    timer.start()
+    try:
+        yield
+    finally:
+        done.set()
+
+
+# --- eager runs -----------------------------------------------------------------------------
+def run_eagerly(task: Task, args, kwargs, task_id=None, **options):
+    """``Task.apply``: the execute pipeline inline, retrying inline, returning an EagerResult."""
+    from .conf import settings
+    from .result import EagerResult
+
+    task.check_arguments(args, kwargs)
+    task_id = str(task_id or uuid.uuid4())
+    parent = request_context.current()
+    retries = int(options.get("retries") or 0)
+    while True:
+        req = request_context.Request(
+            id=task_id, task=task.name, args=list(args), kwargs=dict(kwargs), retries=retries,
+            is_eager=True, called_directly=False, hostname="eager",
+            parent_id=parent.id if parent else None,
+            root_id=(parent.root_id or parent.id) if parent else task_id,
+            delivery_info={"is_eager": True}, headers=options.get("headers") or {},
+        )  # fmt: skip
+        outcome = run_task(task, req)
+        if outcome["state"] != states.RETRY:
+            break
+        retries += 1
+    result = EagerResult(task_id, outcome, task_name=task.name)
+    if result.state == states.FAILURE and (
+        options.get("throw") or settings.TASK_EAGER_PROPAGATES
+    ):
+        raise result.result
+    if result.state == states.SUCCESS:
+        for link in options.get("link") or ():
+            from .canvas import maybe_signature
+
+            maybe_signature(link).apply((result.result,))
+    return result

@@ -1,0 +1,122 @@
+"""``manage.py djq_worker``: Celery's worker options, parsed into a WorkerConfig."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from djq.worker import Worker, WorkerConfig
+
+
+def _autoscale(value: str) -> tuple[int, int]:
+    try:
+        parts = [int(p) for p in value.split(",")]
+    except ValueError:
+        raise CommandError(f"--autoscale takes MAX,MIN (integers), got {value!r}") from None
+    high, low = (parts + [0])[:2] if len(parts) == 1 else parts[:2]
+    if high < 1 or low < 0 or low > high:
+        raise CommandError(f"--autoscale MAX,MIN needs MAX >= MIN >= 0 and MAX >= 1: {value!r}")
+    return high, low
+
+
+class Command(BaseCommand):
+    help = "Run a djq worker: claim due jobs of the given queues and run them."
+
+    def add_arguments(self, parser):
+        parser.add_argument("-Q", "--queues", default="", help="comma-separated queue names")
+        parser.add_argument("-c", "--concurrency", type=int, help="processes/threads (CPUs)")
+        parser.add_argument("-n", "--hostname", default="djq@%h", help="node name (%%h: host)")
+        parser.add_argument("-P", "--pool", choices=["prefork", "threads", "solo"])
+        parser.add_argument("--autoscale", type=_autoscale, help="MAX,MIN pool processes")
+        parser.add_argument("--max-tasks-per-child", type=int)
+        parser.add_argument("--max-memory-per-child", type=int, help="KiB of resident memory")
+        parser.add_argument("--time-limit", type=float, help="hard time limit (s)")
+        parser.add_argument("--soft-time-limit", type=float, help="soft time limit (s)")
+        parser.add_argument("--prefetch-multiplier", type=int)
+        parser.add_argument("--lease", type=float, help="seconds a claim lives without heartbeat")
+        parser.add_argument("--poll-interval", type=float, help="seconds between polls")
+        parser.add_argument("-l", "--loglevel", default="INFO")
+        parser.add_argument("--burst", action="store_true", help="exit once no due job is left")
+        parser.add_argument("-B", "--beat", action="store_true", help="also run the beat")
+        parser.add_argument("--pidfile")
+        parser.add_argument("--logfile")
+        parser.add_argument("--database", help="database alias (DJQ_DATABASE)")
+
+    def handle(self, *args, **options):
+        _setup_logging(options["loglevel"], options["logfile"])
+        if options["pidfile"]:
+            _write_pidfile(options["pidfile"])
+        config = WorkerConfig(
+            name=options["hostname"],
+            queues=[q.strip() for q in options["queues"].split(",") if q.strip()],
+            concurrency=options["concurrency"],
+            pool=options["pool"],
+            autoscale=options["autoscale"],
+            max_tasks_per_child=options["max_tasks_per_child"],
+            max_memory_per_child=options["max_memory_per_child"],
+            time_limit=options["time_limit"],
+            soft_time_limit=options["soft_time_limit"],
+            prefetch_multiplier=options["prefetch_multiplier"],
+            lease=options["lease"],
+            poll_interval=options["poll_interval"],
+            burst=options["burst"],
+            beat=options["beat"],
+            using=options["database"],
+        )
+        try:
+            code = Worker(config).run()
+        finally:
+            if options["pidfile"]:
+                _remove_pidfile(options["pidfile"])
+        if code:
+            sys.exit(code)
+
+
+def _setup_logging(level: str, logfile: str | None) -> None:
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        raise CommandError(f"unknown log level {level!r}")
+    djq_logger = logging.getLogger("djq")
+    djq_logger.setLevel(numeric)
+    handler = logging.FileHandler(logfile) if logfile else None
+    if handler is None and not _has_handler(djq_logger):
+        handler = logging.StreamHandler(sys.stderr)
+    if handler is not None:
+        handler.setFormatter(
+            logging.Formatter("[%(asctime)s: %(levelname)s/%(processName)s] %(message)s")
+        )
+        djq_logger.addHandler(handler)
+
+
+def _has_handler(logger: logging.Logger) -> bool:
+    while logger is not None:
+        if logger.handlers:
+            return True
+        if not logger.propagate:
+            return False
+        logger = logger.parent
+    return False
+
+
+def _write_pidfile(path: str) -> None:
+    if os.path.exists(path):
+        try:
+            pid = int(open(path).read().strip() or 0)
+            os.kill(pid, 0)
+        except (ValueError, ProcessLookupError):
+            pass
+        else:
+            raise CommandError(f"pidfile {path} names a running process ({pid})")
+    with open(path, "w") as fh:
+        fh.write(f"{os.getpid()}\n")
+
+
+def _remove_pidfile(path: str) -> None:
+    try:
+        if int(open(path).read().strip()) == os.getpid():
+            os.unlink(path)
+    except (OSError, ValueError):
+        pass

@@ -1,0 +1,443 @@
+"""Execution pools: ``prefork`` (default), ``threads`` and ``solo``.
+
+A pool runs claimed jobs and hands back outcome dicts; it never touches job state. The worker's
+loop waits on ``pool.waitables()`` and calls ``collect``/``check_limits`` when they are ready.
+
+Prefork children are forked from the worker after Django is set up (tasks imported), with every
+Django connection closed first, so no child ever shares a database connection with its parent.
+Children talk to the parent over a pipe in JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue as queue_module
+import resource
+import signal
+import socket
+import threading
+import time
+from multiprocessing.connection import Connection, Pipe
+
+from django.db import close_old_connections, connections
+
+from . import signals
+from .exceptions import TaskRevokedError, TimeLimitExceeded, WorkerLostError
+from .execute import execute
+from .serialization import dumps, exception_to_dict
+
+logger = logging.getLogger("djq.worker")
+
+
+def lost_outcome(job: dict, exc: BaseException, state: str = "FAILURE") -> dict:
+    """The outcome recorded for a job whose process died (or was killed) before answering."""
+    return {
+        "id": job["id"],
+        "attempt": job["attempt"],
+        "name": job["name"],
+        "state": state,
+        "result": dumps(exception_to_dict(exc)),
+        "keep_result": True,
+        "traceback": None,
+        "repr": repr(exc),
+        "runtime": 0.0,
+    }
+
+
+class Child:
+    """A prefork child and what it is running."""
+
+    def __init__(self, pid: int, conn: Connection):
+        self.pid = pid
+        self.conn = conn
+        self.job: dict | None = None
+        self.started = 0.0
+        self.hard_deadline: float | None = None
+        self.idle_since = time.monotonic()
+        self.terminating: str | None = None  # the signal sent by a revoke(terminate=True)
+
+    def fileno(self) -> int:
+        return self.conn.fileno()
+
+
+def _child_main(conn: Connection, hostname: str, max_tasks: int | None, max_memory: int | None):
+    """The loop of a prefork child: receive a job, run it, send its outcome, repeat."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # decides what happens to running jobs.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+    signal.set_wakeup_fd(-1)
+    signals.worker_process_init.send(sender=None)
+    done = 0
+    while True:
+        try:
+            message = json.loads(conn.recv_bytes())
+        except (EOFError, OSError):
+            break
+        if message is None:
+            break
+        close_old_connections()
+        try:
+            outcome = execute(message["job"], hostname, message.get("soft"))
+        except BaseException as exc:  # a bug in djq itself: still answer
+            outcome = lost_outcome(message["job"], exc)
+        close_old_connections()
+        conn.send_bytes(json.dumps(outcome, default=str).encode())
+        done += 1
+        if max_tasks and done >= max_tasks:
+            break
+        if max_memory and resource.getrusage(resource.RUSAGE_SELF).ru_maxrss > max_memory:
+            break
+
+
+class PreforkPool:
+    name = "prefork"
+
+    def __init__(
+        self,
+        concurrency: int,
+        hostname: str,
+        max_tasks_per_child: int | None = None,
+        max_memory_per_child: int | None = None,
+        autoscale: tuple[int, int] | None = None,
+        keepalive: float = 30.0,
+    ):
+        self.hostname = hostname
+        self.max_tasks = max_tasks_per_child
+        self.max_memory = max_memory_per_child
+        self.autoscale = autoscale
+        self.max_procs = autoscale[0] if autoscale else concurrency
+        self.min_procs = autoscale[1] if autoscale else concurrency
+        self.keepalive = keepalive
+        self.children: dict[int, Child] = {}
+
+    @property
+    def concurrency(self) -> int:
+        return self.max_procs
+
+    # --- life cycle ----------------------------------------------------------------------
+    def start(self) -> None:
+        for _ in range(self.min_procs):
+            self._spawn()
+
+    def _spawn(self) -> Child:
+        for conn in connections.all(initialized_only=True):
+            conn.close()  # never let a child inherit a live connection
+        parent_end, child_end = Pipe(duplex=True)
+        pid = os.fork()
+        if pid == 0:  # the child
+            code = 0
+            try:
+                parent_end.close()
+                for other in self.children.values():
+                    other.conn.close()
+                _child_main(child_end, self.hostname, self.max_tasks, self.max_memory)
+            except BaseException:
+                logger.exception("pool child crashed")
+                code = 1
+            finally:
+                os._exit(code)
+        child_end.close()
+        child = Child(pid, parent_end)
+        self.children[pid] = child
+        return child
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask idle children to exit, then make sure every child is gone."""
+        for child in self.children.values():
+            try:
+                child.conn.send_bytes(b"null")
+            except OSError:
+                pass
+        deadline = time.monotonic() + timeout
+        for pid in list(self.children):
+            self._reap(pid, deadline)
+        self.children.clear()
+
+    def _reap(self, pid: int, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return
+            time.sleep(0.01)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+    def kill_all(self) -> list[dict]:
+        """Cold shutdown: kill every child; return the jobs they were running."""
+        running = []
+        for pid, child in list(self.children.items()):
+            if child.job is not None:
+                running.append(child.job)
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            child.conn.close()
+        self.children.clear()
+        return running
+
+    # --- dispatch ------------------------------------------------------------------------
+    def busy(self) -> int:
+        return sum(1 for c in self.children.values() if c.job is not None)
+
+    def free_slots(self) -> int:
+        return self.max_procs - self.busy()
+
+    def running_jobs(self) -> list[dict]:
+        return [c.job for c in self.children.values() if c.job is not None]
+
+    def submit(self, job: dict, soft: float | None, hard: float | None) -> None:
+        child = next((c for c in self.children.values() if c.job is None), None)
+        if child is None:
+            child = self._spawn()
+        child.job = job
+        child.started = time.monotonic()
+        child.hard_deadline = child.started + hard if hard else None
+        child.conn.send_bytes(json.dumps({"job": job, "soft": soft}, default=str).encode())
+
+    def waitables(self) -> list:
+        return [c.conn for c in self.children.values()]
+
+    def collect(self, ready: list) -> list[dict]:
+        """Outcomes from children whose pipe is readable; a dead child's job is lost."""
+        outcomes = []
+        by_conn = {c.conn: c for c in self.children.values()}
+        for conn in ready:
+            child = by_conn.get(conn)
+            if child is None:
+                continue
+            try:
+                outcome = json.loads(conn.recv_bytes())
+            except (EOFError, OSError):
+                outcome = None
+            if outcome is None:  # outside the except block: a new child must not inherit it
+                outcomes.extend(self._child_died(child))
+                continue
+            child.job = None
+            child.idle_since = time.monotonic()
+            outcomes.append(outcome)
+        return outcomes
+
+    def _child_died(self, child: Child) -> list[dict]:
+        _, status = os.waitpid(child.pid, 0)
+        child.conn.close()
+        del self.children[child.pid]
+        outcomes = []
+        if child.job is not None:
+            if child.terminating:
+                exc: BaseException = TaskRevokedError(f"terminated ({child.terminating})")
+                outcomes.append(lost_outcome(child.job, exc, state="REVOKED"))
+            else:
+                how = _describe_exit(status)
+                exc = WorkerLostError(f"Worker exited prematurely: {how}.")
+                outcomes.append(lost_outcome(child.job, exc))
+        self._replenish()
+        return outcomes
+
+    def _replenish(self) -> None:
+        while len(self.children) < self.min_procs:
+            self._spawn()
+
+    def check_limits(self, now: float) -> list[dict]:
+        """Kill children past their job's hard time limit; shrink an autoscaled pool."""
+        outcomes = []
+        for child in list(self.children.values()):
+            if child.job is not None and child.hard_deadline and now >= child.hard_deadline:
+                limit = child.hard_deadline - child.started
+                logger.error(
+                    "Hard time limit (%ss) exceeded for %s[%s]", limit, child.job["name"],
+                    child.job["id"],
+                )  # fmt: skip
+                os.kill(child.pid, signal.SIGKILL)
+                os.waitpid(child.pid, 0)
+                child.conn.close()
+                del self.children[child.pid]
+                exc = TimeLimitExceeded(limit)
+                outcomes.append(lost_outcome(child.job, exc))
+        if self.autoscale:
+            self._shrink_idle(now)
+        self._replenish()
+        return outcomes
+
+    def _shrink_idle(self, now: float) -> None:
+        idle = [c for c in self.children.values() if c.job is None]
+        for child in idle:
+            if len(self.children) <= self.min_procs:
+                break
+            if now - child.idle_since >= self.keepalive:
+                self._retire(child)
+
+    def _retire(self, child: Child) -> None:
+        try:
+            child.conn.send_bytes(b"null")
+        except OSError:
+            pass
+        self._reap(child.pid, time.monotonic() + 5)
+        child.conn.close()
+        del self.children[child.pid]
+
+    def next_deadline(self) -> float | None:
+        deadlines = [c.hard_deadline for c in self.children.values() if c.hard_deadline and c.job]
+        return min(deadlines) if deadlines else None
+
+    def terminate(self, job_id: str, signame: str) -> bool:
+        for child in self.children.values():
+            if child.job is not None and child.job["id"] == job_id:
+                child.terminating = signame
+                os.kill(child.pid, _signal_number(signame))
+                return True
+        return False
+
+    def resize(self, max_procs: int, min_procs: int | None = None) -> None:
+        self.max_procs = max(1, max_procs)
+        self.min_procs = min(self.max_procs, self.min_procs if min_procs is None else min_procs)
+        for child in [c for c in self.children.values() if c.job is None]:
+            if len(self.children) <= self.max_procs:
+                break
+            self._retire(child)
+        self._replenish()
+
+
+def _signal_number(signame: str) -> int:
+    name = signame.upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    return int(getattr(signal, name))
+
+
+def _describe_exit(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        return f"signal {sig} ({signal.Signals(sig).name})"
+    return f"exitcode {os.WEXITSTATUS(status)}"
+
+
+class ThreadPool:
+    """Jobs run in threads of the worker process: for I/O-bound tasks. Hard time limits and
+    terminate are not possible for threads; soft limits are raised asynchronously."""
+
+    name = "threads"
+
+    def __init__(self, concurrency: int, hostname: str, **ignored):
+        self.max_procs = self.min_procs = concurrency
+        self.hostname = hostname
+        self.inbox: queue_module.Queue = queue_module.Queue()
+        self.outbox: queue_module.Queue = queue_module.Queue()
+        self.running: dict[str, dict] = {}
+        self.lock = threading.Lock()
+        self.wake_r, self.wake_w = socket.socketpair()
+        self.wake_r.setblocking(False)
+        self.threads: list[threading.Thread] = []
+
+    @property
+    def concurrency(self) -> int:
+        return self.max_procs
+
+    def start(self) -> None:
+        for i in range(self.max_procs):
+            thread = threading.Thread(target=self._loop, name=f"djq-pool-{i}", daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def _loop(self) -> None:
+        while (message := self.inbox.get()) is not None:
+            job, soft = message
+            try:
+                outcome = execute(job, self.hostname, soft)
+            except BaseException as exc:
+                outcome = lost_outcome(job, exc)
+            finally:
+                close_old_connections()
+            with self.lock:
+                self.running.pop(job["id"], None)
+            self.outbox.put(outcome)
+            self.wake_w.send(b"x")
+        connections.close_all()
+
+    def busy(self) -> int:
+        with self.lock:
+            return len(self.running)
+
+    def free_slots(self) -> int:
+        return self.max_procs - self.busy()
+
+    def running_jobs(self) -> list[dict]:
+        with self.lock:
+            return list(self.running.values())
+
+    def submit(self, job: dict, soft: float | None, hard: float | None) -> None:
+        with self.lock:
+            self.running[job["id"]] = job
+        self.inbox.put((job, soft))
+
+    def waitables(self) -> list:
+        return [self.wake_r]
+
+    def collect(self, ready: list) -> list[dict]:
+        try:
+            while self.wake_r.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+        outcomes = []
+        while True:
+            try:
+                outcomes.append(self.outbox.get_nowait())
+            except queue_module.Empty:
+                return outcomes
+
+    def check_limits(self, now: float) -> list[dict]:
+        return []
+
+    def next_deadline(self) -> float | None:
+        return None
+
+    def terminate(self, job_id: str, signame: str) -> bool:
+        logger.warning("The threads pool cannot terminate a running job (%s)", job_id)
+        return False
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for _ in self.threads:
+            self.inbox.put(None)
+        deadline = time.monotonic() + timeout
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def kill_all(self) -> list[dict]:
+        return self.running_jobs()
+
+    def resize(self, max_procs: int, min_procs: int | None = None) -> None:
+        logger.warning("The threads pool cannot be resized while running")
+
+
+class SoloPool(ThreadPool):
+    """One job at a time, inline in the worker's main thread (soft limits by SIGALRM)."""
+
+    name = "solo"
+
+    def __init__(self, concurrency: int, hostname: str, **ignored):
+        super().__init__(1, hostname)
+
+    def start(self) -> None:
+        pass
+
+    def submit(self, job: dict, soft: float | None, hard: float | None) -> None:
+        with self.lock:
+            self.running[job["id"]] = job
+        try:
+            outcome = execute(job, self.hostname, soft)
+        except BaseException as exc:
+            outcome = lost_outcome(job, exc)
+        finally:
+            close_old_connections()
+            with self.lock:
+                self.running.pop(job["id"], None)
+        self.outbox.put(outcome)
+        self.wake_w.send(b"x")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        pass
+
+
+POOLS = {"prefork": PreforkPool, "threads": ThreadPool, "solo": SoloPool}

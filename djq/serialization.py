@@ -1,0 +1,140 @@
+"""JSON on the wire, extended so that datetime, date, time, UUID and Decimal round-trip.
+
+Typed values are tagged the way kombu tags them (``{"__type__": ..., "__value__": ...}``) so that the
+stored payloads read naturally to Celery users. Nothing else is accepted: never pickle.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import uuid
+from typing import Any
+
+_TAG, _VALUE = "__type__", "__value__"
+
+
+class Encoder(json.JSONEncoder):
+    def default(self, o: Any) -> Any:
+        # datetime before date: a datetime is a date.
+        if isinstance(o, dt.datetime):
+            return {_TAG: "datetime", _VALUE: o.isoformat()}
+        if isinstance(o, dt.date):
+            return {_TAG: "date", _VALUE: o.isoformat()}
+        if isinstance(o, dt.time):
+            return {_TAG: "time", _VALUE: o.isoformat()}
+        if isinstance(o, uuid.UUID):
+            return {_TAG: "uuid", _VALUE: str(o)}
+        if isinstance(o, decimal.Decimal):
+            return {_TAG: "decimal", _VALUE: str(o)}
+        raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+
+
+_DECODERS = {
+    "datetime": dt.datetime.fromisoformat,
+    "date": dt.date.fromisoformat,
+    "time": dt.time.fromisoformat,
+    "uuid": uuid.UUID,
+    "decimal": decimal.Decimal,
+}
+
+
+def _object_hook(obj: dict) -> Any:
+    if len(obj) == 2 and _TAG in obj and _VALUE in obj and obj[_TAG] in _DECODERS:
+        return _DECODERS[obj[_TAG]](obj[_VALUE])
+    return obj
+
+
+class Decoder(json.JSONDecoder):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("object_hook", _object_hook)
+        super().__init__(*args, **kwargs)
+
+
+def dumps(value: Any) -> str:
+    """Encode ``value``; ``TypeError`` for anything JSON cannot carry (NaN, NUL, objects)."""
+    try:
+        text = json.dumps(value, cls=Encoder, allow_nan=False, separators=(",", ":"))
+    except ValueError as exc:  # NaN / Infinity
+        raise TypeError(str(exc)) from None
+    if "\\u0000" in text:
+        # PostgreSQL's jsonb cannot store NUL; refuse it here rather than fail at INSERT.
+        raise TypeError("strings containing NUL (\\x00) cannot be stored")
+    return text
+
+
+def loads(text: str | bytes | None) -> Any:
+    if text is None:
+        return None
+    return json.loads(text, cls=Decoder)
+
+
+def decode(value: Any) -> Any:
+    """Turn an already-parsed JSON structure (tags still in it) into Python values."""
+    if isinstance(value, dict):
+        return _object_hook({k: decode(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    return value
+
+
+def check_arguments(task_name: str, args: tuple | list, kwargs: dict) -> tuple[str, str]:
+    """Encode a job's arguments, naming the offending one when something cannot travel."""
+    try:
+        return dumps(list(args)), dumps(kwargs)
+    except TypeError:
+        pass
+    for i, arg in enumerate(args):
+        _check_one(task_name, f"positional argument {i}", arg)
+    for key, arg in kwargs.items():
+        if not isinstance(key, str):
+            raise TypeError(f"{task_name}: keyword argument names must be strings, got {key!r}")
+        _check_one(task_name, f"keyword argument {key!r}", arg)
+    raise TypeError(f"{task_name}: arguments are not JSON serializable")  # pragma: no cover
+
+
+def _check_one(task_name: str, what: str, value: Any) -> None:
+    try:
+        dumps(value)
+    except TypeError as exc:
+        raise TypeError(
+            f"{task_name}: {what} of type {type(value).__name__} cannot be sent as JSON ({exc}); "
+            "djq carries JSON plus datetime, date, time, UUID and Decimal"
+        ) from None
+
+
+def exception_to_dict(exc: BaseException) -> dict:
+    """Celery's shape for a stored exception: type, module and JSON-safe args."""
+    try:
+        args = json.loads(dumps(list(exc.args)))
+    except TypeError:
+        args = [str(exc)]
+    cls = type(exc)
+    return {"exc_type": cls.__qualname__, "exc_module": cls.__module__, "exc_message": args}
+
+
+def dict_to_exception(data: dict) -> BaseException:
+    """Rebuild a stored exception, as its own type when it can be imported."""
+    import importlib
+
+    name, module = data.get("exc_type", "Exception"), data.get("exc_module", "builtins")
+    args = decode(data.get("exc_message") or [])
+    if not isinstance(args, list):
+        args = [args]
+    cls = None
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in name.split("."):
+            obj = getattr(obj, part)
+        if isinstance(obj, type) and issubclass(obj, BaseException):
+            cls = obj
+    except Exception:
+        cls = None
+    if cls is not None:
+        try:
+            return cls(*args)
+        except Exception:
+            pass
+    cls = type(name.rsplit(".", 1)[-1], (Exception,), {"__module__": module})
+    return cls(*args)

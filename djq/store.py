@@ -1,0 +1,331 @@
+"""The one module that writes job state: enqueue, claim, complete, release, heartbeat, rescue,
+revoke, progress and purge. The worker, the API, the admin and the commands all come here.
+
+Each function takes a database alias (default ``DJQ_DATABASE``) and delegates its SQL to the vendor
+module in ``djq.db``. Claimed jobs and outcomes travel as plain dicts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.db import connections, transaction
+
+from . import states
+from .conf import settings
+from .db import sql_for
+from .serialization import dumps, exception_to_dict
+from .exceptions import TaskRevokedError, WorkerLostError
+
+CLAIM_FIELDS = (
+    "id", "name", "args", "kwargs", "options", "retries", "max_retries", "attempt", "eta",
+    "expires", "expired", "parent_id", "root_id", "group_id", "priority", "queue", "acks_late",
+)  # fmt: skip
+FINISHED_FIELDS = (
+    "id", "state", "name", "options", "result", "parent_id", "root_id", "group_id",
+)  # fmt: skip
+
+
+def alias(using: str | None = None) -> str:
+    return using or settings.DATABASE
+
+
+def _cursor_and_sql(using: str | None):
+    connection = connections[alias(using)]
+    return connection.cursor(), sql_for(connection)
+
+
+def insert_jobs(rows: Sequence[dict], using: str | None = None) -> None:
+    """Insert job rows (built by ``djq.enqueue``) in one statement, in the caller's transaction.
+
+    On PostgreSQL the same statement NOTIFYs the rows' queues; the notification is delivered at
+    commit, so a worker is never woken for a job it cannot see yet.
+    """
+    if not rows:
+        return
+    cursor, sql = _cursor_and_sql(using)
+    with cursor:
+        sql.insert(cursor, list(rows))
+
+
+def claim(
+    worker: str, queues: Sequence[str], limit: int, lease: float, using: str | None = None
+) -> list[dict]:
+    """Mark up to ``limit`` due jobs of ``queues`` STARTED for ``worker``; highest priority first."""
+    if limit <= 0 or not queues:
+        return []
+    cursor, sql = _cursor_and_sql(using)
+    with cursor:
+        rows = sql.claim(cursor, worker, list(queues), limit, lease)
+    jobs = [dict(zip(CLAIM_FIELDS, row, strict=True)) for row in rows]
+    jobs.sort(key=lambda j: (-j["priority"], j["eta"]))
+    return jobs
+
+
+def complete(outcomes: Sequence[dict], using: str | None = None) -> list[dict]:
+    """Record outcomes of claimed jobs in one statement; returns the jobs actually recorded.
+
+    An outcome whose (id, attempt) no longer holds a STARTED job (the lease ran out and the job
+    was rescued, or it was recorded already) is not recorded: the caller logs it as discarded.
+    Canvas continuations (links) run in the same transaction, so they happen exactly once.
+    """
+    if not outcomes:
+        return []
+    from . import continuation
+
+    with transaction.atomic(using=alias(using)):
+        cursor, sql = _cursor_and_sql(using)
+        with cursor:
+            rows = sql.complete(cursor, list(outcomes))
+        finished = [dict(zip(FINISHED_FIELDS, row[:8], strict=True)) for row in rows]
+        continuation.after_complete(finished, using=using)
+    return finished
+
+
+def release(claims: Iterable[dict], using: str | None = None) -> list[str]:
+    """Hand claimed-but-unstarted jobs back to the queue (warm shutdown)."""
+    claims = [{"id": c["id"], "attempt": c["attempt"]} for c in claims]
+    if not claims:
+        return []
+    cursor, sql = _cursor_and_sql(using)
+    with cursor:
+        return [row[0] for row in sql.release(cursor, claims)]
+
+
+def heartbeat(
+    worker: str,
+    ids: Iterable[str],
+    lease: float,
+    processed: int = 0,
+    failed: int = 0,
+    using: str | None = None,
+) -> list[tuple]:
+    """Extend the leases of the jobs ``worker`` holds (``ids``) and refresh its Worker row.
+
+    Only the jobs the worker knows it holds are extended: a job claimed by a statement whose
+    answer was lost (connection dropped at commit) is left to expire and be rescued.
+    Returns (id, attempt, revoked, signal) of those jobs so the worker can act on revokes.
+    """
+    cursor, sql = _cursor_and_sql(using)
+    with cursor:
+        return sql.heartbeat(cursor, worker, list(ids), lease, processed, failed)
+
+
+def rescue(worker: str | None = None, using: str | None = None) -> list[dict]:
+    """Jobs whose lease expired (or, with ``worker``, all jobs of that dead worker).
+
+    acks_late jobs are put back on the queue; the others end FAILURE with WorkerLostError.
+    """
+    lost = WorkerLostError(
+        f"Worker {worker} exited prematurely" if worker else "Worker lost: its lease expired"
+    )
+    from . import continuation
+
+    with transaction.atomic(using=alias(using)):
+        cursor, sql = _cursor_and_sql(using)
+        with cursor:
+            rows = sql.rescue(cursor, dumps(exception_to_dict(lost)), worker)
+        rescued = [dict(zip((*FINISHED_FIELDS, "worker"), row[:9], strict=True)) for row in rows]
+        continuation.after_complete([r for r in rescued if r["state"] != states.PENDING], using)
+    return rescued
+
+
+def revoke(
+    ids: Iterable[str], terminate: bool = False, signal: str = "SIGTERM", using: str | None = None
+) -> list[tuple]:
+    """Revoke jobs: waiting ones end REVOKED at once and never run; running ones are marked, and
+    with ``terminate`` their worker kills the child running them. Returns (id, state, worker)."""
+    ids = [str(i) for i in ids]
+    if not ids:
+        return []
+    revoked = dumps(exception_to_dict(TaskRevokedError("revoked")))
+    cursor, sql = _cursor_and_sql(using)
+    with cursor:
+        rows = sql.revoke(cursor, ids, signal if terminate else "", revoked)
+    return [tuple(row[:3]) for row in rows]
+
+
+def expire_outcome(job: dict) -> dict:
+    """The outcome recorded for a claimed job whose ``expires`` has passed: REVOKED."""
+    exc = TaskRevokedError("expired")
+    return {
+        "id": job["id"],
+        "attempt": job["attempt"],
+        "state": states.REVOKED,
+        "result": dumps(exception_to_dict(exc)),
+        "keep_result": True,
+        "traceback": None,
+    }
+
+
+def set_progress(job_id: str, state: str, meta: Any, using: str | None = None) -> bool:
+    """``Task.update_state`` for a running job: a custom state and its meta."""
+    cursor, sql = _cursor_and_sql(using)
+    with cursor:
+        return sql.set_progress(cursor, str(job_id), state, dumps(meta)) > 0
+
+
+def next_due(queues: Sequence[str], using: str | None = None) -> float | None:
+    """Seconds (by the database clock) until the next waiting job of ``queues`` is due."""
+    cursor, sql = _cursor_and_sql(using)
+    with cursor:
+        return sql.next_due(cursor, list(queues))
+
+
+def db_now(using: str | None = None) -> dt.datetime:
+    cursor, sql = _cursor_and_sql(using)
+    with cursor:
+        return sql.db_now(cursor)
+
+
+def purge_finished(before: dt.datetime, using: str | None = None, batch: int = 10_000) -> int:
+    """Delete finished jobs older than ``before``, in batches so locks stay short."""
+    from .models import Job
+
+    total = 0
+    qs = Job.objects.using(alias(using)).finished().filter(finished_at__lt=before)
+    while True:
+        ids = list(qs.values_list("id", flat=True)[:batch])
+        if not ids:
+            return total
+        total += Job.objects.using(alias(using)).filter(id__in=ids).delete()[0]
+
+
+def purge_waiting(queue: str | None = None, using: str | None = None) -> int:
+    """Delete waiting jobs (of one queue, or all): Celery's ``purge``."""
+    from .models import Job
+
+    qs = Job.objects.using(alias(using)).waiting()
+    if queue is not None:
+        qs = qs.filter(queue=queue)
+    return qs.delete()[0]
+
+
+def forget(job_id: str, using: str | None = None) -> int:
+    """Remove a finished job's row (its result): Celery's ``AsyncResult.forget``."""
+    from .models import Job
+
+    qs = Job.objects.using(alias(using)).finished().filter(id=job_id)
+    return qs.delete()[0]
+
+
+def save_group(group_id: str, children: list[str], using: str | None = None) -> None:
+    from .models import Group
+
+    Group.objects.using(alias(using)).update_or_create(
+        id=group_id, defaults={"children": [str(c) for c in children], "size": len(children)}
+    )
+
+
+def create_chord(group_id: str, children: list[str], body: dict, using: str | None = None) -> None:
+    """The chord's counter row, written in the same transaction as its header jobs."""
+    from .models import Group
+
+    Group.objects.using(alias(using)).create(
+        id=group_id, size=len(children), children=[str(c) for c in children], body=body
+    )
+
+
+def count_chord_members(counts: dict[str, int], using: str | None = None) -> list[dict]:
+    """Add finished header jobs to their chords' counters; return the chords now complete.
+
+    Runs inside the completion transaction. The UPDATE takes the chord row's lock, so concurrent
+    completers of one chord are serialised and exactly one of them sees the counter reach the
+    size and sets ``fired_at``.
+    """
+    from django.db.models import F
+    from django.utils import timezone
+
+    from .models import Group
+
+    fired = []
+    for group_id, n in sorted(counts.items()):
+        qs = Group.objects.using(alias(using)).filter(id=group_id, body__isnull=False)
+        if not qs.update(completed=F("completed") + n):
+            continue
+        done = qs.filter(completed__gte=F("size"), fired_at__isnull=True).update(
+            fired_at=timezone.now()
+        )
+        if done:
+            fired.append(qs.values("id", "children", "body").get())
+    return fired
+
+
+def fail_jobs(rows: list[dict], using: str | None = None) -> None:
+    """Mark freshly inserted jobs FAILURE with a given exception (a chord body whose header
+    failed): the job exists, so its AsyncResult tells why it did not run."""
+    from django.utils import timezone
+
+    from .models import Job
+
+    for row in rows:
+        Job.objects.using(alias(using)).filter(id=row["id"], state=states.PENDING).update(
+            state=states.FAILURE,
+            result=row["result"],
+            traceback=row.get("traceback", ""),
+            finished_at=timezone.now(),
+        )
+
+
+def register_worker(
+    name: str, hostname: str, pid: int, queues: list[str], concurrency: int, pool: str,
+    lease: float, using: str | None = None,
+) -> str | None:  # fmt: skip
+    """Create or take over the Worker row ``name``.
+
+    A row of that name whose heartbeat is fresh belongs to a live worker, unless it is on this host
+    and its process is gone (a restart after a crash): then its jobs are rescued at once. Returns
+    an error message when the name is taken by a live worker.
+    """
+    import os
+
+    from django.utils import timezone
+
+    from .models import Worker
+
+    db = alias(using)
+    now = db_now(using)
+    old = Worker.objects.using(db).filter(name=name).first()
+    if old is not None and old.stopped_at is None:
+        fresh = (now - old.last_heartbeat).total_seconds() < lease
+        if fresh and not (old.hostname == hostname and not _pid_alive(old.pid, os.getpid())):
+            return (
+                f"a worker named {name!r} is running (pid {old.pid} on {old.hostname}); "
+                "give each worker a unique name with -n"
+            )
+        rescue(worker=name, using=using)
+    Worker.objects.using(db).update_or_create(
+        name=name,
+        defaults={
+            "hostname": hostname, "pid": pid, "queues": list(queues),
+            "concurrency": concurrency, "pool": pool, "started_at": timezone.now(),
+            "last_heartbeat": timezone.now(), "stopped_at": None, "processed": 0, "failed": 0,
+        },
+    )  # fmt: skip
+    return None
+
+
+def _pid_alive(pid: int, me: int) -> bool:
+    import os
+
+    if pid == me:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_worker(name: str, processed: int, failed: int, using: str | None = None) -> None:
+    from django.utils import timezone
+
+    from .models import Worker
+
+    Worker.objects.using(alias(using)).filter(name=name).update(
+        stopped_at=timezone.now(), processed=processed, failed=failed
+    )

@@ -1,0 +1,295 @@
+"""Defining tasks: the ``Task`` class, the ``@task`` decorator and ``send_task``.
+
+A task is a singleton instance of a ``Task`` subclass, registered by name. Calling methods
+(``delay``, ``apply_async`` …) build a job row through ``djq.enqueue`` and insert it in the
+caller's transaction; ``apply`` runs it inline through the same execute path as a worker.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import threading
+import types
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.db import transaction
+
+from . import request as request_context
+from . import states
+from .conf import settings
+from .exceptions import MaxRetriesExceededError, Retry
+from .registry import tasks
+
+
+class Task:
+    """Base class of every task; subclass it (``base=``) to share hooks and defaults."""
+
+    name: str = ""
+    bind = False
+    typing = True
+    queue: str | None = None
+    priority: int | None = None
+    max_retries: int | None = 3
+    default_retry_delay: float = 180
+    autoretry_for: tuple = ()
+    retry_kwargs: dict = {}
+    retry_backoff: bool | float = False
+    retry_backoff_max: float | None = 600
+    retry_jitter: bool = True
+    time_limit: float | None = None
+    soft_time_limit: float | None = None
+    rate_limit: str | None = None
+    concurrency_limit: int | None = None
+    ignore_result = False
+    acks_late: bool | None = None
+    track_started: bool | None = None
+    expires: float | dt.datetime | None = None
+
+    _local: threading.local
+
+    def __init__(self):
+        self._local = threading.local()
+
+    # --- the function -----------------------------------------------------------------
+    def run(self, *args, **kwargs):  # pragma: no cover - replaced by the decorated function
+        raise TypeError(f"task {self.name!r} defines no run()")
+
+    def __call__(self, *args, **kwargs):
+        """Run inline in this process, as a plain function call (no job, no result)."""
+        return self.run(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<@task: {self.name}>"
+
+    # --- request context ---------------------------------------------------------------
+    @property
+    def request(self) -> request_context.Request:
+        current = request_context.current()
+        if current is not None and current.task == self.name:
+            return current
+        return request_context.Request(task=self.name)
+
+    # --- calling -----------------------------------------------------------------------
+    def delay(self, *args, **kwargs):
+        """Star-argument shortcut for ``apply_async``."""
+        return self.apply_async(args, kwargs)
+
+    def apply_async(self, args=None, kwargs=None, **options):
+        """Enqueue a job: in the current transaction of ``DJQ_DATABASE`` when there is one."""
+        if settings.TASK_ALWAYS_EAGER:
+            options.pop("countdown", None), options.pop("eta", None)
+            return self.apply(args, kwargs, **options)
+        return send_task(self.name, args, kwargs, **options)
+
+    def delay_on_commit(self, *args, **kwargs) -> None:
+        """Enqueue once the current transaction commits (never, if it rolls back)."""
+        self.apply_async_on_commit(args, kwargs)
+
+    def apply_async_on_commit(self, args=None, kwargs=None, using: str | None = None, **options):
+        """``apply_async`` deferred with ``transaction.on_commit`` (for data in another database
+        than djq's). Returns nothing: the job does not exist until the commit."""
+        transaction.on_commit(lambda: self.apply_async(args, kwargs, **options), using=using)
+
+    def apply(self, args=None, kwargs=None, task_id=None, **options):
+        """Run the task inline, now, and return an ``EagerResult`` (retries run inline too)."""
+        from .execute import run_eagerly
+
+        return run_eagerly(self, args or (), kwargs or {}, task_id=task_id, **options)
+
+    def AsyncResult(self, task_id: str):  # noqa: N802 - Celery's name
+        from .result import AsyncResult
+
+        return AsyncResult(task_id, task_name=self.name)
+
+    # --- signatures --------------------------------------------------------------------
+    def signature(self, args=None, kwargs=None, **options):
+        from .canvas import Signature
+
+        return Signature(self.name, args, kwargs, options)
+
+    subtask = signature
+
+    def s(self, *args, **kwargs):
+        return self.signature(args, kwargs)
+
+    def si(self, *args, **kwargs):
+        return self.signature(args, kwargs, immutable=True)
+
+    def map(self, it: Iterable):
+        from .canvas import xmap
+
+        return xmap(self.s(), it)
+
+    def starmap(self, it: Iterable):
+        from .canvas import xstarmap
+
+        return xstarmap(self.s(), it)
+
+    def chunks(self, it: Iterable, n: int):
+        from .canvas import chunks
+
+        return chunks(self.s(), it, n)
+
+    # --- inside a running task ---------------------------------------------------------
+    def retry(
+        self,
+        args=None,
+        kwargs=None,
+        exc: BaseException | None = None,
+        throw: bool = True,
+        eta: dt.datetime | None = None,
+        countdown: float | None = None,
+        max_retries: int | None = None,
+        **options,
+    ):
+        """Ask for this job to run again later; raises ``Retry`` (catch-free: let it propagate).
+
+        Past ``max_retries`` the original ``exc`` is re-raised, or ``MaxRetriesExceededError``.
+        """
+        req = self.request
+        limit = self.max_retries if max_retries is None else max_retries
+        if req.called_directly:
+            raise exc or Retry("Task can be retried", None)
+        if limit is not None and req.retries >= limit:
+            if exc is not None:
+                raise exc
+            raise MaxRetriesExceededError(
+                f"Can't retry {self.name}[{req.id}] args:{req.args} kwargs:{req.kwargs}"
+            )
+        if eta is None and countdown is None:
+            countdown = self.default_retry_delay
+        when = eta if eta is not None else countdown
+        retry = Retry(exc=exc, when=when)
+        if throw:
+            raise retry
+        return retry
+
+    def update_state(self, task_id: str | None = None, state: str | None = None, meta=None):
+        """Record a custom state (e.g. "PROGRESS") and its meta for the running job."""
+        from . import store
+
+        job_id = task_id or self.request.id
+        if job_id is None or self.request.is_eager:
+            return
+        store.set_progress(job_id, state or states.STARTED, meta)
+
+    # --- hooks (override in a base class) ----------------------------------------------
+    def before_start(self, task_id, args, kwargs):
+        pass
+
+    def on_success(self, retval, task_id, args, kwargs):
+        pass
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        pass
+
+    def on_retry(self, exc, task_id, args, kwargs, einfo):
+        pass
+
+    def after_return(self, status, retval, task_id, args, kwargs, einfo):
+        pass
+
+    # --- checks ------------------------------------------------------------------------
+    def check_arguments(self, args, kwargs) -> None:
+        """Raise ``TypeError`` now if the arguments do not fit the task's signature."""
+        if not self.typing:
+            return
+        try:
+            sig = inspect.signature(self._run_function())
+        except (TypeError, ValueError):
+            return
+        try:
+            sig.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{self.name}: arguments do not fit {self.name}{sig}: {exc}") from None
+
+    def _run_function(self) -> Callable:
+        fun = getattr(self, "__wrapped__", None)
+        if fun is None:
+            return self.run
+        return types.MethodType(fun, self) if self.bind else fun
+
+
+def _make_task(fun: Callable, base: type[Task] | None = None, **options) -> Task:
+    base = base or Task
+    name = options.pop("name", None) or f"{fun.__module__}.{fun.__qualname__}"
+    bind = options.pop("bind", False)
+    for key in options:
+        if not hasattr(base, key):
+            raise TypeError(f"@task({key}=...) is not a task option (task {name})")
+    run = fun if bind else staticmethod(fun)
+    attrs = {
+        "name": name,
+        "bind": bind,
+        "run": run,
+        "__doc__": fun.__doc__,
+        "__module__": fun.__module__,
+        "__qualname__": fun.__qualname__,
+        **options,
+    }
+    cls = type(fun.__name__, (base,), attrs)
+    instance = cls()
+    instance.__wrapped__ = fun
+    return tasks.register(instance)
+
+
+def task(*args, **options):
+    """``@task`` or ``@task(name=, bind=, queue=, …)``: register a function as a task."""
+    if len(args) == 1 and callable(args[0]) and not options:
+        return _make_task(args[0])
+    if args:
+        raise TypeError("@task takes keyword options only")
+    return lambda fun: _make_task(fun, **options)
+
+
+shared_task = task
+
+
+def send_task(name: str, args=None, kwargs=None, **options):
+    """Enqueue a job by task name, without importing the task. Returns an ``AsyncResult``.
+
+    A name no worker knows is accepted here and ends FAILURE with ``NotRegistered`` when claimed.
+    """
+    from .enqueue import build_row, enqueue
+    from .result import AsyncResult
+
+    using = options.pop("using", None)
+    row = build_row(name, args, kwargs, options)
+    enqueue([row], using=using)
+    return AsyncResult(row["id"], task_name=name)
+
+
+def enqueue_many(signatures: Iterable, using: str | None = None) -> list:
+    """Enqueue many jobs in one statement; returns their ``AsyncResult``s in order."""
+    from .canvas import maybe_signature
+    from .enqueue import build_row, enqueue
+    from .result import AsyncResult
+
+    rows = []
+    for sig in signatures:
+        sig = maybe_signature(sig)
+        rows.append(build_row(sig.task, sig.args, sig.kwargs, dict(sig.options)))
+    enqueue(rows, using=using)
+    return [AsyncResult(row["id"], task_name=row["name"]) for row in rows]
+
+
+def resolve_options(task: Task | None, options: dict) -> dict[str, Any]:
+    """Per-job execution options: job options, DJQ_TASK_ANNOTATIONS, task attributes, settings."""
+    name = task.name if task else ""
+    annotations = settings.TASK_ANNOTATIONS or {}
+    annotated = {**annotations.get("*", {}), **annotations.get(name, {})}
+
+    def pick(key, default=None):
+        for source in (options.get(key), annotated.get(key), getattr(task, key, None)):
+            if source is not None:
+                return source
+        return default
+
+    return {
+        "time_limit": pick("time_limit", settings.TASK_TIME_LIMIT),
+        "soft_time_limit": pick("soft_time_limit", settings.TASK_SOFT_TIME_LIMIT),
+        "ignore_result": bool(pick("ignore_result", False)),
+        "track_started": bool(pick("track_started", settings.TASK_TRACK_STARTED)),
+    }

@@ -1,0 +1,509 @@
+"""The worker: claim → pool → complete, with heartbeats, rescue and shutdown.
+
+One loop in the main process, single-threaded for the prefork pool (so forking is safe):
+
+    wake (LISTEN / poll) → claim a batch sized to free slots → dispatch to the pool
+    → collect outcomes → record them in one statement → heartbeat/rescue when due → wait
+
+Nothing here writes SQL: ``djq.store`` does. Nothing here knows about work-flows: the completion
+transaction runs continuations (``djq.continuation``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import socket
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait as wait_for_ready
+
+from django.db import DatabaseError, InterfaceError, connections
+
+from . import signals, states, store
+from .conf import settings
+from .pool import POOLS, lost_outcome
+from .registry import tasks
+from .serialization import loads
+from .task import resolve_options
+
+logger = logging.getLogger("djq.worker")
+
+
+@dataclass
+class WorkerConfig:
+    """Everything ``djq_worker`` can be told; defaults from ``DJQ_WORKER_*`` settings."""
+
+    name: str = "djq@%h"
+    queues: list[str] = field(default_factory=list)
+    concurrency: int | None = None
+    pool: str | None = None
+    autoscale: tuple[int, int] | None = None
+    max_tasks_per_child: int | None = None
+    max_memory_per_child: int | None = None
+    time_limit: float | None = None
+    soft_time_limit: float | None = None
+    prefetch_multiplier: int | None = None
+    lease: float | None = None
+    poll_interval: float | None = None
+    burst: bool = False
+    beat: bool = False
+    using: str | None = None
+    hostname: str = field(default_factory=socket.gethostname)
+
+    def resolved(self) -> WorkerConfig:
+        """A copy with every ``None`` replaced by its setting and ``-n`` expanded."""
+        queues = self.queues or [settings.DEFAULT_QUEUE]
+        concurrency = self.concurrency or settings.WORKER_CONCURRENCY or os.cpu_count() or 1
+        if self.autoscale:
+            concurrency = self.autoscale[0]
+        return WorkerConfig(
+            name=expand_name(self.name, self.hostname),
+            queues=list(dict.fromkeys(queues)),
+            concurrency=int(concurrency),
+            pool=self.pool or settings.WORKER_POOL,
+            autoscale=self.autoscale,
+            max_tasks_per_child=self.max_tasks_per_child or settings.WORKER_MAX_TASKS_PER_CHILD,
+            max_memory_per_child=(
+                self.max_memory_per_child or settings.WORKER_MAX_MEMORY_PER_CHILD
+            ),
+            time_limit=self.time_limit or settings.TASK_TIME_LIMIT,
+            soft_time_limit=self.soft_time_limit or settings.TASK_SOFT_TIME_LIMIT,
+            prefetch_multiplier=max(
+                1, self.prefetch_multiplier or settings.WORKER_PREFETCH_MULTIPLIER
+            ),
+            lease=float(self.lease or settings.WORKER_LEASE),
+            poll_interval=float(self.poll_interval or settings.WORKER_POLL_INTERVAL),
+            burst=self.burst,
+            beat=self.beat,
+            using=self.using or settings.DATABASE,
+            hostname=self.hostname,
+        )
+
+
+def expand_name(name: str, hostname: str) -> str:
+    """Celery's node-name expansion: %h host, %n name part, %d domain, %p pid; bare → name@host."""
+    short, _, domain = hostname.partition(".")
+    expanded = (
+        name.replace("%h", hostname).replace("%n", short).replace("%d", domain)
+        .replace("%p", str(os.getpid())).replace("%i", "0").replace("%I", "")
+    )  # fmt: skip
+    return expanded if "@" in expanded else f"{expanded}@{hostname}"
+
+
+class Worker:
+    def __init__(self, config: WorkerConfig):
+        self.config = config.resolved()
+        self.name = self.config.name
+        self.using = self.config.using
+        self.pool = None
+        self.held: dict[str, dict] = {}  # claimed and not yet recorded, by id
+        self.held_lock = threading.Lock()
+        self.buffer: deque[dict] = deque()  # claimed, not yet handed to the pool
+        self.outcomes: list[dict] = []  # finished, not yet recorded
+        self.revoked: set[str] = set()  # revoked while held (found by the heartbeat)
+        self.stopping: str | None = None  # "warm" or "cold"
+        self.restart = False
+        self.processed = self.failed = 0
+        self.listener = None
+        self.listener_retry_at = 0.0
+        self.woken = True
+        self.more = False  # the last claim was full: claim again at once
+        self.next_poll = self.next_heartbeat = self.next_rescue = 0.0
+        self.db_failures = 0
+        self.heartbeat_thread: threading.Thread | None = None
+        self.sig_r, self.sig_w = socket.socketpair()
+
+    # --- life cycle ----------------------------------------------------------------------
+    def run(self) -> int:
+        cfg = self.config
+        error = store.register_worker(
+            self.name, cfg.hostname, os.getpid(), cfg.queues, cfg.concurrency, cfg.pool,
+            cfg.lease, using=self.using,
+        )  # fmt: skip
+        if error:
+            logger.error("%s", error)
+            return 2
+        self._install_signals()
+        self.pool = POOLS[cfg.pool](
+            concurrency=cfg.concurrency,
+            hostname=self.name,
+            max_tasks_per_child=cfg.max_tasks_per_child,
+            max_memory_per_child=cfg.max_memory_per_child,
+            autoscale=cfg.autoscale,
+        )
+        self.pool.start()
+        self._connect_listener()
+        if cfg.pool != "prefork":
+            self._start_heartbeat_thread()
+        print(self.banner(), flush=True)
+        logger.info("%s ready.", self.name)
+        signals.worker_ready.send(sender=self)
+        try:
+            while self.stopping is None:
+                self._step()
+                if cfg.burst and self._drained():
+                    logger.info("%s: no due job left (--burst): stopping", self.name)
+                    break
+        finally:
+            self._shutdown()
+        if self.restart:
+            logger.info("%s: restarting (SIGHUP)", self.name)
+            os.execv(sys.executable, [sys.executable, *sys.argv])
+        return 0
+
+    def _install_signals(self) -> None:
+        self.sig_w.setblocking(False)
+        self.sig_r.setblocking(False)
+        signal.set_wakeup_fd(self.sig_w.fileno(), warn_on_full_buffer=False)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum, frame) -> None:
+        if signum == signal.SIGQUIT or (signum == signal.SIGINT and self.stopping):
+            self.stopping = "cold"
+        elif signum == signal.SIGHUP:
+            self.restart = True
+            self.stopping = self.stopping or "warm"
+        else:
+            self.stopping = self.stopping or "warm"
+
+    # --- one turn of the loop -------------------------------------------------------------
+    def _step(self) -> None:
+        try:
+            self._record()
+            self._maintain()
+            self._fill()
+            self._dispatch()
+            self.db_failures = 0
+        except (DatabaseError, InterfaceError) as exc:
+            self._database_down(exc)
+            return
+        self._wait(self._timeout())
+
+    def _fill(self) -> None:
+        """Claim due jobs when there is room and a reason to look (woken, poll, full batch)."""
+        if self.stopping:
+            return
+        cfg = self.config
+        room = cfg.concurrency * cfg.prefetch_multiplier - self.pool.busy() - len(self.buffer)
+        now = time.monotonic()
+        if room <= 0 or not (self.woken or self.more or now >= self.next_poll):
+            return
+        self.woken = False
+        jobs = store.claim(self.name, cfg.queues, room, cfg.lease, using=self.using)
+        with self.held_lock:
+            for job in jobs:
+                self.held[job["id"]] = job
+        self.buffer.extend(jobs)
+        self.more = len(jobs) == room
+        if not self.more:
+            self.next_poll = now + self._poll_delay()
+
+    def _poll_delay(self) -> float:
+        """Until the next look: the poll interval (jittered), or sooner if an ETA falls due."""
+        interval = self.config.poll_interval * random.uniform(0.9, 1.1)
+        if self.listener is not None:
+            interval *= 5  # NOTIFY wakes us; polling is only the safety net
+        due = store.next_due(self.config.queues, using=self.using)
+        if due is not None:
+            interval = min(interval, max(due, 0.0) + 0.001)
+        return interval
+
+    def _dispatch(self) -> None:
+        while self.buffer and self.pool.free_slots() > 0:
+            job = self.buffer.popleft()
+            if job["expired"]:
+                logger.info("Task %s[%s] expired: revoked", job["name"], job["id"])
+                self.outcomes.append(store.expire_outcome(job) | {"name": job["name"]})
+                continue
+            if job["id"] in self.revoked:
+                self.outcomes.append(_revoked_outcome(job))
+                continue
+            soft, hard = self._limits(job)
+            logger.info("Task %s[%s] received", job["name"], job["id"])
+            self.pool.submit(job, soft, hard)
+
+    def _limits(self, job: dict) -> tuple[float | None, float | None]:
+        task = tasks.get(job["name"]) if job["name"] in tasks else None
+        options = loads(job["options"]) or {}
+        limits = resolve_options(task, options)
+        soft = limits["soft_time_limit"] or self.config.soft_time_limit
+        hard = limits["time_limit"] or self.config.time_limit
+        return soft, hard
+
+    def _wait(self, timeout: float) -> None:
+        waitables = [self.sig_r, *self.pool.waitables()]
+        if self.listener is not None:
+            waitables.append(self.listener)
+        ready = wait_for_ready(waitables, timeout)
+        if self.sig_r in ready:
+            try:
+                while self.sig_r.recv(4096):
+                    pass
+            except BlockingIOError:
+                pass
+        if self.listener is not None and self.listener in ready:
+            self._drain_listener()
+        self.outcomes.extend(self.pool.collect([r for r in ready if r is not self.sig_r]))
+        self.outcomes.extend(self.pool.check_limits(time.monotonic()))
+
+    def _timeout(self) -> float:
+        if self.outcomes or self.stopping:
+            return 0.0
+        now = time.monotonic()
+        room = self.pool.free_slots() > 0 and not self.buffer
+        if room and (self.woken or self.more):
+            return 0.0
+        moments = [self.next_heartbeat, self.next_rescue]
+        if room:
+            moments.append(self.next_poll)
+        if self.listener is None and self.config.using and self._wants_listener():
+            moments.append(self.listener_retry_at)
+        deadline = self.pool.next_deadline()
+        if deadline:
+            moments.append(deadline)
+        return max(0.0, min(moments) - now)
+
+    # --- recording ----------------------------------------------------------------------
+    def _record(self) -> None:
+        if not self.outcomes:
+            return
+        batch = self.outcomes
+        recorded = {row["id"] for row in store.complete(batch, using=self.using)}
+        self.outcomes = []
+        with self.held_lock:
+            for outcome in batch:
+                self.held.pop(outcome["id"], None)
+        for outcome in batch:
+            self._log_outcome(outcome, outcome["id"] in recorded)
+            if outcome["state"] in states.WAITING_STATES:
+                self.woken = True  # a retry: learn its ETA at the next claim
+
+    def _log_outcome(self, outcome: dict, recorded: bool) -> None:
+        name, job_id, state = outcome.get("name"), outcome["id"], outcome["state"]
+        if not recorded:
+            logger.warning(
+                "Discarded the late result of %s[%s] (attempt %s, %s): the job was rescued or "
+                "finished elsewhere", name, job_id, outcome["attempt"], state,
+            )  # fmt: skip
+            return
+        self.processed += 1
+        runtime = outcome.get("runtime") or 0.0
+        if state == states.SUCCESS:
+            logger.info("Task %s[%s] succeeded in %.3fs: %s", name, job_id, runtime,
+                        outcome.get("repr", ""))  # fmt: skip
+        elif state == states.FAILURE:
+            self.failed += 1
+            logger.error("Task %s[%s] raised unexpected: %s", name, job_id, outcome.get("repr"))
+            if outcome.get("traceback"):
+                logger.error("%s", outcome["traceback"].rstrip())
+        elif state == states.RETRY:
+            logger.info("Task %s[%s] retry: %s", name, job_id, outcome.get("repr"))
+        elif state == states.REVOKED:
+            logger.info("Task %s[%s] revoked: %s", name, job_id, outcome.get("repr", ""))
+            signals.task_revoked.send(sender=name, request=job_id, terminated=True,
+                                      signum=None, expired=False)  # fmt: skip
+        else:
+            logger.info("Task %s[%s] %s: %s", name, job_id, state.lower(), outcome.get("repr"))
+
+    # --- heartbeats and rescue -------------------------------------------------------------
+    def _maintain(self) -> None:
+        now = time.monotonic()
+        if self.heartbeat_thread is None and now >= self.next_heartbeat:
+            self.heartbeat()
+        if now >= self.next_rescue:
+            self.next_rescue = now + self.config.lease / 3 * random.uniform(0.8, 1.2)
+            for job in store.rescue(using=self.using):
+                action = "requeued" if job["state"] == states.PENDING else "failed (WorkerLostError)"
+                logger.warning("Rescued %s[%s] from %s: its lease expired; %s",
+                               job["name"], job["id"], job["worker"], action)  # fmt: skip
+        if self.listener is None and self._wants_listener() and now >= self.listener_retry_at:
+            self._connect_listener()
+
+    def heartbeat(self) -> None:
+        """Extend the leases of held jobs, refresh the Worker row, act on revokes."""
+        self.next_heartbeat = time.monotonic() + self.config.lease / 3
+        with self.held_lock:
+            ids = list(self.held)
+        rows = store.heartbeat(
+            self.name, ids, self.config.lease, self.processed, self.failed, using=self.using
+        )
+        for job_id, _attempt, revoked, signame in rows:
+            if revoked and job_id not in self.revoked:
+                self.revoked.add(job_id)
+                if signame and self.pool is not None and self.heartbeat_thread is None:
+                    if self.pool.terminate(job_id, signame):
+                        logger.info("Terminating %s with %s (revoked)", job_id, signame)
+
+    def _start_heartbeat_thread(self) -> None:
+        def beat():
+            while self.stopping is None:
+                try:
+                    self.heartbeat()
+                except Exception:
+                    logger.exception("heartbeat failed")
+                    connections[self.using].close()
+                time.sleep(self.config.lease / 3)
+            connections.close_all()
+
+        self.heartbeat_thread = threading.Thread(target=beat, name="djq-heartbeat", daemon=True)
+        self.heartbeat_thread.start()
+
+    # --- wake-ups ------------------------------------------------------------------------
+    def _wants_listener(self) -> bool:
+        return connections[self.using].vendor == "postgresql"
+
+    def _connect_listener(self) -> None:
+        if not self._wants_listener():
+            return
+        from .db.postgres import CONTROL_CHANNEL, JOBS_CHANNEL
+        from .listen import Listener
+
+        listener = Listener(self.using, [JOBS_CHANNEL, CONTROL_CHANNEL])
+        try:
+            listener.connect()
+        except Exception as exc:
+            logger.warning("LISTEN connection failed (%s); polling until it is back", exc)
+            self.listener_retry_at = time.monotonic() + 5
+            return
+        self.listener = listener
+        self.woken = True  # we may have missed notifications while disconnected
+
+    def _drain_listener(self) -> None:
+        try:
+            notes = self.listener.drain()
+        except Exception as exc:
+            logger.warning("LISTEN connection lost (%s); polling until it is back", exc)
+            self.listener.close()
+            self.listener = None
+            self.listener_retry_at = time.monotonic() + 1
+            return
+        queues = self.config.queues
+        for channel, payload in notes:
+            if channel == "djq_control":
+                self.next_heartbeat = 0.0  # look for revokes now
+            elif payload in queues:
+                self.woken = True
+
+    # --- failures and shutdown -----------------------------------------------------------
+    def _database_down(self, exc: Exception) -> None:
+        self.db_failures += 1
+        delay = min(10.0, 0.1 * 2**self.db_failures) * random.uniform(0.8, 1.2)
+        logger.warning("Database unavailable (%s: %s); retrying in %.1fs",
+                       type(exc).__name__, str(exc).strip(), delay)  # fmt: skip
+        try:
+            connections[self.using].close()
+        except Exception:
+            pass
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+            self.listener_retry_at = 0.0
+        self.woken = True
+        self._wait(delay)
+
+    def _drained(self) -> bool:
+        if self.buffer or self.outcomes or self.pool.busy() or self.more or self.woken:
+            return False
+        due = store.next_due(self.config.queues, using=self.using)
+        return due is None or due > 0
+
+    def _shutdown(self) -> None:
+        if self.pool is None:
+            return
+        logger.info("%s: %s shutdown", self.name, self.stopping or "warm")
+        self._with_database(self._release_buffer)
+        while self.stopping != "cold" and self.pool.busy():
+            self._wait(1.0)
+            self._with_database(self._record)
+        if self.stopping == "cold":
+            for job in self.pool.kill_all():
+                self.outcomes.append(_cold_outcome(job))
+        else:
+            self.pool.stop()
+        self._with_database(self._record)
+        self._with_database(
+            lambda: store.stop_worker(self.name, self.processed, self.failed, using=self.using)
+        )
+        if self.listener is not None:
+            self.listener.close()
+        signals.worker_shutdown.send(sender=self)
+        logger.info("%s stopped (%d jobs, %d failed)", self.name, self.processed, self.failed)
+
+    def _release_buffer(self) -> None:
+        jobs = list(self.buffer)
+        if jobs:
+            store.release(jobs, using=self.using)
+            self.buffer.clear()
+            with self.held_lock:
+                for job in jobs:
+                    self.held.pop(job["id"], None)
+            logger.info("Handed %d unstarted job(s) back to the queue", len(jobs))
+
+    def _with_database(self, action, attempts: int = 30) -> None:
+        """Run a shutdown write, retrying through a database outage for a while."""
+        for attempt in range(attempts):
+            try:
+                action()
+                return
+            except (DatabaseError, InterfaceError) as exc:
+                if self.stopping == "cold" and attempt > 2:
+                    break
+                self._database_down(exc)
+        logger.error("%s: could not reach the database during shutdown", self.name)
+
+    # --- the banner -----------------------------------------------------------------------
+    def banner(self) -> str:
+        import django
+
+        from . import __version__
+
+        cfg = self.config
+        conn = connections[self.using]
+        wake = "LISTEN/NOTIFY" if self._wants_listener() else f"polling every {cfg.poll_interval}s"
+        pool = cfg.pool
+        if cfg.autoscale:
+            pool += f", autoscale {cfg.autoscale[0]},{cfg.autoscale[1]}"
+        names = tasks.regular()
+        lines = [
+            f" -------------- {self.name} v{__version__} (Django {django.get_version()})",
+            "--- ***** ----- ",
+            f"-- ******* ---- {sys.platform} python {sys.version.split()[0]} pid {os.getpid()}",
+            "- *** --- * --- ",
+            "- ** ---------- [config]",
+            f"- ** ---------- .> database:    {conn.vendor} ({self.using})",
+            f"- ** ---------- .> concurrency: {cfg.concurrency} ({pool})",
+            f"- *** --- * --- .> lease:       {cfg.lease:g}s (heartbeat every {cfg.lease / 3:g}s)",
+            f"-- ******* ---- .> wake-up:     {wake}",
+            "--- ***** ----- ",
+            " -------------- [queues]",
+            *[f"                .> {q}" for q in cfg.queues],
+            "",
+            "[tasks]",
+            *[f"  . {n}" for n in names],
+            "",
+        ]
+        return "\n".join(lines)
+
+
+def _revoked_outcome(job: dict) -> dict:
+    from .exceptions import TaskRevokedError
+
+    return lost_outcome(job, TaskRevokedError("revoked before it started"), state=states.REVOKED)
+
+
+def _cold_outcome(job: dict) -> dict:
+    """A job killed by a cold shutdown: back to the queue if acks_late, else WorkerLostError."""
+    from .exceptions import WorkerLostError
+
+    if job.get("acks_late"):
+        return {"id": job["id"], "attempt": job["attempt"], "name": job["name"],
+                "state": states.PENDING, "result": None, "keep_result": False,
+                "countdown": 0, "repr": "requeued (cold shutdown)"}  # fmt: skip
+    return lost_outcome(job, WorkerLostError("Worker exited prematurely: cold shutdown."))

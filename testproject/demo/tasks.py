@@ -1,0 +1,157 @@
+"""Example tasks for the demo (``make run``) and the test suite."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from pathlib import Path
+
+from djq import task
+from djq.exceptions import Ignore, Reject
+
+
+@task
+def add(x, y):
+    return x + y
+
+
+@task
+def mul(x, y):
+    return x * y
+
+
+@task
+def xsum(numbers):
+    return sum(numbers)
+
+
+@task
+def noop():
+    return None
+
+
+@task
+def echo(*args, **kwargs):
+    """Return what it was given (to check that arguments round-trip)."""
+    return {"args": list(args), "kwargs": kwargs}
+
+
+@task
+def sleep(seconds: float, marker: str | None = None):
+    if marker:
+        Path(marker).write_text(str(os.getpid()))
+    time.sleep(seconds)
+    return seconds
+
+
+@task
+def fail(message: str = "boom"):
+    raise ValueError(message)
+
+
+class DemoError(Exception):
+    """An exception type of the demo app, re-raised by ``AsyncResult.get`` as itself."""
+
+
+@task
+def fail_custom(message: str = "custom"):
+    raise DemoError(message)
+
+
+@task(bind=True, max_retries=5, default_retry_delay=0)
+def retry_twice(self, marker_dir: str | None = None):
+    """Fails twice, then succeeds: PENDING → STARTED → RETRY → … → SUCCESS."""
+    if self.request.retries < 2:
+        raise self.retry(exc=RuntimeError(f"attempt {self.request.retries}"), countdown=0.1)
+    return self.request.retries
+
+
+@task(bind=True, max_retries=1, default_retry_delay=0)
+def retry_forever(self):
+    raise self.retry(exc=KeyError("always"), countdown=0)
+
+
+@task(autoretry_for=(ZeroDivisionError,), retry_backoff=0.05, retry_jitter=False, max_retries=3)
+def divide(x, y):
+    return x / y
+
+
+@task
+def ignore_me():
+    raise Ignore()
+
+
+@task
+def reject_me(requeue: bool = False):
+    raise Reject("not for me", requeue=requeue)
+
+
+@task(bind=True)
+def progress(self, steps: int = 3, delay: float = 0.2):
+    for i in range(steps):
+        self.update_state(state="PROGRESS", meta={"current": i, "total": steps})
+        time.sleep(delay)
+    return steps
+
+
+@task(bind=True)
+def whoami(self):
+    req = self.request
+    return {"id": req.id, "retries": req.retries, "hostname": req.hostname,
+            "queue": req.delivery_info.get("queue"), "parent_id": req.parent_id}  # fmt: skip
+
+
+@task
+def record(path: str, token: str):
+    """Append ``token`` to a file: a side effect that counts how often a job ran."""
+    with open(path, "a") as fh:
+        fh.write(f"{token}\n")
+    return token
+
+
+@task(acks_late=True)
+def record_slowly(path: str, token: str, seconds: float = 2.0):
+    with open(path, "a") as fh:
+        fh.write(f"{token} start {os.getpid()}\n")
+    time.sleep(seconds)
+    with open(path, "a") as fh:
+        fh.write(f"{token} done {os.getpid()}\n")
+    return os.getpid()
+
+
+@task
+def soft_limited(seconds: float = 5.0):
+    """Catches its soft time limit and says so."""
+    from djq.exceptions import SoftTimeLimitExceeded
+
+    try:
+        time.sleep(seconds)
+    except SoftTimeLimitExceeded:
+        return "soft limit caught"
+    return "finished"
+
+
+@task
+def crash():
+    """Kill the process running the task (as an OOM kill would)."""
+    os._exit(13)
+
+
+@task(ignore_result=True)
+def forgetful():
+    return "nobody stores me"
+
+
+@task
+def spawn_child(x):
+    return add.delay(x, 1).id
+
+
+@task
+def demo_work(n: int):
+    """The demo's stream: mostly quick successes, a few slow ones, some failures."""
+    time.sleep(random.uniform(0.05, 0.6))
+    if random.random() < 0.1:
+        raise ValueError(f"demo failure for {n}")
+    return n * n

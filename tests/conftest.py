@@ -1,0 +1,95 @@
+"""Fixtures for the whole suite. The suite runs twice (make test): on PostgreSQL
+(DATABASE_URL from scripts/pg-throwaway) and on SQLite (a test database *file*).
+
+Fixtures
+    start_worker(*args, name=None, env_extra=None, wait_ready=True, ready_timeout=30.0)
+        Start `manage.py djq_worker -n NAME@%h -l info ARGS` against the test database; returns a
+        tests.helpers.ManagedProcess (.proc .pid .name .nodename .log_text() .log_tail()
+        .wait_for_log(rx) .terminate() .kill() .signal(sig) .wait(timeout) .kill_group()).
+        The test must use the transactional test database:
+        @pytest.mark.django_db(transaction=True). Workers run in their own process group; at
+        teardown each gets SIGTERM, 15 s to exit, then SIGKILL, and its group is SIGKILLed.
+        A failing test's report gets the tail of every worker's log.
+    start_process(argv, name=None, env=None, ready_pattern=None)
+        The same for any command (env defaults to os.environ; pass worker_env() for the test DB).
+
+Markers
+    @pytest.mark.postgres_only / @pytest.mark.sqlite_only: skipped on the other database.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import ProcessPool
+
+POOL_KEY = pytest.StashKey[ProcessPool]()
+
+
+def pytest_report_header(config):
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    engine = db["ENGINE"].rsplit(".", 1)[-1]
+    name = db.get("TEST", {}).get("NAME") or f"test_{db['NAME']}"
+    host = f" at {db['HOST']}:{db['PORT']}" if db.get("HOST") else ""
+    return f"djq test database: {engine} {name}{host}"
+
+
+def pytest_runtest_setup(item):
+    only = {"postgres_only": "postgresql", "sqlite_only": "sqlite"}
+    wanted = [vendor for marker, vendor in only.items() if item.get_closest_marker(marker)]
+    if wanted:
+        from django.db import connection
+
+        if connection.vendor not in wanted:
+            pytest.skip(f"needs {' or '.join(wanted)} (this run uses {connection.vendor})")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    pool = item.stash.get(POOL_KEY, None)
+    if pool is not None and report.failed:
+        for title, text in pool.report():
+            report.sections.append((title, text))
+    return report
+
+
+def _is_transactional(request) -> bool:
+    marker = request.node.get_closest_marker("django_db")
+    if marker is not None:
+        transaction = marker.kwargs.get("transaction", marker.args[0] if marker.args else False)
+        if transaction or marker.kwargs.get("reset_sequences"):
+            return True
+    return any(
+        name in request.fixturenames
+        for name in ("transactional_db", "live_server", "django_db_reset_sequences")
+    )
+
+
+@pytest.fixture
+def process_pool(request, tmp_path):
+    log_dir = tmp_path / "processes"
+    log_dir.mkdir()
+    pool = ProcessPool(log_dir)
+    request.node.stash[POOL_KEY] = pool
+    yield pool
+    pool.stop_all(grace=15.0)
+
+
+@pytest.fixture
+def start_worker(request, process_pool):
+    if not _is_transactional(request):
+        pytest.fail(
+            "start_worker needs the transactional test database: mark the test with "
+            "@pytest.mark.django_db(transaction=True) (workers cannot see data inside the "
+            "test's uncommitted transaction)",
+            pytrace=False,
+        )
+    return process_pool.start_worker
+
+
+@pytest.fixture
+def start_process(process_pool):
+    return process_pool.start
