@@ -81,6 +81,6 @@ bench: venv
 	scripts/pg-throwaway run $(PY) -m benchmarks.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info artifacts
+	rm -rf $(VENV) build dist *.egg-info artifacts .ruff_cache .pytest_cache
 	rm -f *.sqlite3 *.sqlite3-* .*.sqlite3 .*.sqlite3-*
 	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +

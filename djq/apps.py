@@ -12,7 +12,7 @@ class DjqConfig(AppConfig):
 
         from django.utils.module_loading import autodiscover_modules
 
-        from . import builtins, checks  # noqa: F401 - registers djq's own tasks and checks
+        from . import beat, builtins, checks, housekeeping  # noqa: F401 - djq tasks and checks
         from .conf import settings
 
         autodiscover_modules("tasks")

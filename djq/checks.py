@@ -6,6 +6,7 @@ from django.core.checks import Error, Warning, register
 from django.db import connections
 
 from .conf import settings
+from .models import PRIORITY_MAX, PRIORITY_MIN
 
 
 @register()
@@ -32,12 +33,29 @@ def check_routes(app_configs, **kwargs):
                                 id="djq.E003"))  # fmt: skip
             continue
         for pattern, target in entry.items():
-            if not isinstance(target, dict) or not set(target) <= {"queue", "priority"}:
+            if not _valid_route(target):
                 errors.append(Error(
-                    f"DJQ_TASK_ROUTES[{pattern!r}] must be a dict with 'queue' and/or 'priority'",
+                    f"DJQ_TASK_ROUTES[{pattern!r}] must be a dict with 'queue' (a non-empty "
+                    f"string) and/or 'priority' (an integer {PRIORITY_MIN}..{PRIORITY_MAX})",
                     id="djq.E004",
                 ))  # fmt: skip
     return errors
+
+
+def _valid_route(target) -> bool:
+    """A route every enqueue of its tasks can use (what ``djq.enqueue`` would accept)."""
+    if not isinstance(target, dict) or not set(target) <= {"queue", "priority"}:
+        return False
+    queue, priority = target.get("queue"), target.get("priority")
+    if queue is not None and not (isinstance(queue, str) and 0 < len(queue) <= 200):
+        return False
+    if priority is not None and (
+        isinstance(priority, bool)
+        or not isinstance(priority, int)
+        or not PRIORITY_MIN <= priority <= PRIORITY_MAX
+    ):
+        return False
+    return True
 
 
 @register()

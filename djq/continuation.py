@@ -11,10 +11,19 @@ import logging
 from collections import Counter
 
 from . import states
+from .enqueue import callbacks
 from .exceptions import ChordError
 from .serialization import exception_to_dict, loads
 
 logger = logging.getLogger("djq.continuation")
+
+
+def may_continue(options_json: str | None) -> bool:
+    """Whether a job with these (JSON) options can have a continuation: a cheap test so that
+    batches without any are recorded in a single autocommitted statement."""
+    return bool(options_json) and any(
+        key in options_json for key in ('"link', '"chain"', '"chord"')
+    )
 
 
 def after_complete(finished: list[dict], using: str | None = None) -> None:
@@ -45,7 +54,7 @@ def after_complete(finished: list[dict], using: str | None = None) -> None:
 
 def _on_success(job: dict, options: dict, plain: list, using) -> None:
     result = loads(job["result"])
-    for link in options.get("link") or ():
+    for link in callbacks(options.get("link")):
         _follow(link, (result,), {}, job, plain, using)
     chain = options.get("chain")
     if chain:
@@ -54,13 +63,13 @@ def _on_success(job: dict, options: dict, plain: list, using) -> None:
 
 
 def _on_failure(job: dict, options: dict, plain: list, using) -> None:
-    for errback in options.get("link_error") or ():
+    for errback in callbacks(options.get("link_error")):
         _follow(errback, (job["id"],), {}, job, plain, using)
     if options.get("chain"):
         from .canvas import maybe_signature
 
         for step in options["chain"]:
-            errbacks = maybe_signature(step).options.get("link_error") or ()
+            errbacks = callbacks(maybe_signature(step).options.get("link_error"))
             for errback in errbacks:
                 _follow(errback, (job["id"],), {}, job, plain, using)
 
@@ -117,6 +126,6 @@ def _fail_chord_body(chord: dict, body, failed: dict | None, plain: list, using)
     row = build_row(body.task, args, kwargs, {**options, "link": None})
     enqueue([row], using=using)
     store.fail_jobs([{"id": row["id"], "result": exception_to_dict(error)}], using=using)
-    for errback in body.options.get("link_error") or ():
+    for errback in callbacks(body.options.get("link_error")):
         _follow(errback, (row["id"],), {}, {"id": row["id"]}, plain, using)
     logger.info("Chord %s failed: %s", chord["id"], error)

@@ -58,7 +58,7 @@ def route(name: str) -> dict:
 
 
 def build_row(
-    name: str, args: Sequence | None, kwargs: dict | None, options: dict
+    name: str, args: Sequence | None, kwargs: dict | None, options: dict, memo: dict | None = None
 ) -> dict[str, Any]:
     """Validate a call and turn it into a job row for ``store.insert_jobs``."""
     args = () if args is None else args
@@ -74,7 +74,9 @@ def build_row(
     if task is not None:
         task.check_arguments(args, kwargs)
     args_json, kwargs_json = check_arguments(name, args, kwargs)
-    options = _with_defaults(name, task, options)
+    options = _with_defaults(name, task, options, memo)
+    for key in ("link", "link_error"):
+        options[key] = callbacks(options.get(key))
     parent = request_context.current()
     parent_id = options.get("parent_id") or (parent.id if parent and not parent.is_eager else None)
     root_id = options.get("root_id") or (parent and (parent.root_id or parent.id)) or None
@@ -102,19 +104,35 @@ def build_row(
     }
 
 
-def _with_defaults(name: str, task, options: dict) -> dict:
-    """apply_async options, then DJQ_TASK_ROUTES, then the task's attributes, then settings."""
-    merged = {k: v for k, v in route(name).items() if v is not None}
+def callbacks(value) -> list:
+    """``link=``/``link_error=`` as a list: Celery takes one signature or a list of them."""
+    if value is None:
+        return []
+    if isinstance(value, dict):  # one signature (a Signature is a dict)
+        return [value]
+    return list(value)
+
+
+def _with_defaults(name: str, task, options: dict, memo: dict | None = None) -> dict:
+    """apply_async options, then DJQ_TASK_ROUTES, then the task's attributes, then settings.
+
+    ``memo`` (one per ``enqueue_many`` call) keeps the per-task-name part, so a batch of many
+    jobs of one task reads settings and routes once.
+    """
+    base = memo.get(name) if memo is not None else None
+    if base is None:
+        base = {
+            "queue": getattr(task, "queue", None) or settings.DEFAULT_QUEUE,
+            "priority": _first(getattr(task, "priority", None), settings.TASK_DEFAULT_PRIORITY),
+            "acks_late": _first(getattr(task, "acks_late", None), settings.TASK_ACKS_LATE),
+            "max_retries": getattr(task, "max_retries", None) if task else None,
+            "expires": getattr(task, "expires", None),
+        }
+        base.update({k: v for k, v in route(name).items() if v is not None})
+        if memo is not None:
+            memo[name] = base
+    merged = dict(base)
     merged.update({k: v for k, v in options.items() if v is not None})
-    defaults = {
-        "queue": getattr(task, "queue", None) or settings.DEFAULT_QUEUE,
-        "priority": _first(getattr(task, "priority", None), settings.TASK_DEFAULT_PRIORITY),
-        "acks_late": _first(getattr(task, "acks_late", None), settings.TASK_ACKS_LATE),
-        "max_retries": getattr(task, "max_retries", None) if task else None,
-        "expires": getattr(task, "expires", None),
-    }
-    for key, value in defaults.items():
-        merged.setdefault(key, value)
     return merged
 
 

@@ -8,6 +8,7 @@ Running and recording are separate: ``execute`` never writes job state (the task
 from __future__ import annotations
 
 import ctypes
+import datetime as dt
 import signal
 import threading
 import time
@@ -18,7 +19,14 @@ from typing import Any
 
 from . import request as request_context
 from . import signals, states
-from .exceptions import Ignore, NotRegistered, Reject, Retry, SoftTimeLimitExceeded
+from .exceptions import (
+    Ignore,
+    NotRegistered,
+    Reject,
+    Retry,
+    SoftTimeLimitExceeded,
+    TaskRevokedError,
+)
 from .registry import tasks
 from .retry import autoretry_countdown
 from .serialization import dumps, exception_to_dict, loads
@@ -42,6 +50,12 @@ def execute(job: dict, hostname: str = "", soft_time_limit: float | None = None)
     """Run a claimed job (a dict from ``store.claim``) and return its outcome."""
     started = time.monotonic()
     base = {"id": job["id"], "attempt": job["attempt"], "name": job["name"]}
+    if _expired(job):  # checked again here: a prefetched job may expire while it waits
+        exc = TaskRevokedError("expired")
+        return {
+            **base, "state": states.REVOKED, "result": dumps(exception_to_dict(exc)),
+            "keep_result": True, "traceback": None, "repr": repr(exc), "runtime": 0.0,
+        }  # fmt: skip
     try:
         task = tasks[job["name"]]
         args, kwargs, options = _decode_payload(job)
@@ -73,6 +87,18 @@ def execute(job: dict, hostname: str = "", soft_time_limit: float | None = None)
     return {**base, **outcome, "runtime": time.monotonic() - started}
 
 
+def _expired(job: dict) -> bool:
+    """Whether the job's ``expires`` has passed (by this machine's clock)."""
+    expires = job.get("expires")
+    if not expires:
+        return False
+    if isinstance(expires, str):  # a prefork child gets the claimed row as JSON
+        expires = dt.datetime.fromisoformat(expires)
+    if expires.tzinfo is None:
+        expires = expires.replace(tzinfo=dt.UTC)
+    return expires <= dt.datetime.now(dt.UTC)
+
+
 def _decode_payload(job: dict) -> tuple[list, dict, dict]:
     args, kwargs = loads(job["args"]), loads(job["kwargs"])
     options = loads(job.get("options")) or {}
@@ -84,8 +110,14 @@ def _decode_payload(job: dict) -> tuple[list, dict, dict]:
     return args, kwargs, options
 
 
-def run_task(task: Task, req: request_context.Request, soft_time_limit=None) -> dict[str, Any]:
-    """The execute pipeline: prerun → before_start → call → outcome → hooks → postrun."""
+def run_task(
+    task: Task, req: request_context.Request, soft_time_limit=None, keep_exception=False
+) -> dict[str, Any]:
+    """The execute pipeline: prerun → before_start → call → outcome → hooks → postrun.
+
+    ``after_return`` and ``task_postrun`` get the return value, or the exception (as in Celery).
+    With ``keep_exception`` (eager runs) a failure's outcome carries the exception object itself.
+    """
     args, kwargs = req.args, req.kwargs
     request_context.push(req)
     signals.task_prerun.send(sender=task, task_id=req.id, task=task, args=args, kwargs=kwargs)
@@ -96,19 +128,20 @@ def run_task(task: Task, req: request_context.Request, soft_time_limit=None) -> 
             retval = _call(task, req, args, kwargs)
         outcome = _succeeded(task, req, retval)
     except Retry as retry:
-        outcome = _retried(task, req, retry)
+        retval, outcome = retry, _retried(task, req, retry)
     except Ignore:
         outcome = {"state": states.IGNORED, "result": None, "keep_result": False}
     except Reject as reject:
-        outcome = _rejected(task, req, reject)
+        retval, outcome = reject, _rejected(task, req, reject)
     except Exception as exc:
-        outcome = _task_failed(task, req, exc)
+        retval, outcome = exc, _task_failed(task, req, exc)
     finally:
         request_context.pop()
+    einfo = outcome.pop("_einfo", None)
+    if keep_exception and einfo is not None and outcome["state"] == states.FAILURE:
+        outcome["exception"] = einfo.exception
     try:
-        task.after_return(
-            outcome["state"], retval, req.id, args, kwargs, outcome.pop("_einfo", None)
-        )
+        task.after_return(outcome["state"], retval, req.id, args, kwargs, einfo)
     finally:
         signals.task_postrun.send(
             sender=task, task_id=req.id, task=task, args=args, kwargs=kwargs,
@@ -269,7 +302,7 @@ def run_eagerly(task: Task, args, kwargs, task_id=None, **options):
             root_id=(parent.root_id or parent.id) if parent else task_id,
             delivery_info={"is_eager": True}, headers=options.get("headers") or {},
         )  # fmt: skip
-        outcome = run_task(task, req)
+        outcome = run_task(task, req, keep_exception=True)
         if outcome["state"] != states.RETRY:
             break
         retries += 1
@@ -279,8 +312,9 @@ def run_eagerly(task: Task, args, kwargs, task_id=None, **options):
     ):
         raise result.result
     if result.state == states.SUCCESS:
-        for link in options.get("link") or ():
-            from .canvas import maybe_signature
+        from .canvas import maybe_signature
+        from .enqueue import callbacks
 
+        for link in callbacks(options.get("link")):
             maybe_signature(link).apply((result.result,))
     return result

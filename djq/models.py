@@ -48,7 +48,7 @@ class Job(models.Model):
     custom_state = models.CharField(max_length=64, blank=True, default="")
     args = models.JSONField(default=list, encoder=Encoder, decoder=Decoder)
     kwargs = models.JSONField(default=dict, encoder=Encoder, decoder=Decoder)
-    #: link/link_error, headers, time limits, track_started, ignore_result ... as given to apply_async
+    #: link/link_error, headers, time limits, track_started, ignore_result … from apply_async
     options = models.JSONField(default=dict, encoder=Encoder, decoder=Decoder)
     meta = models.JSONField(null=True, blank=True, encoder=Encoder, decoder=Decoder)
     #: the return value on SUCCESS; the exception (Celery's dict shape) on FAILURE/RETRY/REVOKED
@@ -110,7 +110,9 @@ class Job(models.Model):
                 fields=["group_id"], condition=Q(group_id__isnull=False), name="djq_job_group_idx"
             ),
             models.Index(
-                fields=["parent_id"], condition=Q(parent_id__isnull=False), name="djq_job_parent_idx"
+                fields=["parent_id"],
+                condition=Q(parent_id__isnull=False),
+                name="djq_job_parent_idx",
             ),
             models.Index(fields=["name", "-created_at"], name="djq_job_name_idx"),
             models.Index(fields=["state", "-created_at"], name="djq_job_state_idx"),
@@ -200,3 +202,205 @@ class Group(models.Model):
 
     def __str__(self) -> str:
         return f"group {self.id} ({self.completed}/{self.size})"
+
+
+# --- periodic tasks (beat) ------------------------------------------------------------------------
+INTERVAL_PERIODS = [("days", "days"), ("hours", "hours"), ("minutes", "minutes"),
+                    ("seconds", "seconds")]  # fmt: skip
+#: the fields that define *when* a periodic task runs; changing one makes beat recompute
+SCHEDULE_FIELDS = ("crontab", "interval_every", "interval_period", "clocked_time", "timezone",
+                   "start_time", "enabled")  # fmt: skip
+
+
+class PeriodicTask(models.Model):
+    """A schedule: which task to enqueue, with what, and when (exactly one of three kinds).
+
+    Beat keeps ``next_run_at`` (by the database clock) and advances it in the transaction that
+    enqueues the tick's job; ``None`` means "beat: compute it", which is how edits take effect.
+    Rows come from ``DJQ_BEAT_SCHEDULE`` (``settings_hash`` set) or from the admin.
+    """
+
+    name = models.CharField(max_length=200, unique=True)
+    task = models.CharField(max_length=255, help_text="registered task name, e.g. app.tasks.f")
+    args = models.JSONField(default=list, blank=True, encoder=Encoder, decoder=Decoder)
+    kwargs = models.JSONField(default=dict, blank=True, encoder=Encoder, decoder=Decoder)
+    queue = models.CharField(max_length=200, blank=True, default="",
+                             help_text="empty: the task's queue or DJQ_TASK_ROUTES")  # fmt: skip
+    priority = models.SmallIntegerField(null=True, blank=True,
+                                        help_text="empty: the task's priority")  # fmt: skip
+    expire_seconds = models.FloatField(
+        null=True, blank=True,
+        help_text="a tick's job that has not started this many seconds after the tick is "
+        "not run (it ends REVOKED)",
+    )  # fmt: skip
+    #: other apply_async options (headers, time_limit, soft_time_limit, ignore_result ...)
+    options = models.JSONField(default=dict, blank=True, encoder=Encoder, decoder=Decoder)
+    # -- the schedule: exactly one of crontab / interval / clocked ------------------------------
+    crontab = models.CharField(max_length=200, blank=True, default="",
+                               help_text='5 cron fields, e.g. "*/15 * * * *"')  # fmt: skip
+    interval_every = models.PositiveIntegerField(null=True, blank=True)
+    interval_period = models.CharField(max_length=8, choices=INTERVAL_PERIODS, blank=True,
+                                       default="")  # fmt: skip
+    clocked_time = models.DateTimeField(null=True, blank=True, help_text="run once, at this time")
+    timezone = models.CharField(
+        max_length=63, blank=True, default="", help_text="zone of the cron fields (DJQ_TIMEZONE)"
+    )
+    # -- behaviour -------------------------------------------------------------------------------
+    enabled = models.BooleanField(default=True)
+    one_off = models.BooleanField(default=False, help_text="disable after the first run")
+    catch_up = models.BooleanField(
+        default=False,
+        help_text="after downtime, run once per missed tick (default: once for all of them)",
+    )
+    start_time = models.DateTimeField(null=True, blank=True, help_text="no run before this")
+    description = models.TextField(blank=True, default="")
+    # -- kept by beat ---------------------------------------------------------------------------
+    next_run_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_run_at = models.DateTimeField(null=True, blank=True, editable=False)
+    total_run_count = models.PositiveIntegerField(default=0, editable=False)
+    #: hash of the DJQ_BEAT_SCHEDULE entry this row was last synced from ("" = not from settings)
+    settings_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "djq_periodic_task"
+        ordering = ["name"]
+        indexes = [
+            # beat's "what is due next": enabled schedules by next_run_at
+            models.Index(fields=["next_run_at"], condition=Q(enabled=True),
+                         name="djq_periodic_due_idx"),  # fmt: skip
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(crontab__gt="", interval_every__isnull=True, clocked_time__isnull=True)
+                    | Q(crontab="", interval_every__isnull=False, clocked_time__isnull=True)
+                    | Q(crontab="", interval_every__isnull=True, clocked_time__isnull=False)
+                ),
+                name="djq_periodic_one_schedule",
+            ),
+            models.CheckConstraint(
+                condition=Q(interval_every__isnull=True, interval_period="")
+                | Q(interval_every__gte=1, interval_period__in=[p for p, _ in INTERVAL_PERIODS]),
+                name="djq_periodic_interval_complete",
+            ),
+            models.CheckConstraint(
+                condition=Q(priority__isnull=True)
+                | Q(priority__gte=PRIORITY_MIN, priority__lte=PRIORITY_MAX),
+                name="djq_periodic_priority_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.schedule_display()}"
+
+    @property
+    def schedule(self):
+        """The schedule object (``djq.schedules``) this row describes."""
+        from .schedules import clocked, crontab, interval
+
+        if self.crontab:
+            return crontab.from_string(self.crontab)
+        if self.interval_every:
+            return interval(self.interval_every, self.interval_period or "seconds")
+        if self.clocked_time:
+            return clocked(self.clocked_time)
+        raise ValueError(f"periodic task {self.name!r} has no schedule")
+
+    def zone_name(self) -> str:
+        from .conf import timezone_name
+
+        return self.timezone or timezone_name()
+
+    def schedule_display(self) -> str:
+        if self.crontab:
+            return f"cron {self.crontab} ({self.zone_name()})"
+        if self.interval_every:
+            return f"every {self.interval_every} {self.interval_period}"
+        if self.clocked_time:
+            return f"once at {self.clocked_time.isoformat()}"
+        return "no schedule"
+
+    def clean(self) -> None:
+        """One schedule, a valid cron expression and time zone: errors named by field."""
+        from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+
+        from .schedules import crontab, zone
+
+        kinds = [bool(self.crontab), self.interval_every is not None, bool(self.clocked_time)]
+        errors: dict[str, str] = {}
+        if sum(kinds) == 0:
+            errors[NON_FIELD_ERRORS] = ("Give a schedule: a cron expression, an interval or a "
+                                        "clocked time.")  # fmt: skip
+        elif sum(kinds) > 1:
+            errors[NON_FIELD_ERRORS] = ("Give only one schedule: a cron expression, an interval "
+                                        "or a clocked time.")  # fmt: skip
+        if self.crontab:
+            try:
+                self.crontab = crontab.from_string(self.crontab).expression
+            except ValueError as exc:
+                errors["crontab"] = f"Invalid cron expression: {exc}"
+        if self.interval_every is not None and not self.interval_period:
+            errors["interval_period"] = "Choose the interval's unit."
+        if self.interval_period and self.interval_every is None:
+            errors["interval_every"] = "Give the number of units for the interval."
+        if self.timezone:
+            try:
+                zone(self.timezone)
+            except ValueError:
+                errors["timezone"] = f"Unknown time zone {self.timezone!r}."
+        if not isinstance(self.args, list):
+            errors["args"] = "args must be a JSON list."
+        if not isinstance(self.kwargs, dict):
+            errors["kwargs"] = "kwargs must be a JSON object."
+        if not isinstance(self.options, dict):
+            errors["options"] = "options must be a JSON object."
+        if errors:
+            raise ValidationError(errors)
+
+
+class PeriodicTick(models.Model):
+    """One enqueued tick of a periodic task: the guard that makes each tick enqueue once.
+
+    Inserted in the transaction that inserts the tick's job; the unique (task, tick) pair makes
+    a second insert fail, so even two beats that both believe they lead cannot double a tick.
+    """
+
+    periodic_task = models.ForeignKey(PeriodicTask, on_delete=models.CASCADE, related_name="ticks")
+    tick = models.DateTimeField()
+    job_id = models.UUIDField()
+    manual = models.BooleanField(default=False, help_text='enqueued by "run now"')
+    created_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "djq_periodic_tick"
+        ordering = ["-tick"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["periodic_task", "tick"], name="djq_periodic_tick_once"
+            ),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="djq_periodic_tick_age_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.periodic_task_id} @ {self.tick.isoformat()}"
+
+
+class Lease(models.Model):
+    """A named lease for a singleton service (beat): who holds it and until when (DB clock).
+
+    Taken and renewed with one conditional UPDATE (``holder = me OR expires_at < now``), so at
+    most one live holder exists; a dead holder's lease simply runs out.
+    """
+
+    name = models.CharField(max_length=64, primary_key=True)
+    holder = models.CharField(max_length=255, blank=True, default="")
+    expires_at = models.DateTimeField()
+    acquired_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "djq_lease"
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.holder or 'free'} until {self.expires_at.isoformat()}"

@@ -19,6 +19,7 @@ import signal
 import socket
 import threading
 import time
+from collections import deque
 from multiprocessing.connection import Connection, Pipe
 
 from django.db import close_old_connections, connections
@@ -47,42 +48,76 @@ def lost_outcome(job: dict, exc: BaseException, state: str = "FAILURE") -> dict:
 
 
 class Child:
-    """A prefork child and what it is running."""
+    """A prefork child and the jobs it was given, in order: the first one is running."""
 
     def __init__(self, pid: int, conn: Connection):
         self.pid = pid
         self.conn = conn
-        self.job: dict | None = None
-        self.started = 0.0
-        self.hard_deadline: float | None = None
+        self.jobs: deque[dict] = deque()
+        self.started = 0.0  # when the running (first) job started
+        self.hard_limits: dict[str, float | None] = {}
         self.idle_since = time.monotonic()
         self.terminating: str | None = None  # the signal sent by a revoke(terminate=True)
+        self.stopping = False
+        self.done = 0  # jobs answered: a child exits by itself after max_tasks_per_child
+
+    @property
+    def job(self) -> dict | None:
+        return self.jobs[0] if self.jobs else None
+
+    @property
+    def hard_deadline(self) -> float | None:
+        job = self.job
+        limit = self.hard_limits.get(job["id"]) if job else None
+        return self.started + limit if limit else None
 
     def fileno(self) -> int:
         return self.conn.fileno()
 
 
 def _child_main(conn: Connection, hostname: str, max_tasks: int | None, max_memory: int | None):
-    """The loop of a prefork child: receive a job, run it, send its outcome, repeat."""
+    """The loop of a prefork child: take the next job, run it, send its outcome, repeat.
+
+    Messages from the parent: ``{"job": …, "soft": …}`` (queue it), ``{"skip": id}`` (revoked
+    before it started) and ``null`` (stop after the current job). Everything already in the pipe
+    is read before each job, so a skip or a stop is seen before the next job starts. Jobs left
+    unstarted when the child stops are sent back as ``{"unstarted": id}``.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # decides what happens to running jobs.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     signal.set_wakeup_fd(-1)
     signals.worker_process_init.send(sender=None)
-    done = 0
-    while True:
-        try:
-            message = json.loads(conn.recv_bytes())
-        except (EOFError, OSError):
+    pending: deque[dict] = deque()
+    skipped: set[str] = set()
+    done, stop = 0, False
+    while not stop:
+        block = not pending
+        while block or conn.poll():
+            block = False
+            try:
+                message = json.loads(conn.recv_bytes())
+            except (EOFError, OSError):
+                return
+            if message is None:
+                stop = True
+            elif "skip" in message:
+                skipped.add(message["skip"])
+            else:
+                pending.append(message)
+        if stop or not pending:
             break
-        if message is None:
-            break
+        message = pending.popleft()
+        job = message["job"]
+        if job["id"] in skipped:
+            conn.send_bytes(json.dumps({"skipped": job["id"]}).encode())
+            continue
         close_old_connections()
         try:
-            outcome = execute(message["job"], hostname, message.get("soft"))
+            outcome = execute(job, hostname, message.get("soft"))
         except BaseException as exc:  # a bug in djq itself: still answer
-            outcome = lost_outcome(message["job"], exc)
+            outcome = lost_outcome(job, exc)
         close_old_connections()
         conn.send_bytes(json.dumps(outcome, default=str).encode())
         done += 1
@@ -90,9 +125,14 @@ def _child_main(conn: Connection, hostname: str, max_tasks: int | None, max_memo
             break
         if max_memory and resource.getrusage(resource.RUSAGE_SELF).ru_maxrss > max_memory:
             break
+    for message in pending:
+        conn.send_bytes(json.dumps({"unstarted": message["job"]["id"]}).encode())
 
 
 class PreforkPool:
+    """Children forked from the worker; each may be given up to ``depth`` jobs at once (the
+    prefetch multiplier), so that it never waits for the parent between short jobs."""
+
     name = "prefork"
 
     def __init__(
@@ -103,6 +143,7 @@ class PreforkPool:
         max_memory_per_child: int | None = None,
         autoscale: tuple[int, int] | None = None,
         keepalive: float = 30.0,
+        depth: int = 1,
     ):
         self.hostname = hostname
         self.max_tasks = max_tasks_per_child
@@ -110,8 +151,10 @@ class PreforkPool:
         self.autoscale = autoscale
         self.max_procs = autoscale[0] if autoscale else concurrency
         self.min_procs = autoscale[1] if autoscale else concurrency
+        self.depth = max(1, depth if not max_tasks_per_child else 1)
         self.keepalive = keepalive
         self.children: dict[int, Child] = {}
+        self.unstarted: list[dict] = []  # handed back by children: to dispatch again or release
 
     @property
     def concurrency(self) -> int:
@@ -119,7 +162,7 @@ class PreforkPool:
 
     # --- life cycle ----------------------------------------------------------------------
     def start(self) -> None:
-        for _ in range(self.min_procs):
+        for _ in range(max(1, self.min_procs)):
             self._spawn()
 
     def _spawn(self) -> Child:
@@ -144,16 +187,26 @@ class PreforkPool:
         self.children[pid] = child
         return child
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Ask idle children to exit, then make sure every child is gone."""
+    def begin_stop(self) -> None:
+        """Warm shutdown: every child finishes its running job and hands the others back."""
         for child in self.children.values():
+            self._send_stop(child)
+
+    def _send_stop(self, child: Child) -> None:
+        if not child.stopping:
+            child.stopping = True
             try:
                 child.conn.send_bytes(b"null")
             except OSError:
                 pass
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Make sure every child is gone (after ``begin_stop`` and collecting)."""
+        self.begin_stop()
         deadline = time.monotonic() + timeout
         for pid in list(self.children):
             self._reap(pid, deadline)
+            self.children[pid].conn.close()
         self.children.clear()
 
     def _reap(self, pid: int, deadline: float) -> None:
@@ -166,11 +219,13 @@ class PreforkPool:
         os.waitpid(pid, 0)
 
     def kill_all(self) -> list[dict]:
-        """Cold shutdown: kill every child; return the jobs they were running."""
+        """Cold shutdown: kill every child; return the jobs they were running (the jobs only
+        queued in them go to ``unstarted``)."""
         running = []
         for pid, child in list(self.children.items()):
-            if child.job is not None:
-                running.append(child.job)
+            if child.jobs:
+                running.append(child.jobs.popleft())
+                self.unstarted.extend(child.jobs)
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             child.conn.close()
@@ -179,60 +234,103 @@ class PreforkPool:
 
     # --- dispatch ------------------------------------------------------------------------
     def busy(self) -> int:
-        return sum(1 for c in self.children.values() if c.job is not None)
+        """Jobs handed to children and not answered yet."""
+        return sum(len(c.jobs) for c in self.children.values())
+
+    def alive(self) -> int:
+        return len(self.children)
 
     def free_slots(self) -> int:
-        return self.max_procs - self.busy()
+        return self.max_procs * self.depth - self.busy()
 
     def running_jobs(self) -> list[dict]:
-        return [c.job for c in self.children.values() if c.job is not None]
+        return [job for c in self.children.values() for job in c.jobs]
 
     def submit(self, job: dict, soft: float | None, hard: float | None) -> None:
-        child = next((c for c in self.children.values() if c.job is None), None)
-        if child is None:
-            child = self._spawn()
-        child.job = job
-        child.started = time.monotonic()
-        child.hard_deadline = child.started + hard if hard else None
-        child.conn.send_bytes(json.dumps({"job": job, "soft": soft}, default=str).encode())
+        child = self._least_loaded()
+        if not child.jobs:
+            child.started = time.monotonic()
+        child.jobs.append(job)
+        child.hard_limits[job["id"]] = hard
+        try:
+            child.conn.send_bytes(json.dumps({"job": job, "soft": soft}, default=str).encode())
+        except OSError:
+            pass  # the child has just exited: collect() finds it dead and hands the job on
+
+    def _least_loaded(self) -> Child:
+        candidates = [c for c in self.children.values() if not c.stopping]
+        idle = [c for c in candidates if not c.jobs]
+        # (children that are stopping, e.g. retiring after --max-tasks-per-child, do not count)
+        if not idle and len(candidates) < self.max_procs:
+            return self._spawn()
+        return min(candidates, key=lambda c: len(c.jobs))
 
     def waitables(self) -> list:
         return [c.conn for c in self.children.values()]
 
     def collect(self, ready: list) -> list[dict]:
-        """Outcomes from children whose pipe is readable; a dead child's job is lost."""
-        outcomes = []
+        """Outcomes from children whose pipe is readable; a dead child's running job is lost."""
+        outcomes: list[dict] = []
         by_conn = {c.conn: c for c in self.children.values()}
         for conn in ready:
             child = by_conn.get(conn)
             if child is None:
                 continue
-            try:
-                outcome = json.loads(conn.recv_bytes())
-            except (EOFError, OSError):
-                outcome = None
-            if outcome is None:  # outside the except block: a new child must not inherit it
+            dead = False
+            while True:
+                try:
+                    if not conn.poll():
+                        break
+                    message = json.loads(conn.recv_bytes())
+                except (EOFError, OSError):
+                    dead = True
+                    break
+                self._answered(child, message, outcomes)
+            if dead:  # outside the except block: a new child must not inherit it
                 outcomes.extend(self._child_died(child))
-                continue
-            child.job = None
-            child.idle_since = time.monotonic()
-            outcomes.append(outcome)
         return outcomes
+
+    def _answered(self, child: Child, message: dict, outcomes: list[dict]) -> None:
+        job_id = message.get("unstarted") or message.get("skipped") or message["id"]
+        job = next(j for j in child.jobs if j["id"] == job_id)
+        child.jobs.remove(job)
+        child.hard_limits.pop(job_id, None)
+        now = time.monotonic()
+        child.started = now
+        if not child.jobs:
+            child.idle_since = now
+        if "unstarted" in message:
+            self.unstarted.append(job)
+        elif "skipped" in message:
+            outcomes.append(lost_outcome(job, TaskRevokedError("revoked"), state="REVOKED"))
+        else:
+            outcomes.append(message)
+            child.done += 1
+            if self.max_tasks and child.done >= self.max_tasks:
+                # It exits after this answer (see _child_main): give it nothing more, or the
+                # job would be lost with it.
+                child.stopping = True
 
     def _child_died(self, child: Child) -> list[dict]:
         _, status = os.waitpid(child.pid, 0)
         child.conn.close()
         del self.children[child.pid]
         outcomes = []
-        if child.job is not None:
+        # A child that exited by itself (status 0: --max-memory-per-child, pipe closed) did so
+        # between jobs: whatever it was given after its last answer never started.
+        between_jobs = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        if child.jobs and not child.stopping and not between_jobs:
+            running = child.jobs.popleft()
             if child.terminating:
                 exc: BaseException = TaskRevokedError(f"terminated ({child.terminating})")
-                outcomes.append(lost_outcome(child.job, exc, state="REVOKED"))
+                outcomes.append(lost_outcome(running, exc, state="REVOKED"))
             else:
                 how = _describe_exit(status)
                 exc = WorkerLostError(f"Worker exited prematurely: {how}.")
-                outcomes.append(lost_outcome(child.job, exc))
-        self._replenish()
+                outcomes.append(lost_outcome(running, exc))
+        self.unstarted.extend(child.jobs)  # never started: run them elsewhere
+        if not child.stopping:
+            self._replenish()
         return outcomes
 
     def _replenish(self) -> None:
@@ -243,56 +341,62 @@ class PreforkPool:
         """Kill children past their job's hard time limit; shrink an autoscaled pool."""
         outcomes = []
         for child in list(self.children.values()):
-            if child.job is not None and child.hard_deadline and now >= child.hard_deadline:
-                limit = child.hard_deadline - child.started
-                logger.error(
-                    "Hard time limit (%ss) exceeded for %s[%s]", limit, child.job["name"],
-                    child.job["id"],
-                )  # fmt: skip
-                os.kill(child.pid, signal.SIGKILL)
-                os.waitpid(child.pid, 0)
-                child.conn.close()
-                del self.children[child.pid]
-                exc = TimeLimitExceeded(limit)
-                outcomes.append(lost_outcome(child.job, exc))
+            deadline = child.hard_deadline
+            if deadline is None or now < deadline:
+                continue
+            job = child.jobs.popleft()
+            limit = child.hard_limits.pop(job["id"])
+            logger.error("Hard time limit (%ss) exceeded for %s[%s]", limit, job["name"], job["id"])
+            os.kill(child.pid, signal.SIGKILL)
+            os.waitpid(child.pid, 0)
+            child.conn.close()
+            del self.children[child.pid]
+            self.unstarted.extend(child.jobs)
+            outcomes.append(lost_outcome(job, TimeLimitExceeded(limit)))
         if self.autoscale:
             self._shrink_idle(now)
         self._replenish()
         return outcomes
 
     def _shrink_idle(self, now: float) -> None:
-        idle = [c for c in self.children.values() if c.job is None]
-        for child in idle:
+        for child in [c for c in self.children.values() if not c.jobs]:
             if len(self.children) <= self.min_procs:
                 break
             if now - child.idle_since >= self.keepalive:
                 self._retire(child)
 
     def _retire(self, child: Child) -> None:
-        try:
-            child.conn.send_bytes(b"null")
-        except OSError:
-            pass
+        self._send_stop(child)
         self._reap(child.pid, time.monotonic() + 5)
         child.conn.close()
         del self.children[child.pid]
 
     def next_deadline(self) -> float | None:
-        deadlines = [c.hard_deadline for c in self.children.values() if c.hard_deadline and c.job]
+        deadlines = [d for c in self.children.values() if (d := c.hard_deadline)]
         return min(deadlines) if deadlines else None
 
     def terminate(self, job_id: str, signame: str) -> bool:
+        """Revoke with terminate: signal the child running ``job_id``, or skip it if queued."""
         for child in self.children.values():
             if child.job is not None and child.job["id"] == job_id:
                 child.terminating = signame
                 os.kill(child.pid, _signal_number(signame))
                 return True
+            if any(j["id"] == job_id for j in child.jobs):
+                child.conn.send_bytes(json.dumps({"skip": job_id}).encode())
+                return True
         return False
+
+    def skip(self, job_id: str) -> None:
+        """A queued job was revoked: the child answers ``skipped`` instead of running it."""
+        for child in self.children.values():
+            if any(j["id"] == job_id for j in list(child.jobs)[1:]):
+                child.conn.send_bytes(json.dumps({"skip": job_id}).encode())
 
     def resize(self, max_procs: int, min_procs: int | None = None) -> None:
         self.max_procs = max(1, max_procs)
         self.min_procs = min(self.max_procs, self.min_procs if min_procs is None else min_procs)
-        for child in [c for c in self.children.values() if c.job is None]:
+        for child in [c for c in self.children.values() if not c.jobs]:
             if len(self.children) <= self.max_procs:
                 break
             self._retire(child)
@@ -329,6 +433,7 @@ class ThreadPool:
         self.wake_r, self.wake_w = socket.socketpair()
         self.wake_r.setblocking(False)
         self.threads: list[threading.Thread] = []
+        self.unstarted: list[dict] = []
 
     @property
     def concurrency(self) -> int:
@@ -394,8 +499,17 @@ class ThreadPool:
         return None
 
     def terminate(self, job_id: str, signame: str) -> bool:
-        logger.warning("The threads pool cannot terminate a running job (%s)", job_id)
+        logger.warning("The %s pool cannot terminate a running job (%s)", self.name, job_id)
         return False
+
+    def skip(self, job_id: str) -> None:
+        pass
+
+    def begin_stop(self) -> None:
+        pass
+
+    def alive(self) -> int:
+        return len(self.threads)
 
     def stop(self, timeout: float = 10.0) -> None:
         for _ in self.threads:

@@ -199,11 +199,20 @@ def _state_of(row: dict | None) -> str:
     if state == states.STARTED:
         if row["custom_state"]:
             return row["custom_state"]
-        if not (row.get("options") or {}).get("track_started", settings.TASK_TRACK_STARTED):
+        if not _tracks_started(row):
             return states.PENDING
     if state == states.IGNORED and row["custom_state"]:
         return row["custom_state"]
     return state
+
+
+def _tracks_started(row: dict) -> bool:
+    """The job's ``track_started``: its option, then annotations, the task, the setting."""
+    from .registry import tasks
+    from .task import resolve_options
+
+    task = tasks.get(row["name"]) if row["name"] in tasks else None
+    return resolve_options(task, row.get("options") or {})["track_started"]
 
 
 def _result_of(row: dict | None) -> Any:
@@ -265,8 +274,8 @@ def _listener(using: str | None):
     connection = connections[using or settings.DATABASE]
     if connection.vendor != "postgresql":
         return _Poller()
-    from .listen import Listener
     from .db.postgres import DONE_CHANNEL
+    from .listen import Listener
 
     return Listener(using, [DONE_CHANNEL])
 
@@ -281,7 +290,8 @@ class EagerResult(ResultBase):
         raw = outcome.get("result")
         self._result = decode(_loads(raw))
         if self._state in states.EXCEPTION_STATES and isinstance(self._result, dict):
-            self._result = dict_to_exception(self._result)
+            # the task's own exception object when the run kept it (Task.apply does)
+            self._result = outcome.get("exception") or dict_to_exception(self._result)
         self.traceback = outcome.get("traceback")
         self.parent = None
         self.children: list = []

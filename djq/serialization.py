@@ -1,6 +1,6 @@
 """JSON on the wire, extended so that datetime, date, time, UUID and Decimal round-trip.
 
-Typed values are tagged the way kombu tags them (``{"__type__": ..., "__value__": ...}``) so that the
+Typed values are tagged the way kombu tags them (``{"__type__": …, "__value__": …}``) so that the
 stored payloads read naturally to Celery users. Nothing else is accepted: never pickle.
 """
 
@@ -9,10 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import re
 import uuid
 from typing import Any
 
 _TAG, _VALUE = "__type__", "__value__"
+#: a JSON escape of NUL: ``\u0000`` not itself escaped (``"\\u0000"`` is a backslash and "u0000")
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 class Encoder(json.JSONEncoder):
@@ -52,13 +55,19 @@ class Decoder(json.JSONDecoder):
         super().__init__(*args, **kwargs)
 
 
+_ENCODE = Encoder(allow_nan=False, separators=(",", ":")).encode
+_DECODER = Decoder()
+
+
 def dumps(value: Any) -> str:
     """Encode ``value``; ``TypeError`` for anything JSON cannot carry (NaN, NUL, objects)."""
+    if not value and isinstance(value, (list, tuple, dict)):
+        return "{}" if isinstance(value, dict) else "[]"
     try:
-        text = json.dumps(value, cls=Encoder, allow_nan=False, separators=(",", ":"))
+        text = _ENCODE(value)
     except ValueError as exc:  # NaN / Infinity
         raise TypeError(str(exc)) from None
-    if "\\u0000" in text:
+    if "\\u0000" in text and _NUL_ESCAPE.search(text):
         # PostgreSQL's jsonb cannot store NUL; refuse it here rather than fail at INSERT.
         raise TypeError("strings containing NUL (\\x00) cannot be stored")
     return text
@@ -67,7 +76,7 @@ def dumps(value: Any) -> str:
 def loads(text: str | bytes | None) -> Any:
     if text is None:
         return None
-    return json.loads(text, cls=Decoder)
+    return _DECODER.decode(text if isinstance(text, str) else text.decode())
 
 
 def decode(value: Any) -> Any:
@@ -81,6 +90,9 @@ def decode(value: Any) -> Any:
 
 def check_arguments(task_name: str, args: tuple | list, kwargs: dict) -> tuple[str, str]:
     """Encode a job's arguments, naming the offending one when something cannot travel."""
+    for key in kwargs:
+        if not isinstance(key, str):
+            raise TypeError(f"{task_name}: keyword argument names must be strings, got {key!r}")
     try:
         return dumps(list(args)), dumps(kwargs)
     except TypeError:
@@ -88,8 +100,6 @@ def check_arguments(task_name: str, args: tuple | list, kwargs: dict) -> tuple[s
     for i, arg in enumerate(args):
         _check_one(task_name, f"positional argument {i}", arg)
     for key, arg in kwargs.items():
-        if not isinstance(key, str):
-            raise TypeError(f"{task_name}: keyword argument names must be strings, got {key!r}")
         _check_one(task_name, f"keyword argument {key!r}", arg)
     raise TypeError(f"{task_name}: arguments are not JSON serializable")  # pragma: no cover
 

@@ -16,8 +16,8 @@ from django.db import connections, transaction
 from . import states
 from .conf import settings
 from .db import sql_for
-from .serialization import dumps, exception_to_dict
 from .exceptions import TaskRevokedError, WorkerLostError
+from .serialization import dumps, exception_to_dict
 
 CLAIM_FIELDS = (
     "id", "name", "args", "kwargs", "options", "retries", "max_retries", "attempt", "eta",
@@ -53,7 +53,8 @@ def insert_jobs(rows: Sequence[dict], using: str | None = None) -> None:
 def claim(
     worker: str, queues: Sequence[str], limit: int, lease: float, using: str | None = None
 ) -> list[dict]:
-    """Mark up to ``limit`` due jobs of ``queues`` STARTED for ``worker``; highest priority first."""
+    """Mark up to ``limit`` due jobs of ``queues`` STARTED for ``worker``, highest priority
+    first."""
     if limit <= 0 or not queues:
         return []
     cursor, sql = _cursor_and_sql(using)
@@ -69,16 +70,20 @@ def complete(outcomes: Sequence[dict], using: str | None = None) -> list[dict]:
 
     An outcome whose (id, attempt) no longer holds a STARTED job (the lease ran out and the job
     was rescued, or it was recorded already) is not recorded: the caller logs it as discarded.
-    Canvas continuations (links) run in the same transaction, so they happen exactly once.
+    Continuations (links, chains, chords) are enqueued in the same transaction, so they happen
+    exactly once; a batch whose jobs have none is a single autocommitted statement.
     """
     if not outcomes:
         return []
     from . import continuation
 
-    with transaction.atomic(using=alias(using)):
-        cursor, sql = _cursor_and_sql(using)
+    cursor, sql = _cursor_and_sql(using)
+    if not any(o.get("continues", True) for o in outcomes):
         with cursor:
             rows = sql.complete(cursor, list(outcomes))
+        return [dict(zip(FINISHED_FIELDS, row[:8], strict=True)) for row in rows]
+    with transaction.atomic(using=alias(using)), cursor:
+        rows = sql.complete(cursor, list(outcomes))
         finished = [dict(zip(FINISHED_FIELDS, row[:8], strict=True)) for row in rows]
         continuation.after_complete(finished, using=using)
     return finished

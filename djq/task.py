@@ -89,7 +89,13 @@ class Task:
 
     def apply_async_on_commit(self, args=None, kwargs=None, using: str | None = None, **options):
         """``apply_async`` deferred with ``transaction.on_commit`` (for data in another database
-        than djq's). Returns nothing: the job does not exist until the commit."""
+        than djq's). Returns nothing: the job does not exist until the commit.
+
+        The call is validated now, so that a bad call fails here and not inside the commit."""
+        if not settings.TASK_ALWAYS_EAGER:
+            from .enqueue import build_row
+
+            build_row(self.name, args, kwargs, dict(options))
         transaction.on_commit(lambda: self.apply_async(args, kwargs, **options), using=using)
 
     def apply(self, args=None, kwargs=None, task_id=None, **options):
@@ -196,14 +202,23 @@ class Task:
         """Raise ``TypeError`` now if the arguments do not fit the task's signature."""
         if not self.typing:
             return
-        try:
-            sig = inspect.signature(self._run_function())
-        except (TypeError, ValueError):
+        sig = self._signature()
+        if sig is None:
             return
         try:
             sig.bind(*args, **kwargs)
         except TypeError as exc:
             raise TypeError(f"{self.name}: arguments do not fit {self.name}{sig}: {exc}") from None
+
+    def _signature(self) -> inspect.Signature | None:
+        cached = self.__dict__.get("_sig", False)
+        if cached is False:
+            try:
+                cached = inspect.signature(self._run_function())
+            except (TypeError, ValueError):
+                cached = None
+            self.__dict__["_sig"] = cached
+        return cached
 
     def _run_function(self) -> Callable:
         fun = getattr(self, "__wrapped__", None)
@@ -267,10 +282,10 @@ def enqueue_many(signatures: Iterable, using: str | None = None) -> list:
     from .enqueue import build_row, enqueue
     from .result import AsyncResult
 
-    rows = []
+    rows, memo = [], {}
     for sig in signatures:
         sig = maybe_signature(sig)
-        rows.append(build_row(sig.task, sig.args, sig.kwargs, dict(sig.options)))
+        rows.append(build_row(sig.task, sig.args, sig.kwargs, dict(sig.options), memo))
     enqueue(rows, using=using)
     return [AsyncResult(row["id"], task_name=row["name"]) for row in rows]
 

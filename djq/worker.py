@@ -12,8 +12,10 @@ transaction runs continuations (``djq.continuation``).
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
+import select
 import signal
 import socket
 import sys
@@ -21,18 +23,21 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from multiprocessing.connection import wait as wait_for_ready
 
 from django.db import DatabaseError, InterfaceError, connections
 
 from . import signals, states, store
 from .conf import settings
+from .continuation import may_continue
 from .pool import POOLS, lost_outcome
 from .registry import tasks
 from .serialization import loads
 from .task import resolve_options
 
 logger = logging.getLogger("djq.worker")
+
+#: how long finished jobs may wait to be recorded together while the pool is busy (seconds)
+FLUSH_DELAY = 0.005
 
 
 @dataclass
@@ -106,6 +111,7 @@ class Worker:
         self.held_lock = threading.Lock()
         self.buffer: deque[dict] = deque()  # claimed, not yet handed to the pool
         self.outcomes: list[dict] = []  # finished, not yet recorded
+        self.first_outcome_at = 0.0
         self.revoked: set[str] = set()  # revoked while held (found by the heartbeat)
         self.stopping: str | None = None  # "warm" or "cold"
         self.restart = False
@@ -118,6 +124,7 @@ class Worker:
         self.db_failures = 0
         self.heartbeat_thread: threading.Thread | None = None
         self.sig_r, self.sig_w = socket.socketpair()
+        self.waiter = Waiter()
 
     # --- life cycle ----------------------------------------------------------------------
     def run(self) -> int:
@@ -136,8 +143,14 @@ class Worker:
             max_tasks_per_child=cfg.max_tasks_per_child,
             max_memory_per_child=cfg.max_memory_per_child,
             autoscale=cfg.autoscale,
+            depth=cfg.prefetch_multiplier,
         )
         self.pool.start()
+        beat = None
+        if cfg.beat:  # djq.beat in a daemon thread with its own connection (pool children: none)
+            from .beat import start_beat_thread
+
+            beat = start_beat_thread(self.using)
         self._connect_listener()
         if cfg.pool != "prefork":
             self._start_heartbeat_thread()
@@ -146,11 +159,15 @@ class Worker:
         signals.worker_ready.send(sender=self)
         try:
             while self.stopping is None:
-                self._step()
+                if not self._step():
+                    continue
                 if cfg.burst and self._drained():
                     logger.info("%s: no due job left (--burst): stopping", self.name)
                     break
+                self._wait(self._timeout())
         finally:
+            if beat is not None:
+                beat.stop()  # releases the lease: another beat takes over at once
             self._shutdown()
         if self.restart:
             logger.info("%s: restarting (SIGHUP)", self.name)
@@ -174,8 +191,10 @@ class Worker:
             self.stopping = self.stopping or "warm"
 
     # --- one turn of the loop -------------------------------------------------------------
-    def _step(self) -> None:
+    def _step(self) -> bool:
+        """Dispatch, record, maintain and claim; False when the database failed."""
         try:
+            self._dispatch()  # first: children work while we wait on the database below
             self._record()
             self._maintain()
             self._fill()
@@ -183,17 +202,24 @@ class Worker:
             self.db_failures = 0
         except (DatabaseError, InterfaceError) as exc:
             self._database_down(exc)
-            return
-        self._wait(self._timeout())
+            return False
+        return True
 
     def _fill(self) -> None:
-        """Claim due jobs when there is room and a reason to look (woken, poll, full batch)."""
+        """Claim due jobs when there is room and a reason to look (woken, poll, full batch).
+
+        With prefetching, the buffer is refilled only once it has drained below half, so claims
+        come in large batches rather than one per finished job.
+        """
         if self.stopping:
             return
         cfg = self.config
-        room = cfg.concurrency * cfg.prefetch_multiplier - self.pool.busy() - len(self.buffer)
+        capacity = self._capacity()
+        room = capacity - self.pool.busy() - len(self.buffer)
         now = time.monotonic()
         if room <= 0 or not (self.woken or self.more or now >= self.next_poll):
+            return
+        if cfg.prefetch_multiplier > 1 and self.pool.busy() + len(self.buffer) > capacity // 2:
             return
         self.woken = False
         jobs = store.claim(self.name, cfg.queues, room, cfg.lease, using=self.using)
@@ -241,7 +267,7 @@ class Worker:
         waitables = [self.sig_r, *self.pool.waitables()]
         if self.listener is not None:
             waitables.append(self.listener)
-        ready = wait_for_ready(waitables, timeout)
+        ready = self.waiter.wait(waitables, timeout)
         if self.sig_r in ready:
             try:
                 while self.sig_r.recv(4096):
@@ -250,13 +276,22 @@ class Worker:
                 pass
         if self.listener is not None and self.listener in ready:
             self._drain_listener()
-        self.outcomes.extend(self.pool.collect([r for r in ready if r is not self.sig_r]))
-        self.outcomes.extend(self.pool.check_limits(time.monotonic()))
+        finished = self.pool.collect([r for r in ready if r is not self.sig_r])
+        finished.extend(self.pool.check_limits(time.monotonic()))
+        # (after check_limits: a child killed at its hard limit hands back its queue too)
+        if self.pool.unstarted:  # handed back by a child that stopped or died: run elsewhere
+            self.buffer.extendleft(reversed(self.pool.unstarted))
+            self.pool.unstarted.clear()
+        if finished and not self.outcomes:
+            self.first_outcome_at = time.monotonic()
+        self.outcomes.extend(finished)
 
     def _timeout(self) -> float:
-        if self.outcomes or self.stopping:
+        if self.stopping:
             return 0.0
         now = time.monotonic()
+        if self.outcomes:
+            return max(0.0, self.first_outcome_at + FLUSH_DELAY - now)
         room = self.pool.free_slots() > 0 and not self.buffer
         if room and (self.woken or self.more):
             return 0.0
@@ -271,10 +306,19 @@ class Worker:
         return max(0.0, min(moments) - now)
 
     # --- recording ----------------------------------------------------------------------
-    def _record(self) -> None:
+    def _record(self, force: bool = False) -> None:
+        """Record finished jobs in one statement.
+
+        Under load, outcomes are gathered for a moment (a batch per pool cycle, at most
+        ``FLUSH_DELAY``) so that one round trip records many; an idle pool flushes at once.
+        """
         if not self.outcomes:
             return
+        if not (force or self._flush_due()):
+            return
         batch = self.outcomes
+        for outcome in batch:
+            outcome["continues"] = may_continue(self.held.get(outcome["id"], {}).get("options"))
         recorded = {row["id"] for row in store.complete(batch, using=self.using)}
         self.outcomes = []
         with self.held_lock:
@@ -284,6 +328,14 @@ class Worker:
             self._log_outcome(outcome, outcome["id"] in recorded)
             if outcome["state"] in states.WAITING_STATES:
                 self.woken = True  # a retry: learn its ETA at the next claim
+
+    def _flush_due(self) -> bool:
+        if self.stopping or not self.pool.busy() or len(self.outcomes) >= self._capacity() // 2:
+            return True
+        return time.monotonic() - self.first_outcome_at >= FLUSH_DELAY
+
+    def _capacity(self) -> int:
+        return self.config.concurrency * self.config.prefetch_multiplier
 
     def _log_outcome(self, outcome: dict, recorded: bool) -> None:
         name, job_id, state = outcome.get("name"), outcome["id"], outcome["state"]
@@ -320,7 +372,8 @@ class Worker:
         if now >= self.next_rescue:
             self.next_rescue = now + self.config.lease / 3 * random.uniform(0.8, 1.2)
             for job in store.rescue(using=self.using):
-                action = "requeued" if job["state"] == states.PENDING else "failed (WorkerLostError)"
+                requeued = job["state"] == states.PENDING
+                action = "requeued" if requeued else "failed (WorkerLostError)"
                 logger.warning("Rescued %s[%s] from %s: its lease expired; %s",
                                job["name"], job["id"], job["worker"], action)  # fmt: skip
         if self.listener is None and self._wants_listener() and now >= self.listener_retry_at:
@@ -335,11 +388,15 @@ class Worker:
             self.name, ids, self.config.lease, self.processed, self.failed, using=self.using
         )
         for job_id, _attempt, revoked, signame in rows:
-            if revoked and job_id not in self.revoked:
-                self.revoked.add(job_id)
-                if signame and self.pool is not None and self.heartbeat_thread is None:
-                    if self.pool.terminate(job_id, signame):
-                        logger.info("Terminating %s with %s (revoked)", job_id, signame)
+            if not revoked or job_id in self.revoked:
+                continue
+            self.revoked.add(job_id)
+            if self.pool is None or self.heartbeat_thread is not None:
+                continue  # another thread: the main loop skips it at dispatch
+            if signame and self.pool.terminate(job_id, signame):
+                logger.info("Terminating %s with %s (revoked)", job_id, signame)
+            elif not signame:
+                self.pool.skip(job_id)
 
     def _start_heartbeat_thread(self) -> None:
         def beat():
@@ -406,7 +463,11 @@ class Worker:
             self.listener = None
             self.listener_retry_at = 0.0
         self.woken = True
-        self._wait(delay)
+        # Sit out the whole delay (a child's answer would end a single _wait early, and the
+        # backoff would run up to its maximum in milliseconds); a signal cuts it short.
+        deadline, stopping = time.monotonic() + delay, self.stopping
+        while self.stopping == stopping and (left := deadline - time.monotonic()) > 0:
+            self._wait(left)
 
     def _drained(self) -> bool:
         if self.buffer or self.outcomes or self.pool.busy() or self.more or self.woken:
@@ -415,19 +476,27 @@ class Worker:
         return due is None or due > 0
 
     def _shutdown(self) -> None:
+        """Warm: stop claiming, hand unstarted jobs back, let running ones finish, record.
+        Cold: kill the pool; running acks_late jobs go back to the queue, others fail."""
         if self.pool is None:
             return
         logger.info("%s: %s shutdown", self.name, self.stopping or "warm")
         self._with_database(self._release_buffer)
+        if self.stopping != "cold":
+            self.pool.begin_stop()
         while self.stopping != "cold" and self.pool.busy():
             self._wait(1.0)
-            self._with_database(self._record)
+            self._with_database(lambda: self._record(force=True))
+            self._with_database(self._release_buffer)
         if self.stopping == "cold":
             for job in self.pool.kill_all():
                 self.outcomes.append(_cold_outcome(job))
+            self.buffer.extend(self.pool.unstarted)
+            self.pool.unstarted.clear()
         else:
             self.pool.stop()
-        self._with_database(self._record)
+        self._with_database(lambda: self._record(force=True))
+        self._with_database(self._release_buffer)
         self._with_database(
             lambda: store.stop_worker(self.name, self.processed, self.failed, using=self.using)
         )
@@ -490,6 +559,29 @@ class Worker:
             "",
         ]
         return "\n".join(lines)
+
+
+class Waiter:
+    """``select.poll`` over the loop's waitables, rebuilt only when the set of fds changes
+    (``multiprocessing.connection.wait`` builds a new selector on every call)."""
+
+    def __init__(self):
+        self.key: tuple[int, ...] = ()
+        self.poller = select.poll()
+
+    def wait(self, objects: list, timeout: float) -> list:
+        by_fd = {obj.fileno(): obj for obj in objects}
+        key = tuple(sorted(by_fd))
+        if key != self.key:
+            self.poller = select.poll()
+            for fd in key:
+                self.poller.register(fd, select.POLLIN)
+            self.key = key
+        try:
+            events = self.poller.poll(math.ceil(max(timeout, 0.0) * 1000))
+        except InterruptedError:
+            return []
+        return [by_fd[fd] for fd, _ in events if fd in by_fd]
 
 
 def _revoked_outcome(job: dict) -> dict:

@@ -93,3 +93,27 @@ def start_worker(request, process_pool):
 @pytest.fixture
 def start_process(process_pool):
     return process_pool.start
+
+
+# --- beat (appended by the beat work; see tests/test_beat_processes.py) ---------------------------
+@pytest.fixture
+def start_beat(request, process_pool):
+    """Start ``manage.py djq_beat -l info ARGS`` against the test database; wait until ready.
+
+    ``start_beat(*args, name=None, env_extra=None)`` returns a ManagedProcess, like start_worker.
+    """
+    import sys
+
+    from tests.helpers import MANAGE_PY, worker_env
+
+    if not _is_transactional(request):
+        pytest.fail("start_beat needs @pytest.mark.django_db(transaction=True)", pytrace=False)
+
+    def start(*args: str, name: str | None = None, env_extra: dict | None = None):
+        name = name or f"beat{len(process_pool.processes) + 1}"
+        argv = [sys.executable, str(MANAGE_PY), "djq_beat", "-l", "info", *args]
+        return process_pool.start(
+            argv, name=name, env=worker_env(env_extra), ready_pattern=r"beat \S+: ready"
+        )
+
+    return start

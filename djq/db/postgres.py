@@ -49,10 +49,37 @@ SELECT pg_notify('{JOBS_CHANNEL}', q) FROM (SELECT DISTINCT queue AS q FROM ins)
 
 
 _RAW_INSERT = frozenset({"args", "kwargs", "options"})
+#: from this many rows on, immediate jobs are loaded with COPY (the columns left out take their
+#: database defaults: run_after, created_at and the history's PENDING entry are now())
+COPY_FROM = 50
+COPY = (
+    "COPY djq_job (id, name, queue, priority, state, custom_state, args, kwargs, options, "
+    "traceback, expires, retries, max_retries, attempt, acks_late, worker, terminate_signal, "
+    "parent_id, root_id, group_id) FROM STDIN"
+)
 
 
 def insert(cursor, rows: list[dict]) -> None:
+    if len(rows) >= COPY_FROM and not any(
+        r["eta"] or r["countdown"] or r["expires_in"] is not None for r in rows
+    ):
+        _copy(cursor, rows)
+        return
     cursor.execute(INSERT, [_records(rows, _RAW_INSERT)])
+
+
+def _copy(cursor, rows: list[dict]) -> None:
+    with cursor.cursor.copy(COPY) as copy:
+        for r in rows:
+            copy.write_row((
+                r["id"], r["name"], r["queue"], r["priority"], "PENDING", "", r["args"],
+                r["kwargs"], r["options"], "", r["expires"], r["retries"], r["max_retries"], 0,
+                r["acks_late"], "", "", r["parent_id"], r["root_id"], r["group_id"],
+            ))  # fmt: skip
+    queues = sorted({r["queue"] for r in rows})
+    cursor.execute(
+        f"SELECT pg_notify('{JOBS_CHANNEL}', q) FROM unnest(%s::text[]) AS q", [queues]
+    )
 
 
 # A CTE picks the due rows and locks them (skipping rows other workers hold), the UPDATE marks them
@@ -73,13 +100,15 @@ UPDATE djq_job j SET
     history = j.history || {_EVENT.format(state="'STARTED'", worker="%(worker)s")}
 FROM due WHERE j.id = due.id
 RETURNING j.id::text, j.name, j.args::text, j.kwargs::text, j.options::text, j.retries,
-    j.max_retries, j.attempt, j.run_after, j.expires, (j.expires IS NOT NULL AND j.expires <= now()),
+    j.max_retries, j.attempt, j.run_after, j.expires,
+    (j.expires IS NOT NULL AND j.expires <= now()),
     j.parent_id::text, j.root_id::text, j.group_id::text, j.priority, j.queue, j.acks_late
 """
 
 
 def claim(cursor, worker: str, queues: list[str], limit: int, lease: float) -> list:
-    cursor.execute(CLAIM, {"queues": list(queues), "limit": limit, "worker": worker, "lease": lease})
+    params = {"queues": list(queues), "limit": limit, "worker": worker, "lease": lease}
+    cursor.execute(CLAIM, params)
     return cursor.fetchall()
 
 

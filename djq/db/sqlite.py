@@ -93,9 +93,11 @@ WHERE id IN (
     LIMIT %(limit)s
 )
 RETURNING id, name, args, kwargs, options, retries, max_retries, attempt, run_after, expires,
-    (expires IS NOT NULL AND expires <= %(now)s), parent_id, root_id, group_id, priority, queue,
-    acks_late
+    NULL, parent_id, root_id, group_id, priority, queue, acks_late
 """
+# ``expired`` (the NULL above) and the heartbeat's ``revoked`` are computed in Python from the
+# columns: SQLite 3.40 evaluates ``col IS NOT NULL`` in a RETURNING clause of this table as true
+# even when the column is NULL.
 
 
 def _in_list(prefix: str, values: list[str], params: dict) -> str:
@@ -110,15 +112,17 @@ def claim(cursor, worker: str, queues: list[str], limit: int, lease: float) -> l
     params = {"worker": worker, "limit": limit, "now": now_text(), "lease_until": now_text(lease)}
     sql = CLAIM.format(queues=_in_list("q", list(queues), params))
     cursor.execute(sql, params)
-    return [_claimed(row) for row in cursor.fetchall()]
+    now = parse_dt(params["now"])
+    return [_claimed(row, now) for row in cursor.fetchall()]
 
 
-def _claimed(row) -> tuple:
+def _claimed(row, now: dt.datetime) -> tuple:
     row = list(row)
     for i in (0, 11, 12, 13):
         row[i] = _uuid_text(row[i])
     row[8], row[9] = parse_dt(row[8]), parse_dt(row[9])
-    row[10], row[16] = bool(row[10]), bool(row[16])
+    row[10] = row[9] is not None and row[9] <= now
+    row[16] = bool(row[16])
     return tuple(row)
 
 
@@ -197,10 +201,10 @@ def heartbeat(
     cursor.execute(
         "UPDATE djq_job SET lease_expires_at = %(until)s WHERE worker = %(worker)s "
         f"AND state = 'STARTED' AND id IN ({_in_list('i', [_hex(i) for i in ids], params)}) "
-        "RETURNING id, attempt, revoked_at IS NOT NULL, terminate_signal",
+        "RETURNING id, attempt, revoked_at, terminate_signal",
         params,
     )
-    return [(_uuid_text(r[0]), r[1], bool(r[2]), r[3]) for r in cursor.fetchall()]
+    return [(_uuid_text(r[0]), r[1], r[2] is not None, r[3]) for r in cursor.fetchall()]
 
 
 _RESCUED_STATE = "CASE WHEN acks_late THEN 'PENDING' ELSE 'FAILURE' END"

@@ -2,17 +2,24 @@
 
 fillfactor leaves room in each page so that state updates are HOT (no index writes); the
 autovacuum thresholds are per-table so a busy queue is vacuumed long before bloat builds up.
+Column defaults (by the database clock) let ``enqueue_many`` COPY rows without computing times:
+Django's model state does not know them, and every ORM insert still gives explicit values.
 """
 
 from django.db import migrations
 
 STORAGE = (
     "ALTER TABLE djq_job SET (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.01, "
-    "autovacuum_analyze_scale_factor = 0.02, autovacuum_vacuum_cost_delay = 1)"
+    "autovacuum_analyze_scale_factor = 0.02, autovacuum_vacuum_cost_delay = 1); "
+    "ALTER TABLE djq_job ALTER COLUMN run_after SET DEFAULT now(), "
+    "ALTER COLUMN created_at SET DEFAULT now(), "
+    "ALTER COLUMN history SET DEFAULT jsonb_build_array(jsonb_build_array('PENDING', now(), ''))"
 )
 RESET = (
     "ALTER TABLE djq_job RESET (fillfactor, autovacuum_vacuum_scale_factor, "
-    "autovacuum_analyze_scale_factor, autovacuum_vacuum_cost_delay)"
+    "autovacuum_analyze_scale_factor, autovacuum_vacuum_cost_delay); "
+    "ALTER TABLE djq_job ALTER COLUMN run_after DROP DEFAULT, "
+    "ALTER COLUMN created_at DROP DEFAULT, ALTER COLUMN history DROP DEFAULT"
 )
 
 

@@ -155,3 +155,45 @@ def demo_work(n: int):
     if random.random() < 0.1:
         raise ValueError(f"demo failure for {n}")
     return n * n
+
+
+# --- used by the worker acceptance tests (tests/test_worker_*.py) ----------------------------
+@task
+def getpid():
+    """The pid of the process running the job (a prefork child, or the worker itself)."""
+    return os.getpid()
+
+
+@task
+def record_after(path: str, token: str, seconds: float = 0.05):
+    """Sleep, then append ``token``: a slow-ish job whose run is counted by a side effect."""
+    time.sleep(seconds)
+    with open(path, "a") as fh:
+        fh.write(f"{token}\n")
+    return token
+
+
+@task
+def record_start(path: str, token: str, seconds: float = 2.0):
+    """Like ``record_slowly`` but not ``acks_late``: a plain job that records start and end."""
+    with open(path, "a") as fh:
+        fh.write(f"{token} start {os.getpid()}\n")
+    time.sleep(seconds)
+    with open(path, "a") as fh:
+        fh.write(f"{token} done {os.getpid()}\n")
+    return os.getpid()
+
+
+@task
+def soft_limited_loop(seconds: float = 5.0):
+    """Like ``soft_limited``, in short steps: the threads pool raises the soft limit between
+    bytecodes (asynchronously), so it cannot interrupt one long blocking call."""
+    from djq.exceptions import SoftTimeLimitExceeded
+
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+    except SoftTimeLimitExceeded:
+        return "soft limit caught"
+    return "finished"

@@ -22,12 +22,22 @@ def _autoscale(value: str) -> tuple[int, int]:
     return high, low
 
 
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise CommandError(f"-c/--concurrency takes a positive integer, got {value!r}")
+    return number
+
+
 class Command(BaseCommand):
     help = "Run a djq worker: claim due jobs of the given queues and run them."
 
     def add_arguments(self, parser):
         parser.add_argument("-Q", "--queues", default="", help="comma-separated queue names")
-        parser.add_argument("-c", "--concurrency", type=int, help="processes/threads (CPUs)")
+        parser.add_argument("-c", "--concurrency", type=_positive, help="processes (CPUs)")
         parser.add_argument("-n", "--hostname", default="djq@%h", help="node name (%%h: host)")
         parser.add_argument("-P", "--pool", choices=["prefork", "threads", "solo"])
         parser.add_argument("--autoscale", type=_autoscale, help="MAX,MIN pool processes")
@@ -105,6 +115,8 @@ def _write_pidfile(path: str) -> None:
     if os.path.exists(path):
         try:
             pid = int(open(path).read().strip() or 0)
+            if pid == os.getpid():  # our own file, after a SIGHUP restart (execv)
+                raise ProcessLookupError
             os.kill(pid, 0)
         except (ValueError, ProcessLookupError):
             pass

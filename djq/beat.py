@@ -1,0 +1,520 @@
+"""The periodic scheduler: leader election, settings sync, due ticks → enqueue, exactly once.
+
+Any number of beats may run (on every host, or inside workers with ``--beat``). Each turn:
+
+    take/renew the lease (one conditional UPDATE, database clock)
+    ─ not the leader → sleep a renewal interval, try again
+    ─ leader → sync DJQ_BEAT_SCHEDULE (once) → give new/edited rows a next_run_at
+             → fire due rows → sleep until the next due time (at most a renewal interval)
+
+Firing a tick is one transaction: move ``next_run_at`` on (conditional on it still being the tick
+we read), insert the (schedule, tick) guard row, insert the job. Two beats that both think they
+lead (a paused leader whose lease ran out) cannot both commit the same tick: the conditional
+UPDATE and the unique guard row each stop the second one.
+
+Everything here is by the database clock (``store.db_now``), so hosts with skewed clocks agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import select
+import signal
+import socket
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.checks import Error, register
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, IntegrityError, InterfaceError, connections, transaction
+from django.db.models import Case, F, Min, Q, Value, When
+
+from . import store
+from .conf import settings
+from .models import SCHEDULE_FIELDS, Lease, PeriodicTask, PeriodicTick
+from .schedules import clocked, crontab, interval, next_tick, to_schedule
+from .serialization import Encoder
+
+logger = logging.getLogger("djq.beat")
+
+LEASE_NAME = "beat"
+#: seconds a leader's lease lives; a dead leader is replaced within about this long
+DEFAULT_LEASE = 5.0
+#: how many due rows one turn fires before looking at the lease again
+FIRE_BATCH = 100
+PURGE_TASK = "djq.purge_results"
+ENTRY_KEYS = frozenset(
+    {"task", "schedule", "args", "kwargs", "options", "enabled", "one_off", "catch_up",
+     "start_time", "description"}
+)  # fmt: skip
+
+
+# --- settings → rows --------------------------------------------------------------------------
+def builtin_entries() -> dict[str, dict]:
+    """djq's own schedules, present without configuration (override one by its name)."""
+    if not settings.RESULT_EXPIRES:
+        return {}
+    return {
+        PURGE_TASK: {
+            "task": PURGE_TASK,
+            "schedule": dt.timedelta(hours=1),
+            "description": "built-in: deletes finished jobs older than DJQ_RESULT_EXPIRES",
+        }
+    }
+
+
+def entry_fields(name: str, entry: dict) -> dict[str, Any]:
+    """The ``PeriodicTask`` fields a ``DJQ_BEAT_SCHEDULE`` entry stands for (validated)."""
+    if not isinstance(entry, dict) or "task" not in entry or "schedule" not in entry:
+        raise ValueError(f"DJQ_BEAT_SCHEDULE[{name!r}] needs 'task' and 'schedule'")
+    unknown = set(entry) - ENTRY_KEYS
+    if unknown:
+        raise ValueError(f"DJQ_BEAT_SCHEDULE[{name!r}]: unknown key(s) {sorted(unknown)}")
+    options = dict(entry.get("options") or {})
+    fields = {
+        "task": entry["task"],
+        "args": list(entry.get("args") or ()),
+        "kwargs": dict(entry.get("kwargs") or {}),
+        "queue": options.pop("queue", None) or "",
+        "priority": options.pop("priority", None),
+        "expire_seconds": _expire_seconds(name, options.pop("expires", None)),
+        "options": options,
+        "enabled": bool(entry.get("enabled", True)),
+        "one_off": bool(entry.get("one_off", False)),
+        "catch_up": bool(entry.get("catch_up", False)),
+        "start_time": entry.get("start_time"),
+        "description": entry.get("description", ""),
+        **schedule_fields(to_schedule(entry["schedule"])),
+    }
+    PeriodicTask(name=name, **fields).clean()
+    return fields
+
+
+def schedule_fields(schedule) -> dict[str, Any]:
+    """The model's schedule columns for a schedule object (the other kinds emptied)."""
+    fields = {"crontab": "", "interval_every": None, "interval_period": "", "clocked_time": None,
+              "timezone": ""}  # fmt: skip
+    if isinstance(schedule, crontab):
+        fields.update(crontab=schedule.expression, timezone=schedule.tz or "")
+    elif isinstance(schedule, interval):
+        fields.update(interval_every=schedule.every, interval_period=schedule.period)
+    else:
+        fields.update(clocked_time=schedule.at)
+    return fields
+
+
+def _expire_seconds(name: str, expires: Any) -> float | None:
+    if expires is None:
+        return None
+    if isinstance(expires, dt.timedelta):
+        return expires.total_seconds()
+    if isinstance(expires, (int, float)) and not isinstance(expires, bool) and expires > 0:
+        return float(expires)
+    raise ValueError(f"DJQ_BEAT_SCHEDULE[{name!r}]: options['expires'] must be seconds")
+
+
+def entry_hash(fields: dict[str, Any]) -> str:
+    """A fingerprint of a settings entry: a row is rewritten only when its entry changes."""
+    text = json.dumps(fields, cls=Encoder, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def sync_schedule(schedule: dict | None = None, using: str | None = None) -> dict[str, list[str]]:
+    """Make ``PeriodicTask`` rows match ``DJQ_BEAT_SCHEDULE`` (plus the built-in entries).
+
+    Idempotent, keyed by name. An entry whose hash is unchanged leaves its row alone, so admin
+    edits survive restarts; a changed entry overwrites its row; a row whose entry is gone is
+    disabled (never deleted, its history stays). Invalid entries are logged and skipped.
+    """
+    using = store.alias(using)
+    entries = {**builtin_entries(), **(settings.BEAT_SCHEDULE if schedule is None else schedule)}
+    wanted = {}
+    for name, entry in entries.items():
+        try:
+            fields = entry_fields(name, entry)
+        except (TypeError, ValueError, ValidationError) as exc:
+            logger.error("beat: skipping DJQ_BEAT_SCHEDULE[%r]: %s", name, exc)
+            continue
+        wanted[name] = (fields, entry_hash(fields))
+    report: dict[str, list[str]] = {"created": [], "updated": [], "unchanged": [], "disabled": []}
+    with transaction.atomic(using=using):
+        rows = PeriodicTask.objects.using(using).filter(name__in=list(wanted))
+        existing = {row.name: row for row in rows}
+        for name, (fields, digest) in wanted.items():
+            row = existing.get(name)
+            report[_sync_row(row, name, fields, digest, using)].append(name)
+        gone = PeriodicTask.objects.using(using).exclude(settings_hash="")
+        gone = gone.exclude(name__in=list(wanted))
+        report["disabled"] = sorted(gone.values_list("name", flat=True))
+        gone.update(enabled=False, settings_hash="", next_run_at=None)
+    return report
+
+
+def _sync_row(row: PeriodicTask | None, name: str, fields: dict, digest: str, using: str) -> str:
+    if row is None:
+        PeriodicTask.objects.using(using).create(name=name, settings_hash=digest, **fields)
+        return "created"
+    if row.settings_hash == digest:
+        return "unchanged"
+    if any(getattr(row, key) != fields[key] for key in SCHEDULE_FIELDS) or not row.enabled:
+        row.next_run_at = None
+    for key, value in fields.items():
+        setattr(row, key, value)
+    row.settings_hash = digest
+    row.save(using=using)
+    return "updated"
+
+
+# --- the maths of one row ---------------------------------------------------------------------
+def first_run(pt: PeriodicTask, now: dt.datetime) -> dt.datetime | None:
+    """When a new (or edited, or re-enabled) row first runs, seen at ``now``."""
+    schedule = pt.schedule
+    if isinstance(schedule, clocked):
+        return schedule.at  # even when past: a one-off that never ran runs now
+    start = pt.start_time
+    if start is not None and start > now:
+        if isinstance(schedule, interval):
+            return start
+        return next_tick(schedule, start - dt.timedelta(microseconds=1), tz=pt.zone_name())
+    if isinstance(schedule, interval):
+        return schedule.next_after(now, anchor=start or now)
+    return next_tick(schedule, now, tz=pt.zone_name())
+
+
+def following(pt: PeriodicTask, tick: dt.datetime, now: dt.datetime) -> dt.datetime | None:
+    """The tick after ``tick``, fired at ``now``; ``None`` when the row is done.
+
+    Missed ticks (``tick`` long past) are skipped, so they run once in all, unless the row asks
+    for ``catch_up``, which walks through them one by one.
+    """
+    schedule = pt.schedule
+    if pt.one_off or isinstance(schedule, clocked):
+        return None
+    after = tick if pt.catch_up else max(tick, now)
+    return next_tick(schedule, after, tz=pt.zone_name(), anchor=tick)
+
+
+def preview(pt: PeriodicTask, now: dt.datetime, count: int = 5) -> list[dt.datetime]:
+    """The next ``count`` run times of ``pt`` as beat will fire them (for the admin)."""
+    moment = pt.next_run_at if pt.enabled and pt.next_run_at else first_run(pt, now)
+    times: list[dt.datetime] = []
+    while moment is not None and len(times) < count:
+        times.append(moment)
+        if pt.one_off or isinstance(pt.schedule, clocked):
+            break
+        moment = next_tick(pt.schedule, moment, tz=pt.zone_name(), anchor=moment)
+    return times
+
+
+def job_options(pt: PeriodicTask, tick: dt.datetime) -> dict[str, Any]:
+    """``apply_async`` options for a tick's job: the row's options, queue, priority, expiry."""
+    options = dict(pt.options or {})
+    if pt.queue:
+        options["queue"] = pt.queue
+    if pt.priority is not None:
+        options["priority"] = pt.priority
+    if pt.expire_seconds:
+        options["expires"] = tick + dt.timedelta(seconds=pt.expire_seconds)
+    options["headers"] = {**(options.get("headers") or {}), "periodic_task_name": pt.name}
+    return options
+
+
+# --- enqueueing ticks -------------------------------------------------------------------------
+def enqueue_tick(
+    pt: PeriodicTask, tick: dt.datetime, now: dt.datetime, using: str, manual: bool = False
+) -> str | None:
+    """Insert the tick's guard row and its job; ``None`` if this tick was already enqueued.
+
+    Call it inside ``transaction.atomic(using)``: the guard row, the job and the counters commit
+    together or not at all. Beat and the admin's "run now" both come here.
+    """
+    from .task import send_task
+
+    job_id = str(uuid.uuid4())
+    try:
+        with transaction.atomic(using=using):
+            PeriodicTick.objects.using(using).create(
+                periodic_task_id=pt.pk, tick=tick, job_id=job_id, manual=manual, created_at=now
+            )
+    except IntegrityError:
+        return None
+    send_task(pt.task, pt.args, pt.kwargs, task_id=job_id, using=using, **job_options(pt, tick))
+    PeriodicTask.objects.using(using).filter(pk=pt.pk).update(
+        last_run_at=now, total_run_count=F("total_run_count") + 1
+    )
+    return job_id
+
+
+def run_now(pt: PeriodicTask, using: str | None = None) -> str | None:
+    """Enqueue ``pt``'s job now, outside its schedule (the admin's "run now")."""
+    using = store.alias(using)
+    now = store.db_now(using)
+    with transaction.atomic(using=using):
+        return enqueue_tick(pt, now, now, using, manual=True)
+
+
+def fire(pt: PeriodicTask, now: dt.datetime, using: str) -> str | None:
+    """Enqueue ``pt``'s due tick and move ``next_run_at`` on, in one transaction.
+
+    The UPDATE is conditional on ``next_run_at`` still being the tick we read: if another beat
+    or an admin edit moved it, nothing happens. A tick whose job cannot be built (arguments the
+    task refuses, say) is logged and skipped, so one bad row cannot stall the others.
+    """
+    tick = pt.next_run_at
+    nxt = following(pt, tick, now)
+    with transaction.atomic(using=using):
+        moved = PeriodicTask.objects.using(using).filter(
+            pk=pt.pk, enabled=True, next_run_at=tick
+        ).update(next_run_at=nxt, enabled=nxt is not None)
+        if not moved:
+            return None
+        try:
+            with transaction.atomic(using=using):
+                job_id = enqueue_tick(pt, tick, now, using)
+        except (TypeError, ValueError) as exc:
+            logger.error("beat: cannot enqueue %s (%s): %s; tick %s skipped",
+                         pt.name, pt.task, exc, tick.isoformat())  # fmt: skip
+            return None
+    if job_id is None:
+        logger.warning("beat: %s tick %s was already enqueued", pt.name, tick.isoformat())
+    else:
+        logger.info("Scheduler: Sending due task %s (%s) [tick %s] → %s",
+                    pt.name, pt.task, tick.isoformat(), job_id)  # fmt: skip
+    return job_id
+
+
+def schedule_new_rows(now: dt.datetime, using: str) -> int:
+    """Give enabled rows without ``next_run_at`` (new, edited, re-enabled) their first tick."""
+    count = 0
+    for pt in PeriodicTask.objects.using(using).filter(enabled=True, next_run_at__isnull=True):
+        try:
+            first = first_run(pt, now)
+        except (TypeError, ValueError) as exc:
+            logger.error("beat: disabling %s: its schedule is unusable (%s)", pt.name, exc)
+            PeriodicTask.objects.using(using).filter(pk=pt.pk).update(enabled=False)
+            continue
+        count += PeriodicTask.objects.using(using).filter(
+            pk=pt.pk, enabled=True, next_run_at__isnull=True
+        ).update(next_run_at=first, enabled=first is not None)
+        logger.info("beat: %s next runs at %s", pt.name, first and first.isoformat())
+    return count
+
+
+def fire_due(now: dt.datetime, using: str) -> int:
+    """Fire up to ``FIRE_BATCH`` due rows, oldest tick first; returns how many were enqueued."""
+    due = PeriodicTask.objects.using(using).filter(enabled=True, next_run_at__lte=now)
+    return sum(fire(pt, now, using) is not None for pt in due.order_by("next_run_at")[:FIRE_BATCH])
+
+
+def next_due(using: str) -> dt.datetime | None:
+    found = PeriodicTask.objects.using(using).filter(enabled=True).aggregate(at=Min("next_run_at"))
+    return found["at"]
+
+
+# --- leader election --------------------------------------------------------------------------
+def acquire(holder: str, lease: float, using: str, name: str = LEASE_NAME) -> bool:
+    """Take or renew the lease: one conditional UPDATE (holder = me, free, or expired)."""
+    now = store.db_now(using)
+    qs = Lease.objects.using(using)
+    free = Q(holder=holder) | Q(holder="") | Q(expires_at__lt=now)
+    took = qs.filter(free, name=name).update(
+        holder=holder,
+        expires_at=now + dt.timedelta(seconds=lease),
+        acquired_at=Case(When(holder=holder, then=F("acquired_at")), default=Value(now)),
+    )
+    if not took and not qs.filter(name=name).exists():  # the very first beat: create the row
+        qs.bulk_create(
+            [Lease(name=name, holder="", expires_at=now, acquired_at=now)], ignore_conflicts=True
+        )
+        return acquire(holder, lease, using, name)
+    return bool(took)
+
+
+def release(holder: str, using: str, name: str = LEASE_NAME) -> bool:
+    """Give the lease up (at shutdown) so that another beat takes over at once."""
+    now = store.db_now(using)
+    return bool(
+        Lease.objects.using(using)
+        .filter(name=name, holder=holder)
+        .update(holder="", expires_at=now)
+    )
+
+
+# --- the process ------------------------------------------------------------------------------
+@dataclass
+class BeatConfig:
+    """What ``djq_beat`` (or ``djq_worker --beat``) can be told."""
+
+    max_interval: float = 1.0
+    lease: float = DEFAULT_LEASE
+    using: str | None = None
+    sync: bool = True
+    name: str = field(
+        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    )
+
+
+class Beat:
+    """One beat: a loop that leads or stands by; ``stop()`` ends it from any thread."""
+
+    def __init__(self, config: BeatConfig | None = None):
+        self.config = config or BeatConfig()
+        self.using = store.alias(self.config.using)
+        self.name = self.config.name
+        self.leading = False
+        self.synced = False
+        self.stopping = False
+        self.failures = 0
+        self._wake_r: socket.socket | None = None  # a self-pipe while loop() runs
+        self._wake_w: socket.socket | None = None
+
+    @property
+    def renew_every(self) -> float:
+        return self.config.lease / 5
+
+    def run(self) -> int:
+        """Run in the main thread of a process: SIGTERM/SIGINT stop it and release the lease."""
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: self.stop())
+        self.loop()
+        return 0
+
+    def loop(self) -> None:
+        logger.info("beat %s: ready (lease %gs, database %s)",
+                    self.name, self.config.lease, self.using)  # fmt: skip
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_w.setblocking(False)
+        try:
+            while not self.stopping:
+                self._sleep(self.step())
+        finally:
+            self._shutdown()
+
+    def stop(self) -> None:
+        self.stopping = True
+        try:
+            if self._wake_w is not None:
+                self._wake_w.send(b"x")
+        except OSError:
+            pass
+
+    def step(self) -> float:
+        """One turn; returns how long to sleep before the next."""
+        try:
+            delay = self._turn()
+        except (DatabaseError, InterfaceError) as exc:
+            return self._database_down(exc)
+        self.failures = 0
+        return delay
+
+    def _turn(self) -> float:
+        leading = acquire(self.name, self.config.lease, self.using)
+        if leading != self.leading:
+            self.leading = leading
+            logger.info("beat %s: %s", self.name,
+                        "leading (the lease is ours)" if leading else "standing by")  # fmt: skip
+        if not leading:
+            return self.renew_every
+        if self.config.sync and not self.synced:
+            report = sync_schedule(using=self.using)
+            self.synced = True
+            logger.info("beat %s: schedule synced: %s", self.name,
+                        {k: v for k, v in report.items() if v})  # fmt: skip
+        now = store.db_now(self.using)
+        schedule_new_rows(now, self.using)
+        if fire_due(now, self.using) >= FIRE_BATCH:
+            return 0.0
+        return self._until_due(now)
+
+    def _until_due(self, now: dt.datetime) -> float:
+        cap = min(self.renew_every, self.config.max_interval)
+        due = next_due(self.using)
+        if due is None:
+            return cap
+        return min(cap, max(0.0, (due - now).total_seconds()))
+
+    def _database_down(self, exc: Exception) -> float:
+        self.failures += 1
+        self.leading = False
+        delay = min(5.0, 0.2 * 2**self.failures)
+        logger.warning("beat %s: database unavailable (%s: %s); retrying in %.1fs",
+                       self.name, type(exc).__name__, str(exc).strip(), delay)  # fmt: skip
+        try:
+            connections[self.using].close()
+        except Exception:
+            pass
+        return delay
+
+    def _sleep(self, seconds: float) -> None:
+        if self.stopping or seconds <= 0 or self._wake_r is None:
+            return
+        ready, _, _ = select.select([self._wake_r], [], [], seconds)
+        if ready:
+            try:
+                self._wake_r.recv(64)
+            except OSError:
+                pass
+
+    def _shutdown(self) -> None:
+        try:
+            if release(self.name, self.using):
+                logger.info("beat %s: lease released", self.name)
+        except (DatabaseError, InterfaceError) as exc:
+            logger.warning("beat %s: could not release the lease (%s)", self.name, exc)
+        finally:
+            connections[self.using].close()
+            for sock in (self._wake_r, self._wake_w):
+                if sock is not None:
+                    sock.close()
+        logger.info("beat %s: stopped", self.name)
+
+
+class BeatThread(threading.Thread):
+    """A beat inside another process (``djq_worker --beat``): a daemon thread, own connection.
+
+    Django connections are per thread, so the beat never shares the worker's; forked pool
+    children never touch it (they only inherit memory, and psycopg does not close a parent's
+    connection in a child).
+    """
+
+    def __init__(self, config: BeatConfig | None = None):
+        super().__init__(name="djq-beat", daemon=True)
+        self.beat = Beat(config)
+
+    def run(self) -> None:
+        try:
+            self.beat.loop()
+        finally:
+            connections.close_all()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.beat.stop()
+        self.join(timeout)
+
+
+def start_beat_thread(using: str | None = None) -> BeatThread:
+    """Start a beat in a daemon thread of this process (``djq_worker --beat``)."""
+    thread = BeatThread(BeatConfig(using=using))
+    thread.start()
+    return thread
+
+
+@register()
+def check_beat_schedule(app_configs: Any, **kwargs: Any) -> list[Error]:
+    """``manage.py check`` reports a bad ``DJQ_BEAT_SCHEDULE`` entry before beat skips it."""
+    schedule = settings.BEAT_SCHEDULE
+    if not isinstance(schedule, dict):
+        return [Error("DJQ_BEAT_SCHEDULE must be a dict of name → entry", id="djq.E010")]
+    errors = []
+    for name, entry in schedule.items():
+        try:
+            entry_fields(name, entry)
+        except (TypeError, ValueError, ValidationError) as exc:
+            errors.append(Error(f"DJQ_BEAT_SCHEDULE[{name!r}]: {exc}", id="djq.E011"))
+    return errors

@@ -1,0 +1,49 @@
+"""``manage.py djq_beat``: run a beat (any number may run; one leads at a time)."""
+
+from __future__ import annotations
+
+import sys
+
+from django.core.management.base import BaseCommand
+
+from djq.beat import DEFAULT_LEASE, Beat, BeatConfig
+from djq.management.commands.djq_worker import _remove_pidfile, _setup_logging, _write_pidfile
+
+
+class Command(BaseCommand):
+    help = "Run the periodic scheduler: enqueue DJQ_BEAT_SCHEDULE and admin schedules on time."
+
+    def add_arguments(self, parser):
+        parser.add_argument("-l", "--loglevel", default="INFO")
+        parser.add_argument(
+            "--max-interval", type=float, default=1.0,
+            help="longest sleep between looks at the schedule (s); edits are seen this fast",
+        )  # fmt: skip
+        parser.add_argument(
+            "--lease", type=float, default=DEFAULT_LEASE,
+            help="leader lease (s): a dead leader is replaced after it",
+        )  # fmt: skip
+        parser.add_argument(
+            "--no-sync", action="store_true", help="do not sync DJQ_BEAT_SCHEDULE to the database"
+        )
+        parser.add_argument("--pidfile")
+        parser.add_argument("--logfile")
+        parser.add_argument("--database", help="database alias (DJQ_DATABASE)")
+
+    def handle(self, *args, **options):
+        _setup_logging(options["loglevel"], options["logfile"])
+        if options["pidfile"]:
+            _write_pidfile(options["pidfile"])
+        config = BeatConfig(
+            max_interval=options["max_interval"],
+            lease=options["lease"],
+            using=options["database"],
+            sync=not options["no_sync"],
+        )
+        try:
+            code = Beat(config).run()
+        finally:
+            if options["pidfile"]:
+                _remove_pidfile(options["pidfile"])
+        if code:
+            sys.exit(code)
