@@ -58,7 +58,12 @@ def route(name: str) -> dict:
 
 
 def build_row(
-    name: str, args: Sequence | None, kwargs: dict | None, options: dict, memo: dict | None = None
+    name: str,
+    args: Sequence | None,
+    kwargs: dict | None,
+    options: dict,
+    memo: dict | None = None,
+    check: bool = True,
 ) -> dict[str, Any]:
     """Validate a call and turn it into a job row for ``store.insert_jobs``."""
     args = () if args is None else args
@@ -71,7 +76,7 @@ def build_row(
     if unknown:
         raise TypeError(f"{name}: unknown apply_async option(s) {sorted(unknown)}")
     task = tasks.get(name) if name in tasks else None
-    if task is not None:
+    if task is not None and check:
         task.check_arguments(args, kwargs)
     args_json, kwargs_json = check_arguments(name, args, kwargs)
     options = _with_defaults(name, task, options, memo)

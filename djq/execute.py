@@ -190,6 +190,8 @@ def _retried(task: Task, req, retry: Retry) -> dict:
         "repr": str(retry),
         "_einfo": einfo,
     }
+    if getattr(retry, "args_json", None) is not None:
+        outcome["args"], outcome["kwargs"] = retry.args_json, retry.kwargs_json
     if hasattr(retry.when, "isoformat"):
         outcome["eta"] = retry.when.isoformat()
     else:
@@ -306,6 +308,8 @@ def run_eagerly(task: Task, args, kwargs, task_id=None, **options):
         if outcome["state"] != states.RETRY:
             break
         retries += 1
+        if outcome.get("args") is not None:  # retry(args=, kwargs=)
+            args, kwargs = loads(outcome["args"]), loads(outcome["kwargs"])
     result = EagerResult(task_id, outcome, task_name=task.name)
     if result.state == states.FAILURE and (
         options.get("throw") or settings.TASK_EAGER_PROPAGATES

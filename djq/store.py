@@ -145,10 +145,20 @@ def revoke(
     ids = [str(i) for i in ids]
     if not ids:
         return []
+    from . import continuation
+
     revoked = dumps(exception_to_dict(TaskRevokedError("revoked")))
-    cursor, sql = _cursor_and_sql(using)
-    with cursor:
-        rows = sql.revoke(cursor, ids, signal if terminate else "", revoked)
+    with transaction.atomic(using=alias(using)):
+        cursor, sql = _cursor_and_sql(using)
+        with cursor:
+            rows = sql.revoke(cursor, ids, signal if terminate else "", revoked)
+        # jobs that never ran still count for their chord and fire their errbacks
+        finished = [
+            dict(zip(("id", "state", "worker", *FINISHED_FIELDS[2:]), row[:9], strict=True))
+            for row in rows
+            if row[1] == states.REVOKED
+        ]
+        continuation.after_complete(finished, using=using)
     return [tuple(row[:3]) for row in rows]
 
 

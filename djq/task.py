@@ -21,6 +21,7 @@ from . import states
 from .conf import settings
 from .exceptions import MaxRetriesExceededError, Retry
 from .registry import tasks
+from .serialization import check_arguments
 
 
 class Task:
@@ -168,6 +169,13 @@ class Task:
             countdown = self.default_retry_delay
         when = eta if eta is not None else countdown
         retry = Retry(exc=exc, when=when)
+        # new arguments for the next run (Celery's retry(args=, kwargs=)); checked now
+        if args is not None or kwargs is not None:
+            new_args = list(req.args if args is None else args)
+            new_kwargs = dict(req.kwargs if kwargs is None else kwargs)
+            self.check_arguments(new_args, new_kwargs)
+            retry.args_json, retry.kwargs_json = check_arguments(self.name, new_args, new_kwargs)
+            retry.new_args, retry.new_kwargs = new_args, new_kwargs
         if throw:
             raise retry
         return retry

@@ -115,8 +115,10 @@ def test_kill_9_does_not_fail_jobs_that_never_started(start_worker, tmp_path):
     messages, another worker runs them."""
     path = tmp_path / "ran.txt"
     victim = start_worker("-c", "1", "--lease", LEASE, name="victim")
-    running = demo.record_start.apply_async((str(path), "running", 30.0), priority=10)
-    waiting = [demo.record.apply_async((str(path), f"w{i}")) for i in range(3)]
+    running, *waiting = enqueue_many(
+        [demo.record_start.s(str(path), "running", 30.0).set(priority=10)]
+        + [demo.record.s(str(path), f"w{i}") for i in range(3)]
+    )
     wait_lines(path, lambda ls: _started(path, "running"), message="the first job to start")
     victim.kill_group(signal.SIGKILL)
     victim.wait(timeout=10)

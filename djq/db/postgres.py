@@ -123,11 +123,13 @@ UPDATE djq_job j SET
         THEN COALESCE(o.eta, now() + make_interval(secs => COALESCE(o.countdown, 0)))
         ELSE j.run_after END,
     retries = j.retries + (o.state = 'RETRY')::int,
+    args = COALESCE(o.args::jsonb, j.args),
+    kwargs = COALESCE(o.kwargs::jsonb, j.kwargs),
     lease_expires_at = NULL,
     history = j.history || {_EVENT.format(state="o.state", worker="j.worker")}
 FROM jsonb_to_recordset(%s::jsonb) AS o(
     id uuid, attempt int, state text, result text, keep_result bool, traceback text, meta text,
-    countdown float8, eta timestamptz)
+    countdown float8, eta timestamptz, args text, kwargs text)
 WHERE j.id = o.id AND j.attempt = o.attempt AND j.state = 'STARTED'
 RETURNING j.id::text, j.state, j.name, j.options::text, j.result::text, j.parent_id::text,
     j.root_id::text, j.group_id::text, pg_notify('{DONE_CHANNEL}', '')
@@ -210,7 +212,8 @@ UPDATE djq_job j SET
     history = CASE WHEN j.state IN {_WAITING}
         THEN j.history || {_EVENT.format(state="'REVOKED'", worker="''")} ELSE j.history END
 WHERE j.id = ANY(%(ids)s::uuid[]) AND j.state NOT IN {_READY}
-RETURNING j.id::text, j.state, j.worker, pg_notify('{CONTROL_CHANNEL}', 'revoke')
+RETURNING j.id::text, j.state, j.worker, j.name, j.options::text, j.result::text,
+    j.parent_id::text, j.root_id::text, j.group_id::text, pg_notify('{CONTROL_CHANNEL}', 'revoke')
 """
 
 

@@ -135,6 +135,8 @@ UPDATE djq_job SET
     finished_at = CASE WHEN %(state)s IN {_READY} THEN %(now)s END,
     run_after = CASE WHEN %(state)s IN {_WAITING} THEN %(run_after)s ELSE run_after END,
     retries = retries + (%(state)s = 'RETRY'),
+    args = COALESCE(%(args)s, args),
+    kwargs = COALESCE(%(kwargs)s, kwargs),
     lease_expires_at = NULL,
     history = {_EVENT.format(state="%(state)s", worker="worker")}
 WHERE id = %(id)s AND attempt = %(attempt)s AND state = 'STARTED'
@@ -159,6 +161,8 @@ def complete(cursor, outcomes: list[dict]) -> list:
             "run_after": run_after,
             "id": _hex(outcome["id"]),
             "attempt": outcome["attempt"],
+            "args": outcome.get("args"),
+            "kwargs": outcome.get("kwargs"),
         }
         cursor.execute(COMPLETE, params)
         done.extend(_finished(row) for row in cursor.fetchall())
@@ -239,7 +243,7 @@ UPDATE djq_job SET
         THEN {_EVENT.format(state="'REVOKED'", worker="''")} ELSE history END,
     state = CASE WHEN state IN {_WAITING} THEN 'REVOKED' ELSE state END
 WHERE id IN ({{ids}}) AND state NOT IN {_READY}
-RETURNING id, state, worker, NULL
+RETURNING id, state, worker, name, options, result, parent_id, root_id, group_id
 """
 
 
@@ -247,7 +251,10 @@ def revoke(cursor, ids: list[str], signal: str, revoked_json: str) -> list:
     params = {"now": now_text(), "signal": signal, "revoked": revoked_json}
     sql = REVOKE.format(ids=_in_list("i", [_hex(i) for i in ids], params))
     cursor.execute(sql, params)
-    return [(_uuid_text(r[0]), r[1], r[2], None) for r in cursor.fetchall()]
+    return [
+        (_uuid_text(r[0]), *r[1:6], _uuid_text(r[6]), _uuid_text(r[7]), _uuid_text(r[8]))
+        for r in cursor.fetchall()
+    ]
 
 
 def next_due(cursor, queues: list[str]) -> float | None:
