@@ -12,14 +12,13 @@ we read), insert the (schedule, tick) guard row, insert the job. Two beats that 
 lead (a paused leader whose lease ran out) cannot both commit the same tick: the conditional
 UPDATE and the unique guard row each stop the second one.
 
+Settings → rows (``sync_schedule``, the built-in schedules) live in ``djq.beat_sync``.
 Everything here is by the database clock (``store.db_now``), so hosts with skewed clocks agree.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import logging
 import os
 import select
@@ -30,16 +29,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.checks import Error, register
-from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, InterfaceError, connections, transaction
 from django.db.models import Case, F, Min, Q, Value, When
 
 from . import store
-from .conf import settings
-from .models import SCHEDULE_FIELDS, Lease, PeriodicTask, PeriodicTick
-from .schedules import clocked, crontab, interval, next_tick, to_schedule
-from .serialization import Encoder
+from .beat_sync import sync_schedule
+from .models import Lease, PeriodicTask, PeriodicTick
+from .schedules import clocked, interval, next_tick
 
 logger = logging.getLogger("djq.beat")
 

@@ -102,7 +102,12 @@ class Signature(dict):
     def from_dict(cls, data: dict) -> Signature:
         kind = data.get("subtask_type")
         target = _TYPES.get(kind, Signature)
-        return target._from_dict(data) if target is not Signature else Signature(data)
+        if target is Signature:
+            return Signature(data)
+        workflow = target._from_dict(data)
+        workflow["args"] = list(data.get("args") or ())
+        workflow["immutable"] = bool(data.get("immutable", False))
+        return workflow
 
     def set(self, immutable: bool | None = None, **options) -> Signature:
         if immutable is not None:
@@ -201,15 +206,70 @@ def signature(varies, *args, **kwargs) -> Signature:
 subtask = signature
 
 
-class chain(Signature):  # noqa: N801 - Celery's name
-    """Run tasks one after another, each result feeding the next."""
+class _Workflow(Signature):
+    """chain, group and chord keep their parts in ``kwargs``; partial arguments go to their
+    first step (chain) or to every member (group, chord header), so they merge differently."""
+
+    def _merge(self, args=None, kwargs=None, options=None) -> tuple[tuple, dict, dict]:
+        options = {**self["options"], **(options or {})}
+        if self.immutable:
+            return tuple(self["args"]), {}, options
+        return tuple(args or ()) + tuple(self["args"]), dict(kwargs or {}), options
+
+    def clone(self, args=None, kwargs=None, **options) -> Signature:
+        args, _, options = self._merge(args, None, options)
+        return Signature.from_dict({**self, "args": list(args), "options": options})
+
+
+def _steps(value) -> list[Signature]:
+    """``chain(a, b)``, ``chain([a, b])`` or ``chain(a for …)``: the steps as signatures."""
+    if len(value) == 1 and not isinstance(value[0], dict):
+        value = tuple(value[0])
+    return [maybe_signature(t) for t in value]
+
+
+def _normalized(steps: list[Signature]) -> list[Signature]:
+    """Flatten nested chains and turn ``group | next`` into ``chord(group, next)``, as Celery
+    does: what remains is a list of plain signatures, chords and (last only) a group."""
+    flat: list[Signature] = []
+    for step in steps:
+        if isinstance(step, chain):
+            flat.extend(_normalized(step.tasks))
+        else:
+            flat.append(step.clone())
+    out: list[Signature] = []
+    for step in flat:
+        if out and isinstance(out[-1], group):
+            out[-1] = chord(out[-1].tasks, step, **out[-1]["options"])
+        else:
+            out.append(step)
+    return out
+
+
+def _freeze_all(steps: list[Signature]):
+    """Give every step its ids now, so the chain's result exists before any step runs."""
+    results = [step.freeze() for step in steps]
+    for prev, res in zip(results, results[1:], strict=False):
+        res.parent = prev
+    return results[-1]
+
+
+def _is_eager() -> bool:
+    from .conf import settings
+
+    return bool(settings.TASK_ALWAYS_EAGER)
+
+
+class chain(_Workflow):  # noqa: N801 - Celery's name
+    """Run tasks one after another, each result feeding the next.
+
+    The steps after the first travel in the running job's options (``chain``, next step first)
+    and are enqueued by the completion that records each step's success.
+    """
 
     def __init__(self, *tasks_, **options):
-        if len(tasks_) == 1 and not isinstance(tasks_[0], dict):
-            tasks_ = tuple(tasks_[0])
-        steps = [maybe_signature(t) for t in tasks_]
         super().__init__("celery.chain", options=options, subtask_type="chain")
-        self["kwargs"] = {"tasks": steps}
+        self["kwargs"] = {"tasks": _steps(tasks_)}
 
     @classmethod
     def _from_dict(cls, data):
@@ -222,64 +282,45 @@ class chain(Signature):  # noqa: N801 - Celery's name
     def __repr__(self) -> str:
         return " | ".join(repr(t) for t in self.tasks) or "chain()"
 
+    def freeze(self, _id=None, group_id=None, **kwargs):
+        steps = _normalized(self.tasks)
+        self["kwargs"]["tasks"] = steps
+        return _freeze_all(steps)
+
     def apply_async(self, args=None, kwargs=None, **options):
-        steps = self.tasks
-        if not steps:
+        if not self.tasks:
             raise ValueError("an empty chain cannot be applied")
-        options = {**self["options"], **options}
+        args, kwargs, options = self._merge(args, kwargs, options)
+        if _is_eager():
+            return self.apply(args, kwargs)
+        steps = _normalized(self.tasks)
+        result = _freeze_all(steps)
         first, rest = steps[0], steps[1:]
-        if isinstance(first, (group, chord)) or any(isinstance(s, (group, chord)) for s in rest):
-            return _apply_chain_stepwise(steps, args, kwargs, options)
-        results = [s.freeze() for s in steps]
-        for prev, res in zip(results, results[1:], strict=False):
-            res.parent = prev
-        if rest:
-            options = {**options, "chain": [dict(s) for s in reversed(rest)]}
-        first.apply_async(args, kwargs, **_first_options(options, first))
-        return results[-1]
+        chain_rest = [dict(s) for s in rest] + list(options.pop("chain", None) or [])
+        if chain_rest:
+            options["chain"] = chain_rest
+        first.apply_async(args, kwargs, **options)
+        return result
 
     def apply(self, args=None, kwargs=None, **options):
         result = None
-        for i, step in enumerate(self.tasks):
+        for i, step in enumerate(_normalized(self.tasks)):
             if i == 0:
                 result = step.apply(args, kwargs, **options)
             else:
-                result = step.apply((result.get(),) if not step.immutable else ())
+                result = step.apply((result.get(),))
         return result
 
     def __call__(self, *args, **kwargs):
         return self.apply_async(args, kwargs)
 
 
-def _first_options(options: dict, first: Signature) -> dict:
-    options = dict(options)
-    options["task_id"] = first.id
-    return options
-
-
-def _apply_chain_stepwise(steps, args, kwargs, options):
-    """Chains containing groups/chords: the group becomes a chord whose body is the rest."""
-    head, rest = steps[0], steps[1:]
-    if not rest:
-        return head.apply_async(args, kwargs, **options)
-    nxt = rest[0] if len(rest) == 1 else chain(*rest)
-    if isinstance(head, group):
-        return chord(head.tasks, nxt).apply_async(args, kwargs, **options)
-    head = head.clone()
-    head.link(nxt)
-    res = head.apply_async(args, kwargs, **options)
-    return res
-
-
-class group(Signature):  # noqa: N801
-    """Run tasks in parallel; ``get()`` returns their results in order."""
+class group(_Workflow):  # noqa: N801
+    """Run tasks in parallel (one bulk insert); ``get()`` returns their results in order."""
 
     def __init__(self, *tasks_, **options):
-        if len(tasks_) == 1 and not isinstance(tasks_[0], dict):
-            tasks_ = tuple(tasks_[0])
-        steps = [maybe_signature(t) for t in tasks_]
         super().__init__("celery.group", options=options, subtask_type="group")
-        self["kwargs"] = {"tasks": steps}
+        self["kwargs"] = {"tasks": _steps(tasks_)}
 
     @classmethod
     def _from_dict(cls, data):
@@ -297,31 +338,44 @@ class group(Signature):  # noqa: N801
             return chord(self.tasks, other)
         return super().__or__(other)
 
-    def _prepared(self, args, kwargs, options, group_id, extra=None) -> list[Signature]:
-        sigs = []
+    def freeze(self, _id=None, group_id=None, **kwargs):
+        from .result import GroupResult
+
+        group_id = self["options"].get("group_id") or _id or group_id or str(uuid.uuid4())
+        self["options"]["group_id"] = group_id
+        members = self.tasks
+        results = [m.freeze() for m in members]
+        self["kwargs"]["tasks"] = members
+        return GroupResult(group_id, results)
+
+    def _prepared(self, args, kwargs, group_id, extra=None) -> list[tuple[Signature, Any]]:
+        """Members with the partial arguments applied, tagged with the group (on the step whose
+        result is the member's result), and frozen: [(signature, its result), …]."""
+        prepared = []
         for index, step in enumerate(self.tasks):
-            sig = step.clone(args, kwargs)
-            sig.set(group_id=group_id, group_index=index, **(extra or {}))
-            sig.freeze()
-            sigs.append(sig)
-        return sigs
+            sig = _tag_final(step.clone(args, kwargs), group_id=group_id, group_index=index,
+                             **(extra or {}))  # fmt: skip
+            prepared.append((sig, sig.freeze()))
+        return prepared
 
     def apply_async(self, args=None, kwargs=None, **options):
         from .result import GroupResult
-        from .task import enqueue_many
 
-        options = {**self["options"], **options}
+        args, kwargs, options = self._merge(args, kwargs, options)
+        if _is_eager():
+            return self.apply(args, kwargs)
         using = options.pop("using", None)
+        options.pop("chain", None)  # a group is always a chain's last step (see _normalized)
         group_id = options.pop("group_id", None) or options.pop("task_id", None)
         group_id = group_id or str(uuid.uuid4())
-        sigs = self._prepared(args, kwargs, options, group_id, options)
-        results = enqueue_many(sigs, using=using)
+        prepared = self._prepared(args, kwargs, group_id, options)
+        results = _apply_members(prepared, using)
         return GroupResult(group_id, results, using=using)
 
     def apply(self, args=None, kwargs=None, **options):
         from .result import GroupResult
 
-        group_id = str(uuid.uuid4())
+        group_id = self["options"].get("group_id") or str(uuid.uuid4())
         return GroupResult(group_id, [s.apply(args, kwargs) for s in self.tasks])
 
     def __call__(self, *args, **kwargs):
@@ -339,7 +393,7 @@ def maybe_unroll_group(g: group):
     return tasks_[0] if len(tasks_) == 1 else g
 
 
-class chord(Signature):  # noqa: N801
+class chord(_Workflow):  # noqa: N801
     """A group (the header) whose results, in order, go to one callback (the body) once all
     header jobs have finished. The completion transaction that finishes the last header job
     enqueues the body, so it runs exactly once."""
@@ -349,11 +403,12 @@ class chord(Signature):  # noqa: N801
             data = header
             header, body = data["kwargs"]["header"], data["kwargs"]["body"]
             options = {**data.get("options", {}), **options}
-        header_sigs = [maybe_signature(t) for t in (
-            header.tasks if isinstance(header, group) else header
-        )]  # fmt: skip
+        members = header.tasks if isinstance(header, group) else header
         super().__init__("celery.chord", options=options, subtask_type="chord")
-        self["kwargs"] = {"header": header_sigs, "body": maybe_signature(body)}
+        self["kwargs"] = {
+            "header": [maybe_signature(t) for t in members],
+            "body": maybe_signature(body),
+        }
 
     @classmethod
     def _from_dict(cls, data):
@@ -367,27 +422,49 @@ class chord(Signature):  # noqa: N801
     def body(self) -> Signature | None:
         return maybe_signature(self["kwargs"]["body"])
 
+    def __repr__(self) -> str:
+        return f"chord([{', '.join(repr(t) for t in self.tasks)}], {self.body!r})"
+
+    def freeze(self, _id=None, group_id=None, **kwargs):
+        """Freeze the header's group and the body; the chord's result is the body's."""
+        from .result import GroupResult
+
+        group_id = self["options"].get("group_id") or group_id or str(uuid.uuid4())
+        self["options"]["group_id"] = group_id
+        header = self.tasks
+        header_results = [m.freeze() for m in header]
+        body = self.body
+        body_result = body.freeze() if body is not None else None
+        self["kwargs"].update(header=header, body=body)
+        if body_result is not None:
+            body_result.parent = GroupResult(group_id, header_results)
+        return body_result
+
     def apply_async(self, args=None, kwargs=None, body=None, **options):
         from . import store
-        from .result import AsyncResult, GroupResult
-        from .task import enqueue_many
+        from .result import GroupResult
 
-        body = maybe_signature(body) or self.body
-        if body is None:
+        if body is not None:
+            self["kwargs"]["body"] = maybe_signature(body)
+        if self.body is None:
             raise ValueError("a chord needs a body")
-        options = {**self["options"], **options}
+        args, kwargs, options = self._merge(args, kwargs, options)
+        if _is_eager():
+            return self.apply(args, kwargs)
         using = options.pop("using", None)
-        group_id = options.pop("group_id", None) or str(uuid.uuid4())
-        body = body.clone()
-        body_result = body.freeze()
-        header = group(self.tasks)._prepared(args, kwargs, options, group_id, {"chord": True})
+        rest = list(options.pop("chain", None) or [])
+        body_result = self.freeze()
+        group_id = self["options"]["group_id"]
+        body = _with_chain(self.body, rest)
+        lineage = {k: options[k] for k in ("parent_id", "root_id") if options.get(k)}
+        header = group(self.tasks)._prepared(args, kwargs, group_id, {"chord": True, **lineage})
         if not header:
-            return body.apply_async(([],), using=using)
+            body.apply_async(([],), using=using)
+            return body_result
         with transaction.atomic(using=store.alias(using)):
-            store.create_chord(group_id, [s.id for s in header], dict(body), using=using)
-            results = enqueue_many(header, using=using)
-        body_result = AsyncResult(body_result.id, task_name=body.task, using=using)
-        body_result.parent = GroupResult(group_id, results)
+            store.create_chord(group_id, [r.id for _, r in header], dict(body), using=using)
+            results = _apply_members(header, using)
+        body_result.parent = GroupResult(group_id, results, using=using)
         return body_result
 
     def apply(self, args=None, kwargs=None, **options):
@@ -396,6 +473,68 @@ class chord(Signature):  # noqa: N801
 
     def __call__(self, body=None, *args, **kwargs):
         return self.apply_async(args, kwargs, body=body)
+
+
+def _tag_final(sig: Signature, **options) -> Signature:
+    """Set options on the step whose result is ``sig``'s result (a chain's last step, a chord's
+    body): group membership and chord counting belong there, not on the first step."""
+    if isinstance(sig, chain):
+        steps = _normalized(sig.tasks)
+        steps[-1] = _tag_final(steps[-1], **options)
+        return chain(*steps, **sig["options"])
+    if isinstance(sig, chord):
+        return chord(sig.tasks, _tag_final(sig.body, **options), **sig["options"])
+    return sig.set(**options)
+
+
+def _apply_members(prepared: list[tuple[Signature, Any]], using) -> list:
+    """Enqueue a group's members: plain ones in one bulk insert, work-flows one by one."""
+    from .task import enqueue_many
+
+    plain = [sig for sig, _ in prepared if not sig.subtask_type]
+    with transaction.atomic(using=_alias(using)):
+        enqueue_many(plain, using=using)
+        for sig, _ in prepared:
+            if sig.subtask_type:
+                sig.apply_async(using=using)
+    return [result for _, result in prepared]
+
+
+def _alias(using):
+    from . import store
+
+    return store.alias(using)
+
+
+def _with_chain(sig: Signature, rest: list) -> Signature:
+    """``sig`` followed by the chain steps ``rest`` (dicts): as a chain's remaining steps travel."""
+    if not rest:
+        return sig
+    if isinstance(sig, chain):
+        steps = [*sig.tasks, *(maybe_signature(r) for r in rest)]
+        return chain(*steps)
+    if isinstance(sig, chord):
+        return chord(sig.tasks, _with_chain(sig.body, rest), **sig["options"])
+    sig = sig.clone()
+    sig["options"]["chain"] = list(sig["options"].get("chain") or []) + list(rest)
+    return sig
+
+
+def final_ids(sig_data) -> list[tuple[str, str]]:
+    """(id, task name) of the results a step would have produced: what a failed chain marks as
+    not run, so that ``get()`` on the chain's result raises instead of waiting forever."""
+    sig = maybe_signature(sig_data)
+    if isinstance(sig, chord):
+        body = sig.body
+        return final_ids(body) if body is not None else []
+    if isinstance(sig, group):
+        return [pair for member in sig.tasks for pair in final_ids(member)]
+    if isinstance(sig, chain):
+        return [pair for step in sig.tasks for pair in final_ids(step)]
+    found = [(sig.id, sig.task)] if sig.id else []
+    for step in sig.options.get("chain") or ():
+        found.extend(final_ids(step))
+    return found
 
 
 def chunks(sig: Signature, it: Iterable, n: int) -> _chunks:

@@ -36,7 +36,10 @@ DEFAULTS: dict[str, Any] = {
     # Worker defaults (each has a ``djq_worker`` option too).
     "WORKER_CONCURRENCY": None,  # None: the number of CPUs
     "WORKER_POOL": "prefork",
-    "WORKER_PREFETCH_MULTIPLIER": 4,
+    # Jobs a worker claims per pool slot. 1: nothing is claimed that does not start at once, so a
+    # killed worker never takes unstarted jobs down with it (they would end FAILURE with
+    # WorkerLostError unless acks_late). Raise it for throughput with many short jobs.
+    "WORKER_PREFETCH_MULTIPLIER": 1,
     "WORKER_MAX_TASKS_PER_CHILD": None,
     "WORKER_MAX_MEMORY_PER_CHILD": None,
     # How long a claim lives without a heartbeat; a dead worker's jobs are rescued after it.

@@ -29,6 +29,7 @@ def may_continue(options_json: str | None) -> bool:
 def after_complete(finished: list[dict], using: str | None = None) -> None:
     """Enqueue the continuations of just-recorded jobs (rows from ``store.complete``)."""
     plain: list[dict] = []
+    failed: list[tuple[list, dict]] = []  # (steps not run, the failure to record for them)
     chord_counts: Counter = Counter()
     for job in finished:
         state = job["state"]
@@ -38,18 +39,20 @@ def after_complete(finished: list[dict], using: str | None = None) -> None:
         if state == states.SUCCESS:
             _on_success(job, options, plain, using)
         elif state in (states.FAILURE, states.REVOKED):
-            _on_failure(job, options, plain, using)
+            _on_failure(job, options, plain, failed, using)
         if options.get("chord") and job["group_id"]:
             chord_counts[job["group_id"]] += 1
     if chord_counts:
         from . import store
 
         for chord in store.count_chord_members(chord_counts, using=using):
-            _fire_chord(chord, plain, using)
+            _fire_chord(chord, plain, failed, using)
     if plain:
         from .enqueue import enqueue
 
         enqueue(plain, using=using)
+    for steps, error in failed:
+        _mark_not_run(steps, error, using)
 
 
 def _on_success(job: dict, options: dict, plain: list, using) -> None:
@@ -58,20 +61,24 @@ def _on_success(job: dict, options: dict, plain: list, using) -> None:
         _follow(link, (result,), {}, job, plain, using)
     chain = options.get("chain")
     if chain:
-        rest = chain[:-1]
-        _follow(chain[-1], (result,), {"chain": rest} if rest else {}, job, plain, using)
+        rest = chain[1:]
+        _follow(chain[0], (result,), {"chain": rest} if rest else {}, job, plain, using)
 
 
-def _on_failure(job: dict, options: dict, plain: list, using) -> None:
+def _on_failure(job: dict, options: dict, plain: list, failed: list, using) -> None:
+    """Errbacks run with the failed job's id; a chain stops, its remaining steps are marked."""
     for errback in callbacks(options.get("link_error")):
         _follow(errback, (job["id"],), {}, job, plain, using)
-    if options.get("chain"):
-        from .canvas import maybe_signature
+    chain = options.get("chain")
+    if not chain:
+        return
+    from .canvas import maybe_signature
 
-        for step in options["chain"]:
-            errbacks = callbacks(maybe_signature(step).options.get("link_error"))
-            for errback in errbacks:
-                _follow(errback, (job["id"],), {}, job, plain, using)
+    for step in chain:
+        for errback in callbacks(maybe_signature(step).options.get("link_error")):
+            _follow(errback, (job["id"],), {}, job, plain, using)
+    error = loads(job["result"]) or exception_to_dict(RuntimeError("a previous step failed"))
+    failed.append((chain, error))
 
 
 def _follow(sig_data, args: tuple, extra: dict, job: dict, plain: list, using) -> None:
@@ -81,52 +88,55 @@ def _follow(sig_data, args: tuple, extra: dict, job: dict, plain: list, using) -
 
     try:
         sig = maybe_signature(sig_data)
-        new_args, kwargs, options = sig._merge(args, None, extra)
-        options["parent_id"] = job["id"]
-        options["root_id"] = job.get("root_id") or job["id"]
-        if sig.subtask_type:
-            sig.clone().apply_async(args, **{**extra, "using": using,
-                                            "parent_id": job["id"]})  # fmt: skip
+        lineage = {"parent_id": job["id"], "root_id": job.get("root_id") or job["id"]}
+        if sig.subtask_type:  # a chord or group (chains arrive flattened): apply it now
+            sig.clone().apply_async(args, **extra, **lineage, using=using)
             return
+        new_args, kwargs, options = sig._merge(args, None, {**extra, **lineage})
         plain.append(build_row(sig.task, new_args, kwargs, options))
     except Exception:
         logger.exception("Could not enqueue the continuation %r of job %s", sig_data, job["id"])
 
 
-def _fire_chord(chord: dict, plain: list, using) -> None:
+def _fire_chord(chord: dict, plain: list, failed: list, using) -> None:
     """All header jobs finished: the body gets their results in order, or fails if one did."""
+    from . import store
     from .canvas import maybe_signature
-    from .enqueue import build_row
     from .models import Job
 
     members = {
         str(row["id"]): row
-        for row in Job.objects.using(using)
+        for row in Job.objects.using(store.alias(using))
         .filter(group_id=chord["id"])
         .values("id", "name", "state", "result")
     }
     ordered = [members.get(str(child)) for child in chord["children"]]
     body = maybe_signature(chord["body"])
-    failed = next((m for m in ordered if m is None or m["state"] != states.SUCCESS), None)
-    if failed is None:
+    bad = next((m for m in ordered if m is None or m["state"] != states.SUCCESS), None)
+    if bad is None:
         results = [m["result"] for m in ordered]
-        new_args, kwargs, options = body._merge((results,), None, {"parent_id": None})
-        plain.append(build_row(body.task, new_args, kwargs, options))
+        _follow(body, (results,), {}, {"id": chord["id"]}, plain, using)
         return
-    _fail_chord_body(chord, body, failed, plain, using)
+    who = f"{bad['name']}[{bad['id']}] ended {bad['state']}" if bad else "a member is missing"
+    error = ChordError(f"Dependency {who}")
+    logger.info("Chord %s failed: %s", chord["id"], error)
+    for errback in callbacks(body.options.get("link_error")):
+        _follow(errback, (body.id,), {}, {"id": chord["id"]}, plain, using)
+    failed.append(([body], exception_to_dict(error)))
 
 
-def _fail_chord_body(chord: dict, body, failed: dict | None, plain: list, using) -> None:
+def _mark_not_run(steps: list, error: dict, using) -> None:
+    """Record the steps a failure stopped as FAILURE with that error: each frozen result id
+    gets a finished job row, so ``get()`` on a chain's or chord's result raises at once."""
     from . import store
+    from .canvas import final_ids
     from .enqueue import build_row, enqueue
 
-    who = f"{failed['name']}[{failed['id']}] ended {failed['state']}" if failed else "missing"
-    error = ChordError(f"Dependency {who}")
-    args, kwargs, options = body._merge((), None, {})
-    # the body never runs, so its arguments are not checked against its signature
-    row = build_row(body.task, args, kwargs, {**options, "link": None}, check=False)
-    enqueue([row], using=using)
-    store.fail_jobs([{"id": row["id"], "result": exception_to_dict(error)}], using=using)
-    for errback in callbacks(body.options.get("link_error")):
-        _follow(errback, (row["id"],), {}, {"id": row["id"]}, plain, using)
-    logger.info("Chord %s failed: %s", chord["id"], error)
+    rows = []
+    for step in steps:
+        for job_id, name in final_ids(step):
+            # the step never runs, so its arguments are not checked against its signature
+            rows.append(build_row(name, (), {}, {"task_id": job_id}, check=False))
+    if rows:
+        enqueue(rows, using=using)
+        store.fail_jobs([{"id": r["id"], "result": error} for r in rows], using=using)

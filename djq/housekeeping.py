@@ -1,6 +1,6 @@
 """djq's built-in maintenance tasks, scheduled by beat without configuration.
 
-``djq.purge_results`` runs hourly (see ``djq.beat.builtin_entries``) as long as
+``djq.purge_results`` runs hourly (see ``djq.beat_sync.builtin_entries``) as long as
 ``DJQ_RESULT_EXPIRES`` is set; ``manage.py djq_purge`` does the same by hand.
 """
 

@@ -116,6 +116,14 @@ class Job(models.Model):
             ),
             models.Index(fields=["name", "-created_at"], name="djq_job_name_idx"),
             models.Index(fields=["state", "-created_at"], name="djq_job_state_idx"),
+            # The admin's job list: newest first (its default order and date filter), and its
+            # queue and worker filters, each walked in that order and stopped after one page,
+            # whatever the table's size. Pending jobs have no worker: not in the worker index.
+            models.Index(fields=["-created_at"], name="djq_job_created_idx"),
+            models.Index(fields=["queue", "-created_at"], name="djq_job_queue_idx"),
+            models.Index(
+                fields=["worker", "-created_at"], condition=~Q(worker=""), name="djq_job_worker_idx"
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -202,6 +210,16 @@ class Group(models.Model):
 
     def __str__(self) -> str:
         return f"group {self.id} ({self.completed}/{self.size})"
+
+
+class Dashboard(Job):
+    """No table: the admin's dashboard page (``djq.admin.DashboardAdmin``) needs a model to be
+    listed in the admin index beside jobs, queues and workers. Seeing it takes a job permission."""
+
+    class Meta:
+        proxy = True
+        default_permissions = ()
+        verbose_name = verbose_name_plural = "dashboard"
 
 
 # --- periodic tasks (beat) ------------------------------------------------------------------------

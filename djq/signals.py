@@ -6,9 +6,9 @@ caller for eager runs); worker signals in the worker's main process.
 
 from django.dispatch import Signal
 
-#: before a job is inserted: sender=task name, body=the job row
+#: before a job is inserted: sender=task name, body=the job row, routing_key=its queue
 before_task_publish = Signal()
-#: after a job is inserted (in the caller's transaction): sender=task name, body=the job row
+#: after a job is inserted (in the caller's transaction): sender=task name, body, routing_key
 after_task_publish = Signal()
 #: sender=task; task_id, task, args, kwargs
 task_prerun = Signal()

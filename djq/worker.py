@@ -242,7 +242,9 @@ class Worker:
         return interval
 
     def _dispatch(self) -> None:
-        while self.buffer and self.pool.free_slots() > 0:
+        # (not once stopping: the solo pool runs jobs inline, so a SIGTERM lands in the middle
+        # of this loop, and the jobs still in the buffer must be handed back, not started)
+        while self.buffer and self.pool.free_slots() > 0 and not self.stopping:
             job = self.buffer.popleft()
             if job["expired"]:
                 logger.info("Task %s[%s] expired: revoked", job["name"], job["id"])
@@ -381,7 +383,10 @@ class Worker:
 
     def heartbeat(self) -> None:
         """Extend the leases of held jobs, refresh the Worker row, act on revokes."""
-        self.next_heartbeat = time.monotonic() + self.config.lease / 3
+        interval = self.config.lease / 3
+        if self.listener is None:  # no NOTIFY for revokes: look for them at every poll
+            interval = min(interval, self.config.poll_interval)
+        self.next_heartbeat = time.monotonic() + interval
         with self.held_lock:
             ids = list(self.held)
         rows = store.heartbeat(

@@ -10,7 +10,7 @@ from django.core.checks import run_checks
 from django.test import override_settings
 from django.urls import reverse
 
-from djq import beat, crontab, states, store
+from djq import beat, beat_sync, crontab, states, store
 from djq.housekeeping import purge_results
 from djq.models import Job, Lease, PeriodicTask, PeriodicTick
 
@@ -40,9 +40,9 @@ def make(name: str = "s", **fields) -> PeriodicTask:
 # --- settings sync --------------------------------------------------------------------------------
 @override_settings(DJQ_BEAT_SCHEDULE=SCHEDULE)
 def test_sync_creates_rows_and_is_idempotent():
-    first = beat.sync_schedule()
-    assert sorted(first["created"]) == sorted([*SCHEDULE, beat.PURGE_TASK])
-    second = beat.sync_schedule()
+    first = beat_sync.sync_schedule()
+    assert sorted(first["created"]) == sorted([*SCHEDULE, beat_sync.PURGE_TASK])
+    second = beat_sync.sync_schedule()
     assert second["created"] == second["updated"] == second["disabled"] == []
     assert sorted(second["unchanged"]) == sorted(first["created"])
     nightly = PeriodicTask.objects.get(name="nightly")
@@ -56,13 +56,13 @@ def test_sync_creates_rows_and_is_idempotent():
 
 @override_settings(DJQ_BEAT_SCHEDULE=SCHEDULE)
 def test_sync_keeps_admin_edits_until_the_settings_entry_changes():
-    beat.sync_schedule()
+    beat_sync.sync_schedule()
     PeriodicTask.objects.filter(name="add-every-30").update(args=[40, 2], description="edited")
-    beat.sync_schedule()
+    beat_sync.sync_schedule()
     assert PeriodicTask.objects.get(name="add-every-30").args == [40, 2]
     changed = {**SCHEDULE, "add-every-30": {**SCHEDULE["add-every-30"], "schedule": 60}}
     PeriodicTask.objects.filter(name="add-every-30").update(next_run_at=now())
-    report = beat.sync_schedule(changed)
+    report = beat_sync.sync_schedule(changed)
     assert report["updated"] == ["add-every-30"]
     row = PeriodicTask.objects.get(name="add-every-30")
     assert (row.args, row.interval_every, row.interval_period) == ([1, 2], 1, "minutes")
@@ -71,19 +71,19 @@ def test_sync_keeps_admin_edits_until_the_settings_entry_changes():
 
 @override_settings(DJQ_BEAT_SCHEDULE=SCHEDULE)
 def test_sync_disables_removed_entries_and_re_enables_them_when_back():
-    beat.sync_schedule()
+    beat_sync.sync_schedule()
     fewer = {k: v for k, v in SCHEDULE.items() if k != "nightly"}
-    assert beat.sync_schedule(fewer)["disabled"] == ["nightly"]
+    assert beat_sync.sync_schedule(fewer)["disabled"] == ["nightly"]
     row = PeriodicTask.objects.get(name="nightly")  # kept, not deleted
     assert not row.enabled and row.settings_hash == ""
-    assert beat.sync_schedule(fewer)["disabled"] == []
-    assert beat.sync_schedule()["updated"] == ["nightly"]
+    assert beat_sync.sync_schedule(fewer)["disabled"] == []
+    assert beat_sync.sync_schedule()["updated"] == ["nightly"]
     assert PeriodicTask.objects.get(name="nightly").enabled
 
 
 def test_sync_never_touches_rows_made_in_the_admin():
     make("mine")
-    report = beat.sync_schedule({})
+    report = beat_sync.sync_schedule({})
     assert "mine" not in report["disabled"]
     assert PeriodicTask.objects.get(name="mine").enabled
 
@@ -92,7 +92,7 @@ def test_sync_skips_invalid_entries_and_the_system_check_reports_them(caplog):
     bad = {"bad-cron": {"task": ADD, "schedule": "61 * * * *"},
            "no-task": {"schedule": 5}, "typo": {"task": ADD, "schedule": 5, "kwarg": {}},
            "good": {"task": ADD, "schedule": 5}}  # fmt: skip
-    report = beat.sync_schedule(bad)
+    report = beat_sync.sync_schedule(bad)
     assert "good" in report["created"]
     assert not PeriodicTask.objects.filter(name__in=["bad-cron", "no-task", "typo"]).exists()
     assert "bad-cron" in caplog.text
@@ -103,14 +103,14 @@ def test_sync_skips_invalid_entries_and_the_system_check_reports_them(caplog):
 
 
 def test_housekeeping_is_scheduled_without_configuration_and_can_be_switched_off():
-    beat.sync_schedule({})
-    row = PeriodicTask.objects.get(name=beat.PURGE_TASK)
+    beat_sync.sync_schedule({})
+    row = PeriodicTask.objects.get(name=beat_sync.PURGE_TASK)
     assert row.task == "djq.purge_results" and row.enabled and row.interval_every == 1
     with override_settings(DJQ_RESULT_EXPIRES=None):
-        assert beat.sync_schedule({})["disabled"] == [beat.PURGE_TASK]
-    off = {beat.PURGE_TASK: {"task": "djq.purge_results", "schedule": 3600, "enabled": False}}
-    beat.sync_schedule(off)
-    assert not PeriodicTask.objects.get(name=beat.PURGE_TASK).enabled
+        assert beat_sync.sync_schedule({})["disabled"] == [beat_sync.PURGE_TASK]
+    off = {beat_sync.PURGE_TASK: {"task": "djq.purge_results", "schedule": 3600, "enabled": False}}
+    beat_sync.sync_schedule(off)
+    assert not PeriodicTask.objects.get(name=beat_sync.PURGE_TASK).enabled
 
 
 @override_settings(DJQ_RESULT_EXPIRES=3600)

@@ -18,7 +18,7 @@ from djq import enqueue_many, send_task, states
 from djq.exceptions import NotRegistered
 from djq.models import Job
 from testproject.demo import tasks as demo
-from tests.helpers import pg_restart, requires_pg_control, wait_for
+from tests.helpers import pg_restart, pg_server_start, pg_server_stop, requires_pg_control, wait_for
 from tests.worker_support import job, lines, tokens
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -93,3 +93,23 @@ def test_postgres_restart_under_a_running_worker(start_worker, tmp_path):
 
 def _log_time(text: str) -> dt.datetime:
     return dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S,%f")
+
+
+@pytest.mark.postgres_only
+@requires_pg_control
+def test_warm_shutdown_during_an_outage_records_the_result_once_back(start_worker, tmp_path):
+    marker = tmp_path / "pid.txt"
+    w = start_worker("-c", "1")
+    result = demo.sleep.apply_async((1.5, str(marker)))
+    wait_for(marker.exists, timeout=20, message="the job to start")
+    pg_server_stop()
+    try:
+        w.terminate()
+        # The job finishes while the database is down; the worker must keep its outcome.
+        w.wait_for_log(r"Database unavailable", timeout=20)
+    finally:
+        pg_server_start()
+    assert w.wait(timeout=60) == 0
+    row = job(result)
+    assert row.state == states.SUCCESS and row.result == 1.5
+    assert row.attempt == 1

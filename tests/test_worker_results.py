@@ -91,3 +91,37 @@ def test_unregistered_task_fails_and_the_worker_goes_on(start_worker):
         unknown.get(timeout=20)
     assert unknown.state == states.FAILURE
     assert after.get(timeout=20) == 3
+
+
+def test_autoretry_backoff_then_failure_through_a_worker(start_worker):
+    start_worker("-c", "1")
+    result = demo.divide.delay(1, 0)
+    with pytest.raises(ZeroDivisionError):
+        result.get(timeout=30)
+    row = job(result)
+    assert row.retries == 3 and row.attempt == 4
+    assert history_states(result) == ["PENDING"] + ["STARTED", "RETRY"] * 3 + [
+        "STARTED", "FAILURE",
+    ]  # fmt: skip
+    # retry_backoff=0.05, no jitter: each retry waited at least 0.05 * 2**n by the DB clock.
+    events = row.history
+    for n, i in enumerate(i for i, e in enumerate(events) if e[0] == "RETRY"):
+        retried, restarted = (_ts(events[i][1]), _ts(events[i + 1][1]))
+        assert (restarted - retried).total_seconds() >= 0.05 * 2**n * 0.9, events
+
+
+def test_progress_is_visible_while_the_job_runs(start_worker):
+    start_worker("-c", "1")
+    result = demo.progress.delay(steps=3, delay=0.3)
+    seen = wait_for(lambda: result.state == "PROGRESS" and result.info, timeout=20, interval=0.02)
+    assert seen["total"] == 3
+    assert result.get(timeout=20) == 3
+    assert result.state == states.SUCCESS
+
+
+def _ts(value):
+    import datetime as dt
+
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value

@@ -197,3 +197,27 @@ def soft_limited_loop(seconds: float = 5.0):
     except SoftTimeLimitExceeded:
         return "soft limit caught"
     return "finished"
+
+
+@task
+def tally(results, path: str):
+    """A chord body that counts how often it ran (one line per run)."""
+    with open(path, "a") as fh:
+        fh.write(f"{len(results)} {sum(results)}\n")
+    return sum(results)
+
+
+@task(acks_late=True)
+def slow_add(x, y, marker: str | None = None, seconds: float = 0.0):
+    """An acks_late header job that announces its start and takes a while."""
+    if marker:
+        with open(marker, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+    time.sleep(seconds)
+    return x + y
+
+
+@task
+def on_error(job_id):
+    """An errback: the failed job's id."""
+    return job_id

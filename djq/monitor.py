@@ -1,0 +1,169 @@
+"""Read-only figures for the admin's dashboard and queue pages and for ``/metrics``.
+
+Every query here is bounded by an index, so the answers stay fast with millions of finished rows:
+waiting and running jobs are read through their partial indexes (the backlog, never the history),
+finished jobs only over a recent window of ``finished_at`` (``djq_job_finished_idx``). Times are
+the database clock's (``store.db_now``), like the workers' leases and heartbeats.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.db.models import Avg, Count, F, Max, Min, Q
+from django.db.models.functions import TruncMinute
+
+from . import states, store
+from .conf import settings
+from .models import Job, Queue, Worker
+
+#: how far back the dashboard and the metrics look at finished jobs
+WINDOW = dt.timedelta(hours=1)
+#: the order of the dashboard's state columns: the backlog first, then the outcomes
+STATE_ORDER = (states.PENDING, states.RETRY, states.STARTED, states.SUCCESS, states.FAILURE,
+               states.REVOKED, states.IGNORED)  # fmt: skip
+_RUNTIME = F("finished_at") - F("started_at")
+
+
+def jobs(using: str | None = None):
+    return Job.objects.using(store.alias(using))
+
+
+def online_q(now: dt.datetime) -> Q:
+    """Workers that have not stopped and whose heartbeat is younger than the lease."""
+    cutoff = now - dt.timedelta(seconds=float(settings.WORKER_LEASE))
+    return Q(stopped_at__isnull=True, last_heartbeat__gte=cutoff)
+
+
+# --- counts ---------------------------------------------------------------------------------------
+def state_counts(now: dt.datetime, using: str | None = None) -> dict[tuple[str, str], int]:
+    """{(queue, state): n}: waiting and running jobs now, finished ones over the last WINDOW."""
+    counts: dict[tuple[str, str], int] = {}
+    backlog = jobs(using).filter(state__in=[*states.WAITING_STATES, states.STARTED])
+    recent = jobs(using).filter(finished_at__gte=now - WINDOW)
+    for qs in (backlog, recent):
+        for row in qs.values("queue", "state").annotate(n=Count("*")).order_by():
+            counts[row["queue"], row["state"]] = row["n"]
+    return counts
+
+
+@dataclass
+class CountTable:
+    """Counts by state × queue, with totals: what the dashboard draws as a table."""
+
+    states: list[str]
+    rows: list[tuple[str, list[int], int]]  # (queue, counts in the order of ``states``, total)
+    totals: list[int]
+
+
+def count_table(counts: dict[tuple[str, str], int], queues: list[str] = ()) -> CountTable:
+    names = sorted({q for q, _ in counts} | set(queues))
+    seen = {s for _, s in counts}
+    cols = [s for s in STATE_ORDER if s in seen or s in ("PENDING", "STARTED", "SUCCESS",
+                                                         "FAILURE")]  # fmt: skip
+    rows = []
+    for queue in names:
+        values = [counts.get((queue, s), 0) for s in cols]
+        rows.append((queue, values, sum(values)))
+    totals = [sum(r[1][i] for r in rows) for i in range(len(cols))]
+    return CountTable(cols, rows, totals)
+
+
+def throughput(now: dt.datetime, using: str | None = None) -> list[tuple[dt.datetime, int, int]]:
+    """(minute, succeeded, failed) for each minute of the last WINDOW, oldest first."""
+    end = now.replace(second=0, microsecond=0)
+    minutes = int(WINDOW.total_seconds() // 60)
+    start = end - dt.timedelta(minutes=minutes - 1)
+    per: dict[dt.datetime, dict[str, int]] = defaultdict(dict)
+    qs = (
+        jobs(using)
+        .filter(finished_at__gte=start, state__in=[states.SUCCESS, states.FAILURE])
+        .annotate(minute=TruncMinute("finished_at", tzinfo=dt.UTC))
+        .values("minute", "state")
+        .annotate(n=Count("*"))
+        .order_by()
+    )
+    for row in qs:
+        per[row["minute"].astimezone(dt.UTC)][row["state"]] = row["n"]
+    slots = [(start + dt.timedelta(minutes=i)).astimezone(dt.UTC) for i in range(minutes)]
+    return [(m, per[m].get(states.SUCCESS, 0), per[m].get(states.FAILURE, 0)) for m in slots]
+
+
+def slowest_tasks(now: dt.datetime, limit: int = 8, using: str | None = None) -> list[dict]:
+    """Tasks by their longest run among jobs finished in the last WINDOW."""
+    return list(
+        jobs(using)
+        .filter(finished_at__gte=now - WINDOW, started_at__isnull=False)
+        .values("name")
+        .annotate(n=Count("*"), avg=Avg(_RUNTIME), max=Max(_RUNTIME))
+        .order_by("-max")[:limit]
+    )
+
+
+def running_jobs(limit: int = 12, using: str | None = None):
+    """The longest-running jobs first (the running index holds only STARTED rows)."""
+    fields = ("id", "name", "queue", "worker", "state", "custom_state", "started_at")
+    return jobs(using).running().order_by("started_at").only(*fields)[:limit]
+
+
+def recent_jobs(limit: int = 10, using: str | None = None):
+    fields = ("id", "name", "queue", "worker", "state", "started_at", "finished_at")
+    return jobs(using).filter(finished_at__isnull=False).order_by("-finished_at").only(*fields)[
+        :limit
+    ]
+
+
+def workers(now: dt.datetime, using: str | None = None):
+    return Worker.objects.using(store.alias(using)).filter(online_q(now))
+
+
+# --- queues ---------------------------------------------------------------------------------------
+def queue_names(now: dt.datetime, using: str | None = None) -> list[str]:
+    """Queues worth listing: with a row, with waiting jobs, or consumed by an online worker."""
+    db = store.alias(using)
+    names = set(Queue.objects.using(db).values_list("name", flat=True))
+    names |= set(jobs(using).waiting().values_list("queue", flat=True).distinct().order_by())
+    for consumed in workers(now, using).values_list("queues", flat=True):
+        names |= set(consumed or ())
+    return sorted(names)
+
+
+@dataclass
+class QueueStats:
+    waiting: int = 0
+    running: int = 0
+    failed: int = 0  # in the last WINDOW
+    oldest_due: dt.datetime | None = None  # run_after of the oldest due waiting job
+
+    def waiting_for(self, now: dt.datetime) -> dt.timedelta | None:
+        return now - self.oldest_due if self.oldest_due else None
+
+
+def queue_stats(now: dt.datetime, using: str | None = None) -> dict[str, QueueStats]:
+    """Per queue: waiting, running, failed recently, and how long the oldest due job waits."""
+    stats: dict[str, QueueStats] = defaultdict(QueueStats)
+    waiting = jobs(using).waiting().values("queue").order_by()
+    for row in waiting.annotate(n=Count("*"), due=Min("run_after", filter=Q(run_after__lte=now))):
+        stats[row["queue"]].waiting = row["n"]
+        stats[row["queue"]].oldest_due = row["due"]
+    for row in jobs(using).running().values("queue").annotate(n=Count("*")).order_by():
+        stats[row["queue"]].running = row["n"]
+    failed = jobs(using).filter(finished_at__gte=now - WINDOW, state=states.FAILURE)
+    for row in failed.values("queue").annotate(n=Count("*")).order_by():
+        stats[row["queue"]].failed = row["n"]
+    return stats
+
+
+def runtime_stats(now: dt.datetime, using: str | None = None) -> list[dict]:
+    """Per task, over jobs finished in the last WINDOW: count, sum and max of run times."""
+    from django.db.models import Sum
+
+    return list(
+        jobs(using)
+        .filter(finished_at__gte=now - WINDOW, started_at__isnull=False)
+        .values("name")
+        .annotate(n=Count("*"), total=Sum(_RUNTIME), max=Max(_RUNTIME))
+        .order_by("name")
+    )
