@@ -6,7 +6,8 @@
 #   make lint    ruff
 #   make clean   remove the venv and the SQLite files
 #
-# Variables: PYTEST_ARGS="-k foo -x" (passed to both pytest passes), BENCH_ARGS, PORT (make run).
+# Variables: PYTEST_ARGS="-k foo -x" (passed to both pytest passes), BENCH_ARGS, ADMIN_BENCH_ARGS
+# (e.g. "--rows 200000"), PORT (make run).
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -18,13 +19,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+ADMIN_BENCH_ARGS ?=
 PORT ?= 8000
 export PORT
 
 # Browser tests (Playwright) drive the system Chromium; install it only when a test uses it.
 NEEDS_BROWSER := $(shell grep -rlsq playwright tests && echo yes)
 
-.PHONY: help venv test test-pg test-sqlite run bench lint clean browser
+.PHONY: help venv test test-pg test-sqlite run bench lint clean browser pgbouncer
 
 help:
 	@sed -n '3,8p' Makefile | sed 's/^# \{0,1\}//'
@@ -52,9 +54,13 @@ lint: venv
 browser:
 	@scripts/ensure-chromium >/dev/null
 
+# tests/test_pgbouncer.py runs workers through a PgBouncer it starts itself (Debian's package).
+pgbouncer:
+	@scripts/ensure-pgbouncer >/dev/null
+
 # The whole suite: both database passes always run; the target fails if either does
 # (pytest's exit 5, "no tests collected", is a failure too).
-test: venv $(if $(NEEDS_BROWSER),browser)
+test: venv $(if $(NEEDS_BROWSER),browser) pgbouncer
 	$(VENV)/bin/ruff check .
 	env -u DATABASE_URL $(PY) manage.py check
 	env -u DATABASE_URL $(PY) manage.py makemigrations --check --dry-run
@@ -79,6 +85,7 @@ run: venv
 
 bench: venv
 	scripts/pg-throwaway run $(PY) -m benchmarks.run $(BENCH_ARGS)
+	scripts/pg-throwaway run $(PY) -m benchmarks.admin $(ADMIN_BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info artifacts .ruff_cache .pytest_cache

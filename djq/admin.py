@@ -1,48 +1,527 @@
-"""The control room: jobs, queues and workers in the Django admin (read-only payloads)."""
+"""The control room: jobs, queues, workers, schedules and a live dashboard in the Django admin.
+
+Payloads are read-only: no job is added or edited here. Every action goes through the functions
+the API and the commands use (``djq.control``) and is logged in the admin log. Pages that list
+jobs read them through indexes only (see ``djq.monitor`` and ``djq.admin_support``), so they stay
+fast with millions of rows.
+"""
 
 from __future__ import annotations
 
+import uuid
+
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.admin.views.main import ChangeList
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, DateTimeField, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone as dj_timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from . import control
-from .models import SCHEDULE_FIELDS, Job, PeriodicTask, Queue, Worker
+from . import control, monitor, states, store, workflow
+from .admin_support import (
+    EstimatedCountPaginator,
+    OnlineFilter,
+    QueueFilter,
+    TaskNameFilter,
+    WorkerFilter,
+    duration,
+    pretty_json,
+    state_badge,
+)
+from .charts import bar_chart
+from .conf import settings
+from .models import SCHEDULE_FIELDS, Dashboard, Group, Job, PeriodicTask, Queue, Worker
+
+#: an action on more jobs than this is refused (select fewer, or use the API or a command)
+MAX_ACTION_JOBS = 10_000
+
+
+def log_change(request, objects_and_messages) -> None:
+    """One admin-log entry per object (``LogEntry``), in one INSERT."""
+    entries = []
+    for obj, message in objects_and_messages:
+        ct = ContentType.objects.get_for_model(obj, for_concrete_model=False)
+        entries.append(LogEntry(user_id=request.user.pk, content_type_id=ct.pk,
+                                object_id=str(obj.pk), object_repr=str(obj)[:200],
+                                action_flag=CHANGE, change_message=message))  # fmt: skip
+    LogEntry.objects.bulk_create(entries)
+
+
+class ReadOnlyDetail:
+    """Objects are viewed, never edited; the change permission is what actions require."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return obj is None and super().has_change_permission(request)
+
+    def may_act(self, request) -> bool:
+        return super().has_change_permission(request)
+
+
+# --- jobs -----------------------------------------------------------------------------------------
+LIST_FIELDS = ("id", "name", "queue", "state", "custom_state", "worker", "created_at",
+               "started_at", "finished_at", "retries")  # fmt: skip
+
+
+class JobChangeList(ChangeList):
+    """Loads only the listed columns (no payloads) and the database clock, for run times."""
+
+    def get_queryset(self, request, exclude_parameters=None):
+        qs = super().get_queryset(request, exclude_parameters)
+        return qs.only(*LIST_FIELDS).annotate(db_now=Value(store.db_now(), DateTimeField()))
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
-    list_display = ("name", "state", "queue", "priority", "worker", "created_at", "retries")
-    list_filter = ("state", "queue")
-    search_fields = ("=id", "name")
+class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
+    list_display = ("task", "state_display", "queue", "worker_display", "created", "runtime",
+                    "retries")  # fmt: skip
+    list_display_links = ("task",)
+    list_filter = ("state", QueueFilter, TaskNameFilter, WorkerFilter, "created_at")
+    #: only columns with an index that serves "filtered, newest first"
+    sortable_by = ("task", "state_display", "created")
+    search_fields = ("name",)  # see get_search_results
+    search_help_text = "A job id, or part of a task name."
     show_full_result_count = False
-    readonly_fields = [f.name for f in Job._meta.fields]
-    actions = ["revoke_jobs"]
+    show_facets = admin.ShowFacets.NEVER
+    paginator = EstimatedCountPaginator
+    list_per_page = 50
+    actions = ["revoke", "revoke_and_terminate", "retry", "delete_selected"]
+    change_form_template = "admin/djq/job/change_form.html"
+    fields = ("name",)  # the page is drawn by its template
+
+    class Media:
+        css = {"all": ["djq/admin.css"]}
+
+    def get_changelist(self, request, **kwargs):
+        return JobChangeList
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {"title": "Jobs", **(extra_context or {})})
+
+    def get_search_results(self, request, queryset, search_term):
+        """An id finds its job; other text, the jobs of every registered task whose name
+        contains it (one indexed ``name IN (...)``, not a scan with LIKE)."""
+        from .registry import tasks
+
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        try:
+            return queryset.filter(id=uuid.UUID(term)), False
+        except ValueError:
+            pass
+        names = {n for n in tasks if term.lower() in n.lower()} | {term}
+        return queryset.filter(name__in=sorted(names)), False
+
+    # --- columns ---------------------------------------------------------------------------
+    @admin.display(description="task", ordering="name")
+    def task(self, obj: Job) -> str:
+        return obj.name
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj: Job) -> str:
+        local = dj_timezone.localtime(obj.created_at)
+        return format_html('<span class="djq-mono" title="{}">{}</span>', local.isoformat(),
+                           local.strftime("%Y-%m-%d %H:%M:%S"))  # fmt: skip
+
+    @admin.display(description="state", ordering="state")
+    def state_display(self, obj: Job) -> str:
+        return state_badge(obj.state, obj.custom_state)
+
+    @admin.display(description="worker")
+    def worker_display(self, obj: Job) -> str:
+        return obj.worker or "—"
+
+    @admin.display(description="runtime")
+    def runtime(self, obj: Job) -> str:
+        if obj.started_at is None:
+            return "—"
+        end = obj.finished_at or getattr(obj, "db_now", None) or dj_timezone.now()
+        return duration(end - obj.started_at)
+
+    # --- actions ---------------------------------------------------------------------------
+    def _ids(self, request, queryset) -> list[str] | None:
+        ids = [str(i) for i in queryset.values_list("id", flat=True)[: MAX_ACTION_JOBS + 1]]
+        if len(ids) > MAX_ACTION_JOBS:
+            self.message_user(request, f"Select at most {MAX_ACTION_JOBS:,} jobs for an action.",
+                              messages.ERROR)  # fmt: skip
+            return None
+        return ids
+
+    def _revoke(self, request, queryset, terminate: bool) -> None:
+        ids = self._ids(request, queryset)
+        if ids is None:
+            return
+        done = control.revoke(ids, terminate=terminate)
+        stopped = [str(i) for i, state, _ in done if state == states.REVOKED]
+        running = [str(i) for i, state, _ in done if state != states.REVOKED]
+        note = "Revoked and terminated" if terminate else "Revoked"
+        changed = Job.objects.filter(id__in=[i for i, _, _ in done]).only("id", "name", "state")
+        log_change(request, [(job, note) for job in changed])
+        text = f"{note}: {len(stopped)} waiting job(s) will not run"
+        if running:
+            verb = "are being terminated" if terminate else "were marked revoked and finish"
+            text += f"; {len(running)} running job(s) {verb}"
+        skipped = len(ids) - len(done)
+        if skipped:
+            text += f"; {skipped} finished job(s) left as they were"
+        self.message_user(request, text + ".", messages.SUCCESS)
+
+    @admin.action(description="Revoke selected jobs", permissions=["change"])
+    def revoke(self, request, queryset):
+        self._revoke(request, queryset, terminate=False)
+
+    @admin.action(description="Revoke and terminate selected jobs (kills running ones)",
+                  permissions=["change"])  # fmt: skip
+    def revoke_and_terminate(self, request, queryset):
+        self._revoke(request, queryset, terminate=True)
+
+    @admin.action(description="Retry selected failed or revoked jobs (as new jobs)",
+                  permissions=["change"])  # fmt: skip
+    def retry(self, request, queryset):
+        ids = self._ids(request, queryset)
+        if ids is None:
+            return
+        results = control.retry_jobs(ids)
+        new = Job.objects.filter(id__in=[r.id for r in results]).values_list("parent_id", "id")
+        old = {str(j.id): j for j in Job.objects.filter(id__in=ids).only("id", "name", "state")}
+        log_change(request, [(old[str(p)], f"Retried as job {i}") for p, i in new])
+        skipped = len(ids) - len(results)
+        text = f"Retried {len(results)} job(s) as new jobs"
+        if skipped:
+            text += f"; {skipped} job(s) not FAILURE or REVOKED were skipped"
+        self.message_user(request, text + ".", messages.SUCCESS if results else messages.WARNING)
+
+    # --- the job's page --------------------------------------------------------------------
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.object_action)
+        return [
+            path("<path:object_id>/do/<str:action>/", view, name="djq_job_action"),
+            *super().get_urls(),
+        ]
+
+    def object_action(self, request, object_id: str, action: str):
+        """The job page's buttons: the list's actions, on this one job (POST, CSRF-checked)."""
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:djq_job_change", args=[object_id]))
+        handlers = {"revoke": self.revoke, "terminate": self.revoke_and_terminate,
+                    "retry": self.retry}  # fmt: skip
+        if action not in handlers or not self.may_act(request):
+            raise PermissionDenied
+        job = get_object_or_404(Job, pk=object_id)
+        handlers[action](request, Job.objects.filter(pk=job.pk))
+        return HttpResponseRedirect(reverse("admin:djq_job_change", args=[object_id]))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        job = self.get_object(request, object_id)
+        if job is not None and self.has_view_or_change_permission(request, job):
+            extra_context = {**(extra_context or {}), **self.detail_context(request, job)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def detail_context(self, request, job: Job) -> dict:
+        now = store.db_now()
+        end = job.finished_at or (now if job.started_at else None)
+        children = Job.objects.filter(parent_id=job.id).only("id", "name", "state", "custom_state")
+        retryable = job.state in (states.FAILURE, states.REVOKED)
+        return {
+            "job": job,
+            "state_html": state_badge(job.state, job.custom_state),
+            "runtime": duration(end - job.started_at) if job.started_at and end else "—",
+            "waited": duration(job.started_at - job.run_after) if job.started_at else None,
+            "timeline": timeline(job),
+            "tree": workflow.tree(job),
+            "parent": Job.objects.filter(id=job.parent_id).only("id", "name", "state").first()
+            if job.parent_id else None,
+            "parent_group": Group.objects.filter(id=job.parent_id).first()
+            if job.parent_id else None,
+            "children": [(c, state_badge(c.state, c.custom_state)) for c in children[:50]],
+            "payload": [(title, pretty_json(value)) for title, value in (
+                ("Arguments", job.args), ("Keyword arguments", job.kwargs),
+                ("Result" if job.state == states.SUCCESS else "Result / exception", job.result),
+                ("Meta", job.meta), ("Options", job.options)) if value not in (None, {}, [])
+                or title == "Arguments"],  # fmt: skip
+            "may_act": self.may_act(request),
+            "can_revoke": job.state in states.UNREADY_STATES,
+            "can_terminate": job.state == states.STARTED,
+            "can_retry": retryable,
+            "show_save": False, "show_save_and_continue": False,
+            "show_save_and_add_another": False, "show_close": True,
+        }  # fmt: skip
+
+
+def timeline(job: Job) -> list[dict]:
+    """The job's state changes with the time spent before each one."""
+    from django.utils.dateparse import parse_datetime
+
+    rows, previous = [], None
+    for entry in job.history or []:
+        state, when, worker = (list(entry) + ["", "", ""])[:3]
+        at = parse_datetime(when) if isinstance(when, str) else when
+        rows.append({"state": state_badge(state), "at": at, "worker": worker,
+                     "after": duration(at - previous) if previous and at else ""})  # fmt: skip
+        previous = at or previous
+    return rows
+
+
+# --- the dashboard --------------------------------------------------------------------------------
+@admin.register(Dashboard)
+class DashboardAdmin(admin.ModelAdmin):
+    """The dashboard at ``admin/djq/dashboard/``: listed in the admin index like a model."""
+
+    refresh_seconds = 5
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        user = request.user
+        return user.is_active and user.is_staff and (
+            user.has_perm("djq.view_job") or user.has_perm("djq.change_job"))  # fmt: skip
 
     def has_add_permission(self, request) -> bool:
         return False
 
-    @admin.action(description="Revoke selected jobs", permissions=["change"])
-    def revoke_jobs(self, request, queryset):
-        done = control.revoke([str(i) for i in queryset.values_list("id", flat=True)])
-        self.message_user(request, f"Revoked {len(done)} job(s).", messages.SUCCESS)
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.dashboard_view)
+        return [path("", view, name="djq_dashboard_changelist")]
+
+    def dashboard_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        partial = request.GET.get("partial") == "1"
+        template = "admin/djq/dashboard_body.html" if partial else "admin/djq/dashboard.html"
+        context = dashboard_context()
+        if not partial:
+            context.update(self.admin_site.each_context(request), title="Dashboard",
+                           opts=self.opts, refresh_seconds=self._refresh(request))  # fmt: skip
+        return TemplateResponse(request, template, context)
+
+
+    def _refresh(self, request) -> int:
+        """Seconds between refreshes: ``?refresh=N`` (1 to 300), else ``refresh_seconds``."""
+        try:
+            return min(max(int(request.GET.get("refresh", "")), 1), 300)
+        except ValueError:
+            return self.refresh_seconds
+
+
+def dashboard_context() -> dict:
+    now = store.db_now()
+    counts = monitor.state_counts(now)
+    paused = set(Queue.objects.filter(paused=True).values_list("name", flat=True))
+    series = monitor.throughput(now)
+    running = list(monitor.running_jobs())
+    recent = list(monitor.recent_jobs())
+    online = list(monitor.workers(now).order_by("name"))
+    busy = dict(Job.objects.running().values("worker").annotate(n=Count("*"))
+                .order_by().values_list("worker", "n"))  # fmt: skip
+    return {
+        "now": now,
+        "window_minutes": int(monitor.WINDOW.total_seconds() // 60),
+        "table": monitor.count_table(counts, sorted(paused)),
+        "paused": paused,
+        "chart": bar_chart(series),
+        "done_total": sum(s for _, s, _ in series), "failed_total": sum(f for _, _, f in series),
+        "running": [(j, state_badge(j.state, j.custom_state), duration(now - j.started_at))
+                    for j in running],
+        "running_total": sum(n for (_, s), n in counts.items() if s == states.STARTED),
+        "waiting_total": sum(n for (_, s), n in counts.items() if s in states.WAITING_STATES),
+        "recent": [(j, state_badge(j.state), duration(j.finished_at - j.started_at)
+                    if j.started_at else "—") for j in recent],
+        "slowest": [dict(row, avg=duration(row["avg"]), max=duration(row["max"]))
+                    for row in monitor.slowest_tasks(now)],
+        "workers": [(w, busy.get(w.name, 0), duration(now - w.last_heartbeat)) for w in online],
+        "offline_workers": Worker.objects.exclude(monitor.online_q(now)).count(),
+    }  # fmt: skip
+
+
+# --- queues ---------------------------------------------------------------------------------------
+class QueueChangeList(ChangeList):
+    """Each listed queue gets its figures from ``monitor.queue_stats``: four grouped queries on
+    the partial indexes for all queues at once (correlated subqueries per queue row cost far
+    more, and their planner estimates set off PostgreSQL's JIT compiler)."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        now = store.db_now()
+        stats = monitor.queue_stats(now)
+        self.result_list = list(self.result_list)
+        for queue in self.result_list:
+            queue.stats, queue.db_now = stats.get(queue.name, monitor.QueueStats()), now
 
 
 @admin.register(Queue)
-class QueueAdmin(admin.ModelAdmin):
-    list_display = ("name", "paused", "concurrency_limit", "created_at")
+class QueueAdmin(ReadOnlyDetail, admin.ModelAdmin):
+    list_display = ("name", "status", "waiting", "running", "failed", "oldest_waiting",
+                    "concurrency_limit")  # fmt: skip
+    readonly_fields = ("name", "paused", "concurrency_limit", "created_at")
+    actions = ["pause", "resume", "purge"]
+
+    class Media:
+        css = {"all": ["djq/admin.css"]}
+
+    def get_changelist(self, request, **kwargs):
+        return QueueChangeList
+
+    def changelist_view(self, request, extra_context=None):
+        """Queues known only from jobs or workers get a row first, so they can be paused."""
+        if self.has_view_or_change_permission(request):
+            now = store.db_now()
+            control.register_queues(monitor.queue_names(now))
+        return super().changelist_view(request, {"title": "Queues", **(extra_context or {})})
+
+    @admin.display(description="status", ordering="paused")
+    def status(self, obj: Queue) -> str:
+        if obj.paused:
+            return mark_safe('<span class="djq-state djq-state-PAUSED">paused</span>')
+        return mark_safe('<span class="djq-state djq-state-ACTIVE">active</span>')
+
+    def _jobs_link(self, obj: Queue, n: int, **params) -> str:
+        from urllib.parse import urlencode
+
+        url = reverse("admin:djq_job_changelist") + "?" + urlencode({"queue": obj.name, **params})
+        return format_html('<a href="{}">{}</a>', url, f"{n:,}")
+
+    @admin.display(description="waiting")
+    def waiting(self, obj: Queue) -> str:
+        return self._jobs_link(obj, obj.stats.waiting, state="PENDING")
+
+    @admin.display(description="running")
+    def running(self, obj: Queue) -> str:
+        return self._jobs_link(obj, obj.stats.running, state="STARTED")
+
+    @admin.display(description="failed (last hour)")
+    def failed(self, obj: Queue) -> str:
+        return self._jobs_link(obj, obj.stats.failed, state="FAILURE")
+
+    @admin.display(description="oldest waiting")
+    def oldest_waiting(self, obj: Queue) -> str:
+        return duration(obj.stats.waiting_for(obj.db_now))
+
+    def _log(self, request, queryset, message: str) -> None:
+        log_change(request, [(q, message) for q in queryset])
+
+    @admin.action(description="Pause selected queues (running jobs finish)",
+                  permissions=["change"])  # fmt: skip
+    def pause(self, request, queryset):
+        names = list(queryset.values_list("name", flat=True))
+        for name in names:
+            control.pause_queue(name)
+        self._log(request, queryset, "Paused")
+        self.message_user(request, f"Paused {', '.join(names)}: their jobs wait until resumed.",
+                          messages.SUCCESS)  # fmt: skip
+
+    @admin.action(description="Resume selected queues", permissions=["change"])
+    def resume(self, request, queryset):
+        names = list(queryset.values_list("name", flat=True))
+        for name in names:
+            control.resume_queue(name)
+        self._log(request, queryset, "Resumed")
+        self.message_user(request, f"Resumed {', '.join(names)}.", messages.SUCCESS)
+
+    @admin.action(description="Purge waiting jobs of selected queues…", permissions=["change"])
+    def purge(self, request, queryset):
+        """Asks first (like Django's delete): lists the queues and how many jobs go."""
+        if not request.user.has_perm("djq.delete_job"):
+            raise PermissionDenied
+        queues = list(queryset)
+        if request.POST.get("confirm") == "yes":
+            total = sum(control.purge(q.name) for q in queues)
+            self._log(request, queues, "Purged waiting jobs")
+            self.message_user(request, f"Purged {total} waiting job(s).", messages.SUCCESS)
+            return None
+        stats = monitor.queue_stats(store.db_now())
+        waiting = [(q, stats[q.name].waiting) for q in queues]
+        context = {**self.admin_site.each_context(request), "title": "Purge waiting jobs?",
+                   "opts": self.opts, "queues": waiting, "total": sum(n for _, n in waiting),
+                   "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME}  # fmt: skip
+        return TemplateResponse(request, "admin/djq/queue/purge_confirmation.html", context)
 
 
+# --- workers --------------------------------------------------------------------------------------
 @admin.register(Worker)
-class WorkerAdmin(admin.ModelAdmin):
-    list_display = ("name", "hostname", "pid", "pool", "concurrency", "last_heartbeat",
-                    "stopped_at", "processed", "failed")  # fmt: skip
-    readonly_fields = [f.name for f in Worker._meta.fields]
+class WorkerAdmin(ReadOnlyDetail, admin.ModelAdmin):
+    list_display = ("name", "status", "host", "queue_list", "slots", "started", "heartbeat",
+                    "processed", "failed", "current")  # fmt: skip
+    list_filter = (OnlineFilter, "pool")
+    show_facets = admin.ShowFacets.NEVER
+    search_fields = ("name", "hostname")
+    fields = ("name", "status", "hostname", "pid", "queue_list", "concurrency", "pool",
+              "started_at", "last_heartbeat", "heartbeat", "stopped_at", "processed", "failed",
+              "current_jobs")  # fmt: skip
+    readonly_fields = fields
 
-    def has_add_permission(self, request) -> bool:
-        return False
+    class Media:
+        css = {"all": ["djq/admin.css"]}
+
+    def get_queryset(self, request):
+        now = store.db_now()
+        running = Job.objects.running().filter(worker=OuterRef("name")).order_by()
+        return super().get_queryset(request).annotate(
+            db_now=Value(now, DateTimeField()),
+            n_running=Coalesce(Subquery(
+                running.values("worker").annotate(n=Count("*")).values("n")), 0),
+        )  # fmt: skip
+
+    def is_online(self, obj: Worker) -> bool:
+        lease = float(settings.WORKER_LEASE)
+        age = (obj.db_now - obj.last_heartbeat).total_seconds()
+        return obj.stopped_at is None and age < lease
+
+    @admin.display(description="status")
+    def status(self, obj: Worker) -> str:
+        if self.is_online(obj):
+            return mark_safe('<span class="djq-state djq-state-ONLINE">online</span>')
+        return mark_safe('<span class="djq-state djq-state-OFFLINE">offline</span>')
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {"title": "Workers", **(extra_context or {})})
+
+    @admin.display(description="host · pid", ordering="hostname")
+    def host(self, obj: Worker) -> str:
+        return f"{obj.hostname} · {obj.pid}"
+
+    @admin.display(description="pool")
+    def slots(self, obj: Worker) -> str:
+        return f"{obj.pool} × {obj.concurrency}"
+
+    @admin.display(description="started", ordering="started_at")
+    def started(self, obj: Worker) -> str:
+        return dj_timezone.localtime(obj.started_at).strftime("%Y-%m-%d %H:%M:%S")
+
+    @admin.display(description="queues")
+    def queue_list(self, obj: Worker) -> str:
+        return ", ".join(obj.queues or []) or "—"
+
+    @admin.display(description="heartbeat age", ordering="-last_heartbeat")
+    def heartbeat(self, obj: Worker) -> str:
+        return duration(obj.db_now - obj.last_heartbeat)
+
+    @admin.display(description="running", ordering="n_running")
+    def current(self, obj: Worker) -> str:
+        url = reverse("admin:djq_job_changelist") + f"?worker={obj.name}&state=STARTED"
+        return format_html('<a href="{}">{}</a>', url, obj.n_running)
+
+    @admin.display(description="current jobs")
+    def current_jobs(self, obj: Worker) -> str:
+        running = Job.objects.running().filter(worker=obj.name).order_by("started_at")[:50]
+        links = ((reverse("admin:djq_job_change", args=[j.pk]), j.name, j.pk) for j in running)
+        return format_html_join(mark_safe("<br>"), '<a href="{}">{}</a> <code>{}</code>',
+                                links) or "none"  # fmt: skip
 
 
 # --- schedules (beat) -----------------------------------------------------------------------------

@@ -12,7 +12,13 @@ class DjqConfig(AppConfig):
 
         from django.utils.module_loading import autodiscover_modules
 
-        from . import beat, builtins, checks, housekeeping  # noqa: F401 - djq tasks and checks
+        from . import (  # noqa: F401 - djq tasks and checks
+            beat,
+            builtins,
+            checks,
+            django_tasks,  # noqa: F401 - djq.django_task and its check
+            housekeeping,
+        )
         from .conf import settings
 
         autodiscover_modules("tasks")

@@ -26,8 +26,6 @@ DEFAULTS: dict[str, Any] = {
     "TASK_TIME_LIMIT": None,
     "TASK_SOFT_TIME_LIMIT": None,
     "TASK_DEFAULT_PRIORITY": 0,
-    "TASK_DEFAULT_MAX_RETRIES": 3,
-    "TASK_DEFAULT_RETRY_DELAY": 180,
     # Finished jobs older than this (seconds or timedelta) are removed by ``djq_purge``.
     "RESULT_EXPIRES": 86400,
     "BEAT_SCHEDULE": {},
@@ -46,6 +44,12 @@ DEFAULTS: dict[str, Any] = {
     "WORKER_LEASE": 30.0,
     # Safety-net poll interval; on PostgreSQL, LISTEN/NOTIFY wakes workers long before it.
     "WORKER_POLL_INTERVAL": 1.0,
+    # LISTEN for NOTIFY wake-ups on PostgreSQL (workers, and ``AsyncResult.get()``). False: poll
+    # only; needed behind PgBouncer in transaction pooling mode, where LISTEN does not work.
+    "LISTEN": True,
+    # ``djq.urls``'s Prometheus endpoint (/metrics) accepts staff users with a djq job permission,
+    # and, when this is set, scrapers sending ``Authorization: Bearer <token>``.
+    "METRICS_TOKEN": None,
     # Result ``get()`` re-checks at least this often even when NOTIFY is available.
     "RESULT_POLL_INTERVAL": 0.5,
 }

@@ -22,7 +22,7 @@ def may_continue(options_json: str | None) -> bool:
     """Whether a job with these (JSON) options can have a continuation: a cheap test so that
     batches without any are recorded in a single autocommitted statement."""
     return bool(options_json) and any(
-        key in options_json for key in ('"link', '"chain"', '"chord"')
+        key in options_json for key in ('"link', '"chain"', '"chord"', '"unique_key"')
     )
 
 
@@ -31,17 +31,24 @@ def after_complete(finished: list[dict], using: str | None = None) -> None:
     plain: list[dict] = []
     failed: list[tuple[list, dict]] = []  # (steps not run, the failure to record for them)
     chord_counts: Counter = Counter()
+    unique: list[tuple[str, str, float]] = []
     for job in finished:
         state = job["state"]
         if state not in states.READY_STATES:
             continue
         options = loads(job["options"]) or {}
+        if options.get("unique_key"):
+            unique.append((options["unique_key"], job["id"], options.get("unique_for") or 0.0))
         if state == states.SUCCESS:
             _on_success(job, options, plain, using)
         elif state in (states.FAILURE, states.REVOKED):
             _on_failure(job, options, plain, failed, using)
         if options.get("chord") and job["group_id"]:
             chord_counts[job["group_id"]] += 1
+    if unique:
+        from . import store
+
+        store.release_unique(unique, using=using)
     if chord_counts:
         from . import store
 

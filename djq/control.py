@@ -56,3 +56,206 @@ def _wake(queue: str, using: str | None) -> None:
 def purge(queue: str | None = None, using: str | None = None) -> int:
     """Delete waiting jobs (of one queue, or all). Returns how many."""
     return store.purge_waiting(queue, using=using)
+
+
+#: options a retried job keeps; links, chain steps and chord membership are not re-sent (they ran
+#: or were marked failed with the original job, and a chord counts each member once)
+RETRY_OPTIONS = ("headers", "time_limit", "soft_time_limit", "ignore_result", "track_started",
+                 "shadow")  # fmt: skip
+
+
+def retry_jobs(ids: Iterable[str], using: str | None = None) -> list:
+    """Re-enqueue FAILURE and REVOKED jobs as new jobs: same task, arguments, queue and priority,
+    each linked to the job it retries (``parent_id``; same work-flow root). Other jobs are
+    skipped. Returns the new jobs' ``AsyncResult``s, in the order of ``ids``."""
+    from django.db import transaction
+
+    from . import states
+    from .enqueue import enqueue
+    from .models import Job
+    from .result import AsyncResult
+
+    db = store.alias(using)
+    ids = [str(i) for i in ids]
+    found = Job.objects.using(db).filter(id__in=ids, state__in=[states.FAILURE, states.REVOKED])
+    jobs = {str(job.id): job for job in found}
+    rows = [_retry_row(jobs[i]) for i in ids if i in jobs]
+    with transaction.atomic(using=db):
+        enqueue(rows, using=db)
+    return [AsyncResult(row["id"], task_name=row["name"], using=using) for row in rows]
+
+
+def _retry_row(job) -> dict:
+    from .enqueue import build_row
+
+    options = {k: v for k, v in (job.options or {}).items() if k in RETRY_OPTIONS}
+    options.update(queue=job.queue, priority=job.priority, parent_id=str(job.id),
+                   root_id=str(job.root_id or job.id))  # fmt: skip
+    # the arguments were accepted when the job was first sent; a task whose signature changed
+    # since then fails in the worker, where the error is recorded on the new job
+    return build_row(job.name, job.args, job.kwargs, options, check=False)
+
+
+def register_queues(names: Iterable[str], using: str | None = None) -> None:
+    """Give queues known only from their jobs or workers a row (unpaused), so that the admin can
+    list, pause and purge them. Existing rows are left as they are."""
+    from .models import Queue
+
+    rows = [Queue(name=name) for name in names]
+    Queue.objects.using(store.alias(using)).bulk_create(rows, ignore_conflicts=True)
+
+
+# --- remote control (workers act on these; see djq.remote) ------------------------------------
+def broadcast(
+    command: str,
+    arguments: dict | None = None,
+    destination: list[str] | str | None = None,
+    reply: bool = False,
+    timeout: float = 1.0,
+    limit: int | None = None,
+    using: str | None = None,
+) -> list[dict] | None:
+    """Celery's ``app.control.broadcast``: send a command to workers through the database."""
+    from .remote import broadcast as send
+
+    return send(command, arguments, destination, reply, timeout, limit, using)
+
+
+def command(name=None):
+    """``@control.command``: register a custom remote-control command ``fn(worker, **kw)``."""
+    from .remote import register
+
+    return register(name)
+
+
+def _send(command: str, destination, reply: bool, timeout: float, **arguments):
+    return broadcast(command, arguments, destination=destination, reply=reply, timeout=timeout)
+
+
+def ping(destination=None, timeout: float = 1.0) -> list[dict]:
+    """Every live worker answers ``{name: {"ok": "pong"}}`` within the timeout."""
+    return _send("ping", destination, True, timeout) or []
+
+
+def rate_limit(task_name: str, rate: str | None, destination=None, reply: bool = False,
+               timeout: float = 1.0, using: str | None = None):  # fmt: skip
+    """Set a task's rate limit for the whole cluster ("100/m"; None or "" removes it). Stored in
+    the database, so it applies to every worker, including ones started later."""
+    from .limits import parse_rate
+    from .models import TaskLimit
+
+    parse_rate(rate)  # ValueError for a bad rate, before anything is written
+    # "0" (not ""): an explicit "no limit" that overrides the task's own rate_limit
+    TaskLimit.objects.using(store.alias(using)).update_or_create(
+        name=task_name, defaults={"rate_limit": str(rate) if rate else "0"}
+    )
+    return _send("rate_limit", destination, reply, timeout, task_name=task_name, rate_limit=rate)
+
+
+def concurrency_limit(task_name: str, limit: int | None, using: str | None = None) -> None:
+    """At most ``limit`` jobs of the task running at once across the cluster (None: no limit)."""
+    from .models import TaskLimit
+
+    TaskLimit.objects.using(store.alias(using)).update_or_create(
+        name=task_name, defaults={"concurrency_limit": limit}
+    )
+    broadcast("refresh_limits", using=using)
+
+
+def queue_concurrency_limit(queue: str, limit: int | None, using: str | None = None) -> None:
+    """At most ``limit`` jobs of the queue running at once across the cluster."""
+    from .models import Queue
+
+    Queue.objects.using(store.alias(using)).update_or_create(
+        name=queue, defaults={"concurrency_limit": limit}
+    )
+    broadcast("refresh_limits", using=using)
+
+
+def time_limit(task_name: str, soft: float | None = None, hard: float | None = None,
+               destination=None, reply: bool = False, timeout: float = 1.0):  # fmt: skip
+    """Change a task's soft/hard time limits in the running workers."""
+    return _send("time_limit", destination, reply, timeout, task_name=task_name, soft=soft,
+                 hard=hard)  # fmt: skip
+
+
+def add_consumer(queue: str, destination=None, reply: bool = False, timeout: float = 1.0):
+    """Make workers take jobs of ``queue`` too, without a restart."""
+    return _send("add_consumer", destination, reply, timeout, queue=queue)
+
+
+def cancel_consumer(queue: str, destination=None, reply: bool = False, timeout: float = 1.0):
+    """Make workers stop taking jobs of ``queue`` (running ones finish)."""
+    return _send("cancel_consumer", destination, reply, timeout, queue=queue)
+
+
+def pool_grow(n: int = 1, destination=None, reply: bool = False, timeout: float = 1.0):
+    return _send("pool_grow", destination, reply, timeout, n=n)
+
+
+def pool_shrink(n: int = 1, destination=None, reply: bool = False, timeout: float = 1.0):
+    return _send("pool_shrink", destination, reply, timeout, n=n)
+
+
+def autoscale(max: int, min: int, destination=None, reply: bool = False,  # noqa: A002
+              timeout: float = 1.0):  # fmt: skip
+    return _send("autoscale", destination, reply, timeout, max=max, min=min)
+
+
+def shutdown(destination=None, reply: bool = False, timeout: float = 1.0):
+    """Warm shutdown of the workers (running jobs finish, unstarted ones go back)."""
+    return _send("shutdown", destination, reply, timeout)
+
+
+class Inspect:
+    """Celery's ``app.control.inspect()``: each method returns ``{worker_name: answer}``, or
+    ``None`` when no worker answered within the timeout."""
+
+    def __init__(self, destination=None, timeout: float = 1.0, limit: int | None = None):
+        self.destination = destination
+        self.timeout = timeout
+        self.limit = limit
+
+    def _request(self, command: str, **arguments) -> dict | None:
+        replies = broadcast(command, arguments, destination=self.destination, reply=True,
+                            timeout=self.timeout, limit=self.limit)  # fmt: skip
+        merged: dict = {}
+        for reply in replies or ():
+            merged.update(reply)
+        return merged or None
+
+    def ping(self):
+        return self._request("ping")
+
+    def active(self):
+        return self._request("active")
+
+    def reserved(self):
+        return self._request("reserved")
+
+    def scheduled(self):
+        return self._request("scheduled")
+
+    def revoked(self):
+        return self._request("revoked")
+
+    def registered(self):
+        return self._request("registered")
+
+    def stats(self):
+        return self._request("stats")
+
+    def active_queues(self):
+        return self._request("active_queues")
+
+    def conf(self):
+        return self._request("conf")
+
+    def query_task(self, *ids):
+        if len(ids) == 1 and not isinstance(ids[0], str):
+            ids = tuple(ids[0])
+        return self._request("query_task", ids=list(ids))
+
+
+def inspect(destination=None, timeout: float = 1.0, limit: int | None = None) -> Inspect:
+    return Inspect(destination, timeout, limit)

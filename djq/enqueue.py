@@ -29,13 +29,13 @@ KNOWN_OPTIONS = frozenset(
         "headers", "time_limit", "soft_time_limit", "ignore_result", "acks_late",
         "track_started", "max_retries", "retries", "parent_id", "root_id", "group_id",
         "group_index", "chord", "chain", "shadow", "routing_key", "exchange", "serializer",
-        "compression", "retry", "retry_policy", "using",
+        "compression", "retry", "retry_policy", "using", "unique", "unique_key", "unique_for",
     }
 )  # fmt: skip
 #: options kept in the job's ``options`` column for the worker and the continuation.
 _STORED_OPTIONS = (
     "link", "link_error", "headers", "time_limit", "soft_time_limit", "ignore_result",
-    "track_started", "group_index", "chord", "chain", "shadow",
+    "track_started", "group_index", "chord", "chain", "shadow", "unique_key", "unique_for",
 )  # fmt: skip
 
 
@@ -80,6 +80,8 @@ def build_row(
         task.check_arguments(args, kwargs)
     args_json, kwargs_json = check_arguments(name, args, kwargs)
     options = _with_defaults(name, task, options, memo)
+    if options.get("unique") or options.get("unique_key") is not None:
+        options.update(_unique(name, options, args_json, kwargs_json))
     for key in ("link", "link_error"):
         options[key] = callbacks(options.get(key))
     parent = request_context.current()
@@ -106,7 +108,26 @@ def build_row(
         "parent_id": str(parent_id) if parent_id else None,
         "root_id": str(root_id) if root_id else None,
         "group_id": str(options["group_id"]) if options.get("group_id") else None,
+        "unique_key": options.get("unique_key"),
     }
+
+
+def _unique(name: str, options: dict, args_json: str, kwargs_json: str) -> dict:
+    """Unique jobs: the key (the task's name and ``unique_key``, or a digest of the arguments
+    for ``unique=True``) and how long it stays taken after the job finished (``unique_for``)."""
+    import hashlib
+
+    key = options.get("unique_key")
+    if key is None:
+        key = hashlib.sha256(f"{args_json}\n{kwargs_json}".encode()).hexdigest()[:32]
+    elif not isinstance(key, str) or not key:
+        raise TypeError(f"{name}: unique_key must be a non-empty string, got {key!r}")
+    full = f"{name}:{key}"
+    if len(full) > 255:
+        raise ValueError(f"{name}: unique_key is too long ({len(full)} > 255 characters)")
+    unique_for = options.get("unique_for")
+    return {"unique_key": full,
+            "unique_for": _seconds(name, "unique_for", unique_for) if unique_for else 0.0}
 
 
 def callbacks(value) -> list:
@@ -208,14 +229,16 @@ def _expires(name: str, expires) -> dict:
     return {"expires": None, "expires_in": _seconds(name, "expires", expires)}
 
 
-def enqueue(rows: Sequence[dict], using: str | None = None) -> None:
+def enqueue(rows: Sequence[dict], using: str | None = None) -> dict[str, str]:
     """Insert the rows; ``before/after_task_publish`` are sent around it (only when someone
     listens: a batch of thousands pays nothing for them otherwise)."""
     before, after = signals.before_task_publish, signals.after_task_publish
     if before.has_listeners():
         for row in rows:
             before.send(sender=row["name"], body=row, routing_key=row["queue"])
-    store.insert_jobs(rows, using=using)
+    existing = store.insert_jobs(rows, using=using)
     if after.has_listeners():
         for row in rows:
-            after.send(sender=row["name"], body=row, routing_key=row["queue"])
+            if row["id"] not in existing:
+                after.send(sender=row["name"], body=row, routing_key=row["queue"])
+    return existing

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import datetime as dt
+import logging
 import signal
 import threading
 import time
@@ -67,6 +68,7 @@ def execute(job: dict, hostname: str = "", soft_time_limit: float | None = None)
         args=args,
         kwargs=kwargs,
         retries=job["retries"],
+        max_retries=job.get("max_retries"),
         attempt=job["attempt"],
         eta=job.get("eta"),
         expires=job.get("expires"),
@@ -299,6 +301,7 @@ def run_eagerly(task: Task, args, kwargs, task_id=None, **options):
     while True:
         req = request_context.Request(
             id=task_id, task=task.name, args=list(args), kwargs=dict(kwargs), retries=retries,
+            max_retries=options.get("max_retries"),
             is_eager=True, called_directly=False, hostname="eager",
             parent_id=parent.id if parent else None,
             root_id=(parent.root_id or parent.id) if parent else task_id,
@@ -322,3 +325,22 @@ def run_eagerly(task: Task, args, kwargs, task_id=None, **options):
         for link in callbacks(options.get("link")):
             maybe_signature(link).apply((result.result,))
     return result
+
+
+def report_lost(job: dict, outcome: dict) -> None:
+    """A job whose process died or was killed (hard time limit, crash) never reached its own
+    failure hooks: run ``on_failure`` and ``task_failure`` in the worker, as Celery does."""
+    if outcome["state"] != states.FAILURE or job["name"] not in tasks:
+        return
+    from .serialization import dict_to_exception
+
+    task = tasks[job["name"]]
+    exc = dict_to_exception(loads(outcome["result"]))
+    args, kwargs = loads(job["args"]), loads(job["kwargs"])
+    einfo = ExceptionInfo(exc)
+    try:
+        task.on_failure(exc, job["id"], args, kwargs, einfo)
+    except Exception:
+        logging.getLogger("djq.worker").exception("on_failure of %s failed", task.name)
+    signals.task_failure.send(sender=task, task_id=job["id"], exception=exc, args=args,
+                              kwargs=kwargs, traceback=None, einfo=einfo)  # fmt: skip

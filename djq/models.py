@@ -95,6 +95,12 @@ class Job(models.Model):
             models.Index(
                 fields=["worker"], condition=Q(state=states.STARTED), name="djq_job_running_idx"
             ),
+            # Concurrency limits count a task's (or queue's) running jobs: running rows only.
+            models.Index(
+                fields=["name", "queue"],
+                condition=Q(state=states.STARTED),
+                name="djq_job_running_name_idx",
+            ),
             models.Index(
                 fields=["lease_expires_at"],
                 condition=Q(state=states.STARTED),
@@ -422,3 +428,75 @@ class Lease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.holder or 'free'} until {self.expires_at.isoformat()}"
+
+
+class TaskLimit(models.Model):
+    """Cluster-wide flow control for one task name: rate limit and concurrency limit.
+
+    A row exists once a limit is set at run time (``control.rate_limit``) or the first time a
+    worker claims a job of a task that has a limit (from its decorator or DJQ_TASK_ANNOTATIONS).
+    ``next_slot_at`` is the rate limiter's state (GCRA): the time the next job may start; each
+    claimed job takes the next slot, so all workers together keep the rate. The row is also the
+    lock that serialises claimers when counting a task's running jobs for its concurrency limit.
+    """
+
+    name = models.CharField(max_length=255, primary_key=True)
+    rate_limit = models.CharField(max_length=32, blank=True, default="",
+                                  help_text='e.g. "100/m"; overrides the task\'s own')  # fmt: skip
+    concurrency_limit = models.PositiveIntegerField(null=True, blank=True)
+    next_slot_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "djq_task_limit"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UniqueLock(models.Model):
+    """Unique jobs: one row per unique key, naming the job that holds it and until when.
+
+    Taken with ``INSERT … ON CONFLICT DO UPDATE … WHERE <the holder is finished and expired>``
+    in the enqueuing transaction, so concurrent enqueues of one key make exactly one job.
+    """
+
+    key = models.CharField(max_length=255, primary_key=True)
+    job_id = models.UUIDField()
+    until = models.DateTimeField()
+
+    class Meta:
+        db_table = "djq_unique_lock"
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class ControlMessage(models.Model):
+    """A remote-control command broadcast to workers (all, or ``destination``)."""
+
+    command = models.CharField(max_length=64)
+    arguments = models.JSONField(default=dict)
+    destination = models.JSONField(null=True, blank=True, help_text="worker names; null: all")
+    reply = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "djq_control_message"
+        indexes = [models.Index(fields=["expires_at"], name="djq_control_expires_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.command} #{self.pk}"
+
+
+class ControlReply(models.Model):
+    message = models.ForeignKey(ControlMessage, on_delete=models.CASCADE, related_name="replies")
+    worker = models.CharField(max_length=255)
+    reply = models.JSONField(null=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "djq_control_reply"
+
+    def __str__(self) -> str:
+        return f"{self.worker} → #{self.message_id}"

@@ -57,6 +57,10 @@ class CountTable:
     rows: list[tuple[str, list[int], int]]  # (queue, counts in the order of ``states``, total)
     totals: list[int]
 
+    @property
+    def total(self) -> int:
+        return sum(self.totals)
+
 
 def count_table(counts: dict[tuple[str, str], int], queues: list[str] = ()) -> CountTable:
     names = sorted({q for q, _ in counts} | set(queues))
@@ -110,9 +114,8 @@ def running_jobs(limit: int = 12, using: str | None = None):
 
 def recent_jobs(limit: int = 10, using: str | None = None):
     fields = ("id", "name", "queue", "worker", "state", "started_at", "finished_at")
-    return jobs(using).filter(finished_at__isnull=False).order_by("-finished_at").only(*fields)[
-        :limit
-    ]
+    finished = jobs(using).filter(finished_at__isnull=False).order_by("-finished_at")
+    return finished.only(*fields)[:limit]
 
 
 def workers(now: dt.datetime, using: str | None = None):
@@ -121,10 +124,12 @@ def workers(now: dt.datetime, using: str | None = None):
 
 # --- queues ---------------------------------------------------------------------------------------
 def queue_names(now: dt.datetime, using: str | None = None) -> list[str]:
-    """Queues worth listing: with a row, with waiting jobs, or consumed by an online worker."""
+    """Queues worth listing: with a row, with waiting or running jobs, or consumed by an online
+    worker."""
     db = store.alias(using)
     names = set(Queue.objects.using(db).values_list("name", flat=True))
-    names |= set(jobs(using).waiting().values_list("queue", flat=True).distinct().order_by())
+    for backlog in (jobs(using).waiting(), jobs(using).running()):
+        names |= set(backlog.values_list("queue", flat=True).distinct().order_by())
     for consumed in workers(now, using).values_list("queues", flat=True):
         names |= set(consumed or ())
     return sorted(names)

@@ -44,7 +44,21 @@ def lost_outcome(job: dict, exc: BaseException, state: str = "FAILURE") -> dict:
         "traceback": None,
         "repr": repr(exc),
         "runtime": 0.0,
+        "lost": True,  # the task's own code never answered: the worker runs its failure hooks
     }
+
+
+def _die_with_parent(parent: int) -> None:
+    """A child must not outlive a killed worker (its job is rescued; a second copy must not go
+    on running): ask Linux to SIGKILL it when the parent dies, then check the parent is there."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the parent check below still helps
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 class Child:
@@ -54,7 +68,8 @@ class Child:
         self.pid = pid
         self.conn = conn
         self.jobs: deque[dict] = deque()
-        self.started = 0.0  # when the running (first) job started
+        self.started = 0.0  # when the running (first) job started (monotonic)
+        self.started_wall = 0.0  # the same, as a timestamp (for inspect().active())
         self.hard_limits: dict[str, float | None] = {}
         self.idle_since = time.monotonic()
         self.terminating: str | None = None  # the signal sent by a revoke(terminate=True)
@@ -169,6 +184,7 @@ class PreforkPool:
         for conn in connections.all(initialized_only=True):
             conn.close()  # never let a child inherit a live connection
         parent_end, child_end = Pipe(duplex=True)
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child
             code = 0
@@ -176,6 +192,7 @@ class PreforkPool:
                 parent_end.close()
                 for other in self.children.values():
                     other.conn.close()
+                _die_with_parent(parent)
                 _child_main(child_end, self.hostname, self.max_tasks, self.max_memory)
             except BaseException:
                 logger.exception("pool child crashed")
@@ -246,10 +263,18 @@ class PreforkPool:
     def running_jobs(self) -> list[dict]:
         return [job for c in self.children.values() for job in c.jobs]
 
+    def active_jobs(self) -> list[dict]:
+        """The jobs running now: the first one of each child (the others wait behind it)."""
+        return [c.job | {"worker_pid": c.pid, "time_start": c.started_wall}
+                for c in self.children.values() if c.job]  # fmt: skip
+
+    def pids(self) -> list[int]:
+        return sorted(self.children)
+
     def submit(self, job: dict, soft: float | None, hard: float | None) -> None:
         child = self._least_loaded()
         if not child.jobs:
-            child.started = time.monotonic()
+            child.started, child.started_wall = time.monotonic(), time.time()
         child.jobs.append(job)
         child.hard_limits[job["id"]] = hard
         try:
@@ -296,7 +321,7 @@ class PreforkPool:
         child.jobs.remove(job)
         child.hard_limits.pop(job_id, None)
         now = time.monotonic()
-        child.started = now
+        child.started, child.started_wall = now, time.time()
         if not child.jobs:
             child.idle_since = now
         if "unstarted" in message:
@@ -470,6 +495,12 @@ class ThreadPool:
     def running_jobs(self) -> list[dict]:
         with self.lock:
             return list(self.running.values())
+
+    def active_jobs(self) -> list[dict]:
+        return [job | {"worker_pid": os.getpid()} for job in self.running_jobs()]
+
+    def pids(self) -> list[int]:
+        return [os.getpid()]
 
     def submit(self, job: dict, soft: float | None, hard: float | None) -> None:
         with self.lock:

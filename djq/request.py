@@ -20,6 +20,7 @@ class Request:
         self.args: list = []
         self.kwargs: dict = {}
         self.retries: int = 0
+        self.max_retries: int | None = None  # from apply_async(max_retries=), if given
         self.attempt: int = 0
         self.eta = None
         self.expires = None

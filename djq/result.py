@@ -272,7 +272,7 @@ class _Poller:
 
 def _listener(using: str | None):
     connection = connections[using or settings.DATABASE]
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or not settings.LISTEN:
         return _Poller()
     from .db.postgres import DONE_CHANNEL
     from .listen import Listener

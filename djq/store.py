@@ -37,29 +37,77 @@ def _cursor_and_sql(using: str | None):
     return connection.cursor(), sql_for(connection)
 
 
-def insert_jobs(rows: Sequence[dict], using: str | None = None) -> None:
+def insert_jobs(rows: Sequence[dict], using: str | None = None) -> dict[str, str]:
     """Insert job rows (built by ``djq.enqueue``) in one statement, in the caller's transaction.
 
     On PostgreSQL the same statement NOTIFYs the rows' queues; the notification is delivered at
-    commit, so a worker is never woken for a job it cannot see yet.
+    commit, so a worker is never woken for a job it cannot see yet. Unique jobs whose key is
+    taken are not inserted: returns {their id: the id of the job holding the key}.
     """
     if not rows:
-        return
+        return {}
+    existing: dict[str, str] = {}
+    if not any(row.get("unique_key") for row in rows):
+        cursor, sql = _cursor_and_sql(using)
+        with cursor:
+            sql.insert(cursor, list(rows))
+        return existing
+    with transaction.atomic(using=alias(using)):  # the key and its job commit together
+        cursor, sql = _cursor_and_sql(using)
+        with cursor:
+            rows = [row for row in rows if not _taken(cursor, sql, row, existing)]
+            if rows:
+                sql.insert(cursor, list(rows))
+    return existing
+
+
+def _taken(cursor, sql, row: dict, existing: dict) -> bool:
+    """Take the row's unique key for it, or note which job holds it (True: do not insert).
+
+    The lock row is written with one upsert that succeeds only when the key is free (its
+    holder finished more than ``unique_for`` ago); concurrent enqueuers of a key wait for each
+    other on that row, so exactly one of them inserts a job. A holder that was deleted (purged)
+    is replaced by a conditional update.
+    """
+    key = row.get("unique_key")
+    if not key:
+        return False
+    if sql.take_unique(cursor, key, row["id"]):
+        return False
+    holder = sql.unique_holder(cursor, key)
+    from .models import Job
+
+    if holder and not Job.objects.using(cursor.db.alias).filter(id=holder).exists():
+        if sql.replace_unique(cursor, key, holder, row["id"]):
+            return False
+        holder = sql.unique_holder(cursor, key)
+    existing[row["id"]] = holder
+    return True
+
+
+def release_unique(jobs: Iterable[tuple[str, str, float]], using: str | None = None) -> None:
+    """Finished unique jobs (key, job id, unique_for): their key is free after unique_for."""
     cursor, sql = _cursor_and_sql(using)
     with cursor:
-        sql.insert(cursor, list(rows))
+        for key, job_id, unique_for in jobs:
+            sql.release_unique(cursor, key, job_id, unique_for)
 
 
 def claim(
-    worker: str, queues: Sequence[str], limit: int, lease: float, using: str | None = None
+    worker: str,
+    queues: Sequence[str],
+    limit: int,
+    lease: float,
+    using: str | None = None,
+    skip: Sequence[str] = (),
 ) -> list[dict]:
     """Mark up to ``limit`` due jobs of ``queues`` STARTED for ``worker``, highest priority
-    first."""
+    first (jobs of the task names in ``skip`` are left alone)."""
     if limit <= 0 or not queues:
         return []
     cursor, sql = _cursor_and_sql(using)
     with cursor:
-        rows = sql.claim(cursor, worker, list(queues), limit, lease)
+        rows = sql.claim(cursor, worker, list(queues), limit, lease, list(skip))
     jobs = [dict(zip(CLAIM_FIELDS, row, strict=True)) for row in rows]
     jobs.sort(key=lambda j: (-j["priority"], j["eta"]))
     return jobs
@@ -344,3 +392,99 @@ def stop_worker(name: str, processed: int, failed: int, using: str | None = None
     Worker.objects.using(alias(using)).filter(name=name).update(
         stopped_at=timezone.now(), processed=processed, failed=failed
     )
+
+
+def claim_limited(
+    worker: str,
+    queues: Sequence[str],
+    limit: int,
+    lease: float,
+    task_limits: dict[str, tuple[float | None, int | None]],
+    queue_limits: dict[str, int],
+    skip: Sequence[str] = (),
+    using: str | None = None,
+) -> tuple[list[dict], set[str], set[str]]:
+    """``claim``, then cluster-wide flow control in the same transaction.
+
+    ``task_limits``: name → (rate in jobs/s, concurrency limit); ``queue_limits``: queue →
+    concurrency limit. Rate-limited jobs whose slot is in the future are deferred to it; jobs
+    over a concurrency limit are handed back. The ``TaskLimit``/``Queue`` row of each limited
+    name is locked while its running jobs are counted, so concurrent claimers are serialised.
+    Returns (jobs to run, saturated task names, saturated queues).
+    """
+    from .models import Job, Queue, TaskLimit
+
+    db = alias(using)
+    with transaction.atomic(using=db):
+        jobs = claim(worker, queues, limit, lease, using, skip)
+        names = sorted({j["name"] for j in jobs if j["name"] in task_limits})
+        limited_queues = sorted({j["queue"] for j in jobs if j["queue"] in queue_limits})
+        if not names and not limited_queues:
+            return jobs, set(), set()
+        now = db_now(using)
+        dropped: dict[str, dict] = {}
+        deferred: dict[str, tuple[dict, dt.datetime]] = {}
+        full_tasks: set[str] = set()
+        full_queues: set[str] = set()
+        TaskLimit.objects.using(db).bulk_create(
+            [TaskLimit(name=n) for n in names], ignore_conflicts=True
+        )
+        for name in names:
+            rate, most = task_limits[name]
+            row = TaskLimit.objects.using(db).select_for_update().get(name=name)
+            mine = [j for j in jobs if j["name"] == name]
+            if rate:
+                _take_slots(db, row, mine, rate, now, deferred)
+            mine = [j for j in mine if j["id"] not in deferred]
+            if most is not None:
+                running = Job.objects.using(db).filter(name=name, state=states.STARTED).count()
+                running -= sum(1 for j, _ in deferred.values() if j["name"] == name)
+                if _over(mine, running - most, dropped):
+                    full_tasks.add(name)
+        for queue in limited_queues:
+            Queue.objects.using(db).select_for_update().filter(name=queue).first()
+            mine = [j for j in jobs if j["queue"] == queue and j["id"] not in dropped
+                    and j["id"] not in deferred]  # fmt: skip
+            running = Job.objects.using(db).filter(queue=queue, state=states.STARTED).count()
+            running -= sum(1 for j, _ in deferred.values() if j["queue"] == queue)
+            running -= sum(1 for j in dropped.values() if j["queue"] == queue)
+            if _over(mine, running - queue_limits[queue], dropped):
+                full_queues.add(queue)
+        cursor, sql = _cursor_and_sql(using)
+        with cursor:
+            if deferred:
+                items = [{"id": j["id"], "attempt": j["attempt"], "slot": slot,
+                          "slot_text": slot.isoformat()} for j, slot in deferred.values()]
+                sql.defer(cursor, items)  # fmt: skip
+        release(dropped.values(), using=using)
+    kept = [j for j in jobs if j["id"] not in dropped and j["id"] not in deferred]
+    return kept, full_tasks, full_queues
+
+
+def _take_slots(db, row, jobs: list[dict], rate: float, now, deferred: dict) -> None:
+    """Give each job without a slot the next rate-limit slot; future slots are deferred."""
+    from .limits import slots
+    from .models import TaskLimit
+    from .serialization import loads
+
+    fresh = []
+    for job in jobs:
+        slot = (loads(job["options"]) or {}).get("rate_slot")
+        if slot is None or abs(
+            (dt.datetime.fromisoformat(slot) - job["eta"]).total_seconds()
+        ) > 0.001:
+            fresh.append(job)
+    if not fresh:
+        return
+    taken, next_slot = slots(row.next_slot_at, now, len(fresh), rate)
+    TaskLimit.objects.using(db).filter(name=row.name).update(next_slot_at=next_slot)
+    for job, slot in zip(fresh, taken, strict=True):
+        if slot > now:
+            deferred[job["id"]] = (job, slot)
+
+
+def _over(jobs: list[dict], excess: int, dropped: dict) -> bool:
+    """Hand back the ``excess`` last (lowest-priority) of ``jobs``; True when at the limit."""
+    for job in jobs[::-1][: max(excess, 0)]:
+        dropped[job["id"]] = job
+    return excess >= 0

@@ -156,7 +156,11 @@ class Task:
         Past ``max_retries`` the original ``exc`` is re-raised, or ``MaxRetriesExceededError``.
         """
         req = self.request
-        limit = self.max_retries if max_retries is None else max_retries
+        limit = max_retries
+        if limit is None:  # apply_async(max_retries=) travels in the job, else the task's
+            limit = getattr(req, "max_retries", None)
+        if limit is None:
+            limit = self.max_retries
         if req.called_directly:
             raise exc or Retry("Task can be retried", None)
         if limit is not None and req.retries >= limit:
@@ -280,8 +284,8 @@ def send_task(name: str, args=None, kwargs=None, **options):
 
     using = options.pop("using", None)
     row = build_row(name, args, kwargs, options)
-    enqueue([row], using=using)
-    return AsyncResult(row["id"], task_name=name)
+    existing = enqueue([row], using=using)  # a unique job's key may be held already
+    return AsyncResult(existing.get(row["id"], row["id"]), task_name=name, using=using)
 
 
 def enqueue_many(signatures: Iterable, using: str | None = None) -> list:
@@ -294,12 +298,19 @@ def enqueue_many(signatures: Iterable, using: str | None = None) -> list:
     for sig in signatures:
         sig = maybe_signature(sig)
         rows.append(build_row(sig.task, sig.args, sig.kwargs, dict(sig.options), memo))
-    enqueue(rows, using=using)
-    return [AsyncResult(row["id"], task_name=row["name"]) for row in rows]
+    existing = enqueue(rows, using=using)
+    return [AsyncResult(existing.get(row["id"], row["id"]), task_name=row["name"], using=using)
+            for row in rows]  # fmt: skip
 
 
-def resolve_options(task: Task | None, options: dict) -> dict[str, Any]:
-    """Per-job execution options: job options, DJQ_TASK_ANNOTATIONS, task attributes, settings."""
+def resolve_options(
+    task: Task | None,
+    options: dict,
+    time_limit: float | None = None,
+    soft_time_limit: float | None = None,
+) -> dict[str, Any]:
+    """Per-job execution options: job options, DJQ_TASK_ANNOTATIONS, task attributes, then the
+    worker's ``--time-limit``/``--soft-time-limit`` (given here), then settings."""
     name = task.name if task else ""
     annotations = settings.TASK_ANNOTATIONS or {}
     annotated = {**annotations.get("*", {}), **annotations.get(name, {})}
@@ -311,8 +322,14 @@ def resolve_options(task: Task | None, options: dict) -> dict[str, Any]:
         return default
 
     return {
-        "time_limit": pick("time_limit", settings.TASK_TIME_LIMIT),
-        "soft_time_limit": pick("soft_time_limit", settings.TASK_SOFT_TIME_LIMIT),
+        "time_limit": pick("time_limit", _first(time_limit, settings.TASK_TIME_LIMIT)),
+        "soft_time_limit": pick(
+            "soft_time_limit", _first(soft_time_limit, settings.TASK_SOFT_TIME_LIMIT)
+        ),
         "ignore_result": bool(pick("ignore_result", False)),
         "track_started": bool(pick("track_started", settings.TASK_TRACK_STARTED)),
     }
+
+
+def _first(*values):
+    return next((v for v in values if v is not None), None)

@@ -21,7 +21,7 @@ import socket
 import sys
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from django.db import DatabaseError, InterfaceError, connections
@@ -29,8 +29,10 @@ from django.db import DatabaseError, InterfaceError, connections
 from . import signals, states, store
 from .conf import settings
 from .continuation import may_continue
+from .execute import report_lost
 from .pool import POOLS, lost_outcome
 from .registry import tasks
+from .remote import Mailbox
 from .serialization import loads
 from .task import resolve_options
 
@@ -38,6 +40,8 @@ logger = logging.getLogger("djq.worker")
 
 #: how long finished jobs may wait to be recorded together while the pool is busy (seconds)
 FLUSH_DELAY = 0.005
+#: how long a worker leaves a task (or queue) alone once it found it at its concurrency limit
+SATURATED_BACKOFF = 0.25
 
 
 @dataclass
@@ -77,8 +81,8 @@ class WorkerConfig:
             max_memory_per_child=(
                 self.max_memory_per_child or settings.WORKER_MAX_MEMORY_PER_CHILD
             ),
-            time_limit=self.time_limit or settings.TASK_TIME_LIMIT,
-            soft_time_limit=self.soft_time_limit or settings.TASK_SOFT_TIME_LIMIT,
+            time_limit=self.time_limit,  # None: the task's or DJQ_TASK_(SOFT_)TIME_LIMIT
+            soft_time_limit=self.soft_time_limit,
             prefetch_multiplier=max(
                 1, self.prefetch_multiplier or settings.WORKER_PREFETCH_MULTIPLIER
             ),
@@ -125,6 +129,16 @@ class Worker:
         self.heartbeat_thread: threading.Thread | None = None
         self.sig_r, self.sig_w = socket.socketpair()
         self.waiter = Waiter()
+        self.started = time.monotonic()
+        self.totals: Counter = Counter()  # recorded jobs per task name
+        # flow control (djq.limits): name → (jobs/s, max running); queue → max running
+        self.task_limits: dict[str, tuple[float | None, int | None]] = {}
+        self.queue_limits: dict[str, int] = {}
+        self.full_until: dict[tuple[str, str], float] = {}  # ("task"|"queue", name) → until
+        self.time_limits: dict[str, tuple] = {}  # set at run time by control.time_limit
+        self.mailbox = None
+        self.control_due = True
+        self.next_control = 0.0
 
     # --- life cycle ----------------------------------------------------------------------
     def run(self) -> int:
@@ -136,6 +150,8 @@ class Worker:
         if error:
             logger.error("%s", error)
             return 2
+        self.mailbox = Mailbox(self, self.using)
+        self.refresh_limits()
         self._install_signals()
         self.pool = POOLS[cfg.pool](
             concurrency=cfg.concurrency,
@@ -222,7 +238,7 @@ class Worker:
         if cfg.prefetch_multiplier > 1 and self.pool.busy() + len(self.buffer) > capacity // 2:
             return
         self.woken = False
-        jobs = store.claim(self.name, cfg.queues, room, cfg.lease, using=self.using)
+        jobs = self._claim(room)
         with self.held_lock:
             for job in jobs:
                 self.held[job["id"]] = job
@@ -231,6 +247,48 @@ class Worker:
         if not self.more:
             self.next_poll = now + self._poll_delay()
 
+    def _claim(self, room: int) -> list[dict]:
+        """Claim up to ``room`` jobs; with flow control, through the limits (``djq.limits``)."""
+        cfg, now = self.config, time.monotonic()
+        skip = [name for (kind, name), t in self.full_until.items() if kind == "task" and t > now]
+        queues = [q for q in cfg.queues if self.full_until.get(("queue", q), 0.0) <= now]
+        if not queues:
+            return []
+        if not self.task_limits and not self.queue_limits:
+            return store.claim(self.name, queues, room, cfg.lease, using=self.using, skip=skip)
+        jobs, full_tasks, full_queues = store.claim_limited(
+            self.name, queues, room, cfg.lease, self.task_limits, self.queue_limits, skip,
+            using=self.using,
+        )  # fmt: skip
+        for key in [("task", n) for n in full_tasks] + [("queue", q) for q in full_queues]:
+            self.full_until[key] = now + SATURATED_BACKOFF
+        return jobs
+
+    def refresh_limits(self) -> None:
+        """Flow-control limits: a task's own, then DJQ_TASK_ANNOTATIONS, then the database's
+        (``control.rate_limit`` / ``concurrency_limit``); queue limits from ``Queue`` rows."""
+        from .limits import effective_limits
+        from .models import Queue, TaskLimit
+
+        rows = TaskLimit.objects.using(self.using).values_list(
+            "name", "rate_limit", "concurrency_limit"
+        )
+        self.task_limits = effective_limits(tasks, settings.TASK_ANNOTATIONS or {}, rows)
+        self.queue_limits = dict(
+            Queue.objects.using(self.using)
+            .filter(name__in=self.config.queues, concurrency_limit__isnull=False)
+            .values_list("name", "concurrency_limit")
+        )
+
+    def set_queues(self, queues: list[str]) -> None:
+        """add_consumer / cancel_consumer: take jobs of these queues from now on."""
+        from .models import Worker as WorkerRow
+
+        self.config.queues = list(dict.fromkeys(queues))
+        WorkerRow.objects.using(self.using).filter(name=self.name).update(queues=self.config.queues)
+        self.refresh_limits()
+        self.woken = True
+
     def _poll_delay(self) -> float:
         """Until the next look: the poll interval (jittered), or sooner if an ETA falls due."""
         interval = self.config.poll_interval * random.uniform(0.9, 1.1)
@@ -238,7 +296,9 @@ class Worker:
             interval *= 5  # NOTIFY wakes us; polling is only the safety net
         due = store.next_due(self.config.queues, using=self.using)
         if due is not None:
-            interval = min(interval, max(due, 0.0) + 0.001)
+            # due jobs we skip (a saturated limit) must not make us spin
+            soonest = SATURATED_BACKOFF if self.full_until else 0.001
+            interval = min(interval, max(due, 0.0) + soonest)
         return interval
 
     def _dispatch(self) -> None:
@@ -258,12 +318,13 @@ class Worker:
             self.pool.submit(job, soft, hard)
 
     def _limits(self, job: dict) -> tuple[float | None, float | None]:
+        if job["name"] in self.time_limits:  # changed at run time (control.time_limit)
+            return self.time_limits[job["name"]]
         task = tasks.get(job["name"]) if job["name"] in tasks else None
         options = loads(job["options"]) or {}
-        limits = resolve_options(task, options)
-        soft = limits["soft_time_limit"] or self.config.soft_time_limit
-        hard = limits["time_limit"] or self.config.time_limit
-        return soft, hard
+        cfg = self.config
+        limits = resolve_options(task, options, cfg.time_limit, cfg.soft_time_limit)
+        return limits["soft_time_limit"], limits["time_limit"]
 
     def _wait(self, timeout: float) -> None:
         waitables = [self.sig_r, *self.pool.waitables()]
@@ -324,10 +385,11 @@ class Worker:
         recorded = {row["id"] for row in store.complete(batch, using=self.using)}
         self.outcomes = []
         with self.held_lock:
-            for outcome in batch:
-                self.held.pop(outcome["id"], None)
+            jobs = {outcome["id"]: self.held.pop(outcome["id"], None) for outcome in batch}
         for outcome in batch:
             self._log_outcome(outcome, outcome["id"] in recorded)
+            if outcome.get("lost") and outcome["id"] in recorded and jobs[outcome["id"]]:
+                report_lost(jobs[outcome["id"]], outcome)
             if outcome["state"] in states.WAITING_STATES:
                 self.woken = True  # a retry: learn its ETA at the next claim
 
@@ -348,6 +410,7 @@ class Worker:
             )  # fmt: skip
             return
         self.processed += 1
+        self.totals[name] += 1
         runtime = outcome.get("runtime") or 0.0
         if state == states.SUCCESS:
             logger.info("Task %s[%s] succeeded in %.3fs: %s", name, job_id, runtime,
@@ -380,6 +443,13 @@ class Worker:
                                job["name"], job["id"], job["worker"], action)  # fmt: skip
         if self.listener is None and self._wants_listener() and now >= self.listener_retry_at:
             self._connect_listener()
+        if self.mailbox is not None and (self.control_due or now >= self.next_control):
+            self.control_due = False
+            self.next_control = now + (
+                self.config.lease / 3 if self.listener is not None else self.config.poll_interval
+            )
+            self.refresh_limits()
+            self.mailbox.poll()
 
     def heartbeat(self) -> None:
         """Extend the leases of held jobs, refresh the Worker row, act on revokes."""
@@ -419,7 +489,7 @@ class Worker:
 
     # --- wake-ups ------------------------------------------------------------------------
     def _wants_listener(self) -> bool:
-        return connections[self.using].vendor == "postgresql"
+        return settings.LISTEN and connections[self.using].vendor == "postgresql"
 
     def _connect_listener(self) -> None:
         if not self._wants_listener():
@@ -448,7 +518,9 @@ class Worker:
             return
         queues = self.config.queues
         for channel, payload in notes:
-            if channel == "djq_control":
+            if channel == "djq_control" and payload == "broadcast":
+                self.control_due = True  # a remote-control command: read it now
+            elif channel == "djq_control":
                 self.next_heartbeat = 0.0  # look for revokes now
             elif payload in queues:
                 self.woken = True

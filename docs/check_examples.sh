@@ -51,7 +51,7 @@ wait_for_line() {
 start_worker() {
     local log=$1
     shift
-    manage djq_worker "$@" >"$log" 2>&1 &
+    "$PYTHON" manage.py djq_worker "$@" >"$log" 2>&1 &  # not through manage(): $! is the worker
     WORKER_PID=$!
     wait_for_line "$log" " ready."
 }
@@ -106,6 +106,7 @@ for path in sys.argv[1:]:
             test = parser.get_doctest(body, globs, f"{path}:{lineno + 1}", path, lineno)
             runner = doctest.DocTestRunner(optionflags=FLAGS)
             result = runner.run(test, out=sys.stdout.write, clear_globs=False)
+            globs = test.globs  # (DocTest copies its globs) the next block sees these names
             failed += result.failed
             tried += result.attempted
 print(f"{tried} examples, {failed} failed")
@@ -128,7 +129,11 @@ grep -qF "give each worker a unique name with -n" "$TMP/dup.log" || fail "no dup
 step "SIGHUP: restart with the same arguments"
 kill -HUP "$WORKER_PID"
 wait_for_line "$TMP/worker.log" "restarting (SIGHUP)"
-until [[ $(grep -cF " ready." "$TMP/worker.log") -ge 2 ]]; do sleep 0.1; done
+deadline=$((SECONDS + 60))
+until [[ $(grep -cF " ready." "$TMP/worker.log") -ge 2 ]]; do
+    ((SECONDS < deadline)) || fail "the worker did not come back after SIGHUP"
+    sleep 0.1
+done
 
 step "SIGQUIT: cold shutdown fails the running (non acks_late) job with WorkerLostError"
 job=$(manage shell -v 0 -c '
@@ -138,7 +143,10 @@ manage shell -v 0 -c "
 import time
 from djq import AsyncResult
 r = AsyncResult('$job')
-while r.state != 'STARTED': time.sleep(0.05)"
+deadline = time.monotonic() + 30
+while r.state != 'STARTED':
+    assert time.monotonic() < deadline, 'the job did not start'
+    time.sleep(0.05)"
 sleep 0.5
 stop_worker QUIT
 manage shell -v 0 -c "
@@ -153,7 +161,7 @@ step "docs/worker.md: --burst and the example command lines (with --burst added)
 job=$(manage shell -v 0 -c '
 from testproject.demo.tasks import add
 print(add.delay(2, 2).id)')
-manage djq_worker --burst -Q default -c 2 -l warning
+manage djq_worker --burst -Q default -c 2 -l warning >/dev/null
 manage shell -v 0 -c "
 from djq import AsyncResult
 assert AsyncResult('$job').get(timeout=1) == 4"
@@ -171,7 +179,10 @@ manage shell -v 0 -c "
 import time
 from djq import AsyncResult
 r = AsyncResult('$job')
-while r.state != 'STARTED': time.sleep(0.05)"
+deadline = time.monotonic() + 30
+while r.state != 'STARTED':
+    assert time.monotonic() < deadline, 'the job did not start'
+    time.sleep(0.05)"
 stop_worker TERM
 manage shell -v 0 -c "
 from djq import AsyncResult

@@ -86,12 +86,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- djq ----------------------------------------------------------------------------------------
-# Worker tuning read from the environment, so that tests can shorten leases, heartbeats and
-# polling for worker subprocesses (see tests/helpers.py: start_worker(env_extra={...})).
-# The exact names are defined by djq.conf; e.g.:
-# DJQ_WORKER_LEASE = env.float("DJQ_WORKER_LEASE", default=30.0)
-# DJQ_WORKER_HEARTBEAT = env.float("DJQ_WORKER_HEARTBEAT", default=10.0)
-# DJQ_WORKER_POLL_INTERVAL = env.float("DJQ_WORKER_POLL_INTERVAL", default=1.0)
+# Every DJQ_* setting and its default is in djq/conf.py. Worker tuning can also be given on the
+# command line (djq_worker --lease 2 --poll-interval 0.2), which is what the tests do.
 
 # --- Auth, i18n, static -------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -140,3 +136,24 @@ LOGGING = {
         },
     },
 }
+
+# --- Django's Tasks framework on djq (issue 7; docs/django-tasks.md) -------------------------------
+# Django >= 6.0 only: the test app testproject.djtasks uses nothing but `from django.tasks import
+# task`; its tasks are enqueued as djq jobs and run by djq_worker.
+# DJQ_LISTEN=0 in the environment: poll instead of LISTEN (PgBouncer in transaction mode).
+DJQ_LISTEN = env.bool("DJQ_LISTEN", default=True)
+if env.bool("DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False):  # behind PgBouncer
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+
+try:
+    import django.tasks  # noqa: F401
+except ImportError:  # Django 5.2: no Tasks framework
+    pass
+else:
+    INSTALLED_APPS += ["testproject.djtasks"]
+    TASKS = {
+        "default": {
+            "BACKEND": "djq.backends.DjqBackend",
+            "QUEUES": ["default", "other"],
+        },
+    }

@@ -117,3 +117,56 @@ def start_beat(request, process_pool):
         )
 
     return start
+
+
+# --- browser (appended by the admin work; see tests/test_admin_browser.py) ------------------------
+CHROMIUM_ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]  # fmt: skip
+
+
+@pytest.fixture
+def admin_browser(live_server, monkeypatch):
+    """Chromium (Debian's, through Playwright) against ``live_server``.
+
+    ``admin_browser.login(username, password, color_scheme="light")`` returns a logged-in page.
+    Playwright's sync API runs an event loop in this thread, so the test's ORM calls need
+    DJANGO_ALLOW_ASYNC_UNSAFE; their connection is closed at teardown so the test DB can go.
+    """
+    import subprocess
+
+    from django.db import connections
+
+    from tests.helpers import REPO_ROOT
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    found = subprocess.run([str(REPO_ROOT / "scripts" / "ensure-chromium")],
+                           capture_output=True, text=True)  # fmt: skip
+    if found.returncode != 0:
+        pytest.fail(f"no Chromium for the browser test: {found.stderr.strip()}")
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+    class Browser:
+        url = live_server.url
+
+        def __init__(self, browser):
+            self.browser = browser
+
+        def login(self, username: str, password: str, color_scheme: str = "light"):
+            context = self.browser.new_context(viewport={"width": 1400, "height": 1000},
+                                               color_scheme=color_scheme)  # fmt: skip
+            page = context.new_page()
+            page.goto(f"{self.url}/admin/login/")
+            page.fill("#id_username", username)
+            page.fill("#id_password", password)
+            page.click("input[type=submit]")
+            page.wait_for_load_state()
+            return page
+
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=found.stdout.strip(), args=CHROMIUM_ARGS)
+        try:
+            yield Browser(browser)
+        finally:
+            browser.close()
+            connections.close_all()

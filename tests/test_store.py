@@ -223,7 +223,7 @@ def test_the_claim_query_uses_the_partial_claim_index():
         )
         enqueue_many([noop.s().set(priority=i % 3) for i in range(30)])
         cursor.execute("ANALYZE djq_job")
-        params = {"queues": ["default"], "limit": 10, "worker": W, "lease": 30.0}
+        params = {"queues": ["default"], "limit": 10, "worker": W, "lease": 30.0, "skip": []}
         cursor.execute("EXPLAIN " + CLAIM, params)
         plan = "\n".join(line for (line,) in cursor.fetchall())
     assert "djq_job_claim_idx" in plan, plan

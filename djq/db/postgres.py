@@ -16,6 +16,11 @@ CONTROL_CHANNEL = "djq_control"
 _READY = "('SUCCESS','FAILURE','REVOKED','IGNORED')"
 _WAITING = "('PENDING','RETRY')"
 _EVENT = "jsonb_build_array(jsonb_build_array({state}, now(), {worker}))"
+# Enqueue times use clock_timestamp(), the database clock *now*, not the start of the caller's
+# transaction: a countdown given late in a long transaction still counts from the call, and jobs
+# inserted one after another in one transaction keep their order (FIFO within a priority). So
+# "is it due?" compares with statement_timestamp(), never with an earlier transaction start.
+_PENDING_EVENT = "jsonb_build_array(jsonb_build_array('PENDING', clock_timestamp(), ''))"
 
 
 def _records(rows: list[dict], raw: frozenset = frozenset()) -> str:
@@ -34,10 +39,11 @@ WITH ins AS (
         run_after, expires, retries, max_retries, attempt, acks_late, worker, terminate_signal,
         created_at, parent_id, root_id, group_id, history)
     SELECT r.id, r.name, r.queue, r.priority, 'PENDING', '', r.args, r.kwargs, r.options, '',
-        COALESCE(r.eta, now() + make_interval(secs => COALESCE(r.countdown, 0))),
-        COALESCE(r.expires, now() + make_interval(secs => r.expires_in)),
+        COALESCE(r.eta, clock_timestamp() + make_interval(secs => COALESCE(r.countdown, 0))),
+        COALESCE(r.expires, clock_timestamp() + make_interval(secs => r.expires_in)),
         r.retries, r.max_retries, 0, r.acks_late, '', '',
-        now(), r.parent_id, r.root_id, r.group_id, {_EVENT.format(state="'PENDING'", worker="''")}
+        clock_timestamp(), r.parent_id, r.root_id, r.group_id,
+        {_PENDING_EVENT}
     FROM jsonb_to_recordset(%s::jsonb) AS r(
         id uuid, name text, queue text, priority int, args jsonb, kwargs jsonb, options jsonb,
         eta timestamptz, countdown float8, expires timestamptz, expires_in float8, retries int,
@@ -50,7 +56,7 @@ SELECT pg_notify('{JOBS_CHANNEL}', q) FROM (SELECT DISTINCT queue AS q FROM ins)
 
 _RAW_INSERT = frozenset({"args", "kwargs", "options"})
 #: from this many rows on, immediate jobs are loaded with COPY (the columns left out take their
-#: database defaults: run_after, created_at and the history's PENDING entry are now())
+#: database defaults: run_after, created_at and the history's PENDING entry: clock_timestamp())
 COPY_FROM = 50
 COPY = (
     "COPY djq_job (id, name, queue, priority, state, custom_state, args, kwargs, options, "
@@ -88,8 +94,10 @@ def _copy(cursor, rows: list[dict]) -> None:
 CLAIM = f"""
 WITH due AS (
     SELECT j.id FROM djq_job j
-    WHERE j.state IN {_WAITING} AND j.queue = ANY(%(queues)s) AND j.run_after <= now()
+    WHERE j.state IN {_WAITING} AND j.queue = ANY(%(queues)s)
+      AND j.run_after <= statement_timestamp()
       AND NOT EXISTS (SELECT 1 FROM djq_queue q WHERE q.name = j.queue AND q.paused)
+      AND j.name <> ALL(%(skip)s)
     ORDER BY j.priority DESC, j.run_after
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -101,13 +109,16 @@ UPDATE djq_job j SET
 FROM due WHERE j.id = due.id
 RETURNING j.id::text, j.name, j.args::text, j.kwargs::text, j.options::text, j.retries,
     j.max_retries, j.attempt, j.run_after, j.expires,
-    (j.expires IS NOT NULL AND j.expires <= now()),
+    (j.expires IS NOT NULL AND j.expires <= statement_timestamp()),
     j.parent_id::text, j.root_id::text, j.group_id::text, j.priority, j.queue, j.acks_late
 """
 
 
-def claim(cursor, worker: str, queues: list[str], limit: int, lease: float) -> list:
-    params = {"queues": list(queues), "limit": limit, "worker": worker, "lease": lease}
+def claim(
+    cursor, worker: str, queues: list[str], limit: int, lease: float, skip: list[str]
+) -> list:
+    params = {"queues": list(queues), "limit": limit, "worker": worker, "lease": lease,
+              "skip": list(skip)}  # fmt: skip
     cursor.execute(CLAIM, params)
     return cursor.fetchall()
 
@@ -152,6 +163,23 @@ RETURNING j.id::text, pg_notify('{JOBS_CHANNEL}', j.queue)
 
 def release(cursor, claims: list[dict]) -> list:
     cursor.execute(RELEASE, [_records(claims)])
+    return cursor.fetchall()
+
+
+# Rate limiting: a claimed job whose slot is in the future goes back to the queue until then,
+# remembering its slot (options.rate_slot) so that it does not take another one when it is due.
+DEFER = f"""
+UPDATE djq_job j SET state = 'PENDING', run_after = o.slot, lease_expires_at = NULL,
+    options = j.options || jsonb_build_object('rate_slot', o.slot_text),
+    history = j.history || {_EVENT.format(state="'PENDING'", worker="j.worker")}
+FROM jsonb_to_recordset(%s::jsonb) AS o(id uuid, attempt int, slot timestamptz, slot_text text)
+WHERE j.id = o.id AND j.attempt = o.attempt AND j.state = 'STARTED'
+RETURNING j.id::text
+"""
+
+
+def defer(cursor, items: list[dict]) -> list:
+    cursor.execute(DEFER, [_records(items)])
     return cursor.fetchall()
 
 
@@ -223,7 +251,7 @@ def revoke(cursor, ids: list[str], signal: str, revoked_json: str) -> list:
 
 
 NEXT_DUE = f"""
-SELECT EXTRACT(EPOCH FROM (min(run_after) - now()))::float8 FROM djq_job
+SELECT EXTRACT(EPOCH FROM (min(run_after) - statement_timestamp()))::float8 FROM djq_job
 WHERE state IN {_WAITING} AND queue = ANY(%s)
 """
 
@@ -246,3 +274,40 @@ def set_progress(cursor, job_id: str, state: str, meta_json: str | None) -> int:
 def db_now(cursor):
     cursor.execute("SELECT now()")
     return cursor.fetchone()[0]
+
+
+# Unique jobs: the key's row names its job; ``until`` is infinity while the job is waiting or
+# running and becomes finished + unique_for when it ends (release_unique, at completion).
+TAKE_UNIQUE = """
+INSERT INTO djq_unique_lock (key, job_id, until) VALUES (%s, %s, 'infinity')
+ON CONFLICT (key) DO UPDATE SET job_id = EXCLUDED.job_id, until = EXCLUDED.until
+WHERE djq_unique_lock.until <= now()
+RETURNING job_id
+"""
+
+
+def take_unique(cursor, key: str, job_id: str) -> bool:
+    cursor.execute(TAKE_UNIQUE, [key, job_id])
+    return cursor.fetchone() is not None
+
+
+def unique_holder(cursor, key: str) -> str | None:
+    cursor.execute("SELECT job_id::text FROM djq_unique_lock WHERE key = %s", [key])
+    row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def replace_unique(cursor, key: str, old: str, new: str) -> bool:
+    cursor.execute(
+        "UPDATE djq_unique_lock SET job_id = %s, until = 'infinity' WHERE key = %s AND job_id = %s",
+        [new, key, old],
+    )
+    return cursor.rowcount == 1
+
+
+def release_unique(cursor, key: str, job_id: str, unique_for: float) -> None:
+    cursor.execute(
+        "UPDATE djq_unique_lock SET until = now() + make_interval(secs => %s) "
+        "WHERE key = %s AND job_id = %s",
+        [unique_for, key, job_id],
+    )

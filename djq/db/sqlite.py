@@ -89,6 +89,7 @@ WHERE id IN (
     SELECT j.id FROM djq_job j
     WHERE j.state IN {_WAITING} AND j.queue IN ({{queues}}) AND j.run_after <= %(now)s
       AND NOT EXISTS (SELECT 1 FROM djq_queue q WHERE q.name = j.queue AND q.paused)
+      AND j.name NOT IN ({{skip}})
     ORDER BY j.priority DESC, j.run_after
     LIMIT %(limit)s
 )
@@ -108,9 +109,13 @@ def _in_list(prefix: str, values: list[str], params: dict) -> str:
     return ", ".join(names)
 
 
-def claim(cursor, worker: str, queues: list[str], limit: int, lease: float) -> list:
+def claim(
+    cursor, worker: str, queues: list[str], limit: int, lease: float, skip: list[str]
+) -> list:
     params = {"worker": worker, "limit": limit, "now": now_text(), "lease_until": now_text(lease)}
-    sql = CLAIM.format(queues=_in_list("q", list(queues), params))
+    sql = CLAIM.format(
+        queues=_in_list("q", list(queues), params), skip=_in_list("s", list(skip), params)
+    )
     cursor.execute(sql, params)
     now = parse_dt(params["now"])
     return [_claimed(row, now) for row in cursor.fetchall()]
@@ -191,6 +196,25 @@ def release(cursor, claims: list[dict]) -> list:
         cursor.execute(RELEASE, params)
         released.extend((_uuid_text(row[0]),) for row in cursor.fetchall())
     return released
+
+
+DEFER = f"""
+UPDATE djq_job SET state = 'PENDING', run_after = %(slot)s, lease_expires_at = NULL,
+    options = json_set(options, '$.rate_slot', %(slot_text)s),
+    history = {_EVENT.format(state="'PENDING'", worker="worker")}
+WHERE id = %(id)s AND attempt = %(attempt)s AND state = 'STARTED'
+RETURNING id
+"""
+
+
+def defer(cursor, items: list[dict]) -> list:
+    done = []
+    for item in items:
+        params = {"slot": fmt(item["slot"]), "slot_text": item["slot_text"], "now": now_text(),
+                  "id": _hex(item["id"]), "attempt": item["attempt"]}  # fmt: skip
+        cursor.execute(DEFER, params)
+        done.extend((_uuid_text(row[0]),) for row in cursor.fetchall())
+    return done
 
 
 def heartbeat(
@@ -280,3 +304,38 @@ def set_progress(cursor, job_id: str, state: str, meta_json: str | None) -> int:
 
 def db_now(cursor) -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+FOREVER = "9999-12-31 23:59:59"
+TAKE_UNIQUE = """
+INSERT INTO djq_unique_lock (key, job_id, until) VALUES (%s, %s, %s)
+ON CONFLICT (key) DO UPDATE SET job_id = excluded.job_id, until = excluded.until
+WHERE djq_unique_lock.until <= %s
+RETURNING job_id
+"""
+
+
+def take_unique(cursor, key: str, job_id: str) -> bool:
+    cursor.execute(TAKE_UNIQUE, [key, _hex(job_id), FOREVER, now_text()])
+    return cursor.fetchone() is not None
+
+
+def unique_holder(cursor, key: str) -> str | None:
+    cursor.execute("SELECT job_id FROM djq_unique_lock WHERE key = %s", [key])
+    row = cursor.fetchone()
+    return _uuid_text(row[0]) if row else None
+
+
+def replace_unique(cursor, key: str, old: str, new: str) -> bool:
+    cursor.execute(
+        "UPDATE djq_unique_lock SET job_id = %s, until = %s WHERE key = %s AND job_id = %s",
+        [_hex(new), FOREVER, key, _hex(old)],
+    )
+    return cursor.rowcount == 1
+
+
+def release_unique(cursor, key: str, job_id: str, unique_for: float) -> None:
+    cursor.execute(
+        "UPDATE djq_unique_lock SET until = %s WHERE key = %s AND job_id = %s",
+        [now_text(unique_for), key, _hex(job_id)],
+    )

@@ -11,9 +11,10 @@ from django.db import migrations
 STORAGE = (
     "ALTER TABLE djq_job SET (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.01, "
     "autovacuum_analyze_scale_factor = 0.02, autovacuum_vacuum_cost_delay = 1); "
-    "ALTER TABLE djq_job ALTER COLUMN run_after SET DEFAULT now(), "
-    "ALTER COLUMN created_at SET DEFAULT now(), "
-    "ALTER COLUMN history SET DEFAULT jsonb_build_array(jsonb_build_array('PENDING', now(), ''))"
+    "ALTER TABLE djq_job ALTER COLUMN run_after SET DEFAULT clock_timestamp(), "
+    "ALTER COLUMN created_at SET DEFAULT clock_timestamp(), "
+    "ALTER COLUMN history SET DEFAULT "
+    "jsonb_build_array(jsonb_build_array('PENDING', clock_timestamp(), ''))"
 )
 RESET = (
     "ALTER TABLE djq_job RESET (fillfactor, autovacuum_vacuum_scale_factor, "

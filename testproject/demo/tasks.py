@@ -221,3 +221,31 @@ def slow_add(x, y, marker: str | None = None, seconds: float = 0.0):
 def on_error(job_id):
     """An errback: the failed job's id."""
     return job_id
+
+
+@task(rate_limit="10/s")
+def limited(path: str, token: str):
+    """Rate-limited across the cluster: records when it ran."""
+    with open(path, "a") as fh:
+        fh.write(f"{token} {time.time():.4f}\n")
+    return token
+
+
+@task(concurrency_limit=2)
+def exclusive(path: str, token: str, seconds: float = 0.3):
+    """At most two running at once across the cluster: records start and end times."""
+    with open(path, "a") as fh:
+        fh.write(f"{token} start {time.time():.4f}\n")
+    time.sleep(seconds)
+    with open(path, "a") as fh:
+        fh.write(f"{token} end {time.time():.4f}\n")
+    return token
+
+
+@task
+def fail_once(marker: str):
+    """Fails the first time (and leaves ``marker``), succeeds after: a job worth retrying."""
+    if not os.path.exists(marker):
+        Path(marker).write_text("failed once")
+        raise RuntimeError("first attempt fails; retry me")
+    return "second time lucky"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from djq.worker import Worker, WorkerConfig
+from djq import daemon
+from djq.worker import Worker, WorkerConfig, expand_name
 
 
 def _autoscale(value: str) -> tuple[int, int]:
@@ -51,11 +53,16 @@ class Command(BaseCommand):
         parser.add_argument("-l", "--loglevel", default="INFO")
         parser.add_argument("--burst", action="store_true", help="exit once no due job is left")
         parser.add_argument("-B", "--beat", action="store_true", help="also run the beat")
-        parser.add_argument("--pidfile")
-        parser.add_argument("--logfile")
+        parser.add_argument("--pidfile", help="%%n %%h %%d %%p %%i expand as in Celery")
+        parser.add_argument("--logfile", help="%%n %%h %%d %%p %%i expand as in Celery")
+        parser.add_argument("--detach", action="store_true", help="run in the background")
+        parser.add_argument("--workdir", help="with --detach: directory to change to (/)")
+        parser.add_argument("--umask", type=lambda v: int(v, 8), default=0o022,
+                            help="with --detach: octal umask (022)")  # fmt: skip
         parser.add_argument("--database", help="database alias (DJQ_DATABASE)")
 
     def handle(self, *args, **options):
+        _daemonize(options)
         _setup_logging(options["loglevel"], options["logfile"])
         if options["pidfile"]:
             _write_pidfile(options["pidfile"])
@@ -83,6 +90,22 @@ class Command(BaseCommand):
                 _remove_pidfile(options["pidfile"])
         if code:
             sys.exit(code)
+
+
+def _daemonize(options: dict) -> None:
+    """Expand %-variables in --pidfile/--logfile; with --detach, become a daemon (djq.daemon)
+    whose stdout/stderr go to the log file (so it is not opened a second time)."""
+    nodename = expand_name(options["hostname"], socket.gethostname())
+    for key in ("pidfile", "logfile"):
+        options[key] = daemon.node_format(options[key], nodename)
+    if not options["detach"]:
+        return
+    options["pidfile"] = daemon.absolute(options["pidfile"])
+    if not daemon.already_detached():  # (a SIGHUP restart re-executes a detached worker)
+        if pid := daemon.running_pid(options["pidfile"]):
+            raise CommandError(f"pidfile {options['pidfile']} names a running process ({pid})")
+        daemon.detach(options["logfile"], options["workdir"], options["umask"])
+    options["logfile"] = None
 
 
 def _setup_logging(level: str, logfile: str | None) -> None:
