@@ -115,14 +115,16 @@ def _fire_chord(chord: dict, plain: list, failed: list, using) -> None:
         str(row["id"]): row
         for row in Job.objects.using(store.alias(using))
         .filter(group_id=chord["id"])
-        .values("id", "name", "state", "result")
+        .values("id", "name", "state", "result", "root_id")
     }
     ordered = [members.get(str(child)) for child in chord["children"]]
     body = maybe_signature(chord["body"])
     bad = next((m for m in ordered if m is None or m["state"] != states.SUCCESS), None)
     if bad is None:
         results = [m["result"] for m in ordered]
-        _follow(body, (results,), {}, {"id": chord["id"]}, plain, using)
+        # the body's parent is the header's first job (the header is a group, not a job)
+        first = {"id": str(ordered[0]["id"]), "root_id": ordered[0]["root_id"]}
+        _follow(body, (results,), {}, first, plain, using)
         return
     who = f"{bad['name']}[{bad['id']}] ended {bad['state']}" if bad else "a member is missing"
     error = ChordError(f"Dependency {who}")

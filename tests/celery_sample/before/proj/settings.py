@@ -1,4 +1,4 @@
-"""Settings of the sample shop project (Celery version)."""
+"""Settings of the sample shop project."""
 
 from pathlib import Path
 
