@@ -33,10 +33,10 @@ KNOWN_OPTIONS = frozenset(
     }
 )  # fmt: skip
 #: options kept in the job's ``options`` column for the worker and the continuation.
-_STORED_OPTIONS = (
+_STORED_OPTIONS = frozenset({
     "link", "link_error", "headers", "time_limit", "soft_time_limit", "ignore_result",
     "track_started", "group_index", "chord", "chain", "shadow", "unique_key", "unique_for",
-)  # fmt: skip
+})  # fmt: skip
 
 
 def route(name: str) -> dict:
@@ -83,11 +83,16 @@ def build_row(
     if options.get("unique") or options.get("unique_key") is not None:
         options.update(_unique(name, options, args_json, kwargs_json))
     for key in ("link", "link_error"):
-        options[key] = callbacks(options.get(key))
+        if key in options:
+            options[key] = callbacks(options[key])
     parent = request_context.current()
     parent_id = options.get("parent_id") or (parent.id if parent and not parent.is_eager else None)
     root_id = options.get("root_id") or (parent and (parent.root_id or parent.id)) or None
-    stored = {k: options[k] for k in _STORED_OPTIONS if options.get(k) not in (None, [], {})}
+    stored = {
+        k: v
+        for k in _STORED_OPTIONS.intersection(options)
+        if (v := options[k]) is not None and v != [] and v != {}
+    }
     try:
         options_json = dumps(stored)
     except TypeError as exc:
