@@ -34,7 +34,8 @@ except ImportError as exc:  # Django < 6.0
 
 from . import django_tasks
 from .conf import settings
-from .task import send_task
+from .enqueue import build_row
+from .enqueue import enqueue as insert_rows
 
 #: djq ``apply_async`` options that OPTIONS["JOB_OPTIONS"] may set for every job of the backend
 #: (queue, priority and ETA come from the Django task; results are always kept)
@@ -66,15 +67,17 @@ class DjqBackend(BaseTaskBackend):
         headers = {**self.job_options.get("headers", {}),
                    django_tasks.HEADER: django_tasks.header_for(task)}  # fmt: skip
         options = {**self.job_options, "headers": headers}
+        row = build_row(
+            django_tasks.TASK_NAME, pending.args, pending.kwargs,
+            {"queue": task.queue_name, "priority": task.priority, "eta": task.run_after,
+             "shadow": task.module_path, **options},
+        )  # fmt: skip
         # One transaction (or part of the caller's): the result is read back READY, before any
-        # worker can see the job, with the database's enqueue time.
+        # worker can see the job, with the database's enqueue time. (Validation is done: nothing
+        # raised in here leaves the caller's transaction to roll back but a database error.)
         with transaction.atomic(using=settings.DATABASE, savepoint=False):
-            async_result = send_task(
-                django_tasks.TASK_NAME, pending.args, pending.kwargs,
-                queue=task.queue_name, priority=task.priority, eta=task.run_after,
-                shadow=task.module_path, **options,
-            )  # fmt: skip
-            result = self.get_result(async_result.id)
+            insert_rows([row])
+            result = self.get_result(row["id"])
         task_enqueued.send(type(self), task_result=result)
         return result
 

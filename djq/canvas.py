@@ -260,15 +260,13 @@ def _is_eager() -> bool:
     return bool(settings.TASK_ALWAYS_EAGER)
 
 
-class chain(_Workflow):  # noqa: N801 - Celery's name
-    """Run tasks one after another, each result feeding the next.
+class _Steps(_Workflow):
+    """A work-flow made of a list of steps (chain, group): ``kwargs = {"tasks": [...]}``."""
 
-    The steps after the first travel in the running job's options (``chain``, next step first)
-    and are enqueued by the completion that records each step's success.
-    """
+    kind = ""
 
     def __init__(self, *tasks_, **options):
-        super().__init__("celery.chain", options=options, subtask_type="chain")
+        super().__init__(f"celery.{self.kind}", options=options, subtask_type=self.kind)
         self["kwargs"] = {"tasks": _steps(tasks_)}
 
     @classmethod
@@ -278,6 +276,16 @@ class chain(_Workflow):  # noqa: N801 - Celery's name
     @property
     def tasks(self) -> list[Signature]:
         return [maybe_signature(t) for t in self["kwargs"]["tasks"]]
+
+
+class chain(_Steps):  # noqa: N801 - Celery's name
+    """Run tasks one after another, each result feeding the next.
+
+    The steps after the first travel in the running job's options (``chain``, next step first)
+    and are enqueued by the completion that records each step's success.
+    """
+
+    kind = "chain"
 
     def __repr__(self) -> str:
         return " | ".join(repr(t) for t in self.tasks) or "chain()"
@@ -315,20 +323,10 @@ class chain(_Workflow):  # noqa: N801 - Celery's name
         return self.apply_async(args, kwargs)
 
 
-class group(_Workflow):  # noqa: N801
+class group(_Steps):  # noqa: N801
     """Run tasks in parallel (one bulk insert); ``get()`` returns their results in order."""
 
-    def __init__(self, *tasks_, **options):
-        super().__init__("celery.group", options=options, subtask_type="group")
-        self["kwargs"] = {"tasks": _steps(tasks_)}
-
-    @classmethod
-    def _from_dict(cls, data):
-        return cls(*data["kwargs"]["tasks"], **data.get("options", {}))
-
-    @property
-    def tasks(self) -> list[Signature]:
-        return [maybe_signature(t) for t in self["kwargs"]["tasks"]]
+    kind = "group"
 
     def __repr__(self) -> str:
         return f"group([{', '.join(repr(t) for t in self.tasks)}])"

@@ -106,19 +106,12 @@ def register_queues(names: Iterable[str], using: str | None = None) -> None:
 
 
 # --- remote control (workers act on these; see djq.remote) ------------------------------------
-def broadcast(
-    command: str,
-    arguments: dict | None = None,
-    destination: list[str] | str | None = None,
-    reply: bool = False,
-    timeout: float = 1.0,
-    limit: int | None = None,
-    using: str | None = None,
-) -> list[dict] | None:
-    """Celery's ``app.control.broadcast``: send a command to workers through the database."""
+def broadcast(command: str, arguments: dict | None = None, **options) -> list[dict] | None:
+    """Celery's ``app.control.broadcast``: send a command to workers through the database
+    (``destination``, ``reply``, ``timeout``, ``limit``, ``using``: see ``djq.remote``)."""
     from .remote import broadcast as send
 
-    return send(command, arguments, destination, reply, timeout, limit, using)
+    return send(command, arguments, **options)
 
 
 def command(name=None):

@@ -472,18 +472,21 @@ class ThreadPool:
 
     def _loop(self) -> None:
         while (message := self.inbox.get()) is not None:
-            job, soft = message
-            try:
-                outcome = execute(job, self.hostname, soft)
-            except BaseException as exc:
-                outcome = lost_outcome(job, exc)
-            finally:
-                close_old_connections()
-            with self.lock:
-                self.running.pop(job["id"], None)
-            self.outbox.put(outcome)
-            self.wake_w.send(b"x")
+            self._run(*message)
         connections.close_all()
+
+    def _run(self, job: dict, soft: float | None) -> None:
+        """Run one job in this thread and post its outcome (waking the worker's loop)."""
+        try:
+            outcome = execute(job, self.hostname, soft)
+        except BaseException as exc:
+            outcome = lost_outcome(job, exc)
+        finally:
+            close_old_connections()
+        with self.lock:
+            self.running.pop(job["id"], None)
+        self.outbox.put(outcome)
+        self.wake_w.send(b"x")
 
     def busy(self) -> int:
         with self.lock:
@@ -570,16 +573,7 @@ class SoloPool(ThreadPool):
     def submit(self, job: dict, soft: float | None, hard: float | None) -> None:
         with self.lock:
             self.running[job["id"]] = job
-        try:
-            outcome = execute(job, self.hostname, soft)
-        except BaseException as exc:
-            outcome = lost_outcome(job, exc)
-        finally:
-            close_old_connections()
-            with self.lock:
-                self.running.pop(job["id"], None)
-        self.outbox.put(outcome)
-        self.wake_w.send(b"x")
+        self._run(job, soft)
 
     def stop(self, timeout: float = 10.0) -> None:
         pass

@@ -284,3 +284,11 @@ except Exception as exc:
     assert "has no django.tasks" in proc.stdout
     assert "ImproperlyConfigured djq.backends.DjqBackend needs Django's Tasks" in proc.stdout
 
+
+
+def test_a_refused_enqueue_leaves_the_callers_transaction_usable():
+    with transaction.atomic():
+        with pytest.raises(TypeError):
+            djt.noop_task.enqueue(dt.datetime.now())
+        assert djt.noop_task.enqueue().status == TaskResultStatus.READY
+    assert Job.objects.count() == 1
