@@ -1,4 +1,4 @@
-"""Execution pools: ``prefork`` (default), ``threads`` and ``solo``.
+"""The ``prefork`` execution pool (the default; ``threads`` and ``solo`` are in djq.threads).
 
 A pool runs claimed jobs and hands back outcome dicts; it never touches job state. The worker's
 loop waits on ``pool.waitables()`` and calls ``collect``/``check_limits`` when they are ready.
@@ -13,11 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue as queue_module
 import resource
 import signal
-import socket
-import threading
 import time
 from collections import deque
 from multiprocessing.connection import Connection, Pipe
@@ -442,141 +439,8 @@ def _describe_exit(status: int) -> str:
     return f"exitcode {os.WEXITSTATUS(status)}"
 
 
-class ThreadPool:
-    """Jobs run in threads of the worker process: for I/O-bound tasks. Hard time limits and
-    terminate are not possible for threads; soft limits are raised asynchronously."""
+def pool_class(name: str) -> type:
+    """The pool implementation for ``--pool``: prefork (here), threads or solo (djq.threads)."""
+    from .threads import SoloPool, ThreadPool
 
-    name = "threads"
-
-    def __init__(self, concurrency: int, hostname: str, **ignored):
-        self.max_procs = self.min_procs = concurrency
-        self.hostname = hostname
-        self.inbox: queue_module.Queue = queue_module.Queue()
-        self.outbox: queue_module.Queue = queue_module.Queue()
-        self.running: dict[str, dict] = {}
-        self.lock = threading.Lock()
-        self.wake_r, self.wake_w = socket.socketpair()
-        self.wake_r.setblocking(False)
-        self.threads: list[threading.Thread] = []
-        self.unstarted: list[dict] = []
-
-    @property
-    def concurrency(self) -> int:
-        return self.max_procs
-
-    def start(self) -> None:
-        for i in range(self.max_procs):
-            thread = threading.Thread(target=self._loop, name=f"djq-pool-{i}", daemon=True)
-            thread.start()
-            self.threads.append(thread)
-
-    def _loop(self) -> None:
-        while (message := self.inbox.get()) is not None:
-            self._run(*message)
-        connections.close_all()
-
-    def _run(self, job: dict, soft: float | None) -> None:
-        """Run one job in this thread and post its outcome (waking the worker's loop)."""
-        try:
-            outcome = execute(job, self.hostname, soft)
-        except BaseException as exc:
-            outcome = lost_outcome(job, exc)
-        finally:
-            close_old_connections()
-        with self.lock:
-            self.running.pop(job["id"], None)
-        self.outbox.put(outcome)
-        self.wake_w.send(b"x")
-
-    def busy(self) -> int:
-        with self.lock:
-            return len(self.running)
-
-    def free_slots(self) -> int:
-        return self.max_procs - self.busy()
-
-    def running_jobs(self) -> list[dict]:
-        with self.lock:
-            return list(self.running.values())
-
-    def active_jobs(self) -> list[dict]:
-        return [job | {"worker_pid": os.getpid()} for job in self.running_jobs()]
-
-    def pids(self) -> list[int]:
-        return [os.getpid()]
-
-    def submit(self, job: dict, soft: float | None, hard: float | None) -> None:
-        with self.lock:
-            self.running[job["id"]] = job
-        self.inbox.put((job, soft))
-
-    def waitables(self) -> list:
-        return [self.wake_r]
-
-    def collect(self, ready: list) -> list[dict]:
-        try:
-            while self.wake_r.recv(4096):
-                pass
-        except BlockingIOError:
-            pass
-        outcomes = []
-        while True:
-            try:
-                outcomes.append(self.outbox.get_nowait())
-            except queue_module.Empty:
-                return outcomes
-
-    def check_limits(self, now: float) -> list[dict]:
-        return []
-
-    def next_deadline(self) -> float | None:
-        return None
-
-    def terminate(self, job_id: str, signame: str) -> bool:
-        logger.warning("The %s pool cannot terminate a running job (%s)", self.name, job_id)
-        return False
-
-    def skip(self, job_id: str) -> None:
-        pass
-
-    def begin_stop(self) -> None:
-        pass
-
-    def alive(self) -> int:
-        return len(self.threads)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        for _ in self.threads:
-            self.inbox.put(None)
-        deadline = time.monotonic() + timeout
-        for thread in self.threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-
-    def kill_all(self) -> list[dict]:
-        return self.running_jobs()
-
-    def resize(self, max_procs: int, min_procs: int | None = None) -> None:
-        logger.warning("The threads pool cannot be resized while running")
-
-
-class SoloPool(ThreadPool):
-    """One job at a time, inline in the worker's main thread (soft limits by SIGALRM)."""
-
-    name = "solo"
-
-    def __init__(self, concurrency: int, hostname: str, **ignored):
-        super().__init__(1, hostname)
-
-    def start(self) -> None:
-        pass
-
-    def submit(self, job: dict, soft: float | None, hard: float | None) -> None:
-        with self.lock:
-            self.running[job["id"]] = job
-        self._run(job, soft)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        pass
-
-
-POOLS = {"prefork": PreforkPool, "threads": ThreadPool, "solo": SoloPool}
+    return {"prefork": PreforkPool, "threads": ThreadPool, "solo": SoloPool}[name]

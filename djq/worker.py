@@ -12,10 +12,8 @@ transaction runs continuations (``djq.continuation``).
 from __future__ import annotations
 
 import logging
-import math
 import os
 import random
-import select
 import signal
 import socket
 import sys
@@ -30,18 +28,18 @@ from . import signals, states, store
 from .conf import settings
 from .continuation import may_continue
 from .execute import report_lost
-from .pool import POOLS, lost_outcome
+from .flow import SATURATED_BACKOFF, FlowControl
+from .pool import lost_outcome, pool_class
 from .registry import tasks
 from .remote import Mailbox
 from .serialization import loads
 from .task import resolve_options
+from .waiting import Waiter
 
 logger = logging.getLogger("djq.worker")
 
 #: how long finished jobs may wait to be recorded together while the pool is busy (seconds)
 FLUSH_DELAY = 0.005
-#: how long a worker leaves a task (or queue) alone once it found it at its concurrency limit
-SATURATED_BACKOFF = 0.25
 
 
 @dataclass
@@ -131,10 +129,7 @@ class Worker:
         self.waiter = Waiter()
         self.started = time.monotonic()
         self.totals: Counter = Counter()  # recorded jobs per task name
-        # flow control (djq.limits): name → (jobs/s, max running); queue → max running
-        self.task_limits: dict[str, tuple[float | None, int | None]] = {}
-        self.queue_limits: dict[str, int] = {}
-        self.full_until: dict[tuple[str, str], float] = {}  # ("task"|"queue", name) → until
+        self.flow = FlowControl(self.using)  # rate and concurrency limits (djq.flow)
         self.time_limits: dict[str, tuple] = {}  # set at run time by control.time_limit
         self.mailbox = None
         self.control_due = True
@@ -153,7 +148,7 @@ class Worker:
         self.mailbox = Mailbox(self, self.using)
         self.refresh_limits()
         self._install_signals()
-        self.pool = POOLS[cfg.pool](
+        self.pool = pool_class(cfg.pool)(
             concurrency=cfg.concurrency,
             hostname=self.name,
             max_tasks_per_child=cfg.max_tasks_per_child,
@@ -248,37 +243,10 @@ class Worker:
             self.next_poll = now + self._poll_delay()
 
     def _claim(self, room: int) -> list[dict]:
-        """Claim up to ``room`` jobs; with flow control, through the limits (``djq.limits``)."""
-        cfg, now = self.config, time.monotonic()
-        skip = [name for (kind, name), t in self.full_until.items() if kind == "task" and t > now]
-        queues = [q for q in cfg.queues if self.full_until.get(("queue", q), 0.0) <= now]
-        if not queues:
-            return []
-        if not self.task_limits and not self.queue_limits:
-            return store.claim(self.name, queues, room, cfg.lease, using=self.using, skip=skip)
-        jobs, full_tasks, full_queues = store.claim_limited(
-            self.name, queues, room, cfg.lease, self.task_limits, self.queue_limits, skip,
-            using=self.using,
-        )  # fmt: skip
-        for key in [("task", n) for n in full_tasks] + [("queue", q) for q in full_queues]:
-            self.full_until[key] = now + SATURATED_BACKOFF
-        return jobs
+        return self.flow.claim(self.name, self.config.queues, room, self.config.lease)
 
     def refresh_limits(self) -> None:
-        """Flow-control limits: a task's own, then DJQ_TASK_ANNOTATIONS, then the database's
-        (``control.rate_limit`` / ``concurrency_limit``); queue limits from ``Queue`` rows."""
-        from .limits import effective_limits
-        from .models import Queue, TaskLimit
-
-        rows = TaskLimit.objects.using(self.using).values_list(
-            "name", "rate_limit", "concurrency_limit"
-        )
-        self.task_limits = effective_limits(tasks, settings.TASK_ANNOTATIONS or {}, rows)
-        self.queue_limits = dict(
-            Queue.objects.using(self.using)
-            .filter(name__in=self.config.queues, concurrency_limit__isnull=False)
-            .values_list("name", "concurrency_limit")
-        )
+        self.flow.refresh(self.config.queues)
 
     def set_queues(self, queues: list[str]) -> None:
         """add_consumer / cancel_consumer: take jobs of these queues from now on."""
@@ -297,7 +265,7 @@ class Worker:
         due = store.next_due(self.config.queues, using=self.using)
         if due is not None:
             # due jobs we skip (a saturated limit) must not make us spin
-            soonest = SATURATED_BACKOFF if self.full_until else 0.001
+            soonest = SATURATED_BACKOFF if self.flow.full_until else 0.001
             interval = min(interval, max(due, 0.0) + soonest)
         return interval
 
@@ -604,61 +572,10 @@ class Worker:
                 self._database_down(exc)
         logger.error("%s: could not reach the database during shutdown", self.name)
 
-    # --- the banner -----------------------------------------------------------------------
     def banner(self) -> str:
-        import django
+        from .banner import banner
 
-        from . import __version__
-
-        cfg = self.config
-        conn = connections[self.using]
-        wake = "LISTEN/NOTIFY" if self._wants_listener() else f"polling every {cfg.poll_interval}s"
-        pool = cfg.pool
-        if cfg.autoscale:
-            pool += f", autoscale {cfg.autoscale[0]},{cfg.autoscale[1]}"
-        names = tasks.regular()
-        lines = [
-            f" -------------- {self.name} v{__version__} (Django {django.get_version()})",
-            "--- ***** ----- ",
-            f"-- ******* ---- {sys.platform} python {sys.version.split()[0]} pid {os.getpid()}",
-            "- *** --- * --- ",
-            "- ** ---------- [config]",
-            f"- ** ---------- .> database:    {conn.vendor} ({self.using})",
-            f"- ** ---------- .> concurrency: {cfg.concurrency} ({pool})",
-            f"- *** --- * --- .> lease:       {cfg.lease:g}s (heartbeat every {cfg.lease / 3:g}s)",
-            f"-- ******* ---- .> wake-up:     {wake}",
-            "--- ***** ----- ",
-            " -------------- [queues]",
-            *[f"                .> {q}" for q in cfg.queues],
-            "",
-            "[tasks]",
-            *[f"  . {n}" for n in names],
-            "",
-        ]
-        return "\n".join(lines)
-
-
-class Waiter:
-    """``select.poll`` over the loop's waitables, rebuilt only when the set of fds changes
-    (``multiprocessing.connection.wait`` builds a new selector on every call)."""
-
-    def __init__(self):
-        self.key: tuple[int, ...] = ()
-        self.poller = select.poll()
-
-    def wait(self, objects: list, timeout: float) -> list:
-        by_fd = {obj.fileno(): obj for obj in objects}
-        key = tuple(sorted(by_fd))
-        if key != self.key:
-            self.poller = select.poll()
-            for fd in key:
-                self.poller.register(fd, select.POLLIN)
-            self.key = key
-        try:
-            events = self.poller.poll(math.ceil(max(timeout, 0.0) * 1000))
-        except InterruptedError:
-            return []
-        return [by_fd[fd] for fd, _ in events if fd in by_fd]
+        return banner(self)
 
 
 def _revoked_outcome(job: dict) -> dict:
