@@ -464,9 +464,31 @@ class WorkerAdmin(ReadOnlyDetail, admin.ModelAdmin):
               "started_at", "last_heartbeat", "heartbeat", "stopped_at", "processed", "failed",
               "current_jobs")  # fmt: skip
     readonly_fields = fields
+    actions = ["ping", "shutdown"]
 
     class Media:
         css = {"all": ["djq/admin.css"]}
+
+    @admin.action(description="Ping selected workers", permissions=["change"])
+    def ping(self, request, queryset):
+        names = list(queryset.values_list("name", flat=True))
+        answered = {name for reply in control.ping(destination=names, timeout=1.0)
+                    for name in reply}  # fmt: skip
+        silent = sorted(set(names) - answered)
+        if answered:
+            self.message_user(request, f"pong from {', '.join(sorted(answered))}",
+                              messages.SUCCESS)  # fmt: skip
+        if silent:
+            self.message_user(request, f"no answer within 1 s from {', '.join(silent)}",
+                              messages.WARNING)  # fmt: skip
+
+    @admin.action(description="Shut down selected workers (warm: running jobs finish)",
+                  permissions=["change"])  # fmt: skip
+    def shutdown(self, request, queryset):
+        names = list(queryset.values_list("name", flat=True))
+        control.shutdown(destination=names)
+        log_change(request, [(w, "Shutdown requested") for w in queryset])
+        self.message_user(request, f"Asked {', '.join(names)} to shut down.", messages.SUCCESS)
 
     def get_queryset(self, request):
         now = store.db_now()

@@ -73,19 +73,52 @@ def _on_success(job: dict, options: dict, plain: list, using) -> None:
 
 
 def _on_failure(job: dict, options: dict, plain: list, failed: list, using) -> None:
-    """Errbacks run with the failed job's id; a chain stops, its remaining steps are marked."""
-    for errback in callbacks(options.get("link_error")):
-        _follow(errback, (job["id"],), {}, job, plain, using)
+    """Errbacks run for the failed job; a chain stops, its remaining steps are marked."""
+    from .canvas import maybe_signature
+
+    errbacks = list(callbacks(options.get("link_error")))
+    for step in options.get("chain") or ():
+        errbacks.extend(callbacks(maybe_signature(step).options.get("link_error")))
+    for errback in errbacks:
+        args, extra = _errback_call(errback, job, using)
+        _follow(errback, args, extra, job, plain, using)
     chain = options.get("chain")
     if not chain:
         return
-    from .canvas import maybe_signature
-
-    for step in chain:
-        for errback in callbacks(maybe_signature(step).options.get("link_error")):
-            _follow(errback, (job["id"],), {}, job, plain, using)
     error = loads(job["result"]) or exception_to_dict(RuntimeError("a previous step failed"))
     failed.append((chain, error))
+
+
+def _errback_call(errback, job: dict, using) -> tuple[tuple, dict]:
+    """Celery's two errback styles: ``f(task_id)``, or ``f(request, exc, traceback)`` when the
+    errback task takes three positional arguments (request and exception rebuilt on run)."""
+    from .canvas import maybe_signature
+    from .registry import tasks
+
+    name = maybe_signature(errback).task
+    if name not in tasks or not _takes_three(tasks[name]):
+        return (job["id"],), {}
+    from . import store
+    from .models import Job
+
+    row = Job.objects.using(store.alias(using)).filter(id=job["id"]).values(
+        "name", "args", "kwargs", "traceback", "retries", "root_id"
+    ).first() or {}  # fmt: skip
+    request = {"id": job["id"], "task": row.get("name"), "args": row.get("args") or [],
+               "kwargs": row.get("kwargs") or {}, "retries": row.get("retries", 0),
+               "root_id": str(row["root_id"]) if row.get("root_id") else None}  # fmt: skip
+    exc = loads(job["result"]) or exception_to_dict(RuntimeError(job["state"]))
+    return (request, exc, row.get("traceback") or ""), {"errback": True}
+
+
+def _takes_three(task) -> bool:
+    """Named positional parameters only: a ``*args`` errback keeps the simple style."""
+    sig = task._signature()
+    if sig is None:
+        return False
+    positional = [p for p in sig.parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]  # fmt: skip
+    return len(positional) >= 3
 
 
 def _follow(sig_data, args: tuple, extra: dict, job: dict, plain: list, using) -> None:

@@ -109,7 +109,22 @@ def _decode_payload(job: dict) -> tuple[list, dict, dict]:
             f"malformed job payload: args must be a JSON array and kwargs a JSON object, got "
             f"{type(args).__name__} and {type(kwargs).__name__}"
         )
+    if options.get("errback") and len(args) >= 3:
+        args = _errback_arguments(args)
     return args, kwargs, options
+
+
+def _errback_arguments(args: list) -> list:
+    """A new-style errback (``def on_error(request, exc, traceback)``) gets, as in Celery, the
+    failed job's request and its exception (they travel as JSON: rebuilt here)."""
+    from .serialization import dict_to_exception
+
+    request, exc, traceback = args[0], args[1], args[2]
+    if isinstance(request, dict):
+        request = request_context.Request(**request, called_directly=False)
+    if isinstance(exc, dict) and "exc_type" in exc:
+        exc = dict_to_exception(exc)
+    return [request, exc, traceback, *args[3:]]
 
 
 def run_task(

@@ -181,3 +181,14 @@ def test_signatures_round_trip_through_json_as_task_arguments():
     result = again()
     drain()
     assert result.get(timeout=5) == 7
+
+
+def test_new_style_errback_gets_request_exception_and_traceback():
+    from testproject.demo.tasks import on_error_full
+
+    failed = fail.apply_async(("kaput",), link_error=on_error_full.s())
+    drain()
+    errback = Job.objects.get(name=on_error_full.name)
+    assert errback.state == states.SUCCESS, errback.traceback
+    assert errback.result == {"id": failed.id, "task": fail.name, "exc": "ValueError",
+                              "message": "kaput", "has_traceback": True}  # fmt: skip

@@ -119,3 +119,21 @@ def test_add_and_cancel_consumer_without_restart(start_worker, tmp_path):
     assert Job.objects.get(id=later.id).state == states.PENDING
     queues = control.inspect(destination=[worker.nodename], timeout=2).active_queues()
     assert [q["name"] for q in queues[worker.nodename]] == ["default"]
+
+
+def test_worker_admin_actions_ping_and_shut_down(start_worker, client, django_user_model):
+    from django.urls import reverse
+
+    from djq.models import Worker
+
+    worker = start_worker("-c", "1", name="admined")
+    admin = django_user_model.objects.create_superuser("boss", "boss@example.com", "pw")
+    client.force_login(admin)
+    row = Worker.objects.get(name=worker.nodename)
+    url = reverse("admin:djq_worker_changelist")
+    page = client.post(url, {"action": "ping", "_selected_action": [row.pk]}, follow=True)
+    assert f"pong from {worker.nodename}" in page.content.decode().lower()
+    client.post(url, {"action": "shutdown", "_selected_action": [row.pk]})
+    assert worker.wait(timeout=30) == 0  # a warm shutdown
+    row.refresh_from_db()
+    assert row.stopped_at is not None

@@ -249,3 +249,10 @@ def fail_once(marker: str):
         Path(marker).write_text("failed once")
         raise RuntimeError("first attempt fails; retry me")
     return "second time lucky"
+
+
+@task
+def on_error_full(request, exc, traceback):
+    """A new-style errback: the failed job's request, its exception and traceback."""
+    return {"id": request.id, "task": request.task, "exc": type(exc).__name__,
+            "message": str(exc), "has_traceback": "Traceback" in traceback}  # fmt: skip
