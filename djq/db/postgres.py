@@ -104,7 +104,8 @@ WITH due AS (
 )
 UPDATE djq_job j SET
     state = 'STARTED', attempt = j.attempt + 1, worker = %(worker)s, custom_state = '',
-    started_at = now(), lease_expires_at = now() + make_interval(secs => %(lease)s),
+    started_at = statement_timestamp(),
+    lease_expires_at = statement_timestamp() + make_interval(secs => %(lease)s),
     history = j.history || {_EVENT.format(state="'STARTED'", worker="%(worker)s")}
 FROM due WHERE j.id = due.id
 RETURNING j.id::text, j.name, j.args::text, j.kwargs::text, j.options::text, j.retries,
