@@ -518,21 +518,25 @@ def _with_chain(sig: Signature, rest: list) -> Signature:
     return sig
 
 
-def final_ids(sig_data) -> list[tuple[str, str]]:
-    """(id, task name) of the results a step would have produced: what a failed chain marks as
-    not run, so that ``get()`` on the chain's result raises instead of waiting forever."""
+def final_steps(sig_data) -> list[Signature]:
+    """The plain signatures whose results a step would produce (a chain's last, a chord's body
+    …): what a failure that stops a work-flow marks as not run, so that ``get()`` on its result
+    raises instead of waiting forever."""
     sig = maybe_signature(sig_data)
     if isinstance(sig, chord):
         body = sig.body
-        return final_ids(body) if body is not None else []
-    if isinstance(sig, group):
-        return [pair for member in sig.tasks for pair in final_ids(member)]
-    if isinstance(sig, chain):
-        return [pair for step in sig.tasks for pair in final_ids(step)]
-    found = [(sig.id, sig.task)] if sig.id else []
+        return final_steps(body) if body is not None else []
+    if isinstance(sig, (group, chain)):
+        return [step for member in sig.tasks for step in final_steps(member)]
+    found = [sig] if sig.id else []
     for step in sig.options.get("chain") or ():
-        found.extend(final_ids(step))
+        found.extend(final_steps(step))
     return found
+
+
+def final_ids(sig_data) -> list[tuple[str, str]]:
+    """(id, task name) of ``final_steps``."""
+    return [(step.id, step.task) for step in final_steps(sig_data)]
 
 
 def chunks(sig: Signature, it: Iterable, n: int) -> _chunks:

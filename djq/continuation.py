@@ -2,7 +2,9 @@
 
 Called by ``djq.store`` inside the transaction that records finished jobs, so a continuation is
 enqueued exactly when (and only if) its job's outcome is committed. The worker loop does not know
-work-flows exist.
+work-flows exist. A continuation that cannot be enqueued never blocks the recording of the batch:
+it is retried job by job in savepoints, and what still fails is logged and the steps that will
+not run are recorded as FAILURE, so that nothing waits for them forever.
 """
 
 from __future__ import annotations
@@ -10,12 +12,18 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
+from django.db import transaction
+
 from . import states
 from .enqueue import callbacks
 from .exceptions import ChordError
 from .serialization import exception_to_dict, loads
 
 logger = logging.getLogger("djq.continuation")
+
+#: the options a step marked as not run keeps (so that it still counts for its chord)
+_KEPT_WHEN_NOT_RUN = ("task_id", "group_id", "group_index", "chord", "parent_id", "root_id",
+                      "queue", "priority")  # fmt: skip
 
 
 def may_continue(options_json: str | None) -> bool:
@@ -26,53 +34,91 @@ def may_continue(options_json: str | None) -> bool:
     )
 
 
+class _Batch:
+    """What the continuations of a batch produce: job rows to insert in one statement, and
+    work-flow steps that will not run (with the error to record for them)."""
+
+    def __init__(self):
+        self.rows: list[dict] = []
+        self.failed: list[tuple[list, dict]] = []
+
+
 def after_complete(finished: list[dict], using: str | None = None) -> None:
     """Enqueue the continuations of just-recorded jobs (rows from ``store.complete``)."""
-    plain: list[dict] = []
-    failed: list[tuple[list, dict]] = []  # (steps not run, the failure to record for them)
+    from . import store
+
+    done = [job for job in finished if job["state"] in states.READY_STATES]
+    if not done:
+        return
+    db = store.alias(using)
+    try:
+        with transaction.atomic(using=db):
+            _continue(done, using)
+        return
+    except Exception:
+        logger.exception("Continuations of %d jobs failed; retrying them one by one", len(done))
+    for job in done:
+        try:
+            with transaction.atomic(using=db):
+                _continue([job], using)
+        except Exception:
+            logger.exception("Could not enqueue the continuations of job %s", job["id"])
+            _give_up(job, db)
+
+
+def _give_up(job: dict, db: str) -> None:
+    """The job's chain cannot go on: record its remaining steps as FAILURE (logged above)."""
+    error = exception_to_dict(RuntimeError(f"the continuation of job {job['id']} failed"))
+    try:
+        with transaction.atomic(using=db):
+            steps = (loads(job["options"]) or {}).get("chain") or []
+            _mark_not_run(steps, error, db)
+    except Exception:
+        logger.exception("Could not record the steps after job %s as not run", job["id"])
+
+
+def _continue(finished: list[dict], using) -> None:
+    from . import store
+
+    batch = _Batch()
     chord_counts: Counter = Counter()
     unique: list[tuple[str, str, float]] = []
     for job in finished:
-        state = job["state"]
-        if state not in states.READY_STATES:
-            continue
         options = loads(job["options"]) or {}
         if options.get("unique_key"):
             unique.append((options["unique_key"], job["id"], options.get("unique_for") or 0.0))
-        if state == states.SUCCESS:
-            _on_success(job, options, plain, using)
-        elif state in (states.FAILURE, states.REVOKED):
-            _on_failure(job, options, plain, failed, using)
+        if job["state"] == states.SUCCESS:
+            _on_success(job, options, batch, using)
+        else:
+            _on_failure(job, options, batch, using)
         if options.get("chord") and job["group_id"]:
             chord_counts[job["group_id"]] += 1
     if unique:
-        from . import store
-
         store.release_unique(unique, using=using)
-    if chord_counts:
-        from . import store
-
+    while chord_counts or batch.failed:  # steps marked as not run may complete a chord too
         for chord in store.count_chord_members(chord_counts, using=using):
-            _fire_chord(chord, plain, failed, using)
-    if plain:
+            _fire_chord(chord, batch, using)
+        chord_counts = Counter()
+        failed, batch.failed = batch.failed, []
+        for steps, error in failed:
+            chord_counts.update(_mark_not_run(steps, error, using))
+    if batch.rows:
         from .enqueue import enqueue
 
-        enqueue(plain, using=using)
-    for steps, error in failed:
-        _mark_not_run(steps, error, using)
+        enqueue(batch.rows, using=using)
 
 
-def _on_success(job: dict, options: dict, plain: list, using) -> None:
+def _on_success(job: dict, options: dict, batch: _Batch, using) -> None:
     result = loads(job["result"])
     for link in callbacks(options.get("link")):
-        _follow(link, (result,), {}, job, plain, using)
+        _follow(link, (result,), {}, job, batch, using)
     chain = options.get("chain")
     if chain:
         rest = chain[1:]
-        _follow(chain[0], (result,), {"chain": rest} if rest else {}, job, plain, using)
+        _follow(chain[0], (result,), {"chain": rest} if rest else {}, job, batch, using)
 
 
-def _on_failure(job: dict, options: dict, plain: list, failed: list, using) -> None:
+def _on_failure(job: dict, options: dict, batch: _Batch, using) -> None:
     """Errbacks run for the failed job; a chain stops, its remaining steps are marked."""
     from .canvas import maybe_signature
 
@@ -81,12 +127,11 @@ def _on_failure(job: dict, options: dict, plain: list, failed: list, using) -> N
         errbacks.extend(callbacks(maybe_signature(step).options.get("link_error")))
     for errback in errbacks:
         args, extra = _errback_call(errback, job, using)
-        _follow(errback, args, extra, job, plain, using)
+        _follow(errback, args, extra, job, batch, using)
     chain = options.get("chain")
-    if not chain:
-        return
-    error = loads(job["result"]) or exception_to_dict(RuntimeError("a previous step failed"))
-    failed.append((chain, error))
+    if chain:
+        error = loads(job["result"]) or exception_to_dict(RuntimeError("a previous step failed"))
+        batch.failed.append((chain, error))
 
 
 def _errback_call(errback, job: dict, using) -> tuple[tuple, dict]:
@@ -121,24 +166,30 @@ def _takes_three(task) -> bool:
     return len(positional) >= 3
 
 
-def _follow(sig_data, args: tuple, extra: dict, job: dict, plain: list, using) -> None:
-    """Queue one continuation; a broken one is logged and dropped, never blocking the batch."""
+def _follow(sig_data, args: tuple, extra: dict, job: dict, batch: _Batch, using) -> None:
+    """Queue one continuation. Arguments that do not fit fail the step (and what follows it)
+    now; a work-flow step is applied in a savepoint, so that a failure leaves the batch intact."""
+    from . import store
     from .canvas import maybe_signature
     from .enqueue import build_row
 
-    try:
-        sig = maybe_signature(sig_data)
-        lineage = {"parent_id": job["id"], "root_id": job.get("root_id") or job["id"]}
-        if sig.subtask_type:  # a chord or group (chains arrive flattened): apply it now
+    sig = maybe_signature(sig_data)
+    lineage = {"parent_id": job["id"], "root_id": job.get("root_id") or job["id"]}
+    if sig.subtask_type:  # a chord or group (chains arrive flattened): apply it now
+        with transaction.atomic(using=store.alias(using)):
             sig.clone().apply_async(args, **extra, **lineage, using=using)
-            return
-        new_args, kwargs, options = sig._merge(args, None, {**extra, **lineage})
-        plain.append(build_row(sig.task, new_args, kwargs, options))
-    except Exception:
-        logger.exception("Could not enqueue the continuation %r of job %s", sig_data, job["id"])
+        return
+    new_args, kwargs, options = sig._merge(args, None, {**extra, **lineage})
+    try:
+        batch.rows.append(build_row(sig.task, new_args, kwargs, options))
+    except (TypeError, ValueError) as exc:
+        logger.error("The continuation %r of job %s cannot be enqueued: %s", sig, job["id"], exc)
+        step = sig.clone()
+        step["options"].update(extra)
+        batch.failed.append(([step], exception_to_dict(exc)))
 
 
-def _fire_chord(chord: dict, plain: list, failed: list, using) -> None:
+def _fire_chord(chord: dict, batch: _Batch, using) -> None:
     """All header jobs finished: the body gets their results in order, or fails if one did."""
     from . import store
     from .canvas import maybe_signature
@@ -157,28 +208,33 @@ def _fire_chord(chord: dict, plain: list, failed: list, using) -> None:
         results = [m["result"] for m in ordered]
         # the body's parent is the header's first job (the header is a group, not a job)
         first = {"id": str(ordered[0]["id"]), "root_id": ordered[0]["root_id"]}
-        _follow(body, (results,), {}, first, plain, using)
+        _follow(body, (results,), {}, first, batch, using)
         return
     who = f"{bad['name']}[{bad['id']}] ended {bad['state']}" if bad else "a member is missing"
     error = ChordError(f"Dependency {who}")
     logger.info("Chord %s failed: %s", chord["id"], error)
     for errback in callbacks(body.options.get("link_error")):
-        _follow(errback, (body.id,), {}, {"id": chord["id"]}, plain, using)
-    failed.append(([body], exception_to_dict(error)))
+        _follow(errback, (body.id,), {}, {"id": chord["id"]}, batch, using)
+    batch.failed.append(([body], exception_to_dict(error)))
 
 
-def _mark_not_run(steps: list, error: dict, using) -> None:
+def _mark_not_run(steps: list, error: dict, using) -> Counter:
     """Record the steps a failure stopped as FAILURE with that error: each frozen result id
-    gets a finished job row, so ``get()`` on a chain's or chord's result raises at once."""
+    gets a finished job row, so ``get()`` on a chain's or chord's result raises at once.
+    Returns the chords (group id → count) that the marked steps were members of."""
     from . import store
-    from .canvas import final_ids
+    from .canvas import final_steps
     from .enqueue import build_row, enqueue
 
-    rows = []
+    rows, members = [], Counter()
     for step in steps:
-        for job_id, name in final_ids(step):
+        for final in final_steps(step):
+            options = {k: v for k, v in final.options.items() if k in _KEPT_WHEN_NOT_RUN}
             # the step never runs, so its arguments are not checked against its signature
-            rows.append(build_row(name, (), {}, {"task_id": job_id}, check=False))
+            rows.append(build_row(final.task, (), {}, options, check=False))
+            if options.get("chord") and options.get("group_id"):
+                members[str(options["group_id"])] += 1
     if rows:
         enqueue(rows, using=using)
         store.fail_jobs([{"id": r["id"], "result": error} for r in rows], using=using)
+    return members

@@ -138,12 +138,22 @@ def _unique(name: str, options: dict, args_json: str, kwargs_json: str) -> dict:
 
 
 def callbacks(value) -> list:
-    """``link=``/``link_error=`` as a list: Celery takes one signature or a list of them."""
+    """``link=``/``link_error=`` as a list of signatures: Celery takes one signature or a list of
+    them (a task name is taken as its signature); anything else is a TypeError now."""
     if value is None:
         return []
-    if isinstance(value, dict):  # one signature (a Signature is a dict)
-        return [value]
-    return list(value)
+    if isinstance(value, (dict, str)):  # one signature (a Signature is a dict) or a task name
+        value = [value]
+    found = []
+    for item in value:
+        if isinstance(item, str) and item:
+            from .canvas import Signature
+
+            item = Signature(item)
+        if not isinstance(item, dict) or not isinstance(item.get("task"), str):
+            raise TypeError(f"link/link_error take signatures (or task names), got {item!r}")
+        found.append(item)
+    return found
 
 
 def _with_defaults(name: str, task, options: dict, memo: dict | None = None) -> dict:

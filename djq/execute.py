@@ -30,7 +30,7 @@ from .exceptions import (
 )
 from .registry import tasks
 from .retry import autoretry_countdown
-from .serialization import dumps, exception_to_dict, loads
+from .serialization import dumps, exception_to_dict, loads, safe_text
 from .task import Task, resolve_options
 
 
@@ -203,8 +203,8 @@ def _retried(task: Task, req, retry: Retry) -> dict:
         "state": states.RETRY,
         "result": dumps(exception_to_dict(exc)),
         "keep_result": True,
-        "traceback": einfo.traceback if retry.exc is not None else None,
-        "repr": str(retry),
+        "traceback": safe_text(einfo.traceback) if retry.exc is not None else None,
+        "repr": safe_text(str(retry)),
         "_einfo": einfo,
     }
     if getattr(retry, "args_json", None) is not None:
@@ -240,7 +240,7 @@ def _failed(exc: BaseException, einfo: ExceptionInfo) -> dict:
         "state": states.FAILURE,
         "result": dumps(exception_to_dict(exc)),
         "keep_result": True,
-        "traceback": einfo.traceback,
+        "traceback": safe_text(einfo.traceback),
         "repr": repr(exc),
     }
 

@@ -95,6 +95,13 @@ class Job(models.Model):
             models.Index(
                 fields=["worker"], condition=Q(state=states.STARTED), name="djq_job_running_idx"
             ),
+            # "When is the next job of this queue due?" (the worker's sleep): the first entry of
+            # the queue in run_after order, not a scan of a backlog of future ETAs.
+            models.Index(
+                fields=["queue", "run_after"],
+                condition=Q(state__in=_WAITING),
+                name="djq_job_due_idx",
+            ),
             # Concurrency limits count a task's (or queue's) running jobs: running rows only.
             models.Index(
                 fields=["name", "queue"],

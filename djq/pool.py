@@ -317,6 +317,7 @@ class PreforkPool:
         job = next(j for j in child.jobs if j["id"] == job_id)
         child.jobs.remove(job)
         child.hard_limits.pop(job_id, None)
+        child.terminating = None  # a terminate was for the job that just answered
         now = time.monotonic()
         child.started, child.started_wall = now, time.time()
         if not child.jobs:
@@ -341,7 +342,7 @@ class PreforkPool:
         # A child that exited by itself (status 0: --max-memory-per-child, pipe closed) did so
         # between jobs: whatever it was given after its last answer never started.
         between_jobs = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-        if child.jobs and not child.stopping and not between_jobs:
+        if child.jobs and not between_jobs:  # (also when stopping: its running job was lost)
             running = child.jobs.popleft()
             if child.terminating:
                 exc: BaseException = TaskRevokedError(f"terminated ({child.terminating})")

@@ -239,16 +239,18 @@ def wait_for_rows(
     """Wait until every result is ready; return their rows by id (TimeoutError past timeout)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     interval = interval or settings.RESULT_POLL_INTERVAL
+    from .models import Job
+
     pending = {r.id: r for r in results}
     rows: dict[str, dict] = {}
+    jobs = Job.objects.using(using or settings.DATABASE)
     with _listener(using) as listener:
         while True:
-            for job_id, res in list(pending.items()):
-                res._cache = None
-                row = res._row()
-                if row is not None and row["state"] in states.READY_STATES:
-                    rows[job_id] = row
-                    del pending[job_id]
+            ready = jobs.filter(id__in=list(pending), state__in=sorted(states.READY_STATES))
+            for row in ready.values(*_FIELDS):  # one query for all that are still pending
+                job_id = str(row["id"])
+                pending.pop(job_id)._cache = row
+                rows[job_id] = row
             if not pending:
                 return rows
             remaining = None if deadline is None else deadline - time.monotonic()
@@ -270,6 +272,35 @@ class _Poller:
         time.sleep(seconds)
 
 
+class _SafeListener:
+    """LISTEN for ``get()``; when the connection fails (a database restart), poll instead."""
+
+    def __init__(self, listener):
+        self.listener = listener
+        self.broken = False
+
+    def __enter__(self):
+        try:
+            self.listener.connect()
+        except Exception:
+            self.broken = True
+        return self
+
+    def __exit__(self, *exc):
+        self.listener.close()
+        return False
+
+    def wait(self, seconds: float) -> None:
+        if not self.broken:
+            try:
+                self.listener.wait(seconds)
+                return
+            except Exception:
+                self.broken = True
+                self.listener.close()
+        time.sleep(seconds)
+
+
 def _listener(using: str | None):
     connection = connections[using or settings.DATABASE]
     if connection.vendor != "postgresql" or not settings.LISTEN:
@@ -277,7 +308,7 @@ def _listener(using: str | None):
     from .db.postgres import DONE_CHANNEL
     from .listen import Listener
 
-    return Listener(using, [DONE_CHANNEL])
+    return _SafeListener(Listener(using, [DONE_CHANNEL]))
 
 
 class EagerResult(ResultBase):

@@ -16,6 +16,9 @@ from typing import Any
 _TAG, _VALUE = "__type__", "__value__"
 #: a JSON escape of NUL: ``\u0000`` not itself escaped (``"\\u0000"`` is a backslash and "u0000")
 _NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+#: a surrogate escape (``\ud800``-``\udfff``) that is not itself escaped; pairs are removed first
+_SURROGATE_PAIR = re.compile(r"\\ud[89ab][0-9a-f]{2}\\ud[c-f][0-9a-f]{2}")
+_SURROGATE = re.compile(r"(?<!\\)(?:\\\\)*\\ud[89a-f][0-9a-f]{2}")
 
 
 class Encoder(json.JSONEncoder):
@@ -70,6 +73,10 @@ def dumps(value: Any) -> str:
     if "\\u0000" in text and _NUL_ESCAPE.search(text):
         # PostgreSQL's jsonb cannot store NUL; refuse it here rather than fail at INSERT.
         raise TypeError("strings containing NUL (\\x00) cannot be stored")
+    if "\\ud" in text and _SURROGATE.search(_SURROGATE_PAIR.sub("", text)):
+        # a lone surrogate (e.g. os.fsdecode of a badly encoded file name) is not Unicode text:
+        # PostgreSQL rejects it, and one such value must not block the batch it is recorded in
+        raise TypeError("strings containing lone surrogates (not valid Unicode) cannot be stored")
     return text
 
 
@@ -119,9 +126,16 @@ def exception_to_dict(exc: BaseException) -> dict:
     try:
         args = json.loads(dumps(list(exc.args)))
     except TypeError:
-        args = [str(exc)]
+        args = [safe_text(str(exc))]
     cls = type(exc)
     return {"exc_type": cls.__qualname__, "exc_module": cls.__module__, "exc_message": args}
+
+
+def safe_text(text: str | None) -> str | None:
+    """Text that any database stores: lone surrogates and NUL written as escapes."""
+    if text is None:
+        return None
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 def dict_to_exception(data: dict) -> BaseException:

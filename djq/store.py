@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import connections, transaction
+from django.db.models.functions import Now
 
 from . import states
 from .conf import settings
@@ -22,6 +23,7 @@ from .serialization import dumps, exception_to_dict
 CLAIM_FIELDS = (
     "id", "name", "args", "kwargs", "options", "retries", "max_retries", "attempt", "eta",
     "expires", "expired", "parent_id", "root_id", "group_id", "priority", "queue", "acks_late",
+    "revoked",
 )  # fmt: skip
 FINISHED_FIELDS = (
     "id", "state", "name", "options", "result", "parent_id", "root_id", "group_id",
@@ -55,13 +57,14 @@ def insert_jobs(rows: Sequence[dict], using: str | None = None) -> dict[str, str
     with transaction.atomic(using=alias(using)):  # the key and its job commit together
         cursor, sql = _cursor_and_sql(using)
         with cursor:
-            rows = [row for row in rows if not _taken(cursor, sql, row, existing)]
+            taken: dict[str, str] = {}  # keys taken by rows of this very batch
+            rows = [row for row in rows if not _taken(cursor, sql, row, existing, taken)]
             if rows:
                 sql.insert(cursor, list(rows))
     return existing
 
 
-def _taken(cursor, sql, row: dict, existing: dict) -> bool:
+def _taken(cursor, sql, row: dict, existing: dict, taken: dict) -> bool:
     """Take the row's unique key for it, or note which job holds it (True: do not insert).
 
     The lock row is written with one upsert that succeeds only when the key is free (its
@@ -72,13 +75,18 @@ def _taken(cursor, sql, row: dict, existing: dict) -> bool:
     key = row.get("unique_key")
     if not key:
         return False
+    if key in taken:  # an earlier row of this batch (not inserted yet) holds it
+        existing[row["id"]] = taken[key]
+        return True
     if sql.take_unique(cursor, key, row["id"]):
+        taken[key] = row["id"]
         return False
     holder = sql.unique_holder(cursor, key)
     from .models import Job
 
     if holder and not Job.objects.using(cursor.db.alias).filter(id=holder).exists():
         if sql.replace_unique(cursor, key, holder, row["id"]):
+            taken[key] = row["id"]
             return False
         holder = sql.unique_holder(cursor, key)
     existing[row["id"]] = holder
@@ -223,11 +231,14 @@ def expire_outcome(job: dict) -> dict:
     }
 
 
-def set_progress(job_id: str, state: str, meta: Any, using: str | None = None) -> bool:
-    """``Task.update_state`` for a running job: a custom state and its meta."""
+def set_progress(
+    job_id: str, state: str, meta: Any, attempt: int | None = None, using: str | None = None
+) -> bool:
+    """``Task.update_state`` for a running job: a custom state and its meta (only while the
+    job is STARTED, and with ``attempt`` only for that run)."""
     cursor, sql = _cursor_and_sql(using)
     with cursor:
-        return sql.set_progress(cursor, str(job_id), state, dumps(meta)) > 0
+        return sql.set_progress(cursor, str(job_id), state, dumps(meta), attempt) > 0
 
 
 def next_due(queues: Sequence[str], using: str | None = None) -> float | None:
@@ -299,7 +310,6 @@ def count_chord_members(counts: dict[str, int], using: str | None = None) -> lis
     size and sets ``fired_at``.
     """
     from django.db.models import F
-    from django.utils import timezone
 
     from .models import Group
 
@@ -309,7 +319,7 @@ def count_chord_members(counts: dict[str, int], using: str | None = None) -> lis
         if not qs.update(completed=F("completed") + n):
             continue
         done = qs.filter(completed__gte=F("size"), fired_at__isnull=True).update(
-            fired_at=timezone.now()
+            fired_at=Now()
         )
         if done:
             fired.append(qs.values("id", "children", "body").get())
@@ -319,7 +329,6 @@ def count_chord_members(counts: dict[str, int], using: str | None = None) -> lis
 def fail_jobs(rows: list[dict], using: str | None = None) -> None:
     """Mark freshly inserted jobs FAILURE with a given exception (a chord body whose header
     failed): the job exists, so its AsyncResult tells why it did not run."""
-    from django.utils import timezone
 
     from .models import Job
 
@@ -328,7 +337,7 @@ def fail_jobs(rows: list[dict], using: str | None = None) -> None:
             state=states.FAILURE,
             result=row["result"],
             traceback=row.get("traceback", ""),
-            finished_at=timezone.now(),
+            finished_at=Now(),
         )
 
 
@@ -343,8 +352,6 @@ def register_worker(
     an error message when the name is taken by a live worker.
     """
     import os
-
-    from django.utils import timezone
 
     from .models import Worker
 
@@ -363,8 +370,8 @@ def register_worker(
         name=name,
         defaults={
             "hostname": hostname, "pid": pid, "queues": list(queues),
-            "concurrency": concurrency, "pool": pool, "started_at": timezone.now(),
-            "last_heartbeat": timezone.now(), "stopped_at": None, "processed": 0, "failed": 0,
+            "concurrency": concurrency, "pool": pool, "started_at": now,
+            "last_heartbeat": now, "stopped_at": None, "processed": 0, "failed": 0,
         },
     )  # fmt: skip
     return None
@@ -385,12 +392,11 @@ def _pid_alive(pid: int, me: int) -> bool:
 
 
 def stop_worker(name: str, processed: int, failed: int, using: str | None = None) -> None:
-    from django.utils import timezone
 
     from .models import Worker
 
     Worker.objects.using(alias(using)).filter(name=name).update(
-        stopped_at=timezone.now(), processed=processed, failed=failed
+        stopped_at=Now(), processed=processed, failed=failed
     )
 
 

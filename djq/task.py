@@ -191,7 +191,9 @@ class Task:
         job_id = task_id or self.request.id
         if job_id is None or self.request.is_eager:
             return
-        store.set_progress(job_id, state or states.STARTED, meta)
+        # our own job: fenced by this run's attempt, so a run that lost its lease cannot write
+        attempt = self.request.attempt if job_id == self.request.id else None
+        store.set_progress(job_id, state or states.STARTED, meta, attempt=attempt)
 
     # --- hooks (override in a base class) ----------------------------------------------
     def before_start(self, task_id, args, kwargs):

@@ -22,7 +22,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from django.db import DatabaseError, InterfaceError, connections
+from django.db import DatabaseError, InterfaceError, OperationalError, connections
 
 from . import signals, states, store
 from .conf import settings
@@ -125,6 +125,7 @@ class Worker:
         self.next_poll = self.next_heartbeat = self.next_rescue = 0.0
         self.db_failures = 0
         self.heartbeat_thread: threading.Thread | None = None
+        self.heartbeat_done = threading.Event()
         self.sig_r, self.sig_w = socket.socketpair()
         self.waiter = Waiter()
         self.started = time.monotonic()
@@ -206,12 +207,16 @@ class Worker:
         """Dispatch, record, maintain and claim; False when the database failed."""
         try:
             self._dispatch()  # first: children work while we wait on the database below
+            self._maintain()  # heartbeats before recording: a slow batch must not cost leases
             self._record()
-            self._maintain()
             self._fill()
             self._dispatch()
             self.db_failures = 0
         except (DatabaseError, InterfaceError) as exc:
+            self._database_down(exc)
+            return False
+        except Exception as exc:  # a bug must not kill the worker (and its held jobs)
+            logger.exception("Unexpected error in the worker loop")
             self._database_down(exc)
             return False
         return True
@@ -278,7 +283,7 @@ class Worker:
                 logger.info("Task %s[%s] expired: revoked", job["name"], job["id"])
                 self.outcomes.append(store.expire_outcome(job) | {"name": job["name"]})
                 continue
-            if job["id"] in self.revoked:
+            if job["id"] in self.revoked or job["revoked"]:  # (revoked while held elsewhere)
                 self.outcomes.append(_revoked_outcome(job))
                 continue
             soft, hard = self._limits(job)
@@ -350,7 +355,7 @@ class Worker:
         batch = self.outcomes
         for outcome in batch:
             outcome["continues"] = may_continue(self.held.get(outcome["id"], {}).get("options"))
-        recorded = {row["id"] for row in store.complete(batch, using=self.using)}
+        recorded = self._complete(batch)
         self.outcomes = []
         with self.held_lock:
             jobs = {outcome["id"]: self.held.pop(outcome["id"], None) for outcome in batch}
@@ -360,6 +365,27 @@ class Worker:
                 report_lost(jobs[outcome["id"]], outcome)
             if outcome["state"] in states.WAITING_STATES:
                 self.woken = True  # a retry: learn its ETA at the next claim
+
+    def _complete(self, batch: list[dict]) -> set[str]:
+        """Record a batch; when the database refuses it (not an outage: bad data), record the
+        outcomes one by one, and an outcome it refuses as a FAILURE saying why."""
+        try:
+            return {row["id"] for row in store.complete(batch, using=self.using)}
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:
+            if len(batch) == 1 and batch[0].get("unstorable"):
+                raise
+            logger.exception("Recording %d outcome(s) failed; recording one by one", len(batch))
+        recorded: set[str] = set()
+        for outcome in batch:
+            try:
+                recorded |= self._complete([outcome])
+            except (OperationalError, InterfaceError):
+                raise
+            except Exception as exc:
+                recorded |= self._complete([_unstorable(outcome, exc)])
+        return recorded
 
     def _flush_due(self) -> bool:
         if self.stopping or not self.pool.busy() or len(self.outcomes) >= self._capacity() // 2:
@@ -443,13 +469,15 @@ class Worker:
 
     def _start_heartbeat_thread(self) -> None:
         def beat():
-            while self.stopping is None:
+            # until the shutdown is over (not when it starts: running jobs need their leases)
+            while not self.heartbeat_done.is_set():
                 try:
                     self.heartbeat()
                 except Exception:
                     logger.exception("heartbeat failed")
                     connections[self.using].close()
-                time.sleep(self.config.lease / 3)
+                if self.heartbeat_done.wait(self.config.lease / 3):
+                    break
             connections.close_all()
 
         self.heartbeat_thread = threading.Thread(target=beat, name="djq-heartbeat", daemon=True)
@@ -530,7 +558,9 @@ class Worker:
         if self.stopping != "cold":
             self.pool.begin_stop()
         while self.stopping != "cold" and self.pool.busy():
-            self._wait(1.0)
+            self._wait(min(1.0, self.config.lease / 6))
+            if self.heartbeat_thread is None and time.monotonic() >= self.next_heartbeat:
+                self._with_database(self.heartbeat)  # running jobs keep their leases
             self._with_database(lambda: self._record(force=True))
             self._with_database(self._release_buffer)
         if self.stopping == "cold":
@@ -547,6 +577,7 @@ class Worker:
         )
         if self.listener is not None:
             self.listener.close()
+        self.heartbeat_done.set()
         signals.worker_shutdown.send(sender=self)
         logger.info("%s stopped (%d jobs, %d failed)", self.name, self.processed, self.failed)
 
@@ -576,6 +607,14 @@ class Worker:
         from .banner import banner
 
         return banner(self)
+
+
+def _unstorable(outcome: dict, exc: BaseException) -> dict:
+    """The FAILURE recorded instead of an outcome the database refused to store."""
+    error = RuntimeError(f"the job's outcome ({outcome['state']}) could not be stored: "
+                         f"{type(exc).__name__}: {exc}")  # fmt: skip
+    return {**lost_outcome({**outcome, "name": outcome.get("name")}, error),
+            "lost": False, "unstorable": True, "continues": True}  # fmt: skip
 
 
 def _revoked_outcome(job: dict) -> dict:

@@ -192,3 +192,27 @@ def test_new_style_errback_gets_request_exception_and_traceback():
     assert errback.state == states.SUCCESS, errback.traceback
     assert errback.result == {"id": failed.id, "task": fail.name, "exc": "ValueError",
                               "message": "kaput", "has_traceback": True}  # fmt: skip
+
+
+def test_a_chord_member_chain_that_fails_early_still_completes_the_chord():
+    result = chord([fail.si("early") | add.s(1), add.s(2, 2)], xsum.s())()
+    drain()
+    with pytest.raises(ChordError):
+        result.get(timeout=5)
+
+
+def test_a_chain_step_whose_arguments_do_not_fit_fails_instead_of_hanging():
+    from testproject.demo.tasks import noop
+
+    result = chain(add.s(1, 1), noop.s(), add.s(5))()  # noop takes no argument
+    drain()
+    with pytest.raises(TypeError, match="noop"):
+        result.get(timeout=5)
+
+
+def test_link_error_given_as_a_task_name_or_garbage():
+    failed = fail.apply_async(("x",), link_error=on_error.name)  # a name: its signature
+    drain()
+    assert Job.objects.get(name=on_error.name).args == [failed.id]
+    with pytest.raises(TypeError, match="link/link_error"):
+        fail.apply_async(("x",), link_error=[42])

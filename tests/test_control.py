@@ -161,3 +161,12 @@ def test_rate_limit_control_is_validated_and_stored():
     assert TaskLimit.objects.get(name=add.name).rate_limit == "3/s"
     control.rate_limit(add.name, None)
     assert TaskLimit.objects.get(name=add.name).rate_limit == "0"
+
+
+@pytest.mark.django_db
+def test_one_unique_key_twice_in_one_batch_makes_one_job():
+    from djq import enqueue_many
+
+    first, second = enqueue_many([add.s(1, 1).set(unique_key="same"),
+                                  add.s(2, 2).set(unique_key="same")])  # fmt: skip
+    assert first.id == second.id and Job.objects.filter(name=add.name).count() == 1

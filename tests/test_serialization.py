@@ -193,3 +193,13 @@ def test_nested_exception_class_is_found_by_qualified_name():
     data = exception_to_dict(Outer.Inner("x"))
     assert data["exc_type"] == "Outer.Inner"
     assert type(dict_to_exception(data)) is Outer.Inner
+
+
+def test_lone_surrogates_are_refused_and_exceptions_about_them_still_travel():
+    from djq.serialization import dumps, exception_to_dict
+
+    with pytest.raises(TypeError, match="surrogate"):
+        dumps({"name": "bad\udcffname"})
+    assert dumps("\U0001f600") == '"\\ud83d\\ude00"'  # a real pair is fine
+    stored = exception_to_dict(ValueError("bad\udcffname"))
+    assert dumps(stored)  # storable: the message is escaped

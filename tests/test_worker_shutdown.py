@@ -89,3 +89,19 @@ def test_sighup_restarts_in_place(start_worker):
     result = demo.add.delay(2, 2)
     assert result.get(timeout=20) == 4
     assert job(result).worker == w.nodename
+
+
+def test_warm_shutdown_keeps_heartbeating_until_the_running_job_ends(start_worker, tmp_path):
+    """A job longer than the lease, running when SIGTERM arrives, is not rescued by another
+    worker while the first one finishes it."""
+    from tests.worker_support import wait_state
+
+    marker = tmp_path / "started"
+    first = start_worker("-c", "1", "--lease", "1.5", name="stopping")
+    long = demo.sleep.apply_async((4.0, str(marker)))
+    wait_for(marker.exists, timeout=30, message="the job to start")
+    start_worker("-c", "1", "--lease", "1.5", name="watcher")
+    first.terminate()
+    assert first.wait(timeout=30) == 0
+    row = wait_state(long, {states.SUCCESS, states.FAILURE}, timeout=30)
+    assert row.state == states.SUCCESS and row.worker == first.nodename and row.attempt == 1

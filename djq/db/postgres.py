@@ -111,7 +111,8 @@ FROM due WHERE j.id = due.id
 RETURNING j.id::text, j.name, j.args::text, j.kwargs::text, j.options::text, j.retries,
     j.max_retries, j.attempt, j.run_after, j.expires,
     (j.expires IS NOT NULL AND j.expires <= statement_timestamp()),
-    j.parent_id::text, j.root_id::text, j.group_id::text, j.priority, j.queue, j.acks_late
+    j.parent_id::text, j.root_id::text, j.group_id::text, j.priority, j.queue, j.acks_late,
+    j.revoked_at IS NOT NULL
 """
 # One queue (the common case): an equality, so the index order serves the ORDER BY and the scan
 # stops after LIMIT rows; with several queues Postgres merges them and sorts the batch.
@@ -256,8 +257,11 @@ def revoke(cursor, ids: list[str], signal: str, revoked_json: str) -> list:
 
 
 NEXT_DUE = f"""
-SELECT EXTRACT(EPOCH FROM (min(run_after) - statement_timestamp()))::float8 FROM djq_job
-WHERE state IN {_WAITING} AND queue = ANY(%s)
+SELECT EXTRACT(EPOCH FROM (min(d.run_after) - statement_timestamp()))::float8
+FROM unnest(%s::text[]) AS q(name), LATERAL (
+    SELECT run_after FROM djq_job
+    WHERE state IN {_WAITING} AND queue = q.name ORDER BY run_after LIMIT 1
+) AS d
 """
 
 
@@ -267,11 +271,11 @@ def next_due(cursor, queues: list[str]) -> float | None:
     return None if row is None or row[0] is None else float(row[0])
 
 
-def set_progress(cursor, job_id: str, state: str, meta_json: str | None) -> int:
+def set_progress(cursor, job_id: str, state: str, meta_json: str | None, attempt) -> int:
     cursor.execute(
         "UPDATE djq_job SET custom_state = %s, meta = %s::jsonb "
-        "WHERE id = %s AND state = 'STARTED'",
-        [state, meta_json, job_id],
+        "WHERE id = %s AND state = 'STARTED' AND (%s::int IS NULL OR attempt = %s::int)",
+        [state, meta_json, job_id, attempt, attempt],
     )
     return cursor.rowcount
 

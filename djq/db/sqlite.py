@@ -94,7 +94,7 @@ WHERE id IN (
     LIMIT %(limit)s
 )
 RETURNING id, name, args, kwargs, options, retries, max_retries, attempt, run_after, expires,
-    NULL, parent_id, root_id, group_id, priority, queue, acks_late
+    NULL, parent_id, root_id, group_id, priority, queue, acks_late, revoked_at
 """
 # ``expired`` (the NULL above) and the heartbeat's ``revoked`` are computed in Python from the
 # columns: SQLite 3.40 evaluates ``col IS NOT NULL`` in a RETURNING clause of this table as true
@@ -128,6 +128,7 @@ def _claimed(row, now: dt.datetime) -> tuple:
     row[8], row[9] = parse_dt(row[8]), parse_dt(row[9])
     row[10] = row[9] is not None and row[9] <= now
     row[16] = bool(row[16])
+    row[17] = row[17] is not None  # (tested here: SQLite mis-evaluates IS NULL in RETURNING)
     return tuple(row)
 
 
@@ -294,10 +295,11 @@ def next_due(cursor, queues: list[str]) -> float | None:
     return (parse_dt(row[0]) - dt.datetime.now(dt.UTC)).total_seconds()
 
 
-def set_progress(cursor, job_id: str, state: str, meta_json: str | None) -> int:
+def set_progress(cursor, job_id: str, state: str, meta_json: str | None, attempt) -> int:
     cursor.execute(
-        "UPDATE djq_job SET custom_state = %s, meta = %s WHERE id = %s AND state = 'STARTED'",
-        [state, meta_json, _hex(job_id)],
+        "UPDATE djq_job SET custom_state = %s, meta = %s WHERE id = %s AND state = 'STARTED' "
+        "AND (%s IS NULL OR attempt = %s)",
+        [state, meta_json, _hex(job_id), attempt, attempt],
     )
     return cursor.rowcount
 
