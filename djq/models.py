@@ -128,7 +128,14 @@ class Job(models.Model):
                 name="djq_job_parent_idx",
             ),
             models.Index(fields=["name", "-created_at"], name="djq_job_name_idx"),
-            models.Index(fields=["state", "-created_at"], name="djq_job_state_idx"),
+            # The admin's state filter over history. Partial on the finished states: the waiting
+            # ones are served by the claim index, which must stay the only index the claim
+            # query can use for them (a second one tempts the planner into sorting the backlog).
+            models.Index(
+                fields=["state", "-created_at"],
+                condition=Q(state__in=_READY),
+                name="djq_job_state_idx",
+            ),
             # The admin's job list: newest first (its default order and date filter), and its
             # queue and worker filters, each walked in that order and stopped after one page,
             # whatever the table's size. Pending jobs have no worker: not in the worker index.
