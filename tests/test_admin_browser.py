@@ -155,7 +155,7 @@ def test_a_user_without_permissions_gets_403_on_every_djq_page_and_action(
 
 def test_screenshots_of_the_dashboard_and_a_job_page(admin_browser, admin_user, start_worker):
     """The docs' pictures: a busy dashboard and a chord body's page, light and dark."""
-    start_worker("-c", "4")
+    worker = start_worker("-c", "4")
     for i in range(40):
         demo_work.delay(i)
     fail.delay("the payment provider said no")
@@ -175,3 +175,4 @@ def test_screenshots_of_the_dashboard_and_a_job_page(admin_browser, admin_user, 
         page.screenshot(path=str(ARTIFACTS / f"admin-job-{scheme}.png"), full_page=True)
     for name in ("dashboard", "job"):
         assert (ARTIFACTS / f"admin-{name}-light.png").stat().st_size > 10_000
+    worker.kill_group()  # the two long sleepers only posed for the pictures

@@ -256,7 +256,7 @@ def test_check_reports_unknown_options():
     assert "FOO" in errors[0].msg and "JOB_OPTIONS.queue" in errors[0].msg
 
 
-def test_check_explains_a_django_without_tasks():
+def test_check_explains_a_django_without_tasks(tmp_path):
     """On Django 5.2 (no django.tasks) a TASKS entry naming DjqBackend is a system-check error,
     and djq itself still loads. Simulated in a subprocess in which django.tasks cannot be
     imported."""
@@ -277,7 +277,9 @@ try:
 except Exception as exc:
     print(type(exc).__name__, exc)
 """
-    env = worker_env({"DJANGO_SETTINGS_MODULE": "tests.tasks_settings"})
+    # a database of its own: the test's (locked by its transaction on SQLite) is not needed
+    env = worker_env({"DJANGO_SETTINGS_MODULE": "tests.tasks_settings",
+                      "DATABASE_URL": f"sqlite:///{tmp_path / 'check.sqlite3'}"})  # fmt: skip
     proc = run_python(code, env=env)
     assert proc.returncode == 0, proc.stderr
     assert "(djq.E020) TASKS['default'] uses djq.backends.DjqBackend" in proc.stdout
