@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 from django.core.management.base import BaseCommand
 
 from djq.beat import DEFAULT_LEASE, Beat, BeatConfig
-from djq.management.commands.djq_worker import _remove_pidfile, _setup_logging, _write_pidfile
+from djq.management.commands.djq_worker import _setup_logging, _write_pidfile, run_service
 
 
 class Command(BaseCommand):
@@ -40,10 +38,4 @@ class Command(BaseCommand):
             using=options["database"],
             sync=not options["no_sync"],
         )
-        try:
-            code = Beat(config).run()
-        finally:
-            if options["pidfile"]:
-                _remove_pidfile(options["pidfile"])
-        if code:
-            sys.exit(code)
+        run_service(Beat(config).run, options["pidfile"])

@@ -83,13 +83,18 @@ class Command(BaseCommand):
             beat=options["beat"],
             using=options["database"],
         )
-        try:
-            code = Worker(config).run()
-        finally:
-            if options["pidfile"]:
-                _remove_pidfile(options["pidfile"])
-        if code:
-            sys.exit(code)
+        run_service(Worker(config).run, options["pidfile"])
+
+
+def run_service(run, pidfile: str | None) -> None:
+    """Run a worker or beat to its end: remove our pidfile, exit with its status."""
+    try:
+        code = run()
+    finally:
+        if pidfile:
+            _remove_pidfile(pidfile)
+    if code:
+        sys.exit(code)
 
 
 def _daemonize(options: dict) -> None:
