@@ -190,13 +190,20 @@ RETURNING id
 """
 
 
+def _each(cursor, sql: str, params: list[dict]) -> list:
+    """Run a fenced per-job statement for each row (SQLite is local: no batching needed) and
+    return the ids it changed."""
+    done = []
+    for one in params:
+        cursor.execute(sql, one)
+        done.extend((_uuid_text(row[0]),) for row in cursor.fetchall())
+    return done
+
+
 def release(cursor, claims: list[dict]) -> list:
-    released = []
-    for claim_ in claims:
-        params = {"id": _hex(claim_["id"]), "attempt": claim_["attempt"], "now": now_text()}
-        cursor.execute(RELEASE, params)
-        released.extend((_uuid_text(row[0]),) for row in cursor.fetchall())
-    return released
+    return _each(cursor, RELEASE, [
+        {"id": _hex(c["id"]), "attempt": c["attempt"], "now": now_text()} for c in claims
+    ])  # fmt: skip
 
 
 DEFER = f"""
@@ -209,13 +216,10 @@ RETURNING id
 
 
 def defer(cursor, items: list[dict]) -> list:
-    done = []
-    for item in items:
-        params = {"slot": fmt(item["slot"]), "slot_text": item["slot_text"], "now": now_text(),
-                  "id": _hex(item["id"]), "attempt": item["attempt"]}  # fmt: skip
-        cursor.execute(DEFER, params)
-        done.extend((_uuid_text(row[0]),) for row in cursor.fetchall())
-    return done
+    return _each(cursor, DEFER, [
+        {"slot": fmt(i["slot"]), "slot_text": i["slot_text"], "now": now_text(),
+         "id": _hex(i["id"]), "attempt": i["attempt"]} for i in items
+    ])  # fmt: skip
 
 
 def heartbeat(

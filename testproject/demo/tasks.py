@@ -110,14 +110,20 @@ def record(path: str, token: str):
     return token
 
 
-@task(acks_late=True)
-def record_slowly(path: str, token: str, seconds: float = 2.0):
+def _record_around(path: str, token: str, seconds: float) -> int:
+    """Record "<token> start <pid>", sleep, record "<token> done <pid>": a job that can be
+    caught in the middle (killed, stopped) and whose runs can be counted."""
     with open(path, "a") as fh:
         fh.write(f"{token} start {os.getpid()}\n")
     time.sleep(seconds)
     with open(path, "a") as fh:
         fh.write(f"{token} done {os.getpid()}\n")
     return os.getpid()
+
+
+@task(acks_late=True)
+def record_slowly(path: str, token: str, seconds: float = 2.0):
+    return _record_around(path, token, seconds)
 
 
 @task
@@ -176,12 +182,7 @@ def record_after(path: str, token: str, seconds: float = 0.05):
 @task
 def record_start(path: str, token: str, seconds: float = 2.0):
     """Like ``record_slowly`` but not ``acks_late``: a plain job that records start and end."""
-    with open(path, "a") as fh:
-        fh.write(f"{token} start {os.getpid()}\n")
-    time.sleep(seconds)
-    with open(path, "a") as fh:
-        fh.write(f"{token} done {os.getpid()}\n")
-    return os.getpid()
+    return _record_around(path, token, seconds)
 
 
 @task
