@@ -8,11 +8,10 @@ fast with millions of rows.
 
 from __future__ import annotations
 
-import uuid
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.admin.utils import quote, unquote
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
@@ -117,10 +116,9 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        try:
-            return queryset.filter(id=uuid.UUID(term)), False
-        except ValueError:
-            pass
+        by_id = queryset.filter(id=term)  # ids are any text: one primary-key lookup
+        if by_id.exists():
+            return by_id, False
         names = {n for n in tasks if term.lower() in n.lower()} | {term}
         return queryset.filter(name__in=sorted(names)), False
 
@@ -219,7 +217,7 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
                     "retry": self.retry}  # fmt: skip
         if action not in handlers or not self.may_act(request):
             raise PermissionDenied
-        job = get_object_or_404(Job, pk=object_id)
+        job = get_object_or_404(Job, pk=unquote(object_id))  # (the admin quotes ids in URLs)
         handlers[action](request, Job.objects.filter(pk=job.pk))
         return HttpResponseRedirect(reverse("admin:djq_job_change", args=[object_id]))
 
@@ -541,7 +539,9 @@ class WorkerAdmin(ReadOnlyDetail, admin.ModelAdmin):
     @admin.display(description="current jobs")
     def current_jobs(self, obj: Worker) -> str:
         running = Job.objects.running().filter(worker=obj.name).order_by("started_at")[:50]
-        links = ((reverse("admin:djq_job_change", args=[j.pk]), j.name, j.pk) for j in running)
+        links = (
+            (reverse("admin:djq_job_change", args=[quote(j.pk)]), j.name, j.pk) for j in running
+        )
         return format_html_join(mark_safe("<br>"), '<a href="{}">{}</a> <code>{}</code>',
                                 links) or "none"  # fmt: skip
 

@@ -94,14 +94,8 @@ def rebuild_task(header: dict):
 # --- job row → TaskResult -------------------------------------------------------------------
 def load_row(job_id: str, using: str | None = None) -> dict | None:
     """The job row of a Django task result, or None (unknown id, or not a Django task's job)."""
-    import uuid
-
     from .models import Job
 
-    try:
-        uuid.UUID(str(job_id))
-    except ValueError:
-        return None
     row = (
         Job.objects.using(using or settings.DATABASE)
         .filter(id=job_id, name=TASK_NAME)

@@ -18,7 +18,7 @@ from django.utils import timezone
 from . import request as request_context
 from . import signals, store
 from .conf import settings
-from .models import PRIORITY_MAX, PRIORITY_MIN
+from .models import PRIORITY_MAX, PRIORITY_MIN, TASK_ID_MAX
 from .registry import tasks
 from .serialization import check_arguments, dumps
 
@@ -114,7 +114,7 @@ def build_row(
         "acks_late": bool(options["acks_late"]),
         "parent_id": str(parent_id) if parent_id else None,
         "root_id": str(root_id) if root_id else None,
-        "group_id": str(options["group_id"]) if options.get("group_id") else None,
+        "group_id": _task_id(name, options["group_id"]) if options.get("group_id") else None,
         "unique_key": options.get("unique_key"),
     }
 
@@ -184,12 +184,28 @@ def _first(*values):
 
 
 def _task_id(name: str, task_id) -> str:
+    """Celery's ``task_id=``: any non-empty string up to 255 characters (or a UUID)."""
     if task_id is None:
         return str(uuid.uuid4())
+    if isinstance(task_id, uuid.UUID):
+        return str(task_id)
+    if not isinstance(task_id, str) or not task_id or len(task_id) > TASK_ID_MAX:
+        raise ValueError(
+            f"{name}: task_id must be a non-empty string of at most {TASK_ID_MAX} characters, "
+            f"got {task_id!r}"
+        )
+    if "\x00" in task_id or not _encodable(task_id):
+        raise ValueError(f"{name}: task_id must be text without NUL or lone surrogates, "
+                         f"got {task_id!r}")  # fmt: skip
+    return task_id
+
+
+def _encodable(text: str) -> bool:
     try:
-        return str(uuid.UUID(str(task_id)))
-    except ValueError:
-        raise ValueError(f"{name}: task_id must be a UUID, got {task_id!r}") from None
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _queue(name: str, queue) -> str:

@@ -14,6 +14,13 @@ from . import states
 from .serialization import Decoder, Encoder
 
 PRIORITY_MIN, PRIORITY_MAX = -100, 255
+#: the longest task (and group) id: Celery's practical limit (ids are strings of any form)
+TASK_ID_MAX = 255
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
 
 STATE_CHOICES = [(s, s) for s in sorted(states.ALL_STATES)]
 _WAITING = sorted(states.WAITING_STATES)
@@ -39,7 +46,9 @@ class JobQuerySet(models.QuerySet):
 class Job(models.Model):
     """One task invocation. ``id`` is the task id that ``AsyncResult`` takes."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Any non-empty string up to 255 characters (Celery's ``apply_async(task_id=...)`` idiom);
+    # a UUID4 (as text) when none is given. The id columns below are text for the same reason.
+    id = models.CharField(max_length=TASK_ID_MAX, primary_key=True, default=_new_id, editable=False)
     name = models.CharField(max_length=255, help_text="registered task name")
     queue = models.CharField(max_length=200, default="default")
     priority = models.SmallIntegerField(default=0, help_text="higher runs first")
@@ -70,9 +79,9 @@ class Job(models.Model):
     created_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    parent_id = models.UUIDField(null=True, blank=True)
-    root_id = models.UUIDField(null=True, blank=True)
-    group_id = models.UUIDField(null=True, blank=True)
+    parent_id = models.CharField(max_length=TASK_ID_MAX, null=True, blank=True)
+    root_id = models.CharField(max_length=TASK_ID_MAX, null=True, blank=True)
+    group_id = models.CharField(max_length=TASK_ID_MAX, null=True, blank=True)
     #: [[state, time, worker], ...]: every state change, appended by the statement that makes it
     history = models.JSONField(default=list)
 
@@ -217,7 +226,7 @@ class Group(models.Model):
     counter is incremented with a single UPDATE per recorded job, under the row lock).
     """
 
-    id = models.UUIDField(primary_key=True)
+    id = models.CharField(max_length=TASK_ID_MAX, primary_key=True)
     size = models.PositiveIntegerField(default=0)
     completed = models.PositiveIntegerField(default=0)
     children = models.JSONField(default=list, help_text="member job ids, in order")
@@ -407,7 +416,7 @@ class PeriodicTick(models.Model):
 
     periodic_task = models.ForeignKey(PeriodicTask, on_delete=models.CASCADE, related_name="ticks")
     tick = models.DateTimeField()
-    job_id = models.UUIDField()
+    job_id = models.CharField(max_length=TASK_ID_MAX)
     manual = models.BooleanField(default=False, help_text='enqueued by "run now"')
     created_at = models.DateTimeField()
 
@@ -475,7 +484,7 @@ class UniqueLock(models.Model):
     """
 
     key = models.CharField(max_length=255, primary_key=True)
-    job_id = models.UUIDField()
+    job_id = models.CharField(max_length=TASK_ID_MAX)
     until = models.DateTimeField()
 
     class Meta:

@@ -40,13 +40,19 @@ logger = logging.getLogger("djq.worker")
 
 #: how long finished jobs may wait to be recorded together while the pool is busy (seconds)
 FLUSH_DELAY = 0.005
+#: without NOTIFY on SQLite (a local file: a look costs microseconds), the control table is read
+#: this often, so that ``inspect(timeout=0.5)`` is answered inside a timeout shorter than the poll
+CONTROL_POLL_SQLITE = 0.1
+#: the default node name: Celery's ``celery@%h`` plus the pid, so that two workers started
+#: without ``-n`` on one host both run (an explicit ``-n`` held by a live worker is refused)
+DEFAULT_NAME = "djq.%p@%h"
 
 
 @dataclass
 class WorkerConfig:
     """Everything ``djq_worker`` can be told; defaults from ``DJQ_WORKER_*`` settings."""
 
-    name: str = "djq@%h"
+    name: str = DEFAULT_NAME
     queues: list[str] = field(default_factory=list)
     concurrency: int | None = None
     pool: str | None = None
@@ -115,6 +121,7 @@ class Worker:
         self.outcomes: list[dict] = []  # finished, not yet recorded
         self.first_outcome_at = 0.0
         self.revoked: set[str] = set()  # revoked while held (found by the heartbeat)
+        self.terminated: set[str] = set()  # of those, the ones already told to terminate
         self.stopping: str | None = None  # "warm" or "cold"
         self.restart = False
         self.processed = self.failed = 0
@@ -332,6 +339,8 @@ class Worker:
         if room and (self.woken or self.more):
             return 0.0
         moments = [self.next_heartbeat, self.next_rescue]
+        if self.mailbox is not None and self.listener is None:
+            moments.append(self.next_control)
         if room:
             moments.append(self.next_poll)
         if self.listener is None and self.config.using and self._wants_listener():
@@ -439,11 +448,16 @@ class Worker:
             self._connect_listener()
         if self.mailbox is not None and (self.control_due or now >= self.next_control):
             self.control_due = False
-            self.next_control = now + (
-                self.config.lease / 3 if self.listener is not None else self.config.poll_interval
-            )
+            self.next_control = now + self._control_interval()
             self.refresh_limits()
             self.mailbox.poll()
+
+    def _control_interval(self) -> float:
+        if self.listener is not None:
+            return self.config.lease / 3
+        if connections[self.using].vendor == "sqlite":
+            return min(self.config.poll_interval, CONTROL_POLL_SQLITE)
+        return self.config.poll_interval
 
     def heartbeat(self) -> None:
         """Extend the leases of held jobs, refresh the Worker row, act on revokes."""
@@ -457,9 +471,12 @@ class Worker:
             self.name, ids, self.config.lease, self.processed, self.failed, using=self.using
         )
         for job_id, _attempt, revoked, signame in rows:
-            if not revoked or job_id in self.revoked:
+            # a plain revoke first, then one with terminate: act on the second one too
+            if not revoked or job_id in (self.terminated if signame else self.revoked):
                 continue
             self.revoked.add(job_id)
+            if signame:
+                self.terminated.add(job_id)
             if self.pool is None or self.heartbeat_thread is not None:
                 continue  # another thread: the main loop skips it at dispatch
             if signame and self.pool.terminate(job_id, signame):

@@ -115,7 +115,7 @@ def test_link_runs_the_callback_with_the_result():
     assert child.parent == first
     assert child.name == mul.name
     row = Job.objects.get(id=child.id)
-    assert row.root_id == uuid.UUID(first.id)
+    assert row.root_id == first.id
 
 
 @pytest.mark.django_db

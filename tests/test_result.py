@@ -265,7 +265,7 @@ def test_a_job_enqueued_by_a_running_job_is_its_child():
     child = AsyncResult(child_id)
     assert child.parent == parent
     assert parent.children == [child]
-    assert Job.objects.get(id=child_id).root_id == uuid.UUID(parent.id)
+    assert Job.objects.get(id=child_id).root_id == parent.id
     drain()
     assert child.get() == 6
     assert parent.parent is None

@@ -45,9 +45,9 @@ WITH ins AS (
         clock_timestamp(), r.parent_id, r.root_id, r.group_id,
         {_PENDING_EVENT}
     FROM jsonb_to_recordset(%s::jsonb) AS r(
-        id uuid, name text, queue text, priority int, args jsonb, kwargs jsonb, options jsonb,
+        id text, name text, queue text, priority int, args jsonb, kwargs jsonb, options jsonb,
         eta timestamptz, countdown float8, expires timestamptz, expires_in float8, retries int,
-        max_retries int, acks_late bool, parent_id uuid, root_id uuid, group_id uuid)
+        max_retries int, acks_late bool, parent_id text, root_id text, group_id text)
     RETURNING queue
 )
 SELECT pg_notify('{JOBS_CHANNEL}', q) FROM (SELECT DISTINCT queue AS q FROM ins) AS d
@@ -145,7 +145,7 @@ UPDATE djq_job j SET
     lease_expires_at = NULL,
     history = j.history || {_EVENT.format(state="o.state", worker="j.worker")}
 FROM jsonb_to_recordset(%s::jsonb) AS o(
-    id uuid, attempt int, state text, result text, keep_result bool, traceback text, meta text,
+    id text, attempt int, state text, result text, keep_result bool, traceback text, meta text,
     countdown float8, eta timestamptz, args text, kwargs text)
 WHERE j.id = o.id AND j.attempt = o.attempt AND j.state = 'STARTED'
 RETURNING j.id::text, j.state, j.name, j.options::text, j.result::text, j.parent_id::text,
@@ -161,7 +161,7 @@ def complete(cursor, outcomes: list[dict]) -> list:
 RELEASE = f"""
 UPDATE djq_job j SET state = 'PENDING', lease_expires_at = NULL,
     history = j.history || {_EVENT.format(state="'PENDING'", worker="j.worker")}
-FROM jsonb_to_recordset(%s::jsonb) AS o(id uuid, attempt int)
+FROM jsonb_to_recordset(%s::jsonb) AS o(id text, attempt int)
 WHERE j.id = o.id AND j.attempt = o.attempt AND j.state = 'STARTED'
 RETURNING j.id::text, pg_notify('{JOBS_CHANNEL}', j.queue)
 """
@@ -178,7 +178,7 @@ DEFER = f"""
 UPDATE djq_job j SET state = 'PENDING', run_after = o.slot, lease_expires_at = NULL,
     options = j.options || jsonb_build_object('rate_slot', o.slot_text),
     history = j.history || {_EVENT.format(state="'PENDING'", worker="j.worker")}
-FROM jsonb_to_recordset(%s::jsonb) AS o(id uuid, attempt int, slot timestamptz, slot_text text)
+FROM jsonb_to_recordset(%s::jsonb) AS o(id text, attempt int, slot timestamptz, slot_text text)
 WHERE j.id = o.id AND j.attempt = o.attempt AND j.state = 'STARTED'
 RETURNING j.id::text
 """
@@ -195,7 +195,7 @@ WITH w AS (
     WHERE name = %(worker)s
 )
 UPDATE djq_job SET lease_expires_at = now() + make_interval(secs => %(lease)s)
-WHERE worker = %(worker)s AND state = 'STARTED' AND id = ANY(%(ids)s::uuid[])
+WHERE worker = %(worker)s AND state = 'STARTED' AND id = ANY(%(ids)s::text[])
 RETURNING id::text, attempt, revoked_at IS NOT NULL, terminate_signal
 """
 
@@ -245,7 +245,7 @@ UPDATE djq_job j SET
     finished_at = CASE WHEN j.state IN {_WAITING} THEN now() ELSE j.finished_at END,
     history = CASE WHEN j.state IN {_WAITING}
         THEN j.history || {_EVENT.format(state="'REVOKED'", worker="''")} ELSE j.history END
-WHERE j.id = ANY(%(ids)s::uuid[]) AND j.state NOT IN {_READY}
+WHERE j.id = ANY(%(ids)s::text[]) AND j.state NOT IN {_READY}
 RETURNING j.id::text, j.state, j.worker, j.name, j.options::text, j.result::text,
     j.parent_id::text, j.root_id::text, j.group_id::text, pg_notify('{CONTROL_CHANNEL}', 'revoke')
 """

@@ -3,13 +3,12 @@
 SQLite has one writer at a time, so a claim (one ``UPDATE … WHERE id IN (SELECT … LIMIT n)
 RETURNING``) is atomic without row locks. There is no NOTIFY: workers poll. The "database clock"
 is this machine's clock, formatted as Django stores datetimes in SQLite (naive UTC text), so that
-text comparisons order correctly. UUIDs are stored as 32 hex digits, as Django does.
+text comparisons order correctly. Task ids are stored as the text they are.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 _READY = "('SUCCESS','FAILURE','REVOKED','IGNORED')"
 _WAITING = "('PENDING','RETRY')"
@@ -38,11 +37,12 @@ def parse_dt(value: str | dt.datetime | None) -> dt.datetime | None:
 
 
 def _hex(value) -> str | None:
-    return None if value is None else uuid.UUID(str(value)).hex
+    """A task id as stored: text, unchanged (ids are any string; migration 0003 gave the 32-hex
+    UUIDs Django used to store their dashes). Kept under its old name for the call sites."""
+    return None if value is None else str(value)
 
 
-def _uuid_text(value: str | None) -> str | None:
-    return None if value is None else str(uuid.UUID(value))
+_uuid_text = _hex  # the same: an id read back is the text stored
 
 
 INSERT = """

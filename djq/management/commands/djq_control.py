@@ -10,27 +10,31 @@ from djq import control
 
 
 def _revoke(o):
-    return control.revoke(o["args"], terminate=o["terminate"], signal=o["signal"])
+    return control.revoke(o["arguments"], terminate=o["terminate"], signal=o["signal"])
 
 
 COMMANDS = {
     # name: (number of positional arguments ("+" = one or more), function(options))
     "revoke": ("+", _revoke),
-    "rate_limit": (2, lambda o: control.rate_limit(*o["args"], **_remote(o))),
+    "rate_limit": (2, lambda o: control.rate_limit(*o["arguments"], **_remote(o))),
     "time_limit": (3, lambda o: control.time_limit(
-        o["args"][0], _float(o["args"][1]), _float(o["args"][2]), **_remote(o))),
-    "add_consumer": (1, lambda o: control.add_consumer(o["args"][0], **_remote(o))),
-    "cancel_consumer": (1, lambda o: control.cancel_consumer(o["args"][0], **_remote(o))),
-    "pool_grow": (1, lambda o: control.pool_grow(int(o["args"][0]), **_remote(o))),
-    "pool_shrink": (1, lambda o: control.pool_shrink(int(o["args"][0]), **_remote(o))),
-    "autoscale": (2, lambda o: control.autoscale(*map(int, o["args"]), **_remote(o))),
+        o["arguments"][0], _float(o["arguments"][1]), _float(o["arguments"][2]), **_remote(o))),
+    "add_consumer": (1, lambda o: control.add_consumer(o["arguments"][0], **_remote(o))),
+    "cancel_consumer": (1, lambda o: control.cancel_consumer(o["arguments"][0], **_remote(o))),
+    "pool_grow": (1, lambda o: control.pool_grow(int(o["arguments"][0]), **_remote(o))),
+    "pool_shrink": (1, lambda o: control.pool_shrink(int(o["arguments"][0]), **_remote(o))),
+    "autoscale": (2, lambda o: control.autoscale(*map(int, o["arguments"]), **_remote(o))),
     "shutdown": (0, lambda o: control.shutdown(**_remote(o))),
     "purge": (0, lambda o: control.purge(o["queue"])),
-    "pause_queue": (1, lambda o: control.pause_queue(o["args"][0])),
-    "resume_queue": (1, lambda o: control.resume_queue(o["args"][0])),
+    "pause_queue": (1, lambda o: control.pause_queue(o["arguments"][0])),
+    "resume_queue": (1, lambda o: control.resume_queue(o["arguments"][0])),
     "concurrency_limit": (2, lambda o: control.concurrency_limit(
-        o["args"][0], None if o["args"][1] in ("none", "None", "") else int(o["args"][1]))),
+        o["arguments"][0], _int_or_none(o["arguments"][1]))),
 }  # fmt: skip
+
+
+def _int_or_none(value: str) -> int | None:
+    return None if value in ("none", "None", "") else int(value)
 
 
 def _float(value: str) -> float | None:
@@ -46,7 +50,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("command", choices=sorted(COMMANDS))
-        parser.add_argument("args", nargs="*")
+        # (dest "arguments", not "args": Django passes options["args"] as *args to handle())
+        parser.add_argument("arguments", nargs="*", metavar="args")
         parser.add_argument("-d", "--destination", help="comma-separated worker names")
         parser.add_argument("-t", "--timeout", type=float, default=1.0)
         parser.add_argument("-Q", "--queue", help="purge: only this queue")
@@ -56,7 +61,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         arity, run = COMMANDS[options["command"]]
-        given = len(options["args"])
+        given = len(options["arguments"])
         if (arity == "+" and not given) or (arity != "+" and given != arity):
             raise CommandError(f"{options['command']} takes {arity} argument(s), got {given}")
         try:
