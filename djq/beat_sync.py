@@ -12,7 +12,7 @@ import json
 import logging
 from typing import Any
 
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -27,8 +27,13 @@ logger = logging.getLogger("djq.beat")
 PURGE_TASK = "djq.purge_results"
 ENTRY_KEYS = frozenset(
     {"task", "schedule", "args", "kwargs", "options", "enabled", "one_off", "catch_up",
-     "start_time", "description"}
+     "start_time", "description", "relative"}
 )  # fmt: skip
+#: why Celery's ``relative`` entry key is ignored (``manage.py check`` warns: djq.W011)
+RELATIVE_IGNORED = (
+    "'relative' is ignored: an interval counts from the first run (or start_time); use a crontab "
+    "schedule to run at fixed clock times"
+)
 
 
 def builtin_entries() -> dict[str, dict]:
@@ -116,6 +121,8 @@ def sync_schedule(schedule: dict | None = None, using: str | None = None) -> dic
         except (TypeError, ValueError, ValidationError) as exc:
             logger.error("beat: skipping DJQ_BEAT_SCHEDULE[%r]: %s", name, exc)
             continue
+        if entry.get("relative"):
+            logger.warning("beat: DJQ_BEAT_SCHEDULE[%r]: %s", name, RELATIVE_IGNORED)
         wanted[name] = (fields, entry_hash(fields))
     report: dict[str, list[str]] = {"created": [], "updated": [], "unchanged": [], "disabled": []}
     with transaction.atomic(using=using):
@@ -158,4 +165,8 @@ def check_beat_schedule(app_configs: Any, **kwargs: Any) -> list[Error]:
             entry_fields(name, entry)
         except (TypeError, ValueError, ValidationError) as exc:
             errors.append(Error(f"DJQ_BEAT_SCHEDULE[{name!r}]: {exc}", id="djq.E011"))
+            continue
+        if entry.get("relative"):
+            errors.append(Warning(f"DJQ_BEAT_SCHEDULE[{name!r}]: {RELATIVE_IGNORED}",
+                                  id="djq.W011"))  # fmt: skip
     return errors

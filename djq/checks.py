@@ -35,15 +35,19 @@ def check_routes(app_configs, **kwargs):
         for pattern, target in entry.items():
             if not _valid_route(target):
                 errors.append(Error(
-                    f"DJQ_TASK_ROUTES[{pattern!r}] must be a dict with 'queue' (a non-empty "
-                    f"string) and/or 'priority' (an integer {PRIORITY_MIN}..{PRIORITY_MAX})",
+                    f"DJQ_TASK_ROUTES[{pattern!r}] must be a queue name or a dict with 'queue' "
+                    f"(a non-empty string) and/or 'priority' (an integer "
+                    f"{PRIORITY_MIN}..{PRIORITY_MAX})",
                     id="djq.E004",
                 ))  # fmt: skip
     return errors
 
 
 def _valid_route(target) -> bool:
-    """A route every enqueue of its tasks can use (what ``djq.enqueue`` would accept)."""
+    """A route every enqueue of its tasks can use (what ``djq.enqueue`` would accept); a string
+    is a queue name (Celery's short form)."""
+    if isinstance(target, str):
+        target = {"queue": target}
     if not isinstance(target, dict) or not set(target) <= {"queue", "priority"}:
         return False
     queue, priority = target.get("queue"), target.get("priority")

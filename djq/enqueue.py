@@ -52,11 +52,16 @@ def route(name: str) -> dict:
                 return dict(found)
             continue
         if name in entry:
-            return dict(entry[name])
+            return _route_target(entry[name])
         for pattern, target in entry.items():
             if fnmatch.fnmatchcase(name, pattern):
-                return dict(target)
+                return _route_target(target)
     return {}
+
+
+def _route_target(target) -> dict:
+    """A route: a dict, or a queue name (Celery's ``{"tasks.add": "low-priority"}``)."""
+    return {"queue": target} if isinstance(target, str) else dict(target)
 
 
 def build_row(

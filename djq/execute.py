@@ -232,7 +232,8 @@ def _task_failed(task: Task, req, exc: BaseException) -> dict:
             sender=task, task_id=req.id, exception=exc, args=req.args, kwargs=req.kwargs,
             traceback=einfo.tb, einfo=einfo,
         )  # fmt: skip
-    return {**_failed(exc, einfo), "_einfo": einfo}
+    expected = isinstance(exc, tuple(getattr(task, "throws", ()) or ()))
+    return {**_failed(exc, einfo), "_einfo": einfo, **({"expected": True} if expected else {})}
 
 
 def _failed(exc: BaseException, einfo: ExceptionInfo) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import logging
 import threading
 import types
 from collections.abc import Callable, Iterable
@@ -22,6 +23,8 @@ from .conf import settings
 from .exceptions import MaxRetriesExceededError, Retry
 from .registry import tasks
 from .serialization import check_arguments
+
+logger = logging.getLogger("djq.task")
 
 
 class Task:
@@ -47,6 +50,9 @@ class Task:
     acks_late: bool | None = None
     track_started: bool | None = None
     expires: float | dt.datetime | None = None
+    #: expected errors (Celery's ``throws``): they fail the job, logged without a traceback
+    throws: tuple = ()
+    serializer: str = "json"
 
     _local: threading.local
 
@@ -245,6 +251,7 @@ def _make_task(fun: Callable, base: type[Task] | None = None, **options) -> Task
     base = base or Task
     name = options.pop("name", None) or f"{fun.__module__}.{fun.__qualname__}"
     bind = options.pop("bind", False)
+    options = _celery_options(name, options)
     for key in options:
         if not hasattr(base, key):
             raise TypeError(f"@task({key}=...) is not a task option (task {name})")
@@ -262,6 +269,54 @@ def _make_task(fun: Callable, base: type[Task] | None = None, **options) -> Task
     instance = cls()
     instance.__wrapped__ = fun
     return tasks.register(instance)
+
+
+#: Celery task options with no meaning in djq: accepted, with a warning (once per option)
+IGNORED_OPTIONS = {
+    "compression": "arguments are stored as JSON columns, not compressed messages",
+    "acks_on_failure_or_timeout": "a failed or timed-out job always ends FAILURE",
+    "reject_on_worker_lost": "a dead worker's acks_late jobs are requeued when its lease expires",
+    "store_errors_even_if_ignored": "a failure is always stored",
+    "store_eager_result": "eager runs (apply) write nothing",
+    "send_events": "events are a worker option (-E)",
+    "trail": "children are found by parent_id in the database",
+    "shared": "a task is registered once, by name",
+    "lazy": "tasks are registered when their module is imported",
+    "abstract": "subclass Task and pass base= instead",
+    "backend": "results are stored in the job row",
+    "resultrepr_maxsize": "the worker log shortens results itself",
+    "routing_key": "there are no exchanges or routing keys: a job is routed by its queue",
+    "exchange": "there are no exchanges: a job is routed by its queue",
+    "exchange_type": "there are no exchanges: a job is routed by its queue",
+    "delivery_mode": "jobs are rows: always persistent",
+    "dont_autoretry_for": "list only the errors to retry in autoretry_for",
+    "pydantic": "arguments are JSON; validate them in the task",
+}
+_warned: set[str] = set()
+
+
+def _celery_options(name: str, options: dict) -> dict:
+    """Celery's options: ``serializer`` must be JSON, ``throws`` a tuple of exception classes;
+    those without a meaning here are dropped with a one-time warning each."""
+    serializer = options.get("serializer", "json")
+    if serializer != "json":
+        raise TypeError(
+            f"@task(serializer={serializer!r}) (task {name}): djq sends arguments and results "
+            "as JSON only; pickle and other serializers are refused"
+        )
+    throws = options.get("throws", ())
+    throws = throws if isinstance(throws, tuple | list) else (throws,)
+    if not all(isinstance(t, type) and issubclass(t, BaseException) for t in throws):
+        raise TypeError(f"@task(throws=...) (task {name}) takes exception classes, got {throws!r}")
+    if "throws" in options:
+        options = {**options, "throws": tuple(throws)}
+    for key in [k for k in options if k in IGNORED_OPTIONS]:
+        if key not in _warned:
+            _warned.add(key)
+            logger.warning("@task(%s=...) is accepted and ignored (task %s): %s",
+                           key, name, IGNORED_OPTIONS[key])  # fmt: skip
+        options = {k: v for k, v in options.items() if k != key}
+    return options
 
 
 def task(*args, **options):

@@ -418,6 +418,9 @@ class Worker:
         if state == states.SUCCESS:
             logger.info("Task %s[%s] succeeded in %.3fs: %s", name, job_id, runtime,
                         outcome.get("repr", ""))  # fmt: skip
+        elif state == states.FAILURE and outcome.get("expected"):  # in the task's ``throws``
+            self.failed += 1
+            logger.info("Task %s[%s] raised expected: %s", name, job_id, outcome.get("repr"))
         elif state == states.FAILURE:
             self.failed += 1
             logger.error("Task %s[%s] raised unexpected: %s", name, job_id, outcome.get("repr"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 
 from djq.beat import DEFAULT_LEASE, Beat, BeatConfig
+from djq.celery_flags import BEAT_FLAGS, add_flags, warn_given
 from djq.management.commands.djq_worker import _setup_logging, _write_pidfile, run_service
 
 
@@ -25,11 +26,13 @@ class Command(BaseCommand):
             "--no-sync", action="store_true", help="do not sync DJQ_BEAT_SCHEDULE to the database"
         )
         parser.add_argument("--pidfile")
-        parser.add_argument("--logfile")
+        parser.add_argument("-f", "--logfile")
         parser.add_argument("--database", help="database alias (DJQ_DATABASE)")
+        add_flags(parser, BEAT_FLAGS)
 
     def handle(self, *args, **options):
         _setup_logging(options["loglevel"], options["logfile"])
+        warn_given(options, BEAT_FLAGS, "djq_beat")
         if options["pidfile"]:
             _write_pidfile(options["pidfile"])
         config = BeatConfig(

@@ -10,7 +10,8 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from djq import daemon
-from djq.worker import Worker, WorkerConfig, expand_name
+from djq.celery_flags import WORKER_FLAGS, add_flags, standin_pool, warn_given
+from djq.worker import DEFAULT_NAME, Worker, WorkerConfig, expand_name
 
 
 def _autoscale(value: str) -> tuple[int, int]:
@@ -40,11 +41,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("-Q", "--queues", default="", help="comma-separated queue names")
         parser.add_argument("-c", "--concurrency", type=_positive, help="processes (CPUs)")
-        parser.add_argument("-n", "--hostname", default="djq@%h", help="node name (%%h: host)")
-        parser.add_argument("-P", "--pool", choices=["prefork", "threads", "solo"])
+        parser.add_argument("-n", "--hostname", default=DEFAULT_NAME,
+                            help="node name (%%h: host, %%p: pid)")  # fmt: skip
+        parser.add_argument("-P", "--pool", choices=["prefork", "threads", "solo", "eventlet",
+                                                     "gevent", "processes"],
+                            help="eventlet/gevent: the threads pool")  # fmt: skip
         parser.add_argument("--autoscale", type=_autoscale, help="MAX,MIN pool processes")
-        parser.add_argument("--max-tasks-per-child", type=int)
-        parser.add_argument("--max-memory-per-child", type=int, help="KiB of resident memory")
+        parser.add_argument("--max-tasks-per-child", "--maxtasksperchild", type=int)
+        parser.add_argument("--max-memory-per-child", "--maxmemperchild", type=int,
+                            help="KiB of resident memory")  # fmt: skip
         parser.add_argument("--time-limit", type=float, help="hard time limit (s)")
         parser.add_argument("--soft-time-limit", type=float, help="soft time limit (s)")
         parser.add_argument("--prefetch-multiplier", type=int)
@@ -54,16 +59,19 @@ class Command(BaseCommand):
         parser.add_argument("--burst", action="store_true", help="exit once no due job is left")
         parser.add_argument("-B", "--beat", action="store_true", help="also run the beat")
         parser.add_argument("--pidfile", help="%%n %%h %%d %%p %%i expand as in Celery")
-        parser.add_argument("--logfile", help="%%n %%h %%d %%p %%i expand as in Celery")
-        parser.add_argument("--detach", action="store_true", help="run in the background")
+        parser.add_argument("-f", "--logfile", help="%%n %%h %%d %%p %%i expand as in Celery")
+        parser.add_argument("-D", "--detach", action="store_true", help="run in the background")
         parser.add_argument("--workdir", help="with --detach: directory to change to (/)")
         parser.add_argument("--umask", type=lambda v: int(v, 8), default=0o022,
                             help="with --detach: octal umask (022)")  # fmt: skip
         parser.add_argument("--database", help="database alias (DJQ_DATABASE)")
+        add_flags(parser, WORKER_FLAGS)
 
     def handle(self, *args, **options):
         _daemonize(options)
         _setup_logging(options["loglevel"], options["logfile"])
+        warn_given(options, WORKER_FLAGS, "djq_worker")
+        options["pool"] = standin_pool(options["pool"], "djq_worker")
         if options["pidfile"]:
             _write_pidfile(options["pidfile"])
         config = WorkerConfig(
