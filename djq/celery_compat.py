@@ -131,8 +131,8 @@ SETTINGS: dict[str, Entry] = {
     "worker_max_tasks_per_child": _s("DJQ_WORKER_MAX_TASKS_PER_CHILD"),
     "worker_max_memory_per_child": _s("DJQ_WORKER_MAX_MEMORY_PER_CHILD"),
     "worker_autoscaler": _unsupported("djq_worker --autoscale MAX,MIN has one built-in policy"),
-    "worker_disable_rate_limits": _unsupported("rate limits are enforced for the whole cluster "
-                                               "(remove a task's limit with control.rate_limit)"),
+    "worker_disable_rate_limits": _s("DJQ_DISABLE_RATE_LIMITS", "rate limits are otherwise "
+                                     "enforced for the whole cluster"),
     "worker_enable_remote_control": _no("remote control goes through the database; always on"),
     "worker_hijack_root_logger": _no(_LOGGING),
     "worker_log_format": _no(_LOGGING),
@@ -158,7 +158,89 @@ SETTINGS: dict[str, Entry] = {
     "security_key": _unsupported("jobs never leave the database; its permissions protect them"),
     "security_certificate": _unsupported("jobs never leave the database"),
     "security_cert_store": _unsupported("jobs never leave the database"),
+    "security_key_password": _unsupported("jobs never leave the database"),
+    "security_digest": _unsupported("jobs never leave the database"),
+    # the rest of Celery's settings (old names map here through OLD_NAMES / _OLD_PREFIXES)
+    "broker_read_url": _no(_BROKER),
+    "broker_write_url": _no(_BROKER),
+    "broker_failover_strategy": _no(_BROKER + "; fail over with your database's own tools"),
+    "broker_login_method": _no(_BROKER),
+    "broker_channel_error_retry": _no("workers retry the database by themselves"),
+    "broker_native_delayed_delivery_queue_type": _no("ETAs are a column of the job row"),
+    "broker_host": _no(_BROKER), "broker_port": _no(_BROKER), "broker_user": _no(_BROKER),
+    "broker_password": _no(_BROKER), "broker_vhost": _no(_BROKER),
+    "broker_insist": _no(_BROKER),
+    "result_cache_max": _no(_RESULTS + "; AsyncResult reads the row, nothing is cached"),
+    "result_exchange": _no(_RESULTS), "result_exchange_type": _no(_RESULTS),
+    "result_backend_always_retry": _no(_RESULTS + " (written in the completion transaction)"),
+    "result_backend_max_retries": _no(_RESULTS + " (written in the completion transaction)"),
+    "result_backend_base_sleep_between_retries": _no(_RESULTS),
+    "result_backend_max_sleep_between_retries": _no(_RESULTS),
+    "result_backend_thread_safe": _no(_RESULTS + "; Django's connections are per thread"),
+    "result_chord_retry_interval": _no("a chord's body is enqueued by its last member"),
+    "result_chord_ordered": _no("a chord's body gets its header's results in header order"),
+    "result_dburi": _no(_RESULTS),
+    "cache_backend_options": _no(_RESULTS),
+    "task_protocol": _no("jobs are rows, not messages"),
+    "task_default_queue_type": _no(_QUEUES),
+    "task_create_missing_queue_type": _no(_QUEUES),
+    "task_create_missing_queue_exchange_type": _no(_QUEUES),
+    "task_store_errors_even_if_ignored": _no("a failure is always stored with its job"),
+    "task_allow_error_cb_on_chord_header": _unsupported("give the chord's body a link_error"),
+    "chord_propagates": _no("a failed chord member fails the chord's body"),
+    "send_task_error_emails": _unsupported("attach Django's AdminEmailHandler to the 'djq' "
+                                           "logger"),
+    "task_error_whitelist": _unsupported("attach a logging filter to the 'djq' logger"),
+    "queue_ha_policy": _no(_QUEUES),
+    "worker_agent": _no("there is no monitoring agent: the admin reads the database"),
+    "worker_consumer": _unsupported("the worker's claim loop cannot be replaced"),
+    "worker_timer": _no("ETAs are kept by the database, not by a timer in the worker"),
+    "worker_timer_precision": _no("ETAs are kept by the database (due by its clock)"),
+    "worker_pool_putlocks": _no("a job is handed only to a free pool slot"),
+    "worker_direct": _no("address a worker by giving it its own queue (-Q)"),
+    "worker_log_color": _no(_LOGGING),
+    "worker_log_level": _cli("djq_worker -l LEVEL"),
+    "worker_log_file": _cli("djq_worker --logfile FILE"),
+    "worker_proc_alive_timeout": _no("a pool child is ready when it answers its pipe"),
+    "worker_eta_task_limit": _no("ETAs wait in the database, not in worker memory"),
+    "worker_enable_prefetch_count_reduction": _no("claims are sized to free slots"),
+    "worker_disable_prefetch": _cli("djq_worker --prefetch-multiplier 1", "djq's default"),
+    "worker_detect_quorum_queues": _no(_QUEUES),
+    "worker_soft_shutdown_timeout": _no("SIGTERM is a warm shutdown: running jobs finish, "
+                                        "unstarted ones go back to the queue"),
+    "worker_enable_soft_shutdown_on_idle": _no("SIGTERM is a warm shutdown"),
+    "worker_autoreloader": _unsupported("restart the worker with SIGHUP"),
+    "worker_force_execv": _no("pool children are forked before any database connection"),
+    "worker_mediator": _no("jobs go from the claim to the pool directly"),
+    "worker_eta_scheduler": _no("ETAs are kept by the database"),
+    "worker_eta_scheduler_precision": _no("ETAs are kept by the database"),
+    "beat_cron_starting_deadline": _no("beat runs a missed tick once at start (catch_up: each)"),
+    "beat_log_level": _cli("djq_beat -l LEVEL"),
+    "beat_log_file": _cli("djq_beat --logfile FILE"),
+    "mon_log_level": _no("celerymon is gone: the admin is the monitor"),
+    "mon_log_file": _no("celerymon is gone: the admin is the monitor"),
+    "mon_log_format": _no("celerymon is gone: the admin is the monitor"),
+    "amqp_task_result_expires": _s("DJQ_RESULT_EXPIRES"),
+    "amqp_task_result_connection_max": _no(_RESULTS),
+    "broadcast_queue": _no("remote control goes through the database"),
+    "broadcast_exchange": _no("remote control goes through the database"),
+    "broadcast_exchange_type": _no("remote control goes through the database"),
 }
+
+#: families of Celery settings (lower-case name prefix) that share one answer
+FAMILIES: dict[str, Entry] = {
+    "broker_": _no(_BROKER),
+    "result_": _no(_RESULTS),
+    "database_": _no(_RESULTS + " (Django's DATABASES, not SQLAlchemy)"),
+    "redis_": _no(_RESULTS), "cassandra_": _no(_RESULTS), "s3_": _no(_RESULTS),
+    "mongodb_": _no(_RESULTS), "couchbase_": _no(_RESULTS), "arangodb_": _no(_RESULTS),
+    "cosmosdbsql_": _no(_RESULTS), "azureblockblob_": _no(_RESULTS), "gcs_": _no(_RESULTS),
+    "elasticsearch_": _no(_RESULTS), "riak_": _no(_RESULTS), "couchdb_": _no(_RESULTS),
+    "consul_": _no(_RESULTS), "dynamodb_": _no(_RESULTS), "filesystem_": _no(_RESULTS),
+    "event_": _no(_EVENTS),
+    "control_": _no("remote control goes through the database (djq_control, djq_inspect)"),
+    "security_": _unsupported("jobs never leave the database"),
+}  # fmt: skip
 
 #: Celery 3 (pre-4.0) upper-case names → their lower-case names
 OLD_NAMES = {
@@ -187,7 +269,92 @@ OLD_NAMES = {
     "CELERYBEAT_MAX_LOOP_INTERVAL": "beat_max_loop_interval",
     "CELERY_SEND_EVENTS": "worker_send_task_events",
     "CELERY_SEND_TASK_SENT_EVENT": "task_send_sent_event",
+    # Celery's table of old → new names (https://docs.celeryq.dev, "New lowercase settings")
+    "CELERY_ACCEPT_CONTENT": "accept_content", "CELERY_ENABLE_UTC": "enable_utc",
+    "CELERY_IMPORTS": "imports", "CELERY_INCLUDE": "include", "CELERY_TIMEZONE": "timezone",
+    "CELERYBEAT_SCHEDULE_FILENAME": "beat_schedule_filename",
+    "CELERYBEAT_SYNC_EVERY": "beat_sync_every", "BROKER_TRANSPORT": "broker_transport",
+    "BROKER_CONNECTION_RETRY": "broker_connection_retry",
+    "BROKER_CONNECTION_MAX_RETRIES": "broker_connection_max_retries",
+    "BROKER_FAILOVER_STRATEGY": "broker_failover_strategy",
+    "BROKER_LOGIN_METHOD": "broker_login_method", "BROKER_READ_URL": "broker_read_url",
+    "BROKER_WRITE_URL": "broker_write_url", "CELERY_CACHE_BACKEND": "cache_backend",
+    "CELERY_CACHE_BACKEND_OPTIONS": "cache_backend_options",
+    "CASSANDRA_COLUMN_FAMILY": "cassandra_table", "CASSANDRA_ENTRY_TTL": "cassandra_entry_ttl",
+    "CASSANDRA_KEYSPACE": "cassandra_keyspace", "CASSANDRA_PORT": "cassandra_port",
+    "CASSANDRA_READ_CONSISTENCY": "cassandra_read_consistency",
+    "CASSANDRA_SERVERS": "cassandra_servers",
+    "CASSANDRA_WRITE_CONSISTENCY": "cassandra_write_consistency",
+    "CASSANDRA_OPTIONS": "cassandra_options", "S3_ACCESS_KEY_ID": "s3_access_key_id",
+    "S3_SECRET_ACCESS_KEY": "s3_secret_access_key", "S3_BUCKET": "s3_bucket",
+    "S3_BASE_PATH": "s3_base_path", "S3_ENDPOINT_URL": "s3_endpoint_url",
+    "S3_REGION": "s3_region",
+    "CELERY_COUCHBASE_BACKEND_SETTINGS": "couchbase_backend_settings",
+    "CELERY_ARANGODB_BACKEND_SETTINGS": "arangodb_backend_settings",
+    "CELERY_MONGODB_BACKEND_SETTINGS": "mongodb_backend_settings",
+    "CELERY_EVENT_QUEUE_EXPIRES": "event_queue_expires",
+    "CELERY_EVENT_QUEUE_TTL": "event_queue_ttl",
+    "CELERY_EVENT_QUEUE_PREFIX": "event_queue_prefix",
+    "CELERY_EVENT_SERIALIZER": "event_serializer", "CELERY_REDIS_DB": "redis_db",
+    "CELERY_REDIS_HOST": "redis_host", "CELERY_REDIS_MAX_CONNECTIONS": "redis_max_connections",
+    "CELERY_REDIS_USERNAME": "redis_username", "CELERY_REDIS_PASSWORD": "redis_password",
+    "CELERY_REDIS_PORT": "redis_port", "CELERY_REDIS_BACKEND_USE_SSL": "redis_backend_use_ssl",
+    "CELERY_RESULT_BACKEND": "result_backend", "CELERY_MAX_CACHED_RESULTS": "result_cache_max",
+    "CELERY_MESSAGE_COMPRESSION": "result_compression",
+    "CELERY_RESULT_EXCHANGE": "result_exchange",
+    "CELERY_RESULT_EXCHANGE_TYPE": "result_exchange_type",
+    "CELERY_RESULT_EXPIRES": "result_expires", "CELERY_RESULT_PERSISTENT": "result_persistent",
+    "CELERY_RESULT_SERIALIZER": "result_serializer", "CELERY_RESULT_DBURI": "result_backend",
+    "CELERY_RESULT_ENGINE_OPTIONS": "database_engine_options",
+    "CELERY_RESULT_DB_SHORT_LIVED_SESSIONS": "database_short_lived_sessions",
+    "CELERY_RESULT_DB_TABLE_NAMES": "database_table_names",
+    "CELERY_SECURITY_CERTIFICATE": "security_certificate",
+    "CELERY_SECURITY_CERT_STORE": "security_cert_store",
+    "CELERY_SECURITY_KEY": "security_key",
+    "CELERY_SECURITY_KEY_PASSWORD": "security_key_password",
+    "CELERY_ACKS_ON_FAILURE_OR_TIMEOUT": "task_acks_on_failure_or_timeout",
+    "CELERY_TASK_ALWAYS_EAGER": "task_always_eager", "CELERY_COMPRESSION": "task_compression",
+    "CELERY_CREATE_MISSING_QUEUES": "task_create_missing_queues",
+    "CELERY_DEFAULT_DELIVERY_MODE": "task_default_delivery_mode",
+    "CELERY_DEFAULT_EXCHANGE_TYPE": "task_default_exchange_type",
+    "CELERY_DEFAULT_QUEUE_TYPE": "task_default_queue_type",
+    "CELERY_EAGER_PROPAGATES": "task_eager_propagates",
+    "CELERY_PUBLISH_RETRY": "task_publish_retry",
+    "CELERY_PUBLISH_RETRY_POLICY": "task_publish_retry_policy",
+    "CELERY_TASK_PUBLISH_RETRY": "task_publish_retry",
+    "CELERY_TASK_PUBLISH_RETRY_POLICY": "task_publish_retry_policy",
+    "CELERY_SEND_SENT_EVENT": "task_send_sent_event",
+    "CELERYD_SOFT_TIME_LIMIT": "task_soft_time_limit",
+    "CELERYD_SOFT_TASK_TIME_LIMIT": "task_soft_time_limit",
+    "CELERYD_TIME_LIMIT": "task_time_limit",
+    "CELERY_TASK_REJECT_ON_WORKER_LOST": "task_reject_on_worker_lost",
+    "CELERY_ALLOW_ERROR_CB_ON_CHORD_HEADER": "task_allow_error_cb_on_chord_header",
+    "CELERY_STORE_ERRORS_EVEN_IF_IGNORED": "task_store_errors_even_if_ignored",
+    "CELERYD_AGENT": "worker_agent", "CELERYD_AUTOSCALER": "worker_autoscaler",
+    "CELERYD_CONSUMER": "worker_consumer", "CELERY_WORKER_DIRECT": "worker_direct",
+    "CELERY_DISABLE_RATE_LIMITS": "worker_disable_rate_limits",
+    "CELERY_ENABLE_REMOTE_CONTROL": "worker_enable_remote_control",
+    "CELERYD_LOG_COLOR": "worker_log_color", "CELERY_WORKER_LOG_FORMAT": "worker_log_format",
+    "CELERYD_WORKER_LOST_WAIT": "worker_lost_wait", "CELERYD_POOL_PUTLOCKS": "worker_pool_putlocks",
+    "CELERYD_POOL_RESTARTS": "worker_pool_restarts",
+    "CELERYD_ETA_TASK_LIMIT": "worker_eta_task_limit",
+    "CELERYD_ENABLE_PREFETCH_COUNT_REDUCTION": "worker_enable_prefetch_count_reduction",
+    "CELERYD_REDIRECT_STDOUTS": "worker_redirect_stdouts",
+    "CELERYD_REDIRECT_STDOUTS_LEVEL": "worker_redirect_stdouts_level",
+    "CELERY_REDIRECT_STDOUTS": "worker_redirect_stdouts",
+    "CELERY_REDIRECT_STDOUTS_LEVEL": "worker_redirect_stdouts_level",
+    "CELERYD_SEND_EVENTS": "worker_send_task_events", "CELERYD_STATE_DB": "worker_state_db",
+    "CELERY_WORKER_TASK_LOG_FORMAT": "worker_task_log_format", "CELERYD_TIMER": "worker_timer",
+    "CELERYD_TIMER_PRECISION": "worker_timer_precision",
+    "CELERYD_DETECT_QUORUM_QUEUES": "worker_detect_quorum_queues",
+    "CELERY_AMQP_TASK_RESULT_EXPIRES": "amqp_task_result_expires",
+    "BROKER_HOST": "broker_host", "BROKER_PORT": "broker_port", "BROKER_USER": "broker_user",
+    "BROKER_PASSWORD": "broker_password", "BROKER_VHOST": "broker_vhost",
 }  # fmt: skip
+
+#: upper-case prefixes of old names not listed above → their lower-case namespace
+_OLD_PREFIXES = (("CELERYD_", "worker_"), ("CELERYBEAT_", "beat_"), ("CELERYMON_", "mon_"),
+                 ("BROKER_", "broker_"), ("CELERY_", ""))  # fmt: skip
 
 
 #: the guide's import rewrites (docs/migrating-from-celery.md), in order
@@ -278,11 +445,21 @@ def celery_name(name: str) -> str | None:
     """The lower-case Celery name of a module-level name, or None if it is not a Celery one."""
     if name in OLD_NAMES:
         return OLD_NAMES[name]
-    if name.startswith("CELERY_"):
-        return name[len("CELERY_"):].lower()
-    if name in SETTINGS:  # a celeryconfig.py module: lower-case names
+    for prefix, namespace in _OLD_PREFIXES:
+        if name.startswith(prefix):
+            return namespace + name[len(prefix):].lower()
+    if name in SETTINGS or _family(name):  # a celeryconfig.py module: lower-case names
         return name
     return None
+
+
+def entry_for(celery: str) -> Entry | None:
+    """What a (lower-case) Celery setting becomes: its own entry, else its family's."""
+    return SETTINGS.get(celery) or _family(celery)
+
+
+def _family(name: str) -> Entry | None:
+    return next((e for prefix, e in FAMILIES.items() if name.startswith(prefix)), None)
 
 
 def check_settings(target: str) -> list[Finding]:
@@ -292,7 +469,7 @@ def check_settings(target: str) -> list[Finding]:
         celery = celery_name(name)
         if celery is None:
             continue
-        finding = Finding(name, celery, value, SETTINGS.get(celery))
+        finding = Finding(name, celery, value, entry_for(celery))
         if finding.status == SETTING:
             finding.suggestion = _suggest(finding)
         findings.append(finding)
@@ -388,10 +565,12 @@ def _merged_suggestions(findings: list[Finding]) -> list[str]:
         if not f.suggestion:
             continue
         target = f.entry.target
+        value = f.value.value
         if target == "DJQ_TASK_ANNOTATIONS" and f.value.literal:
-            value = _CONVERT[f.celery](f.value.value, [])
+            value = _CONVERT.get(f.celery, _identity)(value, [])
+        if target == "DJQ_TASK_ANNOTATIONS" and f.value.literal and isinstance(value, dict):
             for pattern, options in value.items():
-                merged.setdefault(pattern, {}).update(options)
+                merged.setdefault(pattern, {}).update(options if isinstance(options, dict) else {})
             out[target] = f"{target} = {merged!r}"
         else:
             out[target] = f.suggestion

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.checks import Error, Warning, register
 from django.db import connections
 
-from .conf import settings
+from .conf import ANNOTATION_KEYS, settings
 from .models import PRIORITY_MAX, PRIORITY_MIN
 
 
@@ -68,3 +68,21 @@ def check_eager(app_configs, **kwargs):
         return [Warning("DJQ_TASK_ALWAYS_EAGER is on: tasks run inline, no worker is used",
                         id="djq.W001")]  # fmt: skip
     return []
+
+
+@register()
+def check_annotations(app_configs, **kwargs):
+    """DJQ_TASK_ANNOTATIONS keys that djq does not read would be silently ignored: say so."""
+    annotations = settings.TASK_ANNOTATIONS or {}
+    if not isinstance(annotations, dict):
+        return [Warning("DJQ_TASK_ANNOTATIONS must be a dict of task name → options",
+                        id="djq.W005")]  # fmt: skip
+    found = []
+    for name, options in annotations.items():
+        unknown = sorted(set(options) - ANNOTATION_KEYS) if isinstance(options, dict) else []
+        if unknown:
+            found.append(Warning(
+                f"DJQ_TASK_ANNOTATIONS[{name!r}]: {', '.join(unknown)} not read (djq reads "
+                f"{', '.join(sorted(ANNOTATION_KEYS))})", id="djq.W005",
+            ))  # fmt: skip
+    return found

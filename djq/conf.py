@@ -16,7 +16,8 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_QUEUE": "default",
     # {"task.name" or "glob.*": {"queue": ..., "priority": ...}}; the first match wins.
     "TASK_ROUTES": {},
-    # {"task.name" or "*": {"rate_limit": ..., "time_limit": ...}}: per-task option overrides.
+    # {"task.name" or "*": {"rate_limit": ..., "time_limit": ...}}: per-task option overrides
+    # (the keys read are ANNOTATION_KEYS below).
     "TASK_ANNOTATIONS": {},
     "TASK_ALWAYS_EAGER": False,
     "TASK_EAGER_PROPAGATES": False,
@@ -31,6 +32,9 @@ DEFAULTS: dict[str, Any] = {
     "BEAT_SCHEDULE": {},
     "TIMEZONE": None,
     "IMPORTS": (),
+    # True: workers ignore every rate limit (Celery's worker_disable_rate_limits); concurrency
+    # limits still hold.
+    "DISABLE_RATE_LIMITS": False,
     # Worker defaults (each has a ``djq_worker`` option too).
     "WORKER_CONCURRENCY": None,  # None: the number of CPUs
     "WORKER_POOL": "prefork",
@@ -53,6 +57,11 @@ DEFAULTS: dict[str, Any] = {
     # Result ``get()`` re-checks at least this often even when NOTIFY is available.
     "RESULT_POLL_INTERVAL": 0.5,
 }
+
+
+#: the DJQ_TASK_ANNOTATIONS keys djq reads (djq.task.resolve_options, djq.limits); others warn
+ANNOTATION_KEYS = frozenset({"time_limit", "soft_time_limit", "ignore_result", "track_started",
+                             "rate_limit", "concurrency_limit"})  # fmt: skip
 
 
 class Settings:

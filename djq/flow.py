@@ -35,6 +35,10 @@ class FlowControl:
             "name", "rate_limit", "concurrency_limit"
         )
         self.task_limits = effective_limits(tasks, settings.TASK_ANNOTATIONS or {}, rows)
+        if settings.DISABLE_RATE_LIMITS:  # concurrency limits only
+            self.task_limits = {
+                name: (None, most) for name, (_, most) in self.task_limits.items() if most
+            }
         self.queue_limits = dict(
             Queue.objects.using(self.using)
             .filter(name__in=list(queues), concurrency_limit__isnull=False)
