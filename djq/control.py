@@ -220,6 +220,9 @@ class Inspect:
     def ping(self):
         return self._request("ping")
 
+    def clock(self):
+        return self._request("clock")
+
     def active(self):
         return self._request("active")
 

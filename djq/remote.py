@@ -154,6 +154,13 @@ def ping(worker) -> dict:
 
 
 @register
+def clock(worker) -> dict:
+    """Celery's logical clock: here the id of the newest control message the worker has read,
+    a sequence shared by the whole cluster (the database's)."""
+    return {"clock": worker.mailbox.last_id if worker.mailbox is not None else 0}
+
+
+@register
 def active(worker) -> list:
     return [_job_info(worker, job) for job in worker.pool.active_jobs()]
 

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from djq import control
 
-METHODS = ("ping", "active", "scheduled", "reserved", "revoked", "registered", "stats",
+METHODS = ("ping", "clock", "active", "scheduled", "reserved", "revoked", "registered", "stats",
            "active_queues", "conf", "query_task")  # fmt: skip
 
 
@@ -36,7 +36,8 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(replies or {}, indent=2, default=str))
             return
         if not replies:
-            raise CommandError("No workers replied within the time limit.")
+            raise CommandError(f"No workers replied within the time limit "
+                               f"({options['timeout']:g}s; -t to wait longer).")  # fmt: skip
         for worker, answer in replies.items():
             self.stdout.write(f"-> {worker}: {_describe(answer)}")
         self.stdout.write(f"\n{len(replies)} node{'s' if len(replies) != 1 else ''} online.")
@@ -45,6 +46,8 @@ class Command(BaseCommand):
 def _describe(answer) -> str:
     if isinstance(answer, dict) and set(answer) == {"ok"}:
         return f"OK {answer['ok']}"
+    if isinstance(answer, dict) and set(answer) == {"clock"}:
+        return f"clock {answer['clock']}"
     if isinstance(answer, list) and not answer:
         return "- empty -"
     return json.dumps(answer, indent=4, default=str)
