@@ -485,6 +485,8 @@ class Worker:
             if signame and self.pool.terminate(job_id, signame):
                 logger.info("Terminating %s with %s (revoked)", job_id, signame)
             elif not signame:
+                logger.info("Revoked %s: not started jobs are skipped, a running one runs to "
+                            "its end (revoke with terminate=True to kill it)", job_id)  # fmt: skip
                 self.pool.skip(job_id)
 
     def _start_heartbeat_thread(self) -> None:

@@ -257,3 +257,10 @@ def on_error_full(request, exc, traceback):
     """A new-style errback: the failed job's request, its exception and traceback."""
     return {"id": request.id, "task": request.task, "exc": type(exc).__name__,
             "message": str(exc), "has_traceback": "Traceback" in traceback}  # fmt: skip
+
+
+@task(serializer="json", throws=(KeyError,))
+def lookup(key: str):
+    """Celery's task options: JSON is accepted, and a KeyError is an expected error (logged
+    without a traceback, the job still ends FAILURE)."""
+    return {"a": 1}[key]
