@@ -222,7 +222,7 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:djq_job_change", args=[object_id]))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        job = self.get_object(request, object_id)
+        job = self.get_object(request, unquote(object_id))  # (as Django's changeform_view does)
         if job is not None and self.has_view_or_change_permission(request, job):
             extra_context = {**(extra_context or {}), **self.detail_context(request, job)}
         return super().change_view(request, object_id, form_url, extra_context)
