@@ -9,8 +9,21 @@ from django.core.management.base import BaseCommand, CommandError
 from djq import control
 
 
-def _revoke(o):
-    return control.revoke(o["arguments"], terminate=o["terminate"], signal=o["signal"])
+def _revoke(o) -> list[str]:
+    """One line per id: what the revoke did (a finished or unknown job is left alone)."""
+    rows = control.revoke(o["arguments"], terminate=o["terminate"], signal=o["signal"])
+    found = {job_id: (state, worker) for job_id, state, worker in rows}
+    lines = []
+    for job_id in o["arguments"]:
+        state, worker = found.get(job_id, (None, ""))
+        if state is None:
+            lines.append(f"{job_id}: not revoked (finished, or no such job)")
+        elif worker and state == "STARTED":
+            action = "terminating" if o["terminate"] else "revoked; it runs to its end"
+            lines.append(f"{job_id}: running on {worker}: {action}")
+        else:
+            lines.append(f"{job_id}: revoked")
+    return lines
 
 
 COMMANDS = {
@@ -72,7 +85,10 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(result, indent=2, default=str))
         elif isinstance(result, list):
             for reply in result:
-                for worker, answer in (reply.items() if isinstance(reply, dict) else [reply]):
+                if isinstance(reply, str):
+                    self.stdout.write(reply)
+                    continue
+                for worker, answer in reply.items():
                     self.stdout.write(f"-> {worker}: {answer}")
         elif result is not None:
             self.stdout.write(str(result))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import socket
@@ -18,10 +19,10 @@ def _autoscale(value: str) -> tuple[int, int]:
     try:
         parts = [int(p) for p in value.split(",")]
     except ValueError:
-        raise CommandError(f"--autoscale takes MAX,MIN (integers), got {value!r}") from None
+        raise argparse.ArgumentTypeError(f"takes MAX,MIN (integers), got {value!r}") from None
     high, low = (parts + [0])[:2] if len(parts) == 1 else parts[:2]
     if high < 1 or low < 0 or low > high:
-        raise CommandError(f"--autoscale MAX,MIN needs MAX >= MIN >= 0 and MAX >= 1: {value!r}")
+        raise argparse.ArgumentTypeError(f"MAX,MIN needs MAX >= MIN >= 0 and MAX >= 1: {value!r}")
     return high, low
 
 
@@ -31,7 +32,7 @@ def _positive(value: str) -> int:
     except ValueError:
         number = 0
     if number < 1:
-        raise CommandError(f"-c/--concurrency takes a positive integer, got {value!r}")
+        raise argparse.ArgumentTypeError(f"takes a positive integer, got {value!r}")
     return number
 
 
