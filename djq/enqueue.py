@@ -82,6 +82,8 @@ def build_row(
     unknown = set(options) - KNOWN_OPTIONS
     if unknown:
         raise TypeError(f"{name}: unknown apply_async option(s) {sorted(unknown)}")
+    if options.get("serializer") not in (None, "json"):
+        raise ValueError(f"{name}: serializer={options['serializer']!r}: djq sends JSON only")
     task = tasks.get(name) if name in tasks else None
     if task is not None and check:
         task.check_arguments(args, kwargs)

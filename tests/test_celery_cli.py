@@ -507,3 +507,10 @@ def test_an_unread_annotation_key_is_reported_by_check():
     proc = run_manage("check", env_extra=env, check=False)
     assert proc.returncode == 0
     assert "djq.W005" in _output(proc) and "max_retries not read" in _output(proc)
+
+
+@pytest.mark.django_db
+def test_apply_async_refuses_a_serializer_other_than_json():
+    assert add.apply_async((1, 1), serializer="json", compression="zlib").id
+    with pytest.raises(ValueError, match=r"testproject.demo.tasks.add: serializer='pickle'"):
+        add.apply_async((1, 1), serializer="pickle")
