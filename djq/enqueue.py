@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from django.db import IntegrityError
 from django.utils import timezone
 
 from . import request as request_context
@@ -276,9 +277,25 @@ def enqueue(rows: Sequence[dict], using: str | None = None) -> dict[str, str]:
     if before.has_listeners():
         for row in rows:
             before.send(sender=row["name"], body=row, routing_key=row["queue"])
-    existing = store.insert_jobs(rows, using=using)
+    try:
+        existing = store.insert_jobs(rows, using=using)
+    except IntegrityError as exc:
+        raise _duplicate_id(rows, exc) from exc
     if after.has_listeners():
         for row in rows:
             if row["id"] not in existing:
                 after.send(sender=row["name"], body=row, routing_key=row["queue"])
     return existing
+
+
+def _duplicate_id(rows: Sequence[dict], exc: IntegrityError) -> Exception:
+    """A given ``task_id`` that a stored job has already: a clear error (else ``exc`` itself)."""
+    text = str(exc)
+    if "djq_job_pkey" not in text and "djq_job.id" not in text:
+        return exc
+    if len(rows) == 1:
+        row = rows[0]
+        return ValueError(f"{row['name']}: a job with task_id {row['id']!r} exists already "
+                          "(task ids are unique; AsyncResult(id) finds it)")  # fmt: skip
+    return ValueError("a job with one of these task_ids exists already: "
+                      + ", ".join(repr(row["id"]) for row in rows[:10]))  # fmt: skip

@@ -118,11 +118,12 @@ def run_manage(
     env_extra: dict[str, str] | None = None,
     timeout: float = 60.0,
     check: bool = True,
+    cwd: Path = REPO_ROOT,
 ) -> subprocess.CompletedProcess[str]:
     """Run `manage.py ARGS` to completion against the test DB (e.g. `djq_worker --burst`)."""
     proc = subprocess.run(
         [sys.executable, str(MANAGE_PY), *args],
-        cwd=REPO_ROOT,
+        cwd=cwd,
         env=worker_env(env_extra),
         stdin=subprocess.DEVNULL,
         capture_output=True,
