@@ -94,7 +94,7 @@ def test_every_documented_command_line_runs(start_worker, start_process, tmp_pat
     runs = list(dict.fromkeys(c for _, line in documented_lines() for c in concrete(line)))
     assert len(runs) > 30
     for run in runs:
-        argv = shlex.split(run.format(worker=worker.nodename))[1:]
+        argv = shlex.split(run.replace("{worker}", worker.nodename))[1:]
         _run(argv, tmp_path, start_process)
 
 
