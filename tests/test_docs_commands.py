@@ -75,7 +75,7 @@ def concrete(line: str) -> list[str]:
     if line in SYNOPSES:
         return SYNOPSES[line]
     line = re.split(r"\s+#\s", line, maxsplit=1)[0]
-    line = line[line.index("manage.py "):]
+    line = line[line.index("manage.py ") :]
     if PLACEHOLDER.search(line.replace("'[", "").replace("]'", "")):
         raise AssertionError(f"a synopsis with placeholders needs an entry in SYNOPSES: {line!r}")
     return [line]
@@ -113,6 +113,7 @@ def _run(argv: list[str], tmp: Path, start_process) -> None:
     proc = run_manage(*argv, env_extra=env, check=False, timeout=180, cwd=cwd)
     assert proc.returncode == 0, (argv, proc.stdout[-3000:], proc.stderr[-3000:])
     if "--detach" in argv:  # the daemon writes its pidfile, logs "ready", runs, removes it
+
         def ended():
             logs = list(tmp.glob("run/*.log"))
             return logs and " ready." in logs[0].read_text() and not list(tmp.glob("run/*.pid"))
@@ -124,7 +125,7 @@ def _fill(arg: str, tmp: Path) -> str:
     for prefix in ("/run/djq/", "/var/log/djq/", "/var/run/celery/"):
         if arg.startswith(prefix):
             (tmp / "run").mkdir(exist_ok=True)
-            return str(tmp / "run" / arg[len(prefix):])
+            return str(tmp / "run" / arg[len(prefix) :])
     return arg.replace("%i@%H", f"docs-unit@{socket.gethostname()}")
 
 
