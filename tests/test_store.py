@@ -207,7 +207,7 @@ def test_a_claim_skips_rows_locked_by_another_transaction():
 
 @pytest.mark.postgres_only
 def test_the_claim_query_uses_the_partial_claim_index():
-    from djq.db.postgres import CLAIM_ONE_QUEUE as CLAIM
+    from djq.db.postgres import CLAIM
 
     with connection.cursor() as cursor:
         # A history of finished jobs (which the partial index leaves out) and a small backlog.
