@@ -38,9 +38,6 @@ from .waiting import Waiter
 
 logger = logging.getLogger("djq.worker")
 
-#: how long finished jobs may wait to be recorded together while the pool is busy (seconds)
-FLUSH_DELAY = 0.005
-
 
 @dataclass
 class WorkerConfig:
@@ -56,6 +53,7 @@ class WorkerConfig:
     time_limit: float | None = None
     soft_time_limit: float | None = None
     prefetch_multiplier: int | None = None
+    reserve_wait: float | None = None
     lease: float | None = None
     poll_interval: float | None = None
     burst: bool = False
@@ -83,6 +81,9 @@ class WorkerConfig:
             soft_time_limit=self.soft_time_limit,
             prefetch_multiplier=max(
                 1, self.prefetch_multiplier or settings.WORKER_PREFETCH_MULTIPLIER
+            ),
+            reserve_wait=float(
+                settings.WORKER_RESERVE_WAIT if self.reserve_wait is None else self.reserve_wait
             ),
             lease=float(self.lease or settings.WORKER_LEASE),
             poll_interval=float(self.poll_interval or settings.WORKER_POLL_INTERVAL),
@@ -113,7 +114,8 @@ class Worker:
         self.held_lock = threading.Lock()
         self.buffer: deque[dict] = deque()  # claimed, not yet handed to the pool
         self.outcomes: list[dict] = []  # finished, not yet recorded
-        self.first_outcome_at = 0.0
+        self.began: list[dict] = []  # handed to a child, not yet recorded STARTED
+        self.reserved_at: dict[str, float] = {}  # buffered jobs: when they were claimed
         self.revoked: set[str] = set()  # revoked while held (found by the heartbeat)
         self.stopping: str | None = None  # "warm" or "cold"
         self.restart = False
@@ -156,6 +158,7 @@ class Worker:
             max_memory_per_child=cfg.max_memory_per_child,
             autoscale=cfg.autoscale,
             depth=cfg.prefetch_multiplier,
+            reserve_wait=cfg.reserve_wait,
         )
         self.pool.start()
         beat = None
@@ -209,6 +212,7 @@ class Worker:
             self._dispatch()  # first: children work while we wait on the database below
             self._maintain()  # heartbeats before recording: a slow batch must not cost leases
             self._record()
+            self._unreserve()
             self._fill()
             self._dispatch()
             self.db_failures = 0
@@ -231,7 +235,7 @@ class Worker:
             return
         cfg = self.config
         capacity = self._capacity()
-        room = capacity - self.pool.busy() - len(self.buffer)
+        room = min(capacity - self.pool.busy(), self.pool.reserve_room(0)) - len(self.buffer)
         now = time.monotonic()
         if room <= 0 or not (self.woken or self.more or now >= self.next_poll):
             return
@@ -242,6 +246,8 @@ class Worker:
         with self.held_lock:
             for job in jobs:
                 self.held[job["id"]] = job
+        claimed_at = time.monotonic()
+        self.reserved_at.update((job["id"], claimed_at) for job in jobs)
         self.buffer.extend(jobs)
         self.more = len(jobs) == room
         if not self.more:
@@ -279,6 +285,7 @@ class Worker:
         # of this loop, and the jobs still in the buffer must be handed back, not started)
         while self.buffer and self.pool.free_slots() > 0 and not self.stopping:
             job = self.buffer.popleft()
+            self.reserved_at.pop(job["id"], None)
             if job["expired"]:
                 logger.info("Task %s[%s] expired: revoked", job["name"], job["id"])
                 self.outcomes.append(store.expire_outcome(job) | {"name": job["name"]})
@@ -318,20 +325,20 @@ class Worker:
         if self.pool.unstarted:  # handed back by a child that stopped or died: run elsewhere
             self.buffer.extendleft(reversed(self.pool.unstarted))
             self.pool.unstarted.clear()
-        if finished and not self.outcomes:
-            self.first_outcome_at = time.monotonic()
         self.outcomes.extend(finished)
 
     def _timeout(self) -> float:
         if self.stopping:
             return 0.0
         now = time.monotonic()
-        if self.outcomes:
-            return max(0.0, self.first_outcome_at + FLUSH_DELAY - now)
+        if self.outcomes or self.pool.began:
+            return 0.0
         room = self.pool.free_slots() > 0 and not self.buffer
         if room and (self.woken or self.more):
             return 0.0
         moments = [self.next_heartbeat, self.next_rescue]
+        if self.buffer or self.pool.busy() > self.pool.alive():
+            moments.append(now + self.pool.reserve_wait / 2)  # (_unreserve, reclaim_stuck)
         if room:
             moments.append(self.next_poll)
         if self.listener is None and self.config.using and self._wants_listener():
@@ -343,20 +350,24 @@ class Worker:
 
     # --- recording ----------------------------------------------------------------------
     def _record(self, force: bool = False) -> None:
-        """Record finished jobs in one statement.
+        """Record finished jobs, and jobs that started, in one statement, with no delay.
 
-        Under load, outcomes are gathered for a moment (a batch per pool cycle, at most
-        ``FLUSH_DELAY``) so that one round trip records many; an idle pool flushes at once.
+        What finishes while a write is in flight is collected by the next turn of the loop and
+        goes into the next write: under load each write carries many jobs, and an idle worker
+        writes at once.
         """
+        self.began.extend(self.pool.take_began())
         if not self.outcomes:
-            return
-        if not (force or self._flush_due()):
+            if self.began:
+                store.mark_started(self.began, using=self.using)
+                self.began = []
             return
         batch = self.outcomes
         for outcome in batch:
             outcome["continues"] = may_continue(self.held.get(outcome["id"], {}).get("options"))
         recorded = self._complete(batch)
         self.outcomes = []
+        self.began = []
         with self.held_lock:
             jobs = {outcome["id"]: self.held.pop(outcome["id"], None) for outcome in batch}
         for outcome in batch:
@@ -370,7 +381,8 @@ class Worker:
         """Record a batch; when the database refuses it (not an outage: bad data), record the
         outcomes one by one, and an outcome it refuses as a FAILURE saying why."""
         try:
-            return {row["id"] for row in store.complete(batch, using=self.using)}
+            rows = store.complete(batch, using=self.using, started=self.began)
+            return {row["id"] for row in rows}
         except (OperationalError, InterfaceError):
             raise
         except Exception:
@@ -387,10 +399,26 @@ class Worker:
                 recorded |= self._complete([_unstorable(outcome, exc)])
         return recorded
 
-    def _flush_due(self) -> bool:
-        if self.stopping or not self.pool.busy() or len(self.outcomes) >= self._capacity() // 2:
-            return True
-        return time.monotonic() - self.first_outcome_at >= FLUSH_DELAY
+    def _unreserve(self) -> None:
+        """Cap the reserve by time: jobs queued behind long-running ones are taken back from
+        the children, and buffered jobs that waited ``reserve_wait`` with no slot free go back
+        to the queue, where an idle worker takes them (NOTIFY wakes it)."""
+        self.pool.reclaim_stuck()
+        if not self.buffer or self.pool.free_slots() > 0 or self.stopping:
+            return
+        cutoff = time.monotonic() - self.pool.reserve_wait
+        stale = [job for job in self.buffer if self.reserved_at.get(job["id"], 0.0) <= cutoff]
+        if not stale:
+            return
+        store.release(stale, using=self.using)
+        ids = {job["id"] for job in stale}
+        self.buffer = deque(job for job in self.buffer if job["id"] not in ids)
+        with self.held_lock:
+            for job_id in ids:
+                self.held.pop(job_id, None)
+                self.reserved_at.pop(job_id, None)
+        logger.info("Handed %d reserved job(s) back to the queue: they waited %.1fs behind "
+                    "running jobs", len(stale), self.pool.reserve_wait)  # fmt: skip
 
     def _capacity(self) -> int:
         return self.config.concurrency * self.config.prefetch_multiplier
@@ -620,7 +648,8 @@ def _unstorable(outcome: dict, exc: BaseException) -> dict:
 def _revoked_outcome(job: dict) -> dict:
     from .exceptions import TaskRevokedError
 
-    return lost_outcome(job, TaskRevokedError("revoked before it started"), state=states.REVOKED)
+    exc = TaskRevokedError("revoked before it started")
+    return lost_outcome(job, exc, state=states.REVOKED) | {"started": False}
 
 
 def _cold_outcome(job: dict) -> dict:

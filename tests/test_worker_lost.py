@@ -50,15 +50,23 @@ def test_kill_9_mid_job_acks_late_reruns_plain_fails(start_worker, tmp_path):
     with pytest.raises(WorkerLostError):
         plain.get(timeout=1)
     assert plain_row.worker == victim.nodename
-    assert history_states(plain) == ["PENDING", "STARTED", "FAILURE"]
+    assert history_states(plain) == ["PENDING", "RESERVED", "STARTED", "FAILURE"]
     assert len(_started(path, "plain")) == 1
 
     # The acks_late job: run again, to the end, by the rescuer.
     assert late_row.worker == rescuer.nodename
     assert late_row.attempt == 2
-    assert history_states(late) == ["PENDING", "STARTED", "PENDING", "STARTED", "SUCCESS"]
+    assert history_states(late) == [
+        "PENDING",
+        "RESERVED",
+        "STARTED",
+        "PENDING",
+        "RESERVED",
+        "STARTED",
+        "SUCCESS",
+    ]
     events = late_row.history
-    assert events[1][2] == victim.nodename and events[3][2] == rescuer.nodename
+    assert events[2][2] == victim.nodename and events[5][2] == rescuer.nodename
     starts = _started(path, "late")
     dones = [line for line in lines(path) if line.startswith("late done")]
     assert len(starts) == 2 and len(dones) == 1
@@ -96,7 +104,15 @@ def test_stopped_worker_is_fenced_off(start_worker, tmp_path):
     assert row.worker == second.nodename
     assert row.result == int(second_pid)
     assert row.attempt == 2
-    assert history_states(result) == ["PENDING", "STARTED", "PENDING", "STARTED", "SUCCESS"]
+    assert history_states(result) == [
+        "PENDING",
+        "RESERVED",
+        "STARTED",
+        "PENDING",
+        "RESERVED",
+        "STARTED",
+        "SUCCESS",
+    ]
     starts = _started(path, "job")
     assert len(starts) <= 2, starts
     assert {s.split()[-1] for s in starts} == {first_pid, second_pid}
@@ -146,7 +162,7 @@ def test_long_job_on_a_live_worker_is_never_rescued(start_worker, tmp_path):
     start_worker("-c", "1", "--lease", "1.5", name="watcher")
     row = wait_state(result, states.SUCCESS, timeout=30)
     assert row.worker == owner.nodename and row.attempt == 1
-    assert history_states(result) == ["PENDING", "STARTED", "SUCCESS"]
+    assert history_states(result) == ["PENDING", "RESERVED", "STARTED", "SUCCESS"]
     assert len(_started(path, "long")) == 1
 
 
@@ -180,4 +196,12 @@ def test_restart_under_the_same_name_rescues_at_once(start_worker, tmp_path):
     # Well within the 30 s lease that a stranger would have had to wait for.
     assert time.monotonic() - started < 15
     assert row.attempt == 2 and row.worker == first.nodename
-    assert history_states(result) == ["PENDING", "STARTED", "PENDING", "STARTED", "SUCCESS"]
+    assert history_states(result) == [
+        "PENDING",
+        "RESERVED",
+        "STARTED",
+        "PENDING",
+        "RESERVED",
+        "STARTED",
+        "SUCCESS",
+    ]
