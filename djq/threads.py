@@ -169,8 +169,9 @@ class SoloPool(ThreadPool):
 
     name = "solo"
 
-    def __init__(self, concurrency: int, hostname: str, **ignored):
-        super().__init__(1, hostname)
+    def __init__(self, concurrency: int, hostname: str, depth: int = 1, reserve_wait: float = 1.0,
+                 **ignored):  # fmt: skip
+        super().__init__(1, hostname, depth, reserve_wait)
 
     def start(self) -> None:
         pass

@@ -22,7 +22,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from django.db import DatabaseError, InterfaceError, OperationalError, connections
+from django.db import DatabaseError, InterfaceError, OperationalError, connections, transaction
 
 from . import signals, states, store
 from .conf import settings
@@ -37,6 +37,10 @@ from .task import resolve_options
 from .waiting import Waiter
 
 logger = logging.getLogger("djq.worker")
+
+#: how long STARTED marks may wait for a completion write to ride along with (seconds): a short
+#: job then costs one write for its start and its end; a longer one is shown STARTED after this
+STARTED_WRITE_DELAY = 0.05
 
 
 @dataclass
@@ -115,6 +119,7 @@ class Worker:
         self.buffer: deque[dict] = deque()  # claimed, not yet handed to the pool
         self.outcomes: list[dict] = []  # finished, not yet recorded
         self.began: list[dict] = []  # handed to a child, not yet recorded STARTED
+        self.began_at = 0.0  # when the oldest of them began
         self.reserved_at: dict[str, float] = {}  # buffered jobs: when they were claimed
         self.revoked: set[str] = set()  # revoked while held (found by the heartbeat)
         self.stopping: str | None = None  # "warm" or "cold"
@@ -211,9 +216,8 @@ class Worker:
         try:
             self._dispatch()  # first: children work while we wait on the database below
             self._maintain()  # heartbeats before recording: a slow batch must not cost leases
-            self._record()
             self._unreserve()
-            self._fill()
+            self._record_and_fill()
             self._dispatch()
             self.db_failures = 0
         except (DatabaseError, InterfaceError) as exc:
@@ -225,24 +229,42 @@ class Worker:
             return False
         return True
 
-    def _fill(self) -> None:
-        """Claim due jobs when there is room and a reason to look (woken, poll, full batch).
-
-        With prefetching, the buffer is refilled only once it has drained below half, so claims
-        come in large batches rather than one per finished job.
-        """
-        if self.stopping:
+    def _record_and_fill(self) -> None:
+        """Record the finished batch and claim the next one in one transaction (one commit)
+        when both are due; otherwise whichever is."""
+        room = self._claim_room()
+        if not room or not self.outcomes:
+            self._record()
+            if room:
+                self._claimed(self._claim(room), room)
             return
-        cfg = self.config
+        batch = self._prepare_batch()
+        with transaction.atomic(using=self.using):
+            recorded = self._complete(batch)
+            jobs = self._claim(room)
+        self._recorded(batch, recorded)
+        self._claimed(jobs, room)
+
+    def _claim_room(self) -> int:
+        """How many jobs to claim now: 0 unless there is room and a reason to look (woken, poll,
+        full batch). With prefetching, the reserve is refilled only once it has drained below
+        half, so claims come in large batches rather than one per finished job."""
+        if self.stopping:
+            return 0
         capacity = self._capacity()
         room = min(capacity - self.pool.busy(), self.pool.reserve_room(0)) - len(self.buffer)
+        if room <= 0 or not (self.woken or self.more or time.monotonic() >= self.next_poll):
+            return 0
+        if self.config.prefetch_multiplier > 1 and (
+            self.pool.busy() + len(self.buffer) > capacity // 2
+        ):
+            return 0
+        return room
+
+    def _claimed(self, jobs: list[dict], room: int) -> None:
+        """Take claimed jobs into the reserve."""
         now = time.monotonic()
-        if room <= 0 or not (self.woken or self.more or now >= self.next_poll):
-            return
-        if cfg.prefetch_multiplier > 1 and self.pool.busy() + len(self.buffer) > capacity // 2:
-            return
         self.woken = False
-        jobs = self._claim(room)
         with self.held_lock:
             for job in jobs:
                 self.held[job["id"]] = job
@@ -331,12 +353,15 @@ class Worker:
         if self.stopping:
             return 0.0
         now = time.monotonic()
-        if self.outcomes or self.pool.began:
+        if self.outcomes:
             return 0.0
+        self._take_began()
         room = self.pool.free_slots() > 0 and not self.buffer
         if room and (self.woken or self.more):
             return 0.0
         moments = [self.next_heartbeat, self.next_rescue]
+        if self.began:
+            moments.append(self.began_at + STARTED_WRITE_DELAY)
         if self.buffer or self.pool.busy() > self.pool.alive():
             moments.append(now + self.pool.reserve_wait / 2)  # (_unreserve, reclaim_stuck)
         if room:
@@ -356,16 +381,30 @@ class Worker:
         goes into the next write: under load each write carries many jobs, and an idle worker
         writes at once.
         """
-        self.began.extend(self.pool.take_began())
         if not self.outcomes:
-            if self.began:
+            self._take_began()
+            if self.began and (force or time.monotonic() - self.began_at >= STARTED_WRITE_DELAY):
                 store.mark_started(self.began, using=self.using)
                 self.began = []
             return
+        batch = self._prepare_batch()
+        self._recorded(batch, self._complete(batch))
+
+    def _take_began(self) -> None:
+        began = self.pool.take_began()
+        if began and not self.began:
+            self.began_at = time.monotonic()
+        self.began.extend(began)
+
+    def _prepare_batch(self) -> list[dict]:
+        self._take_began()
         batch = self.outcomes
         for outcome in batch:
             outcome["continues"] = may_continue(self.held.get(outcome["id"], {}).get("options"))
-        recorded = self._complete(batch)
+        return batch
+
+    def _recorded(self, batch: list[dict], recorded: set[str]) -> None:
+        """After the batch's write committed: forget its jobs, log them, run lost-job hooks."""
         self.outcomes = []
         self.began = []
         with self.held_lock:
@@ -381,7 +420,10 @@ class Worker:
         """Record a batch; when the database refuses it (not an outage: bad data), record the
         outcomes one by one, and an outcome it refuses as a FAILURE saying why."""
         try:
-            rows = store.complete(batch, using=self.using, started=self.began)
+            # (a savepoint when the claim shares the transaction: a refused batch must not
+            # abort the claim, nor the one-by-one retry below)
+            with transaction.atomic(using=self.using):
+                rows = store.complete(batch, using=self.using, started=self.began)
             return {row["id"] for row in rows}
         except (OperationalError, InterfaceError):
             raise

@@ -39,6 +39,9 @@ def test_kill_9_mid_job_acks_late_reruns_plain_fails(start_worker, tmp_path):
     wait_lines(path, lambda ls: _started(path, "late") and _started(path, "plain"),
                message="both jobs to start on the victim")  # fmt: skip
     assert job(late).worker == victim.nodename and job(plain).worker == victim.nodename
+    # (STARTED is recorded in batches, a moment after the job starts)
+    wait_state(plain, states.STARTED, timeout=10)
+    wait_state(late, states.STARTED, timeout=10)
     victim.kill_group(signal.SIGKILL)
     victim.wait(timeout=10)
 
@@ -83,6 +86,7 @@ def test_stopped_worker_is_fenced_off(start_worker, tmp_path):
     first = start_worker("-c", "1", "--lease", LEASE, name="first")
     result = demo.record_slowly.apply_async((str(path), "job", 1.5))
     wait_lines(path, lambda ls: _started(path, "job"), message="the job to start on `first`")
+    wait_state(result, states.STARTED, timeout=10)  # (recorded a moment after it starts)
     first_pid = _started(path, "job")[0].split()[-1]
     # Freeze the worker and its pool child: no heartbeats, no progress.
     first.kill_group(signal.SIGSTOP)
@@ -136,6 +140,7 @@ def test_kill_9_does_not_fail_jobs_that_never_started(start_worker, tmp_path):
         + [demo.record.s(str(path), f"w{i}") for i in range(3)]
     )
     wait_lines(path, lambda ls: _started(path, "running"), message="the first job to start")
+    wait_state(running, states.STARTED, timeout=10)
     victim.kill_group(signal.SIGKILL)
     victim.wait(timeout=10)
 
@@ -186,6 +191,7 @@ def test_restart_under_the_same_name_rescues_at_once(start_worker, tmp_path):
     first = start_worker("-c", "1", name="phoenix")
     result = demo.record_slowly.apply_async((str(path), "job", 1.0))
     wait_lines(path, lambda ls: _started(path, "job"), message="the job to start")
+    wait_state(result, states.STARTED, timeout=10)  # (recorded a moment after it starts)
     first.kill_group(signal.SIGKILL)
     first.wait(timeout=10)
     started = time.monotonic()

@@ -53,7 +53,8 @@ def test_kill_9_with_a_full_reserve(start_worker, tmp_path):
         return Job.objects.filter(id__in=ids, state=states.RESERVED, worker=victim.nodename).count()
 
     wait_for(lambda: reserved() == SHORT, timeout=10, message="the victim to reserve the rest")
-    assert job(late).state == job(plain).state == states.STARTED
+    wait_for(lambda: job(late).state == job(plain).state == states.STARTED, timeout=10,
+             message="the long jobs to be recorded STARTED")  # fmt: skip
     victim.kill_group(signal.SIGKILL)
     victim.wait(timeout=10)
     assert not counts.exists()  # no reserved job ran on the victim
