@@ -129,7 +129,7 @@ SETTINGS: dict[str, Entry] = {
     "worker_pool": _s("DJQ_WORKER_POOL", "prefork, threads or solo (no eventlet/gevent)"),
     "worker_prefetch_multiplier": _s(
         "DJQ_WORKER_PREFETCH_MULTIPLIER",
-        "djq's default is 4, as Celery's; prefetched jobs are RESERVED, not started",
+        "djq's default is 16 (Celery: 4); prefetched jobs are RESERVED, not started",
     ),
     "worker_max_tasks_per_child": _s("DJQ_WORKER_MAX_TASKS_PER_CHILD"),
     "worker_max_memory_per_child": _s("DJQ_WORKER_MAX_MEMORY_PER_CHILD"),

@@ -37,7 +37,7 @@ DEFAULTS: dict[str, Any] = {
     # Jobs a worker claims per pool slot (Celery's worker_prefetch_multiplier). Claimed jobs wait
     # in the worker's reserve as RESERVED, not STARTED: a killed worker's reserve goes back to
     # the queue and runs elsewhere, so prefetching is safe. 1: claim only what starts at once.
-    "WORKER_PREFETCH_MULTIPLIER": 4,
+    "WORKER_PREFETCH_MULTIPLIER": 16,
     # Seconds a reserved job may wait behind a running one: after it, the worker stops queueing
     # jobs behind that one and hands those queued back (to its idle slots, or to the queue for
     # other workers), so a short job never waits long behind a long one.
