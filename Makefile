@@ -2,7 +2,7 @@
 #
 #   make run     the demo: SQLite, admin at http://127.0.0.1:$(PORT)/admin/, a worker, a task stream
 #   make test    lint + checks + the test suite on PostgreSQL (throwaway cluster) and on SQLite
-#   make bench   the benchmarks on a throwaway PostgreSQL
+#   make bench   the benchmarks on a throwaway durable PostgreSQL (fsync, synchronous_commit on)
 #   make lint    ruff
 #   make clean   remove the venv and the SQLite files
 #
@@ -84,7 +84,7 @@ run: venv
 	env -u DATABASE_URL $(PY) scripts/run_demo.py
 
 bench: venv
-	scripts/pg-throwaway run $(PY) -m benchmarks.run $(BENCH_ARGS)
+	DJQ_PG_DURABLE=1 scripts/pg-throwaway run $(PY) -m benchmarks.run $(BENCH_ARGS)
 	scripts/pg-throwaway run $(PY) -m benchmarks.admin $(ADMIN_BENCH_ARGS)
 
 clean:

@@ -1,12 +1,17 @@
-"""``make bench``: djq's throughput and latency beside the raw-SQL ceiling, in one run.
+"""``make bench``: djq on a durable PostgreSQL, beside the raw-SQL ceiling of the same run.
 
-Needs PostgreSQL (``DATABASE_URL``; ``make bench`` starts a throwaway cluster). Prints, for each
-figure, the median of several rounds and djq's ratio to the ceiling measured the same way:
+``make bench`` starts a throwaway cluster with the durable settings production runs (fsync,
+synchronous_commit and full_page_writes on: ``DJQ_PG_DURABLE=1 scripts/pg-throwaway``); on any
+other ``DATABASE_URL`` the report says what it ran on. Each figure is the median of ``--rounds``:
 
-- enqueue: ``enqueue_many`` of N no-op jobs vs. a raw ``COPY`` of the same rows;
-- drain: one ``djq_worker --burst`` draining N no-op jobs (from the first claim to the last
-  completion, by the database clock) vs. a minimal batched SKIP LOCKED claim/complete loop;
-- latency: enqueue → start of single jobs sent one by one to an idle worker (p50/p95).
+- enqueue: a ``delay()`` loop and ``enqueue_many`` of N no-op jobs, beside a raw ``COPY``;
+- W1 drain: N pre-enqueued no-op jobs, from the spawn of ``djq_worker -c 2 --burst`` until it
+  exits (start-up counts), with djq's defaults and with the documented throughput setting,
+  beside the ceiling: 2 processes claiming and completing batches of 100 in raw SQL;
+- the same default drain with ``--history`` finished rows in the table beside an empty table;
+- W2 latency: an idle default worker, single jobs one at a time, ``delay()`` → finished (the row
+  polled every 0.5 ms), p50/p95;
+- the worker's peak resident memory over the default drain (its largest process).
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ import argparse
 import io
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -28,14 +35,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "testproject.settings")
 
+#: the documented throughput setting (docs/worker.md, "Prefetching and batching")
+THROUGHPUT = ["--prefetch-multiplier", "64"]
+CEILING_BATCH, CEILING_PROCS = 100, 2
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument("--prefetch", type=int, default=50)
     parser.add_argument("--latency-jobs", type=int, default=200)
+    parser.add_argument("--history", type=int, default=1_000_000,
+                        help="finished rows in the table for the drain beside history")  # fmt: skip
     args = parser.parse_args()
     django.setup()
     from django.core.management import call_command
@@ -44,12 +55,21 @@ def main() -> None:
     if connection.vendor != "postgresql":
         sys.exit("make bench needs PostgreSQL: set DATABASE_URL (make bench starts one)")
     call_command("migrate", verbosity=0)
-    batch = args.concurrency * args.prefetch
-    rows = []
-    rows.append(bench_enqueue(args.jobs, args.rounds))
-    rows.append(bench_drain(args.jobs, args.rounds, args.concurrency, args.prefetch, batch))
-    latency = bench_latency(args.latency_jobs)
-    report(rows, latency, args, batch)
+    n, rounds = args.jobs, args.rounds
+    rows = [
+        ("enqueue, delay() loop", bench_delay_loop(min(n, 2000), rounds), None),
+        ("enqueue, enqueue_many", *bench_enqueue_many(n, rounds)),
+    ]
+    ceiling = median_rate([(n, raw_drain(n)) for _ in range(rounds)])
+    default, rss = bench_drain(n, rounds, [])
+    rows.append(("W1 drain, defaults", default, ceiling))
+    rows.append(("W1 drain, " + " ".join(THROUGHPUT), bench_drain(n, rounds, THROUGHPUT)[0],
+                 ceiling))  # fmt: skip
+    fill_history(args.history)
+    rows.append((f"W1 drain, defaults, {args.history:,} done rows",
+                 bench_drain(n, rounds, [], keep_history=True)[0], default))  # fmt: skip
+    truncate()
+    report(rows, bench_latency(args.latency_jobs), rss, args)
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -58,6 +78,14 @@ def truncate() -> None:
 
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE djq_job, djq_worker, djq_group")
+
+
+def clear_waiting() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM djq_job WHERE name <> 'bench.history'")
+        cursor.execute("TRUNCATE djq_worker, djq_group")
 
 
 def raw_connection():
@@ -74,7 +102,20 @@ def median_rate(samples: list[tuple[int, float]]) -> float:
 
 
 # --- enqueue --------------------------------------------------------------------------------
-def bench_enqueue(n: int, rounds: int) -> tuple[str, float, float]:
+def bench_delay_loop(n: int, rounds: int) -> float:
+    from testproject.demo.tasks import noop
+
+    samples = []
+    for _ in range(rounds):
+        truncate()
+        start = time.perf_counter()
+        for _ in range(n):
+            noop.delay()
+        samples.append((n, time.perf_counter() - start))
+    return median_rate(samples)
+
+
+def bench_enqueue_many(n: int, rounds: int) -> tuple[float, float]:
     from djq import enqueue_many
     from testproject.demo.tasks import noop
 
@@ -86,22 +127,23 @@ def bench_enqueue(n: int, rounds: int) -> tuple[str, float, float]:
         enqueue_many(sigs)
         djq_samples.append((n, time.perf_counter() - start))
         truncate()
-        copy_samples.append((n, copy_ceiling(n)))
-    return ("enqueue (jobs/s)", median_rate(djq_samples), median_rate(copy_samples))
+        copy_samples.append((n, copy_rows(n, "PENDING", "bench.noop")))
+    return median_rate(djq_samples), median_rate(copy_samples)
 
 
 COPY_COLUMNS = (
     "id, name, queue, priority, state, custom_state, args, kwargs, options, traceback, run_after, "
-    "retries, attempt, acks_late, worker, terminate_signal, created_at, history"
+    "retries, attempt, acks_late, worker, terminate_signal, created_at, finished_at, history"
 )
 
 
-def copy_ceiling(n: int) -> float:
+def copy_rows(n: int, state: str, name: str) -> float:
     """The fastest way to put n rows in the table: one COPY, rows prepared beforehand."""
     now = "2000-01-01 00:00:00+00"
+    done = now if state == "SUCCESS" else "\\N"
     lines = "".join(
-        f"{uuid.uuid4()}\tbench.noop\tdefault\t0\tPENDING\t\t[]\t{{}}\t{{}}\t\t{now}\t0\t0\tf\t\t\t"
-        f"{now}\t[]\n"
+        f"{uuid.uuid4()}\t{name}\tdefault\t0\t{state}\t\t[]\t{{}}\t{{}}\t\t{now}\t0\t1\tf\t\t\t"
+        f"{now}\t{done}\t[]\n"
         for _ in range(n)
     )
     with raw_connection() as conn:
@@ -112,42 +154,45 @@ def copy_ceiling(n: int) -> float:
         return time.perf_counter() - start
 
 
+def fill_history(n: int) -> None:
+    """n finished jobs beside the backlog (results kept for a day: what a busy site holds)."""
+    truncate()
+    for start in range(0, n, 100_000):
+        copy_rows(min(100_000, n - start), "SUCCESS", "bench.history")
+    with raw_connection() as conn:
+        conn.execute("VACUUM ANALYZE djq_job")
+
+
 # --- drain ----------------------------------------------------------------------------------
-def bench_drain(n: int, rounds: int, concurrency: int, prefetch: int, batch: int):
+def bench_drain(n: int, rounds: int, extra: list[str], keep_history: bool = False):
+    """W1: the jobs are waiting; from the worker's spawn until ``--burst`` exits."""
     from djq import enqueue_many
     from testproject.demo.tasks import noop
 
-    djq_samples, raw_samples = [], []
+    samples = []
     for _ in range(rounds):
-        truncate()
+        clear_waiting() if keep_history else truncate()
         enqueue_many([noop.s() for _ in range(n)])
-        run_worker_burst(concurrency, prefetch)
-        djq_samples.append((n, drain_seconds(n)))
-        truncate()
-        enqueue_many([noop.s() for _ in range(n)])
-        raw_samples.append((n, raw_drain(batch)))
-    return ("drain (jobs/s)", median_rate(djq_samples), median_rate(raw_samples))
+        start = time.perf_counter()
+        run_worker_burst(extra)
+        samples.append((n, time.perf_counter() - start))
+        check_done(n)
+    rss_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return median_rate(samples), rss_kib
 
 
-def run_worker_burst(concurrency: int, prefetch: int) -> None:
+def run_worker_burst(extra: list[str]) -> None:
     cmd = [sys.executable, str(ROOT / "manage.py"), "djq_worker", "--burst", "-l", "WARNING",
-           "-c", str(concurrency), "--prefetch-multiplier", str(prefetch),
-           "-n", "bench@%h"]  # fmt: skip
+           "-c", "2", "-n", "bench@%h", *extra]  # fmt: skip
     subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
-def drain_seconds(n: int) -> float:
-    from django.db import connection
+def check_done(n: int) -> None:
+    from djq.models import Job
 
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FILTER (WHERE state = 'SUCCESS'), "
-            "EXTRACT(EPOCH FROM max(finished_at) - min(started_at)) FROM djq_job"
-        )
-        done, seconds = cursor.fetchone()
+    done = Job.objects.filter(name__endswith=".noop", state="SUCCESS").count()
     if done != n:
         sys.exit(f"drain: only {done} of {n} jobs succeeded")
-    return float(seconds)
 
 
 RAW_CLAIM = """
@@ -165,16 +210,24 @@ UPDATE djq_job SET state = 'SUCCESS', finished_at = now(), lease_expires_at = NU
 """
 
 
-def raw_drain(batch: int) -> float:
-    """The ceiling: claim a batch, complete it, repeat; no task runs, no bookkeeping."""
-    with raw_connection() as conn:
-        start = time.perf_counter()
-        while True:
-            ids = [row[0] for row in conn.execute(RAW_CLAIM, [batch]).fetchall()]
-            if not ids:
-                break
-            conn.execute(RAW_COMPLETE, [ids])
-        return time.perf_counter() - start
+def raw_drain(n: int) -> float:
+    """The ceiling: 2 processes (threads with their own connections: the time is in the
+    database) claim a batch of 100, complete it, repeat; no task runs, no bookkeeping."""
+    truncate()
+    copy_rows(n, "PENDING", "bench.noop")
+
+    def loop():
+        with raw_connection() as conn:
+            while ids := [row[0] for row in conn.execute(RAW_CLAIM, [CEILING_BATCH]).fetchall()]:
+                conn.execute(RAW_COMPLETE, [ids])
+
+    threads = [threading.Thread(target=loop) for _ in range(CEILING_PROCS)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - start
 
 
 # --- latency --------------------------------------------------------------------------------
@@ -187,42 +240,57 @@ def bench_latency(count: int) -> dict:
            "-n", "latency@%h"]  # fmt: skip
     worker = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               text=True)  # fmt: skip
+    ms = []
     try:
         for line in worker.stderr:
             if " ready." in line:
                 break
-        for _ in range(count):
+        for i in range(count + 5):  # 5 warm-up jobs
+            start = time.perf_counter()
             result = noop.delay()
-            result.get(timeout=10)
+            done = Job.objects.filter(id=result.id, finished_at__isnull=False)
+            while not done.exists():
+                time.sleep(0.0005)
+            if i >= 5:
+                ms.append((time.perf_counter() - start) * 1000)
     finally:
         worker.terminate()
         worker.wait(timeout=30)
-    rows = Job.objects.values_list("created_at", "started_at")
-    ms = sorted((started - created).total_seconds() * 1000 for created, started in rows)
+    ms.sort()
     return {"p50": statistics.median(ms), "p95": ms[int(len(ms) * 0.95) - 1], "n": len(ms)}
 
 
 # --- report ---------------------------------------------------------------------------------
-def report(rows, latency: dict, args, batch: int) -> None:
+def report(rows, latency: dict, rss_kib: int, args) -> None:
     import django as dj
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         pg = cursor.fetchone()[0]
+        settings = []
+        for name in ("fsync", "synchronous_commit", "full_page_writes"):
+            cursor.execute(f"SHOW {name}")
+            settings.append(f"{name}={cursor.fetchone()[0]}")
     print()
-    print(f"djq bench — {args.jobs} no-op jobs, median of {args.rounds} rounds")
+    print(f"djq bench — {args.jobs:,} no-op jobs, median of {args.rounds} rounds")
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
           f"{platform.python_version()}, Django {dj.get_version()}, PostgreSQL {pg}")  # fmt: skip
-    print(f"worker: -c {args.concurrency} --prefetch-multiplier {args.prefetch} (claims of up to "
-          f"{batch}); raw ceiling batch {batch}")  # fmt: skip
+    print(f"PostgreSQL: {', '.join(settings)}")
+    print(f"worker: djq_worker -c 2 (defaults) and {' '.join(THROUGHPUT)}; ceiling: "
+          f"{CEILING_PROCS} procs, batch {CEILING_BATCH}, claim + complete per batch")  # fmt: skip
     print()
-    print(f"{'figure':<22}{'djq':>12}{'raw SQL':>12}{'ratio':>9}")
-    for name, djq_rate, ceiling in rows:
-        print(f"{name:<22}{djq_rate:>12,.0f}{ceiling:>12,.0f}{djq_rate / ceiling:>9.1%}")
-    print(f"{'latency p50 (ms)':<22}{latency['p50']:>12.2f}")
-    print(f"{'latency p95 (ms)':<22}{latency['p95']:>12.2f}   (enqueue → start, idle worker, "
-          f"{latency['n']} jobs)")  # fmt: skip
+    print(f"{'figure':<44}{'djq':>10}{'beside':>10}{'ratio':>8}")
+    for name, rate, beside in rows:
+        ratio = f"{rate / beside:>8.1%}" if beside else ""
+        beside_text = f"{beside:>10,.0f}" if beside else f"{'':>10}"
+        print(f"{name:<44}{rate:>10,.0f}{beside_text}{ratio}")
+    print("  (enqueue_many beside COPY; drains beside the ceiling; the history drain beside the "
+          "empty-table drain)")  # fmt: skip
+    print(f"{'W2 latency p50 / p95 (ms)':<44}{latency['p50']:>10.2f}{latency['p95']:>10.2f}"
+          f"   (delay() → finished, idle worker, {latency['n']} jobs)")  # fmt: skip
+    print(f"{'worker peak RSS (MiB)':<44}{rss_kib / 1024:>10.1f}   (largest process, "
+          "default drain)")  # fmt: skip
 
 
 if __name__ == "__main__":

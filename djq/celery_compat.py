@@ -127,7 +127,10 @@ SETTINGS: dict[str, Entry] = {
     # worker
     "worker_concurrency": _s("DJQ_WORKER_CONCURRENCY"),
     "worker_pool": _s("DJQ_WORKER_POOL", "prefork, threads or solo (no eventlet/gevent)"),
-    "worker_prefetch_multiplier": _s("DJQ_WORKER_PREFETCH_MULTIPLIER", "djq's default is 1"),
+    "worker_prefetch_multiplier": _s(
+        "DJQ_WORKER_PREFETCH_MULTIPLIER",
+        "djq's default is 16 (Celery: 4); prefetched jobs are RESERVED, not started",
+    ),
     "worker_max_tasks_per_child": _s("DJQ_WORKER_MAX_TASKS_PER_CHILD"),
     "worker_max_memory_per_child": _s("DJQ_WORKER_MAX_MEMORY_PER_CHILD"),
     "worker_autoscaler": _unsupported("djq_worker --autoscale MAX,MIN has one built-in policy"),

@@ -38,10 +38,14 @@ DEFAULTS: dict[str, Any] = {
     # Worker defaults (each has a ``djq_worker`` option too).
     "WORKER_CONCURRENCY": None,  # None: the number of CPUs
     "WORKER_POOL": "prefork",
-    # Jobs a worker claims per pool slot. 1: nothing is claimed that does not start at once, so a
-    # killed worker never takes unstarted jobs down with it (they would end FAILURE with
-    # WorkerLostError unless acks_late). Raise it for throughput with many short jobs.
-    "WORKER_PREFETCH_MULTIPLIER": 1,
+    # Jobs a worker claims per pool slot (Celery's worker_prefetch_multiplier). Claimed jobs wait
+    # in the worker's reserve as RESERVED, not STARTED: a killed worker's reserve goes back to
+    # the queue and runs elsewhere, so prefetching is safe. 1: claim only what starts at once.
+    "WORKER_PREFETCH_MULTIPLIER": 16,
+    # Seconds a reserved job may wait behind a running one: after it, the worker stops queueing
+    # jobs behind that one and hands those queued back (to its idle slots, or to the queue for
+    # other workers), so a short job never waits long behind a long one.
+    "WORKER_RESERVE_WAIT": 1.0,
     "WORKER_MAX_TASKS_PER_CHILD": None,
     "WORKER_MAX_MEMORY_PER_CHILD": None,
     # How long a claim lives without a heartbeat; a dead worker's jobs are rescued after it.

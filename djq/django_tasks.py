@@ -35,6 +35,7 @@ BACKEND_PATH = "djq.backends.DjqBackend"
 STATUS = {
     states.PENDING: "READY",
     states.RETRY: "READY",
+    states.RESERVED: "READY",  # claimed ahead of demand, not started
     states.STARTED: "RUNNING",
     states.SUCCESS: "SUCCESSFUL",
     states.IGNORED: "SUCCESSFUL",

@@ -25,6 +25,7 @@ def _new_id() -> str:
 STATE_CHOICES = [(s, s) for s in sorted(states.ALL_STATES)]
 _WAITING = sorted(states.WAITING_STATES)
 _READY = sorted(states.READY_STATES)
+_HELD = sorted(states.HELD_STATES)
 
 
 class JobQuerySet(models.QuerySet):
@@ -35,6 +36,10 @@ class JobQuerySet(models.QuerySet):
 
     def running(self):
         return self.filter(state=states.STARTED)
+
+    def reserved(self):
+        """Claimed into a worker's reserve, not started yet."""
+        return self.filter(state=states.RESERVED)
 
     def finished(self):
         return self.filter(state__in=_READY)
@@ -100,9 +105,9 @@ class Job(models.Model):
                 name="djq_job_claim_idx",
             ),
             # Heartbeats ("extend my jobs' leases") and the rescuer ("leases that ran out") scan
-            # running jobs only: a few rows per worker slot, whatever the table's size.
+            # held (reserved or running) jobs only: a few rows per worker slot.
             models.Index(
-                fields=["worker"], condition=Q(state=states.STARTED), name="djq_job_running_idx"
+                fields=["worker"], condition=Q(state__in=_HELD), name="djq_job_running_idx"
             ),
             # "When is the next job of this queue due?" (the worker's sleep): the first entry of
             # the queue in run_after order, not a scan of a backlog of future ETAs.
@@ -114,12 +119,12 @@ class Job(models.Model):
             # Concurrency limits count a task's (or queue's) running jobs: running rows only.
             models.Index(
                 fields=["name", "queue"],
-                condition=Q(state=states.STARTED),
+                condition=Q(state__in=_HELD),
                 name="djq_job_running_name_idx",
             ),
             models.Index(
                 fields=["lease_expires_at"],
-                condition=Q(state=states.STARTED),
+                condition=Q(state__in=_HELD),
                 name="djq_job_lease_idx",
             ),
             # Result expiry removes finished jobs by age.
@@ -168,9 +173,9 @@ class Job(models.Model):
                 | (~Q(state__in=_READY) & Q(finished_at__isnull=True)),
                 name="djq_job_finished_at_iff_ready",
             ),
-            # a running job always has a lease and a worker
+            # a held (reserved or running) job always has a lease and a worker
             models.CheckConstraint(
-                condition=~Q(state=states.STARTED)
+                condition=~Q(state__in=_HELD)
                 | (Q(lease_expires_at__isnull=False) & ~Q(worker="")),
                 name="djq_job_running_has_lease",
             ),

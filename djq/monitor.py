@@ -22,8 +22,8 @@ from .models import Job, Queue, Worker
 #: how far back the dashboard and the metrics look at finished jobs
 WINDOW = dt.timedelta(hours=1)
 #: the order of the dashboard's state columns: the backlog first, then the outcomes
-STATE_ORDER = (states.PENDING, states.RETRY, states.STARTED, states.SUCCESS, states.FAILURE,
-               states.REVOKED, states.IGNORED)  # fmt: skip
+STATE_ORDER = (states.PENDING, states.RETRY, states.RESERVED, states.STARTED, states.SUCCESS,
+               states.FAILURE, states.REVOKED, states.IGNORED)  # fmt: skip
 _RUNTIME = F("finished_at") - F("started_at")
 
 
@@ -41,7 +41,7 @@ def online_q(now: dt.datetime) -> Q:
 def state_counts(now: dt.datetime, using: str | None = None) -> dict[tuple[str, str], int]:
     """{(queue, state): n}: waiting and running jobs now, finished ones over the last WINDOW."""
     counts: dict[tuple[str, str], int] = {}
-    backlog = jobs(using).filter(state__in=[*states.WAITING_STATES, states.STARTED])
+    backlog = jobs(using).filter(state__in=[*states.WAITING_STATES, *states.HELD_STATES])
     recent = jobs(using).filter(finished_at__gte=now - WINDOW)
     for qs in (backlog, recent):
         for row in qs.values("queue", "state").annotate(n=Count("*")).order_by():

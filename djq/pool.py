@@ -15,6 +15,7 @@ import logging
 import os
 import resource
 import signal
+import threading
 import time
 from collections import deque
 from multiprocessing.connection import Connection, Pipe
@@ -87,12 +88,68 @@ class Child:
         return self.conn.fileno()
 
 
+class _Inbox:
+    """A child's queue of jobs, filled by a reader thread while the main thread runs a job, so
+    that a job taken back by the parent (a skip) is answered ``skipped`` at once, even while a
+    long job runs: the parent then runs it elsewhere, and it can never run twice."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self.pending: deque[dict] = deque()
+        self.stop = False
+        self.lock = threading.Condition()
+        self.send_lock = threading.Lock()
+
+    def send(self, message: dict) -> None:
+        with self.send_lock:
+            self.conn.send_bytes(json.dumps(message, default=str).encode())
+
+    def read(self) -> None:
+        """The reader thread: queue jobs, answer skips of queued jobs, note a stop."""
+        while True:
+            try:
+                message = json.loads(self.conn.recv_bytes())
+            except (EOFError, OSError):
+                message = None
+            with self.lock:
+                if message is None:
+                    self.stop = True
+                elif "skip" in message:
+                    self._skip(message["skip"])
+                else:
+                    self.pending.append(message)
+                self.lock.notify()
+            if message is None:
+                return
+
+    def _skip(self, job_id: str) -> None:
+        for message in list(self.pending):
+            if message["job"]["id"] == job_id:
+                self.pending.remove(message)
+                self.send({"skipped": job_id})
+
+    def next(self) -> dict | None:
+        """The next job to run, or None once told to stop (the jobs left are handed back)."""
+        with self.lock:
+            while not self.pending and not self.stop:
+                self.lock.wait()
+            if self.stop or not self.pending:
+                return None
+            return self.pending.popleft()
+
+    def hand_back(self) -> None:
+        with self.lock:
+            left, self.pending = list(self.pending), deque()
+        for message in left:
+            self.send({"unstarted": message["job"]["id"]})
+
+
 def _child_main(conn: Connection, hostname: str, max_tasks: int | None, max_memory: int | None):
     """The loop of a prefork child: take the next job, run it, send its outcome, repeat.
 
-    Messages from the parent: ``{"job": …, "soft": …}`` (queue it), ``{"skip": id}`` (revoked
-    before it started) and ``null`` (stop after the current job). Everything already in the pipe
-    is read before each job, so a skip or a stop is seen before the next job starts. Jobs left
+    Messages from the parent (read by a thread, see ``_Inbox``): ``{"job": …, "soft": …}``
+    (queue it), ``{"skip": id}`` (revoked, or taken back from behind a long job: answered
+    ``skipped`` unless it started) and ``null`` (stop after the current job). Jobs left
     unstarted when the child stops are sent back as ``{"unstarted": id}``.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent
@@ -101,44 +158,27 @@ def _child_main(conn: Connection, hostname: str, max_tasks: int | None, max_memo
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     signal.set_wakeup_fd(-1)
     signals.worker_process_init.send(sender=None)
-    pending: deque[dict] = deque()
-    skipped: set[str] = set()
-    done, stop = 0, False
-    while not stop:
-        block = not pending
-        while block or conn.poll():
-            block = False
-            try:
-                message = json.loads(conn.recv_bytes())
-            except (EOFError, OSError):
-                return
-            if message is None:
-                stop = True
-            elif "skip" in message:
-                skipped.add(message["skip"])
-            else:
-                pending.append(message)
-        if stop or not pending:
-            break
-        message = pending.popleft()
+    inbox = _Inbox(conn)
+    threading.Thread(target=inbox.read, name="djq-child-inbox", daemon=True).start()
+    done = 0
+    while (message := inbox.next()) is not None:
         job = message["job"]
-        if job["id"] in skipped:
-            conn.send_bytes(json.dumps({"skipped": job["id"]}).encode())
-            continue
         close_old_connections()
         try:
             outcome = execute(job, hostname, message.get("soft"))
         except BaseException as exc:  # a bug in djq itself: still answer
             outcome = lost_outcome(job, exc)
         close_old_connections()
-        conn.send_bytes(json.dumps(outcome, default=str).encode())
+        try:
+            inbox.send(outcome)
+        except OSError:
+            return
         done += 1
         if max_tasks and done >= max_tasks:
             break
         if max_memory and resource.getrusage(resource.RUSAGE_SELF).ru_maxrss > max_memory:
             break
-    for message in pending:
-        conn.send_bytes(json.dumps({"unstarted": message["job"]["id"]}).encode())
+    inbox.hand_back()
 
 
 class PreforkPool:
@@ -156,6 +196,7 @@ class PreforkPool:
         autoscale: tuple[int, int] | None = None,
         keepalive: float = 30.0,
         depth: int = 1,
+        reserve_wait: float = 1.0,
     ):
         self.hostname = hostname
         self.max_tasks = max_tasks_per_child
@@ -167,6 +208,11 @@ class PreforkPool:
         self.keepalive = keepalive
         self.children: dict[int, Child] = {}
         self.unstarted: list[dict] = []  # handed back by children: to dispatch again or release
+        self.began: list[dict] = []  # jobs that became a child's running job (take_began)
+        # a child whose job has run this long gets no more jobs queued behind it, and those
+        # queued already are taken back (reclaim): a short job never waits behind a long one
+        self.reserve_wait = reserve_wait
+        self.reclaiming: set[str] = set()
 
     @property
     def concurrency(self) -> int:
@@ -255,7 +301,43 @@ class PreforkPool:
         return len(self.children)
 
     def free_slots(self) -> int:
-        return self.max_procs * self.depth - self.busy()
+        """Jobs the pool can take now: up to ``depth`` per child, none behind a long job."""
+        now = time.monotonic()
+        open_children = [c for c in self.children.values() if not self._stuck(c, now)]
+        unborn = self.max_procs - len(self.children)
+        return max(0, sum(self.depth - len(c.jobs) for c in open_children) + unborn * self.depth)
+
+    def reserve_room(self, buffered: int) -> int:
+        """More jobs the worker may claim: the reserve lives in the children's queues."""
+        return self.free_slots() - buffered
+
+    def _stuck(self, child: Child, now: float) -> bool:
+        """Stopping, or running one job for longer than ``reserve_wait``."""
+        return child.stopping or bool(child.jobs and now - child.started > self.reserve_wait)
+
+    def take_began(self) -> list[dict]:
+        """The jobs that started since the last call (recorded STARTED in a batch)."""
+        began, self.began = self.began, []
+        return began
+
+    def reclaim_stuck(self) -> None:
+        """Take back the jobs queued behind a job that has run longer than ``reserve_wait``: the
+        child answers ``skipped`` for each (unless it started it already), and they come back
+        through ``unstarted`` to run in another child, or in another worker."""
+        now = time.monotonic()
+        for child in self.children.values():
+            if len(child.jobs) < 2 or not self._stuck(child, now):
+                continue
+            for job in list(child.jobs)[1:]:
+                if job["id"] not in self.reclaiming:
+                    self.reclaiming.add(job["id"])
+                    self._send(child, {"skip": job["id"]})
+
+    def _send(self, child: Child, message: dict) -> None:
+        try:
+            child.conn.send_bytes(json.dumps(message).encode())
+        except OSError:
+            pass  # the child has just exited: collect() finds it dead
 
     def running_jobs(self) -> list[dict]:
         return [job for c in self.children.values() for job in c.jobs]
@@ -272,6 +354,7 @@ class PreforkPool:
         child = self._least_loaded()
         if not child.jobs:
             child.started, child.started_wall = time.monotonic(), time.time()
+            self.began.append(job)
         child.jobs.append(job)
         child.hard_limits[job["id"]] = hard
         try:
@@ -280,7 +363,8 @@ class PreforkPool:
             pass  # the child has just exited: collect() finds it dead and hands the job on
 
     def _least_loaded(self) -> Child:
-        candidates = [c for c in self.children.values() if not c.stopping]
+        now = time.monotonic()
+        candidates = [c for c in self.children.values() if not self._stuck(c, now)]
         idle = [c for c in candidates if not c.jobs]
         # (children that are stopping, e.g. retiring after --max-tasks-per-child, do not count)
         if not idle and len(candidates) < self.max_procs:
@@ -315,17 +399,27 @@ class PreforkPool:
     def _answered(self, child: Child, message: dict, outcomes: list[dict]) -> None:
         job_id = message.get("unstarted") or message.get("skipped") or message["id"]
         job = next(j for j in child.jobs if j["id"] == job_id)
+        was_running = job is child.jobs[0]
         child.jobs.remove(job)
         child.hard_limits.pop(job_id, None)
-        child.terminating = None  # a terminate was for the job that just answered
         now = time.monotonic()
-        child.started, child.started_wall = now, time.time()
+        if was_running:
+            child.terminating = None  # a terminate was for the job that just answered
+            child.started, child.started_wall = now, time.time()
+            if child.jobs and "unstarted" not in message and not child.stopping:
+                self.began.append(child.jobs[0])  # the child goes on with its next job now
         if not child.jobs:
             child.idle_since = now
+        if job_id in self.reclaiming:
+            self.reclaiming.discard(job_id)
+            if "skipped" in message:  # taken back from behind a long job: run it elsewhere
+                self.unstarted.append(job)
+                return
         if "unstarted" in message:
             self.unstarted.append(job)
         elif "skipped" in message:
-            outcomes.append(lost_outcome(job, TaskRevokedError("revoked"), state="REVOKED"))
+            revoked = lost_outcome(job, TaskRevokedError("revoked"), state="REVOKED")
+            outcomes.append(revoked | {"started": False})
         else:
             outcomes.append(message)
             child.done += 1

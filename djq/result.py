@@ -196,6 +196,8 @@ def _state_of(row: dict | None) -> str:
     if row is None:
         return states.PENDING
     state = row["state"]
+    if state == states.RESERVED:  # prefetched, not started: as it was before (Celery's view)
+        return states.RETRY if row.get("retries") else states.PENDING
     if state == states.STARTED:
         if row["custom_state"]:
             return row["custom_state"]
@@ -219,6 +221,10 @@ def _result_of(row: dict | None) -> Any:
     if row is None:
         return None
     state, value = row["state"], row["result"]
+    if state == states.RESERVED:  # shown as PENDING (no result) or RETRY (its exception)
+        if not row.get("retries"):
+            return None
+        state = states.RETRY
     if state == states.STARTED:
         return row["meta"]
     if state in states.EXCEPTION_STATES and isinstance(value, dict) and "exc_type" in value:

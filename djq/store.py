@@ -121,28 +121,45 @@ def claim(
     return jobs
 
 
-def complete(outcomes: Sequence[dict], using: str | None = None) -> list[dict]:
+def complete(
+    outcomes: Sequence[dict], using: str | None = None, started: Sequence[dict] = ()
+) -> list[dict]:
     """Record outcomes of claimed jobs in one statement; returns the jobs actually recorded.
 
-    An outcome whose (id, attempt) no longer holds a STARTED job (the lease ran out and the job
+    An outcome whose (id, attempt) no longer holds a held job (the lease ran out and the job
     was rescued, or it was recorded already) is not recorded: the caller logs it as discarded.
-    Continuations (links, chains, chords) are enqueued in the same transaction, so they happen
-    exactly once; a batch whose jobs have none is a single autocommitted statement.
+    ``started`` ({id, attempt}) are jobs handed to a child since the last write: they become
+    STARTED in the same statement. Continuations (links, chains, chords) are enqueued in the
+    same transaction, so they happen exactly once; a batch whose jobs have none is a single
+    autocommitted statement.
     """
     if not outcomes:
+        mark_started(started, using=using)
         return []
     from . import continuation
 
+    done = {o["id"] for o in outcomes}  # (a row must not be updated twice in one statement)
+    started = [{"id": s["id"], "attempt": s["attempt"]} for s in started if s["id"] not in done]
     cursor, sql = _cursor_and_sql(using)
     if not any(o.get("continues", True) for o in outcomes):
         with cursor:
-            rows = sql.complete(cursor, list(outcomes))
+            rows = sql.complete(cursor, list(outcomes), started)
         return [dict(zip(FINISHED_FIELDS, row[:8], strict=True)) for row in rows]
     with transaction.atomic(using=alias(using)), cursor:
-        rows = sql.complete(cursor, list(outcomes))
+        rows = sql.complete(cursor, list(outcomes), started)
         finished = [dict(zip(FINISHED_FIELDS, row[:8], strict=True)) for row in rows]
         continuation.after_complete(finished, using=using)
     return finished
+
+
+def mark_started(started: Sequence[dict], using: str | None = None) -> list[str]:
+    """RESERVED → STARTED for jobs handed to a child (a batch: one statement)."""
+    started = [{"id": s["id"], "attempt": s["attempt"]} for s in started]
+    if not started:
+        return []
+    cursor, sql = _cursor_and_sql(using)
+    with cursor:
+        return [row[0] for row in sql.mark_started(cursor, started)]
 
 
 def release(claims: Iterable[dict], using: str | None = None) -> list[str]:
@@ -177,7 +194,8 @@ def heartbeat(
 def rescue(worker: str | None = None, using: str | None = None) -> list[dict]:
     """Jobs whose lease expired (or, with ``worker``, all jobs of that dead worker).
 
-    acks_late jobs are put back on the queue; the others end FAILURE with WorkerLostError.
+    Reserved (never started) and started acks_late jobs are put back on the queue; the other
+    started ones end FAILURE with WorkerLostError.
     """
     lost = WorkerLostError(
         f"Worker {worker} exited prematurely" if worker else "Worker lost: its lease expired"
@@ -228,6 +246,7 @@ def expire_outcome(job: dict) -> dict:
         "result": dumps(exception_to_dict(exc)),
         "keep_result": True,
         "traceback": None,
+        "started": False,
     }
 
 
@@ -421,6 +440,7 @@ def claim_limited(
     from .models import Job, Queue, TaskLimit
 
     db = alias(using)
+    held = sorted(states.HELD_STATES)  # reserved jobs count: they will run
     with transaction.atomic(using=db):
         jobs = claim(worker, queues, limit, lease, using, skip)
         names = sorted({j["name"] for j in jobs if j["name"] in task_limits})
@@ -443,7 +463,7 @@ def claim_limited(
                 _take_slots(db, row, mine, rate, now, deferred)
             mine = [j for j in mine if j["id"] not in deferred]
             if most is not None:
-                running = Job.objects.using(db).filter(name=name, state=states.STARTED).count()
+                running = Job.objects.using(db).filter(name=name, state__in=held).count()
                 running -= sum(1 for j, _ in deferred.values() if j["name"] == name)
                 if _over(mine, running - most, dropped):
                     full_tasks.add(name)
@@ -451,7 +471,7 @@ def claim_limited(
             Queue.objects.using(db).select_for_update().filter(name=queue).first()
             mine = [j for j in jobs if j["queue"] == queue and j["id"] not in dropped
                     and j["id"] not in deferred]  # fmt: skip
-            running = Job.objects.using(db).filter(queue=queue, state=states.STARTED).count()
+            running = Job.objects.using(db).filter(queue=queue, state__in=held).count()
             running -= sum(1 for j, _ in deferred.values() if j["queue"] == queue)
             running -= sum(1 for j in dropped.values() if j["queue"] == queue)
             if _over(mine, running - queue_limits[queue], dropped):

@@ -28,8 +28,13 @@ class ThreadPool:
 
     name = "threads"
 
-    def __init__(self, concurrency: int, hostname: str, **ignored):
+    def __init__(self, concurrency: int, hostname: str, depth: int = 1, reserve_wait: float = 1.0,
+                 **ignored):  # fmt: skip
         self.max_procs = self.min_procs = concurrency
+        self.depth = max(1, depth)  # the worker keeps up to depth x threads jobs in reserve
+        self.reserve_wait = reserve_wait
+        self.began: list[dict] = []
+        self.started_at: dict[str, float] = {}
         self.hostname = hostname
         self.inbox: queue_module.Queue = queue_module.Queue()
         self.outbox: queue_module.Queue = queue_module.Queue()
@@ -65,6 +70,7 @@ class ThreadPool:
             close_old_connections()
         with self.lock:
             self.running.pop(job["id"], None)
+            self.started_at.pop(job["id"], None)
         self.outbox.put(outcome)
         self.wake_w.send(b"x")
 
@@ -74,6 +80,23 @@ class ThreadPool:
 
     def free_slots(self) -> int:
         return self.max_procs - self.busy()
+
+    def take_began(self) -> list[dict]:
+        began, self.began = self.began, []
+        return began
+
+    def reserve_room(self, buffered: int) -> int:
+        """More jobs the worker may claim into its reserve: none while every thread is busy
+        with a job older than ``reserve_wait`` (the reserve would wait behind long jobs)."""
+        with self.lock:
+            oldest = min(self.started_at.values(), default=None)
+        if self.free_slots() <= 0 and oldest is not None:
+            if time.monotonic() - oldest > self.reserve_wait:
+                return 0
+        return self.max_procs * self.depth - self.busy() - buffered
+
+    def reclaim_stuck(self) -> None:
+        pass  # jobs wait in the worker's reserve, not in threads
 
     def running_jobs(self) -> list[dict]:
         with self.lock:
@@ -88,6 +111,8 @@ class ThreadPool:
     def submit(self, job: dict, soft: float | None, hard: float | None) -> None:
         with self.lock:
             self.running[job["id"]] = job
+            self.started_at[job["id"]] = time.monotonic()
+        self.began.append(job)
         self.inbox.put((job, soft))
 
     def waitables(self) -> list:
@@ -144,8 +169,9 @@ class SoloPool(ThreadPool):
 
     name = "solo"
 
-    def __init__(self, concurrency: int, hostname: str, **ignored):
-        super().__init__(1, hostname)
+    def __init__(self, concurrency: int, hostname: str, depth: int = 1, reserve_wait: float = 1.0,
+                 **ignored):  # fmt: skip
+        super().__init__(1, hostname, depth, reserve_wait)
 
     def start(self) -> None:
         pass
@@ -153,6 +179,7 @@ class SoloPool(ThreadPool):
     def submit(self, job: dict, soft: float | None, hard: float | None) -> None:
         with self.lock:
             self.running[job["id"]] = job
+        self.began.append(job)
         self._run(job, soft)
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -67,7 +67,7 @@ def render(using: str | None = None) -> str:
             for q in queues if stats[q].oldest_due])  # fmt: skip
     metric("djq_queue_paused", "gauge", "1 if the queue is paused.",
            [({"queue": q}, int(q in paused)) for q in queues])  # fmt: skip
-    backlog = {states.PENDING, states.RETRY, states.STARTED}
+    backlog = {states.PENDING, states.RETRY, states.RESERVED, states.STARTED}
     metric("djq_jobs", "gauge", "Jobs waiting or running now, by queue and state.",
            [({"queue": q, "state": s}, n) for (q, s), n in sorted(counts.items())
             if s in backlog])  # fmt: skip

@@ -22,7 +22,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from django.db import DatabaseError, InterfaceError, OperationalError, connections
+from django.db import DatabaseError, InterfaceError, OperationalError, connections, transaction
 
 from . import signals, states, store
 from .conf import settings
@@ -38,14 +38,15 @@ from .waiting import Waiter
 
 logger = logging.getLogger("djq.worker")
 
-#: how long finished jobs may wait to be recorded together while the pool is busy (seconds)
-FLUSH_DELAY = 0.005
 #: without NOTIFY on SQLite (a local file: a look costs microseconds), the control table is read
 #: this often, so that ``inspect(timeout=0.5)`` is answered inside a timeout shorter than the poll
 CONTROL_POLL_SQLITE = 0.1
 #: the default node name: Celery's ``celery@%h`` plus the pid, so that two workers started
 #: without ``-n`` on one host both run (an explicit ``-n`` held by a live worker is refused)
 DEFAULT_NAME = "djq.%p@%h"
+#: how long STARTED marks may wait for a completion write to ride along with (seconds): a short
+#: job then costs one write for its start and its end; a longer one is shown STARTED after this
+STARTED_WRITE_DELAY = 0.05
 
 
 @dataclass
@@ -62,6 +63,7 @@ class WorkerConfig:
     time_limit: float | None = None
     soft_time_limit: float | None = None
     prefetch_multiplier: int | None = None
+    reserve_wait: float | None = None
     lease: float | None = None
     poll_interval: float | None = None
     burst: bool = False
@@ -89,6 +91,9 @@ class WorkerConfig:
             soft_time_limit=self.soft_time_limit,
             prefetch_multiplier=max(
                 1, self.prefetch_multiplier or settings.WORKER_PREFETCH_MULTIPLIER
+            ),
+            reserve_wait=float(
+                settings.WORKER_RESERVE_WAIT if self.reserve_wait is None else self.reserve_wait
             ),
             lease=float(self.lease or settings.WORKER_LEASE),
             poll_interval=float(self.poll_interval or settings.WORKER_POLL_INTERVAL),
@@ -119,7 +124,9 @@ class Worker:
         self.held_lock = threading.Lock()
         self.buffer: deque[dict] = deque()  # claimed, not yet handed to the pool
         self.outcomes: list[dict] = []  # finished, not yet recorded
-        self.first_outcome_at = 0.0
+        self.began: list[dict] = []  # handed to a child, not yet recorded STARTED
+        self.began_at = 0.0  # when the oldest of them began
+        self.reserved_at: dict[str, float] = {}  # buffered jobs: when they were claimed
         self.revoked: set[str] = set()  # revoked while held (found by the heartbeat)
         self.terminated: set[str] = set()  # of those, the ones already told to terminate
         self.stopping: str | None = None  # "warm" or "cold"
@@ -163,6 +170,7 @@ class Worker:
             max_memory_per_child=cfg.max_memory_per_child,
             autoscale=cfg.autoscale,
             depth=cfg.prefetch_multiplier,
+            reserve_wait=cfg.reserve_wait,
         )
         self.pool.start()
         beat = None
@@ -215,8 +223,8 @@ class Worker:
         try:
             self._dispatch()  # first: children work while we wait on the database below
             self._maintain()  # heartbeats before recording: a slow batch must not cost leases
-            self._record()
-            self._fill()
+            self._unreserve()
+            self._record_and_fill()
             self._dispatch()
             self.db_failures = 0
         except (DatabaseError, InterfaceError) as exc:
@@ -228,27 +236,47 @@ class Worker:
             return False
         return True
 
-    def _fill(self) -> None:
-        """Claim due jobs when there is room and a reason to look (woken, poll, full batch).
+    def _record_and_fill(self) -> None:
+        """Record the finished batch and claim the next one in one transaction (one commit)
+        when both are due; otherwise whichever is."""
+        room = self._claim_room()
+        if not room or not self.outcomes:
+            self._record()
+            if room:
+                self._claimed(self._claim(room), room)
+            return
+        batch = self._prepare_batch()
+        with transaction.atomic(using=self.using):
+            recorded = self._complete(batch)
+            jobs = self._claim(room)
+        self._recorded(batch, recorded)
+        self._claimed(jobs, room)
 
-        With prefetching, the buffer is refilled only once it has drained below half, so claims
-        come in large batches rather than one per finished job.
-        """
+    def _claim_room(self) -> int:
+        """How many jobs to claim now: 0 unless there is room and a reason to look (woken, poll,
+        full batch). With prefetching, the reserve is refilled only once it has drained below
+        half, so claims come in large batches rather than one per finished job."""
         if self.stopping:
-            return
-        cfg = self.config
+            return 0
         capacity = self._capacity()
-        room = capacity - self.pool.busy() - len(self.buffer)
+        room = min(capacity - self.pool.busy(), self.pool.reserve_room(0)) - len(self.buffer)
+        if room <= 0 or not (self.woken or self.more or time.monotonic() >= self.next_poll):
+            return 0
+        if self.config.prefetch_multiplier > 1 and (
+            self.pool.busy() + len(self.buffer) > capacity // 2
+        ):
+            return 0
+        return room
+
+    def _claimed(self, jobs: list[dict], room: int) -> None:
+        """Take claimed jobs into the reserve."""
         now = time.monotonic()
-        if room <= 0 or not (self.woken or self.more or now >= self.next_poll):
-            return
-        if cfg.prefetch_multiplier > 1 and self.pool.busy() + len(self.buffer) > capacity // 2:
-            return
         self.woken = False
-        jobs = self._claim(room)
         with self.held_lock:
             for job in jobs:
                 self.held[job["id"]] = job
+        claimed_at = time.monotonic()
+        self.reserved_at.update((job["id"], claimed_at) for job in jobs)
         self.buffer.extend(jobs)
         self.more = len(jobs) == room
         if not self.more:
@@ -286,6 +314,7 @@ class Worker:
         # of this loop, and the jobs still in the buffer must be handed back, not started)
         while self.buffer and self.pool.free_slots() > 0 and not self.stopping:
             job = self.buffer.popleft()
+            self.reserved_at.pop(job["id"], None)
             if job["expired"]:
                 logger.info("Task %s[%s] expired: revoked", job["name"], job["id"])
                 self.outcomes.append(store.expire_outcome(job) | {"name": job["name"]})
@@ -325,8 +354,6 @@ class Worker:
         if self.pool.unstarted:  # handed back by a child that stopped or died: run elsewhere
             self.buffer.extendleft(reversed(self.pool.unstarted))
             self.pool.unstarted.clear()
-        if finished and not self.outcomes:
-            self.first_outcome_at = time.monotonic()
         self.outcomes.extend(finished)
 
     def _timeout(self) -> float:
@@ -334,13 +361,18 @@ class Worker:
             return 0.0
         now = time.monotonic()
         if self.outcomes:
-            return max(0.0, self.first_outcome_at + FLUSH_DELAY - now)
+            return 0.0
+        self._take_began()
         room = self.pool.free_slots() > 0 and not self.buffer
         if room and (self.woken or self.more):
             return 0.0
         moments = [self.next_heartbeat, self.next_rescue]
         if self.mailbox is not None and self.listener is None:
             moments.append(self.next_control)
+        if self.began:
+            moments.append(self.began_at + STARTED_WRITE_DELAY)
+        if self.buffer or self.pool.busy() > self.pool.alive():
+            moments.append(now + self.pool.reserve_wait / 2)  # (_unreserve, reclaim_stuck)
         if room:
             moments.append(self.next_poll)
         if self.listener is None and self.config.using and self._wants_listener():
@@ -352,20 +384,38 @@ class Worker:
 
     # --- recording ----------------------------------------------------------------------
     def _record(self, force: bool = False) -> None:
-        """Record finished jobs in one statement.
+        """Record finished jobs, and jobs that started, in one statement, with no delay.
 
-        Under load, outcomes are gathered for a moment (a batch per pool cycle, at most
-        ``FLUSH_DELAY``) so that one round trip records many; an idle pool flushes at once.
+        What finishes while a write is in flight is collected by the next turn of the loop and
+        goes into the next write: under load each write carries many jobs, and an idle worker
+        writes at once.
         """
         if not self.outcomes:
+            self._take_began()
+            if self.began and (force or time.monotonic() - self.began_at >= STARTED_WRITE_DELAY):
+                store.mark_started(self.began, using=self.using)
+                self.began = []
             return
-        if not (force or self._flush_due()):
-            return
+        batch = self._prepare_batch()
+        self._recorded(batch, self._complete(batch))
+
+    def _take_began(self) -> None:
+        began = self.pool.take_began()
+        if began and not self.began:
+            self.began_at = time.monotonic()
+        self.began.extend(began)
+
+    def _prepare_batch(self) -> list[dict]:
+        self._take_began()
         batch = self.outcomes
         for outcome in batch:
             outcome["continues"] = may_continue(self.held.get(outcome["id"], {}).get("options"))
-        recorded = self._complete(batch)
+        return batch
+
+    def _recorded(self, batch: list[dict], recorded: set[str]) -> None:
+        """After the batch's write committed: forget its jobs, log them, run lost-job hooks."""
         self.outcomes = []
+        self.began = []
         with self.held_lock:
             jobs = {outcome["id"]: self.held.pop(outcome["id"], None) for outcome in batch}
         for outcome in batch:
@@ -379,7 +429,11 @@ class Worker:
         """Record a batch; when the database refuses it (not an outage: bad data), record the
         outcomes one by one, and an outcome it refuses as a FAILURE saying why."""
         try:
-            return {row["id"] for row in store.complete(batch, using=self.using)}
+            # (a savepoint when the claim shares the transaction: a refused batch must not
+            # abort the claim, nor the one-by-one retry below)
+            with transaction.atomic(using=self.using):
+                rows = store.complete(batch, using=self.using, started=self.began)
+            return {row["id"] for row in rows}
         except (OperationalError, InterfaceError):
             raise
         except Exception:
@@ -396,10 +450,26 @@ class Worker:
                 recorded |= self._complete([_unstorable(outcome, exc)])
         return recorded
 
-    def _flush_due(self) -> bool:
-        if self.stopping or not self.pool.busy() or len(self.outcomes) >= self._capacity() // 2:
-            return True
-        return time.monotonic() - self.first_outcome_at >= FLUSH_DELAY
+    def _unreserve(self) -> None:
+        """Cap the reserve by time: jobs queued behind long-running ones are taken back from
+        the children, and buffered jobs that waited ``reserve_wait`` with no slot free go back
+        to the queue, where an idle worker takes them (NOTIFY wakes it)."""
+        self.pool.reclaim_stuck()
+        if not self.buffer or self.pool.free_slots() > 0 or self.stopping:
+            return
+        cutoff = time.monotonic() - self.pool.reserve_wait
+        stale = [job for job in self.buffer if self.reserved_at.get(job["id"], 0.0) <= cutoff]
+        if not stale:
+            return
+        store.release(stale, using=self.using)
+        ids = {job["id"] for job in stale}
+        self.buffer = deque(job for job in self.buffer if job["id"] not in ids)
+        with self.held_lock:
+            for job_id in ids:
+                self.held.pop(job_id, None)
+                self.reserved_at.pop(job_id, None)
+        logger.info("Handed %d reserved job(s) back to the queue: they waited %.1fs behind "
+                    "running jobs", len(stale), self.pool.reserve_wait)  # fmt: skip
 
     def _capacity(self) -> int:
         return self.config.concurrency * self.config.prefetch_multiplier
@@ -642,7 +712,8 @@ def _unstorable(outcome: dict, exc: BaseException) -> dict:
 def _revoked_outcome(job: dict) -> dict:
     from .exceptions import TaskRevokedError
 
-    return lost_outcome(job, TaskRevokedError("revoked before it started"), state=states.REVOKED)
+    exc = TaskRevokedError("revoked before it started")
+    return lost_outcome(job, exc, state=states.REVOKED) | {"started": False}
 
 
 def _cold_outcome(job: dict) -> dict:

@@ -20,7 +20,10 @@ WORKER = "inprocess@test"
 def claim(
     queues: Sequence[str] = ("default",), limit: int = 100, lease: float = 30.0, worker=WORKER
 ) -> list[dict]:
-    return store.claim(worker, list(queues), limit, lease)
+    """Claim jobs and hand them to a (pretend) child: RESERVED, then STARTED, as a worker does."""
+    jobs = store.claim(worker, list(queues), limit, lease)
+    store.mark_started(jobs)
+    return jobs
 
 
 def run(jobs: list[dict], hostname: str = WORKER) -> list[dict]:

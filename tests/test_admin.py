@@ -31,15 +31,18 @@ def job(task_id) -> Job:
 
 
 def claim(worker: str, queues: list[str], limit: int = 100) -> list[dict]:
-    """``store.claim`` in the test's transaction. Jobs are due from the clock time they were
-    enqueued at, and the claim compares with the transaction's start (``now()`` on PostgreSQL),
-    which in a test is earlier: the test's own jobs are made due a minute earlier first."""
+    """``store.claim`` and the start in a child (STARTED), in the test's transaction. Jobs are
+    due from the clock time they were enqueued at, and the claim compares with the
+    transaction's start (``now()`` on PostgreSQL), which in a test is earlier: the test's own
+    jobs are made due a minute earlier first."""
     from datetime import timedelta
 
     from django.db.models import F
 
     Job.objects.waiting().update(run_after=F("run_after") - timedelta(minutes=1))
-    return store.claim(worker, queues, limit, 30.0)
+    jobs = store.claim(worker, queues, limit, 30.0)
+    store.mark_started(jobs)
+    return jobs
 
 
 def run(*job_ids, worker: str = "w1@test", fail_with: Exception | None = None) -> None:

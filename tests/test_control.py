@@ -139,7 +139,7 @@ def test_concurrency_limit_hands_back_what_is_over_it():
     limits = {exclusive.name: (None, 2)}
     kept, full, _ = store.claim_limited(W, ["default"], 10, 30, limits, {})
     assert len(kept) == 2 and full == {exclusive.name}
-    assert Job.objects.filter(state=states.STARTED).count() == 2
+    assert Job.objects.filter(state=states.RESERVED).count() == 2  # claimed, not started yet
     assert Job.objects.filter(state=states.PENDING).count() == 3
     again, full, _ = store.claim_limited(W, ["default"], 10, 30, limits, {})
     assert again == [] and full == {exclusive.name}

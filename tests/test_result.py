@@ -115,7 +115,18 @@ def test_retries_count_after_a_retried_run():
     assert result.get(timeout=5) == 2
     assert result.retries == 2
     history = [e[0] for e in Job.objects.get(id=result.id).history]
-    assert history == ["PENDING", "STARTED", "RETRY", "STARTED", "RETRY", "STARTED", "SUCCESS"]
+    assert history == [
+        "PENDING",
+        "RESERVED",
+        "STARTED",
+        "RETRY",
+        "RESERVED",
+        "STARTED",
+        "RETRY",
+        "RESERVED",
+        "STARTED",
+        "SUCCESS",
+    ]
 
 
 def test_results_are_equal_by_id_and_hashable():

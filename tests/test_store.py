@@ -44,7 +44,14 @@ def ids(jobs) -> list[str]:
 
 
 # --- claim ------------------------------------------------------------------------------------
-def test_claim_marks_started_with_worker_lease_and_attempt():
+def _start(worker, queues, limit, lease) -> list[dict]:
+    """Claim and hand to a child, as a worker does: RESERVED, then STARTED."""
+    jobs = store.claim(worker, queues, limit, lease)
+    store.mark_started(jobs)
+    return jobs
+
+
+def test_claim_marks_reserved_with_worker_lease_and_attempt():
     result = add.apply_async((2, 3), priority=4, queue="q")
     [job] = store.claim(W, ["q"], 10, 45)
     assert job["id"] == result.id
@@ -53,12 +60,41 @@ def test_claim_marks_started_with_worker_lease_and_attempt():
     assert job["attempt"] == 1 and job["retries"] == 0 and job["expired"] is False
     assert isinstance(job["eta"], dt.datetime) and job["eta"].tzinfo is not None
     r = row(result.id)
-    assert (r.state, r.worker, r.attempt) == (states.STARTED, W, 1)
-    assert r.started_at is not None and r.finished_at is None
+    assert (r.state, r.worker, r.attempt) == (states.RESERVED, W, 1)
+    assert r.started_at is None and r.finished_at is None
     lease = (r.lease_expires_at - store.db_now()).total_seconds()
     assert lease == pytest.approx(45, abs=1)
-    assert history(result.id) == [states.PENDING, states.STARTED]
+    assert history(result.id) == [states.PENDING, states.RESERVED]
     assert r.history[-1][2] == W
+    # reserved is not started: Celery's API sees a prefetched task as PENDING
+    assert AsyncResult(result.id).state == states.PENDING
+    assert store.mark_started([job]) == [result.id]
+    assert store.mark_started([job]) == []  # once
+    r = row(result.id)
+    assert (r.state, r.worker, r.attempt) == (states.STARTED, W, 1)
+    assert r.started_at is not None
+    assert history(result.id) == [states.PENDING, states.RESERVED, states.STARTED]
+
+
+def test_an_outcome_reaching_a_reserved_job_records_its_start_if_it_ran():
+    ran, expired = add.delay(1, 1), add.delay(2, 2)
+    jobs = {j["id"]: j for j in store.claim(W, ["default"], 10, 30)}
+    store.complete([outcome(jobs[ran.id], states.SUCCESS, 2),
+                    {**store.expire_outcome(jobs[expired.id])}])  # fmt: skip
+    assert history(ran.id) == [states.PENDING, states.RESERVED, states.STARTED, states.SUCCESS]
+    assert row(ran.id).started_at is not None
+    assert history(expired.id) == [states.PENDING, states.RESERVED, states.REVOKED]
+    assert row(expired.id).started_at is None
+
+
+def test_started_marks_ride_with_the_completion_of_other_jobs():
+    first, second = add.delay(1, 1), add.delay(2, 2)
+    jobs = {j["id"]: j for j in store.claim(W, ["default"], 10, 30)}
+    both = [jobs[first.id], jobs[second.id]]
+    recorded = store.complete([outcome(jobs[first.id], states.SUCCESS, 2)], started=both)
+    assert [r["id"] for r in recorded] == [first.id]
+    assert row(second.id).state == states.STARTED
+    assert history(first.id) == [states.PENDING, states.RESERVED, states.STARTED, states.SUCCESS]
 
 
 def test_claim_reports_expired_jobs():
@@ -207,7 +243,7 @@ def test_a_claim_skips_rows_locked_by_another_transaction():
 
 @pytest.mark.postgres_only
 def test_the_claim_query_uses_the_partial_claim_index():
-    from djq.db.postgres import CLAIM_ONE_QUEUE as CLAIM
+    from djq.db.postgres import CLAIM
 
     with connection.cursor() as cursor:
         # A history of finished jobs (which the partial index leaves out) and a small backlog.
@@ -244,7 +280,7 @@ def test_complete_records_success():
     r = row(result.id)
     assert (r.state, r.result, r.traceback) == (states.SUCCESS, 4, "")
     assert r.finished_at is not None and r.lease_expires_at is None
-    assert history(result.id) == [states.PENDING, states.STARTED, states.SUCCESS]
+    assert history(result.id) == [states.PENDING, states.RESERVED, states.STARTED, states.SUCCESS]
     assert AsyncResult(result.id).get() == 4
 
 
@@ -270,7 +306,7 @@ def test_complete_records_retry_with_countdown_by_the_database_clock():
     assert (r.run_after - store.db_now()).total_seconds() == pytest.approx(120, abs=1)
     assert claim() == []  # not due yet
     assert AsyncResult(result.id).state == states.RETRY
-    assert history(result.id) == [states.PENDING, states.STARTED, states.RETRY]
+    assert history(result.id) == [states.PENDING, states.RESERVED, states.STARTED, states.RETRY]
 
 
 def test_complete_records_retry_with_eta():
@@ -291,8 +327,9 @@ def test_a_retried_job_runs_again_and_keeps_counting():
     store.complete([outcome(job, states.SUCCESS, 4)])
     r = row(result.id)
     assert (r.state, r.retries, r.attempt) == (states.SUCCESS, 3, 4)
-    assert history(result.id) == [states.PENDING] + [states.STARTED, states.RETRY] * 3 + [
-        states.STARTED, states.SUCCESS]  # fmt: skip
+    run = [states.RESERVED, states.STARTED]
+    assert history(result.id) == [states.PENDING] + (run + [states.RETRY]) * 3 + run + [
+        states.SUCCESS]  # fmt: skip
 
 
 def test_complete_is_fenced_by_the_attempt():
@@ -369,7 +406,8 @@ def test_release_puts_started_jobs_back():
     again = claim()
     assert sorted(ids(again)) == sorted(ids(jobs[:2]))
     assert {j["attempt"] for j in again} == {2}
-    assert history(jobs[0]["id"])[-3:] == [states.STARTED, states.PENDING, states.STARTED]
+    assert history(jobs[0]["id"])[-4:] == [
+        states.STARTED, states.PENDING, states.RESERVED, states.STARTED]  # fmt: skip
     assert len(results) == 3
 
 
@@ -425,9 +463,9 @@ def test_rescue_expired_leases():
     late = record_slowly.delay("/dev/null", "x")  # acks_late
     plain = add.delay(1, 1)
     alive = add.delay(2, 2)
-    expired = {j["id"]: j for j in store.claim(W, ["default"], 2, -5)}  # lease already over
+    expired = {j["id"]: j for j in _start(W, ["default"], 2, -5)}  # lease already over
     assert set(expired) == {late.id, plain.id}
-    [fresh] = store.claim(W, ["default"], 1, 600)
+    [fresh] = _start(W, ["default"], 1, 600)
     assert fresh["id"] == alive.id
 
     rescued = {r["id"]: r for r in store.rescue()}
@@ -449,9 +487,23 @@ def test_rescue_expired_leases():
     assert store.rescue() == []
 
 
+def test_rescue_requeues_reserved_jobs_whatever_acks_late_says():
+    late = record_slowly.delay("/dev/null", "x")  # acks_late
+    plain = add.delay(1, 1)
+    store.claim(W, ["default"], 2, -5)  # reserved, never started; lease already over
+    rescued = {r["id"]: r["state"] for r in store.rescue()}
+    assert rescued == {late.id: states.PENDING, plain.id: states.PENDING}
+    for job_id in (late.id, plain.id):
+        r = row(job_id)
+        assert (r.state, r.finished_at, r.lease_expires_at, r.result) == (
+            states.PENDING, None, None, None)  # fmt: skip
+    assert sorted((j["id"], j["attempt"]) for j in claim()) == sorted(
+        [(late.id, 2), (plain.id, 2)])  # fmt: skip
+
+
 def test_rescue_runs_the_continuations_of_failed_jobs():
     plain = add.apply_async((1, 1), link=add.s(1), link_error=echo.si("lost"))
-    store.claim(W, ["default"], 1, -1)
+    _start(W, ["default"], 1, -1)
     [rescued] = store.rescue()
     assert rescued["id"] == plain.id and rescued["state"] == states.FAILURE
     [errback] = AsyncResult(plain.id).children
@@ -460,8 +512,8 @@ def test_rescue_runs_the_continuations_of_failed_jobs():
 
 def test_rescue_of_a_dead_worker_takes_all_its_jobs():
     enqueue_many([add.s(i, i) for i in range(3)])
-    store.claim("dead@test", ["default"], 2, 600)
-    [other] = store.claim("alive@test", ["default"], 1, 600)
+    _start("dead@test", ["default"], 2, 600)
+    [other] = _start("alive@test", ["default"], 1, 600)
     rescued = store.rescue(worker="dead@test")
     assert len(rescued) == 2 and {r["state"] for r in rescued} == {states.FAILURE}
     assert row(other["id"]).state == states.STARTED
@@ -470,7 +522,7 @@ def test_rescue_of_a_dead_worker_takes_all_its_jobs():
 
 def test_a_rescued_jobs_late_outcome_is_discarded():
     result = record_slowly.delay("/dev/null", "x")
-    [first] = store.claim("slow@test", ["default"], 1, -1)
+    [first] = _start("slow@test", ["default"], 1, -1)
     store.rescue()
     [second] = store.claim("fast@test", ["default"], 1, 30)
     assert store.complete([outcome(second, states.SUCCESS, "second")])
@@ -566,7 +618,7 @@ def test_purge_finished_removes_old_finished_jobs_only():
     recent = _finish(2)
     waiting = add.delay(1, 1)
     running = add.delay(1, 1)
-    store.claim(W, ["default"], 10, 30)  # running: started, not finished
+    _start(W, ["default"], 10, 30)  # running: started, not finished
     before = timezone.now() - dt.timedelta(days=1)
     assert store.purge_finished(before, batch=2) == 3
     left = {str(i) for i in Job.objects.values_list("id", flat=True)}

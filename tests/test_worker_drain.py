@@ -47,7 +47,7 @@ def _drain(start_worker, tmp_path, n_jobs: int, n_workers: int, timeout: float):
     sample = Job.objects.order_by("?")[:50]
     for row in sample:
         assert row.result == row.args[1]
-        assert [e[0] for e in row.history] == ["PENDING", "STARTED", "SUCCESS"]
+        assert [e[0] for e in row.history] == ["PENDING", "RESERVED", "STARTED", "SUCCESS"]
     # Every worker took part (the load was shared, not drained by one process).
     per_worker = Counter(Job.objects.values_list("worker", flat=True))
     assert set(per_worker) == {w.nodename for w in workers}, per_worker

@@ -42,7 +42,7 @@ def test_hard_time_limit_kills_the_child_and_the_worker_goes_on(start_worker, tm
         killed.get(timeout=20)
     row = job(killed)
     assert row.state == states.FAILURE
-    assert [e[0] for e in row.history] == ["PENDING", "STARTED", "FAILURE"]
+    assert [e[0] for e in row.history] == ["PENDING", "RESERVED", "STARTED", "FAILURE"]
     # The job ran in the child that was there before (and that child is gone now).
     assert lines(marker) == [str(before)]
     w.wait_for_log(r"Hard time limit \(1(\.0)?s\) exceeded for testproject\.demo\.tasks\.sleep")

@@ -39,6 +39,9 @@ def test_kill_9_mid_job_acks_late_reruns_plain_fails(start_worker, tmp_path):
     wait_lines(path, lambda ls: _started(path, "late") and _started(path, "plain"),
                message="both jobs to start on the victim")  # fmt: skip
     assert job(late).worker == victim.nodename and job(plain).worker == victim.nodename
+    # (STARTED is recorded in batches, a moment after the job starts)
+    wait_state(plain, states.STARTED, timeout=10)
+    wait_state(late, states.STARTED, timeout=10)
     victim.kill_group(signal.SIGKILL)
     victim.wait(timeout=10)
 
@@ -50,15 +53,23 @@ def test_kill_9_mid_job_acks_late_reruns_plain_fails(start_worker, tmp_path):
     with pytest.raises(WorkerLostError):
         plain.get(timeout=1)
     assert plain_row.worker == victim.nodename
-    assert history_states(plain) == ["PENDING", "STARTED", "FAILURE"]
+    assert history_states(plain) == ["PENDING", "RESERVED", "STARTED", "FAILURE"]
     assert len(_started(path, "plain")) == 1
 
     # The acks_late job: run again, to the end, by the rescuer.
     assert late_row.worker == rescuer.nodename
     assert late_row.attempt == 2
-    assert history_states(late) == ["PENDING", "STARTED", "PENDING", "STARTED", "SUCCESS"]
+    assert history_states(late) == [
+        "PENDING",
+        "RESERVED",
+        "STARTED",
+        "PENDING",
+        "RESERVED",
+        "STARTED",
+        "SUCCESS",
+    ]
     events = late_row.history
-    assert events[1][2] == victim.nodename and events[3][2] == rescuer.nodename
+    assert events[2][2] == victim.nodename and events[5][2] == rescuer.nodename
     starts = _started(path, "late")
     dones = [line for line in lines(path) if line.startswith("late done")]
     assert len(starts) == 2 and len(dones) == 1
@@ -75,6 +86,7 @@ def test_stopped_worker_is_fenced_off(start_worker, tmp_path):
     first = start_worker("-c", "1", "--lease", LEASE, name="first")
     result = demo.record_slowly.apply_async((str(path), "job", 1.5))
     wait_lines(path, lambda ls: _started(path, "job"), message="the job to start on `first`")
+    wait_state(result, states.STARTED, timeout=10)  # (recorded a moment after it starts)
     first_pid = _started(path, "job")[0].split()[-1]
     # Freeze the worker and its pool child: no heartbeats, no progress.
     first.kill_group(signal.SIGSTOP)
@@ -96,7 +108,15 @@ def test_stopped_worker_is_fenced_off(start_worker, tmp_path):
     assert row.worker == second.nodename
     assert row.result == int(second_pid)
     assert row.attempt == 2
-    assert history_states(result) == ["PENDING", "STARTED", "PENDING", "STARTED", "SUCCESS"]
+    assert history_states(result) == [
+        "PENDING",
+        "RESERVED",
+        "STARTED",
+        "PENDING",
+        "RESERVED",
+        "STARTED",
+        "SUCCESS",
+    ]
     starts = _started(path, "job")
     assert len(starts) <= 2, starts
     assert {s.split()[-1] for s in starts} == {first_pid, second_pid}
@@ -120,6 +140,7 @@ def test_kill_9_does_not_fail_jobs_that_never_started(start_worker, tmp_path):
         + [demo.record.s(str(path), f"w{i}") for i in range(3)]
     )
     wait_lines(path, lambda ls: _started(path, "running"), message="the first job to start")
+    wait_state(running, states.STARTED, timeout=10)
     victim.kill_group(signal.SIGKILL)
     victim.wait(timeout=10)
 
@@ -146,7 +167,7 @@ def test_long_job_on_a_live_worker_is_never_rescued(start_worker, tmp_path):
     start_worker("-c", "1", "--lease", "1.5", name="watcher")
     row = wait_state(result, states.SUCCESS, timeout=30)
     assert row.worker == owner.nodename and row.attempt == 1
-    assert history_states(result) == ["PENDING", "STARTED", "SUCCESS"]
+    assert history_states(result) == ["PENDING", "RESERVED", "STARTED", "SUCCESS"]
     assert len(_started(path, "long")) == 1
 
 
@@ -170,6 +191,7 @@ def test_restart_under_the_same_name_rescues_at_once(start_worker, tmp_path):
     first = start_worker("-c", "1", name="phoenix")
     result = demo.record_slowly.apply_async((str(path), "job", 1.0))
     wait_lines(path, lambda ls: _started(path, "job"), message="the job to start")
+    wait_state(result, states.STARTED, timeout=10)  # (recorded a moment after it starts)
     first.kill_group(signal.SIGKILL)
     first.wait(timeout=10)
     started = time.monotonic()
@@ -180,4 +202,12 @@ def test_restart_under_the_same_name_rescues_at_once(start_worker, tmp_path):
     # Well within the 30 s lease that a stranger would have had to wait for.
     assert time.monotonic() - started < 15
     assert row.attempt == 2 and row.worker == first.nodename
-    assert history_states(result) == ["PENDING", "STARTED", "PENDING", "STARTED", "SUCCESS"]
+    assert history_states(result) == [
+        "PENDING",
+        "RESERVED",
+        "STARTED",
+        "PENDING",
+        "RESERVED",
+        "STARTED",
+        "SUCCESS",
+    ]

@@ -68,14 +68,28 @@ def test_retried_twice_history_and_live_states(start_worker):
     wait_for(sample, timeout=20, interval=0.005, message="retry_twice to finish")
     assert result.get(timeout=1) == 2
     assert history_states(result) == [
-        "PENDING", "STARTED", "RETRY", "STARTED", "RETRY", "STARTED", "SUCCESS",
+        "PENDING", "RESERVED", "STARTED", "RETRY", "RESERVED", "STARTED", "RETRY",
+        "RESERVED", "STARTED", "SUCCESS",
     ]  # fmt: skip
     row = job(result)
     assert row.retries == 2 and row.attempt == 3
     # Live: what we sampled is the same walk, seen with gaps (each state lasts milliseconds).
-    expected = ["PENDING", "STARTED", "RETRY", "STARTED", "RETRY", "STARTED", "SUCCESS"]
-    it = iter(expected)
-    assert all(s in it for s in seen), f"sampled {seen} is not a sub-walk of {expected}"
+    expected = [
+        "PENDING",
+        "RESERVED",
+        "STARTED",
+        "RETRY",
+        "RESERVED",
+        "STARTED",
+        "RETRY",
+        "RESERVED",
+        "STARTED",
+        "SUCCESS",
+    ]
+    # (AsyncResult shows a reserved job as it was before the claim: PENDING, then RETRY)
+    live = [s for s in expected if s != "RESERVED"]
+    it = iter(live)
+    assert all(s in it for s in seen), f"sampled {seen} is not a sub-walk of {live}"
     assert "RETRY" in seen, f"never saw RETRY live (sampled {seen})"
     # Each event names the worker that made it.
     assert all(event[2] for event in row.history[1:]), row.history
@@ -100,8 +114,8 @@ def test_autoretry_backoff_then_failure_through_a_worker(start_worker):
         result.get(timeout=30)
     row = job(result)
     assert row.retries == 3 and row.attempt == 4
-    assert history_states(result) == ["PENDING"] + ["STARTED", "RETRY"] * 3 + [
-        "STARTED", "FAILURE",
+    assert history_states(result) == ["PENDING"] + ["RESERVED", "STARTED", "RETRY"] * 3 + [
+        "RESERVED", "STARTED", "FAILURE",
     ]  # fmt: skip
     # retry_backoff=0.05, no jitter: each retry waited at least 0.05 * 2**n by the DB clock.
     events = row.history

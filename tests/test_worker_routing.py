@@ -60,14 +60,15 @@ def test_revoke_terminate_kills_the_running_job(start_worker, tmp_path):
 @pytest.mark.parametrize("pool", ["threads", "solo"])
 def test_warm_shutdown_of_threads_and_solo_pools(start_worker, tmp_path, pool):
     marker = tmp_path / "pid.txt"
-    w = start_worker("-P", pool, "-c", "1", "--prefetch-multiplier", "3")
+    w = start_worker("-P", pool, "-c", "1", "--prefetch-multiplier", "3", "--reserve-wait", "60")
     running, *held = enqueue_many(
         [demo.sleep.s(1.5, str(marker)).set(priority=10)] + [demo.add.s(i, i) for i in range(2)]
     )
     wait_for(marker.exists, timeout=20, message="the sleeper to start")
 
     def holding():
-        return Job.objects.filter(state=states.STARTED, worker=w.nodename).count() == 3
+        held = Job.objects.filter(state__in=states.HELD_STATES, worker=w.nodename)
+        return held.count() == 3
 
     wait_for(holding, timeout=10, message="the worker to hold all three jobs")
     w.terminate()

@@ -100,13 +100,13 @@ def test_revoked_prefetched_job_never_runs(start_worker, tmp_path):
 
     def held():
         row = Job.objects.get(id=victim.id)
-        return row.state == states.STARTED and row.worker == w.nodename
+        return row.state == states.RESERVED and row.worker == w.nodename
 
     wait_for(held, timeout=20, message="the worker to prefetch the victim")
     victim.revoke()
     assert busy.get(timeout=20) == 1.5
     row = wait_state(victim, states.REVOKED, timeout=20)
-    assert history_states(victim) == ["PENDING", "STARTED", "REVOKED"]
+    assert history_states(victim) == ["PENDING", "RESERVED", "REVOKED"]
     assert row.finished_at is not None
     assert lines(path) == []
     assert demo.record.delay(str(path), "after").get(timeout=20) == "after"
@@ -125,7 +125,7 @@ def test_job_expiring_while_prefetched_never_runs(start_worker, tmp_path):
 
     def held():
         row = Job.objects.get(id=doomed.id)
-        return row.state == states.STARTED and row.worker == w.nodename
+        return row.state == states.RESERVED and row.worker == w.nodename
 
     # Claimed (prefetched) before it expired ...
     wait_for(held, timeout=0.9, message="the worker to prefetch the job before it expires")

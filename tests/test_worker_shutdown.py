@@ -23,7 +23,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_sigterm_finishes_the_running_job_and_hands_back_the_rest(start_worker, tmp_path):
     marker, path = tmp_path / "pid.txt", tmp_path / "ran.txt"
-    w = start_worker("-c", "1", "--prefetch-multiplier", "4", name="leaving")
+    w = start_worker(
+        "-c", "1", "--prefetch-multiplier", "4", "--reserve-wait", "60", name="leaving"
+    )
     # One batch (one NOTIFY / one poll): the sleeper first (priority), three more held unstarted.
     running, *held = enqueue_many(
         [demo.sleep.s(2.0, str(marker)).set(priority=10)]
@@ -32,7 +34,8 @@ def test_sigterm_finishes_the_running_job_and_hands_back_the_rest(start_worker, 
     wait_lines(marker, bool, message="the sleeper to start")
 
     def all_claimed():
-        return Job.objects.filter(state=states.STARTED, worker=w.nodename).count() == 4
+        held = Job.objects.filter(state__in=states.HELD_STATES, worker=w.nodename)
+        return held.count() == 4
 
     wait_for(all_claimed, timeout=10, message="the worker to hold all four jobs")
     w.terminate()
@@ -47,7 +50,7 @@ def test_sigterm_finishes_the_running_job_and_hands_back_the_rest(start_worker, 
         held_row = job(result)
         assert held_row.state == states.PENDING, held_row
         assert held_row.lease_expires_at is None
-        assert [e[0] for e in held_row.history] == ["PENDING", "STARTED", "PENDING"]
+        assert [e[0] for e in held_row.history] == ["PENDING", "RESERVED", "PENDING"]
     assert WorkerRow.objects.get(name=w.nodename).stopped_at is not None
 
     # A later worker runs them (once each).

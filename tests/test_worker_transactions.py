@@ -100,7 +100,7 @@ def test_worker_cannot_claim_before_commit(start_worker, tmp_path):
     row = wait_state(hidden, states.SUCCESS)
     assert lines(path).count("hidden") == 1
     assert row.worker == w.nodename
-    assert history_states(hidden) == ["PENDING", "STARTED", "SUCCESS"]
+    assert history_states(hidden) == ["PENDING", "RESERVED", "STARTED", "SUCCESS"]
 
 
 def test_rolled_back_job_never_runs(start_worker, tmp_path):

@@ -12,6 +12,7 @@ import datetime as dt
 
 _READY = "('SUCCESS','FAILURE','REVOKED','IGNORED')"
 _WAITING = "('PENDING','RETRY')"
+_HELD = "('RESERVED','STARTED')"
 _EVENT = "json_insert(history, '$[#]', json_array({state}, %(now)s, {worker}))"
 
 
@@ -82,9 +83,9 @@ def insert(cursor, rows: list[dict]) -> None:
 
 CLAIM = f"""
 UPDATE djq_job SET
-    state = 'STARTED', attempt = attempt + 1, worker = %(worker)s, custom_state = '',
-    started_at = %(now)s, lease_expires_at = %(lease_until)s,
-    history = {_EVENT.format(state="'STARTED'", worker="%(worker)s")}
+    state = 'RESERVED', attempt = attempt + 1, worker = %(worker)s, custom_state = '',
+    started_at = NULL, lease_expires_at = %(lease_until)s,
+    history = {_EVENT.format(state="'RESERVED'", worker="%(worker)s")}
 WHERE id IN (
     SELECT j.id FROM djq_job j
     WHERE j.state IN {_WAITING} AND j.queue IN ({{queues}}) AND j.run_after <= %(now)s
@@ -144,13 +145,31 @@ UPDATE djq_job SET
     args = COALESCE(%(args)s, args),
     kwargs = COALESCE(%(kwargs)s, kwargs),
     lease_expires_at = NULL,
-    history = {_EVENT.format(state="%(state)s", worker="worker")}
-WHERE id = %(id)s AND attempt = %(attempt)s AND state = 'STARTED'
+    started_at = CASE WHEN state = 'RESERVED' AND %(started)s THEN %(now)s ELSE started_at END,
+    history = CASE WHEN state = 'RESERVED' AND %(started)s
+        THEN json_insert(history, '$[#]', json_array('STARTED', %(now)s, worker),
+                         '$[#]', json_array(%(state)s, %(now)s, worker))
+        ELSE {_EVENT.format(state="%(state)s", worker="worker")} END
+WHERE id = %(id)s AND attempt = %(attempt)s AND state IN {_HELD}
 RETURNING id, state, name, options, result, parent_id, root_id, group_id, NULL
+"""
+MARK_STARTED = f"""
+UPDATE djq_job SET state = 'STARTED', started_at = %(now)s,
+    history = {_EVENT.format(state="'STARTED'", worker="worker")}
+WHERE id = %(id)s AND attempt = %(attempt)s AND state = 'RESERVED'
+RETURNING id
 """
 
 
-def complete(cursor, outcomes: list[dict]) -> list:
+def mark_started(cursor, started: list[dict]) -> list:
+    return _each(cursor, MARK_STARTED, [
+        {"id": _hex(s["id"]), "attempt": s["attempt"], "now": now_text()} for s in started
+    ])  # fmt: skip
+
+
+def complete(cursor, outcomes: list[dict], started: list[dict] = ()) -> list:
+    if started:
+        mark_started(cursor, list(started))
     done = []
     for outcome in outcomes:
         eta = outcome.get("eta")
@@ -169,6 +188,7 @@ def complete(cursor, outcomes: list[dict]) -> list:
             "attempt": outcome["attempt"],
             "args": outcome.get("args"),
             "kwargs": outcome.get("kwargs"),
+            "started": outcome.get("started", True),
         }
         cursor.execute(COMPLETE, params)
         done.extend(_finished(row) for row in cursor.fetchall())
@@ -185,7 +205,7 @@ def _finished(row) -> tuple:
 RELEASE = f"""
 UPDATE djq_job SET state = 'PENDING', lease_expires_at = NULL,
     history = {_EVENT.format(state="'PENDING'", worker="worker")}
-WHERE id = %(id)s AND attempt = %(attempt)s AND state = 'STARTED'
+WHERE id = %(id)s AND attempt = %(attempt)s AND state IN {_HELD}
 RETURNING id
 """
 
@@ -210,7 +230,7 @@ DEFER = f"""
 UPDATE djq_job SET state = 'PENDING', run_after = %(slot)s, lease_expires_at = NULL,
     options = json_set(options, '$.rate_slot', %(slot_text)s),
     history = {_EVENT.format(state="'PENDING'", worker="worker")}
-WHERE id = %(id)s AND attempt = %(attempt)s AND state = 'STARTED'
+WHERE id = %(id)s AND attempt = %(attempt)s AND state IN {_HELD}
 RETURNING id
 """
 
@@ -233,23 +253,25 @@ def heartbeat(
     params = {"until": now_text(lease), "worker": worker}
     cursor.execute(
         "UPDATE djq_job SET lease_expires_at = %(until)s WHERE worker = %(worker)s "
-        f"AND state = 'STARTED' AND id IN ({_in_list('i', [_hex(i) for i in ids], params)}) "
+        f"AND state IN {_HELD} AND id IN ({_in_list('i', [_hex(i) for i in ids], params)}) "
         "RETURNING id, attempt, revoked_at, terminate_signal",
         params,
     )
     return [(_uuid_text(r[0]), r[1], r[2] is not None, r[3]) for r in cursor.fetchall()]
 
 
-_RESCUED_STATE = "CASE WHEN acks_late THEN 'PENDING' ELSE 'FAILURE' END"
+# Reserved jobs never started: back to the queue; started ones follow acks_late.
+_REQUEUE = "(state = 'RESERVED' OR acks_late)"
+_RESCUED_STATE = f"CASE WHEN {_REQUEUE} THEN 'PENDING' ELSE 'FAILURE' END"
 _RESCUE = f"""
 UPDATE djq_job SET
-    state = {_RESCUED_STATE},
-    result = CASE WHEN acks_late THEN result ELSE %(lost)s END,
-    finished_at = CASE WHEN acks_late THEN NULL ELSE %(now)s END,
-    run_after = CASE WHEN acks_late THEN %(now)s ELSE run_after END,
+    history = {_EVENT.format(state=_RESCUED_STATE, worker="worker")},
+    result = CASE WHEN {_REQUEUE} THEN result ELSE %(lost)s END,
+    finished_at = CASE WHEN {_REQUEUE} THEN NULL ELSE %(now)s END,
+    run_after = CASE WHEN {_REQUEUE} THEN %(now)s ELSE run_after END,
     lease_expires_at = NULL,
-    history = {_EVENT.format(state=_RESCUED_STATE, worker="worker")}
-WHERE state = 'STARTED' AND {{condition}}
+    state = {_RESCUED_STATE}
+WHERE state IN {_HELD} AND {{condition}}
 RETURNING id, state, name, options, result, parent_id, root_id, group_id, worker, NULL
 """
 RESCUE_EXPIRED = _RESCUE.format(condition="lease_expires_at < %(now)s")
@@ -301,7 +323,7 @@ def next_due(cursor, queues: list[str]) -> float | None:
 
 def set_progress(cursor, job_id: str, state: str, meta_json: str | None, attempt) -> int:
     cursor.execute(
-        "UPDATE djq_job SET custom_state = %s, meta = %s WHERE id = %s AND state = 'STARTED' "
+        f"UPDATE djq_job SET custom_state = %s, meta = %s WHERE id = %s AND state IN {_HELD} "
         "AND (%s IS NULL OR attempt = %s)",
         [state, meta_json, _hex(job_id), attempt, attempt],
     )

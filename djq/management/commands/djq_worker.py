@@ -54,6 +54,9 @@ class Command(BaseCommand):
         parser.add_argument("--time-limit", type=float, help="hard time limit (s)")
         parser.add_argument("--soft-time-limit", type=float, help="soft time limit (s)")
         parser.add_argument("--prefetch-multiplier", type=int)
+        parser.add_argument(
+            "--reserve-wait", type=float, help="seconds a reserved job may wait behind another"
+        )
         parser.add_argument("--lease", type=float, help="seconds a claim lives without heartbeat")
         parser.add_argument("--poll-interval", type=float, help="seconds between polls")
         parser.add_argument("-l", "--loglevel", default="INFO")
@@ -86,6 +89,7 @@ class Command(BaseCommand):
             time_limit=options["time_limit"],
             soft_time_limit=options["soft_time_limit"],
             prefetch_multiplier=options["prefetch_multiplier"],
+            reserve_wait=options["reserve_wait"],
             lease=options["lease"],
             poll_interval=options["poll_interval"],
             burst=options["burst"],
