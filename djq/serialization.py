@@ -70,6 +70,8 @@ def dumps(value: Any) -> str:
         text = _ENCODE(value)
     except ValueError as exc:  # NaN / Infinity
         raise TypeError(str(exc)) from None
+    except RecursionError:  # (a list in a list in ... thousands deep)
+        raise TypeError("values nested too deeply cannot be stored") from None
     if "\\u0000" in text and _NUL_ESCAPE.search(text):
         # PostgreSQL's jsonb cannot store NUL; refuse it here rather than fail at INSERT.
         raise TypeError("strings containing NUL (\\x00) cannot be stored")
@@ -83,7 +85,10 @@ def dumps(value: Any) -> str:
 def loads(text: str | bytes | None) -> Any:
     if text is None:
         return None
-    return _DECODER.decode(text if isinstance(text, str) else text.decode())
+    try:
+        return _DECODER.decode(text if isinstance(text, str) else text.decode())
+    except RecursionError:  # written by something else than djq: unusable, not a crash
+        raise ValueError("JSON nested too deeply") from None
 
 
 def decode(value: Any) -> Any:
