@@ -18,6 +18,7 @@ from . import states
 from .conf import settings
 from .db import sql_for
 from .exceptions import TaskRevokedError, WorkerLostError
+from .job_guard import claim_order
 from .serialization import dumps, exception_to_dict
 
 CLAIM_FIELDS = (
@@ -151,7 +152,7 @@ def claim(
     with cursor:
         rows = sql.claim(cursor, worker, list(queues), limit, lease, list(skip))
     jobs = [dict(zip(CLAIM_FIELDS, row, strict=True)) for row in rows]
-    jobs.sort(key=lambda j: (-j["priority"], j["eta"]))
+    jobs.sort(key=claim_order)  # (a row with a bad priority or ETA is failed at dispatch)
     return jobs
 
 

@@ -88,6 +88,9 @@ def _copy(cursor, rows: list[dict]) -> None:
     )
 
 
+# Timestamps Python cannot hold (±infinity, past year 9999, BC: rows written by raw SQL) are
+# returned as NULL: one such row must not make the claim of its whole batch fail to load.
+_LOADABLE = "CASE WHEN {column} BETWEEN '0001-01-02' AND '9999-12-30' THEN {column} END"
 # A CTE picks the due rows and locks them (skipping rows other workers hold), the UPDATE marks them
 # claimed. The CTE's ORDER BY matches djq_job_claim_idx, so Postgres walks the index and stops after
 # LIMIT rows: the cost is the batch, not the backlog. Paused queues are skipped by the NOT EXISTS.
@@ -109,7 +112,8 @@ UPDATE djq_job j SET
     history = j.history || {_EVENT.format(state="'STARTED'", worker="%(worker)s")}
 FROM due WHERE j.id = due.id
 RETURNING j.id::text, j.name, j.args::text, j.kwargs::text, j.options::text, j.retries,
-    j.max_retries, j.attempt, j.run_after, j.expires,
+    j.max_retries, j.attempt, {_LOADABLE.format(column="j.run_after")},
+    {_LOADABLE.format(column="j.expires")},
     (j.expires IS NOT NULL AND j.expires <= statement_timestamp()),
     j.parent_id::text, j.root_id::text, j.group_id::text, j.priority, j.queue, j.acks_late,
     j.revoked_at IS NOT NULL

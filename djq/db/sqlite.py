@@ -38,7 +38,14 @@ def parse_dt(value: str | dt.datetime | None) -> dt.datetime | None:
 
 
 def _hex(value) -> str | None:
-    return None if value is None else uuid.UUID(str(value)).hex
+    return None if value is None else _as_is_on_error(lambda v: uuid.UUID(str(v)).hex, value)
+
+
+def _as_is_on_error(parse, value):
+    try:
+        return parse(value)
+    except (TypeError, ValueError, AttributeError):
+        return value
 
 
 def _uuid_text(value: str | None) -> str | None:
@@ -122,11 +129,13 @@ def claim(
 
 
 def _claimed(row, now: dt.datetime) -> tuple:
+    """A claimed row as Python values; a value that does not parse (a row written by raw SQL:
+    SQLite stores anything) is kept as it is, and the worker fails that job (djq.job_guard)."""
     row = list(row)
     for i in (0, 11, 12, 13):
-        row[i] = _uuid_text(row[i])
-    row[8], row[9] = parse_dt(row[8]), parse_dt(row[9])
-    row[10] = row[9] is not None and row[9] <= now
+        row[i] = _as_is_on_error(_uuid_text, row[i])
+    row[8], row[9] = _as_is_on_error(parse_dt, row[8]), _as_is_on_error(parse_dt, row[9])
+    row[10] = isinstance(row[9], dt.datetime) and row[9] <= now
     row[16] = bool(row[16])
     row[17] = row[17] is not None  # (tested here: SQLite mis-evaluates IS NULL in RETURNING)
     return tuple(row)
