@@ -155,7 +155,7 @@ class BadRow:
     reason: str = ""
     #: the vendors whose column types can hold the value at all (PostgreSQL types refuse more)
     vendors: tuple[str, ...] = ("postgresql", "sqlite")
-    #: the schema refuses the row itself (a check constraint): the INSERT raises
+    #: the schema refuses the row itself (a type or check constraint): the INSERT raises
     refused: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -181,19 +181,21 @@ BAD_ROWS: list[BadRow] = [
     BadRow("args an object", {"args": '{"not": "a list"}'}, reason="args must be a JSON array"),
     BadRow("args a string", {"args": '"text"'}, reason="args must be a JSON array"),
     BadRow("kwargs a list", {"kwargs": "[1]"}, reason="kwargs"),
-    BadRow("args 3,000 deep", {"args": "[" * 3000 + "]" * 3000}, reason="nested too deeply"),
+    BadRow("args 12,000 deep", {"args": "[" * 12_000 + "]" * 12_000},
+           reason="nested too deeply", vendors=("postgresql",)),
+    BadRow("args 1,500 deep", {"args": "[" * 1500 + "]" * 1500}, reason="missing 1 required"),
     BadRow("name empty", {"name": ""}, reason="name"),
     BadRow("name unknown", {"name": "no.such.task"}, reason="no.such.task"),
-    BadRow("options not JSON", {"options": "{not json"}, reason="options are not JSON",
-           vendors=("sqlite",)),
-    BadRow("args not JSON", {"args": "[1, 2"}, reason="Expecting", vendors=("sqlite",)),
     BadRow("retries abc", {"retries": "abc"}, reason="retries", vendors=("sqlite",)),
     BadRow("max_retries abc", {"max_retries": "abc"}, reason="max_retries", vendors=("sqlite",)),
     BadRow("eta garbage", {"run_after": "1999-13-45 garbage"}, reason="eta",
            vendors=("sqlite",)),
+    BadRow("eta month 13", {"run_after": "1999-13-45 00:00:00"}, reason="eta",
+           vendors=("sqlite",)),
     BadRow("expires garbage", {"expires": "1999-99-99 garbage"}, reason="expires",
            vendors=("sqlite",)),
-    # PostgreSQL timestamps Python cannot load: the job runs as if there were none ...
+    # PostgreSQL timestamps Python cannot hold: due by the database's comparison, the job runs
+    # as if there were none ...
     BadRow("eta -infinity", {"run_after": "-infinity"}, state=st.SUCCESS,
            vendors=("postgresql",)),
     BadRow("expires infinity", {"expires": "infinity"}, state=st.SUCCESS,
@@ -204,6 +206,10 @@ BAD_ROWS: list[BadRow] = [
     BadRow("expires -infinity", {"expires": "-infinity"}, state=st.REVOKED,
            vendors=("postgresql",)),
     # what the schema refuses never reaches a worker
+    BadRow("options not JSON", {"options": "{not json"}, refused=True),
+    BadRow("args not JSON", {"args": "[1, 2"}, refused=True),
+    BadRow("args 3,000 deep", {"args": "[" * 3000 + "]" * 3000}, refused=True,
+           vendors=("sqlite",)),  # (past SQLite's JSON depth: its json_valid check refuses it)
     BadRow("state unknown", {"state": "BOGUS"}, refused=True),
     BadRow("retries -1", {"retries": -1}, refused=True),
     BadRow("priority 999", {"priority": 999}, refused=True),

@@ -100,9 +100,12 @@ WHERE id IN (
     ORDER BY j.priority DESC, j.run_after
     LIMIT %(limit)s
 )
-RETURNING id, name, args, kwargs, options, retries, max_retries, attempt, run_after, expires,
-    NULL, parent_id, root_id, group_id, priority, queue, acks_late, revoked_at
+RETURNING id, name, args, kwargs, options, retries, max_retries, attempt,
+    CAST(run_after AS TEXT), CAST(expires AS TEXT),
+    NULL, parent_id, root_id, group_id, priority, queue, acks_late, CAST(revoked_at AS TEXT)
 """
+# (timestamps as text: parsed in _claimed, where a value that is no timestamp, written by raw
+# SQL, is kept for the worker to fail that job; Django's converter would raise for the batch)
 # ``expired`` (the NULL above) and the heartbeat's ``revoked`` are computed in Python from the
 # columns: SQLite 3.40 evaluates ``col IS NOT NULL`` in a RETURNING clause of this table as true
 # even when the column is NULL.
