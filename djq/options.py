@@ -60,7 +60,10 @@ def seconds(task: str, what: str, value: Any, negative: bool = True) -> float:
         value = value.total_seconds()
     elif isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{task}: {what} must be seconds or a timedelta, got {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int past float's range
+        value = math.inf
     if not math.isfinite(value) or abs(value) > SECONDS_MAX:
         raise ValueError(f"{task}: {what} must be a finite number of seconds up to "
                          f"{SECONDS_MAX:.0f} (a century), got {value!r}")  # fmt: skip
