@@ -11,9 +11,8 @@ from django.db import models
 from django.db.models import Q
 
 from . import states
+from .options import PRIORITY_MAX, PRIORITY_MIN  # (defined with the other call checks)
 from .serialization import Decoder, Encoder
-
-PRIORITY_MIN, PRIORITY_MAX = -100, 255
 
 STATE_CHOICES = [(s, s) for s in sorted(states.ALL_STATES)]
 _WAITING = sorted(states.WAITING_STATES)

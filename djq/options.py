@@ -17,6 +17,8 @@ from typing import Any
 
 from .limits import parse_rate
 
+#: job priorities: higher runs first (the column's check constraint)
+PRIORITY_MIN, PRIORITY_MAX = -100, 255
 #: longest task name, queue name and task id (the columns' sizes)
 NAME_MAX, QUEUE_MAX, ID_MAX = 255, 200, 255
 #: longest countdown/expires/time limit: a century keeps every ETA a valid timestamp
@@ -90,6 +92,13 @@ def integer(task: str, what: str, value: Any, least: int = 0, most: int = INT_MA
     return int(value)
 
 
+def priority(task: str, value: Any) -> int:
+    value = integer(task, "priority", value, -(2**63), 2**63)
+    if not PRIORITY_MIN <= value <= PRIORITY_MAX:
+        raise ValueError(f"{task}: priority {value} is outside {PRIORITY_MIN}..{PRIORITY_MAX}")
+    return value
+
+
 def moment(task: str, what: str, value: Any) -> dt.datetime:
     """A datetime, or an ISO 8601 string of one."""
     if isinstance(value, str):
@@ -152,7 +161,7 @@ def _check_one(task: str, key: str, value: Any) -> None:
     elif key in ("retries", "max_retries", "group_index"):
         integer(task, key, value)
     elif key == "priority":
-        integer(task, key, value, -100, 255)
+        priority(task, value)
     elif key == "queue":  # (ValueError for a non-string too, as djq always raised)
         text(task, key, value, QUEUE_MAX, wrong_type=ValueError)
     elif key in ("task_id", "parent_id", "root_id", "group_id"):

@@ -215,12 +215,6 @@ BAD_ROWS: list[BadRow] = [
     BadRow("priority 999", {"priority": 999}, refused=True),
 ]  # fmt: skip
 
-#: the columns of a good row of ``demo.record`` (path, token), before a BadRow's overrides
-_COLUMNS = ("id", "name", "queue", "priority", "state", "custom_state", "args", "kwargs",
-            "options", "traceback", "run_after", "expires", "retries", "max_retries",
-            "attempt", "acks_late", "worker", "terminate_signal", "created_at", "history")  # fmt: skip
-
-
 def good_columns(path: str, token: str, acks_late: bool = False, priority: int = 0) -> dict:
     """A good row of ``testproject.demo.tasks.record`` (appends ``token`` to ``path``)."""
     now = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
