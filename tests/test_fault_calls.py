@@ -7,8 +7,10 @@ Each call runs inside the caller's ``transaction.atomic()``: on PostgreSQL a dat
 
 from __future__ import annotations
 
+import threading
+
 import pytest
-from django.db import transaction
+from django.db import connection, connections, transaction
 
 from djq.models import Job
 from djq.registry import tasks
@@ -43,3 +45,52 @@ def test_a_reused_task_id_keeps_the_first_job():
     with pytest.raises(ValueError, match="task_id"):
         add.apply_async((5, 6), task_id=TAKEN_ID)
     assert Job.objects.get(id=first.id).args == [1, 2]
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_two_callers_racing_for_one_task_id():
+    """The second insert waits for the first's transaction; once that commits, the second
+    caller gets the ValueError and its own transaction goes on."""
+    from testproject.demo.tasks import add
+    from tests.helpers import wait_for
+
+    inserted, release, outcome = threading.Event(), threading.Event(), {}
+
+    def first():
+        try:
+            with transaction.atomic():
+                add.apply_async((1, 2), task_id=TAKEN_ID)
+                inserted.set()
+                release.wait(20)
+        finally:
+            connections.close_all()
+
+    def second():
+        try:
+            with transaction.atomic():
+                try:
+                    add.apply_async((3, 4), task_id=TAKEN_ID)
+                except ValueError as exc:
+                    outcome["error"] = exc
+                outcome["jobs"] = Job.objects.count()  # the transaction is still usable
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert inserted.wait(20)
+    threads[1].start()
+    with connection.cursor() as cursor:
+
+        def waiting() -> bool:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            return cursor.fetchone()[0] > 0
+
+        wait_for(waiting, timeout=20, message="the second insert to wait for the first")
+    release.set()
+    for thread in threads:
+        thread.join(20)
+    assert "already the id of another job" in str(outcome["error"])
+    assert outcome["jobs"] == 1
+    assert Job.objects.get(id=TAKEN_ID).args == [1, 2]
