@@ -69,7 +69,8 @@ def build_row(
     check: bool = True,
 ) -> dict[str, Any]:
     """Validate a call and turn it into a job row for ``store.insert_jobs``."""
-    checks.task_name(name)
+    if memo is None or name not in memo:  # (a name in the memo was checked already)
+        checks.task_name(name)
     args = () if args is None else args
     kwargs = {} if kwargs is None else kwargs
     if not isinstance(args, (list, tuple)):
@@ -82,8 +83,8 @@ def build_row(
     task = tasks.get(name) if name in tasks else None
     if task is not None and check:
         task.check_arguments(args, kwargs)
+    checks.check(name, options)  # the caller's; the defaults are checked with their memo
     options = _with_defaults(name, task, options, memo)
-    checks.check(name, options)
     args_json, kwargs_json = check_arguments(name, args, kwargs)
     if options.get("unique") or options.get("unique_key") is not None:
         options.update(_unique(name, options, args_json, kwargs_json))
@@ -186,6 +187,7 @@ def _with_defaults(name: str, task, options: dict, memo: dict | None = None) -> 
             "expires": getattr(task, "expires", None),
         }
         base.update({k: v for k, v in route(name).items() if v is not None})
+        checks.check(name, base)  # a route or setting with a bad value fails here
         if memo is not None:
             memo[name] = base
     merged = dict(base)
