@@ -215,6 +215,7 @@ BAD_ROWS: list[BadRow] = [
     BadRow("priority 999", {"priority": 999}, refused=True),
 ]  # fmt: skip
 
+
 def good_columns(path: str, token: str, acks_late: bool = False, priority: int = 0) -> dict:
     """A good row of ``testproject.demo.tasks.record`` (appends ``token`` to ``path``)."""
     now = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)

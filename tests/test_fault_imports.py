@@ -88,9 +88,7 @@ def _probe_env(probe: Probe) -> dict:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_gives_an_errback_the_exception_without_importing_its_module(
-    start_worker, probe
-):
+def test_a_worker_gives_an_errback_the_exception_without_importing_its_module(start_worker, probe):
     job_id = insert_raw({
         **good_columns("", ""), "name": on_error_full.name,
         "args": json.dumps([{"id": "failed-job", "task": "some.task"}, probe.exception(),
