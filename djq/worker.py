@@ -298,7 +298,7 @@ class Worker:
         """The job's (soft, hard) time limits; the row is checked first (djq.job_guard)."""
         options = validate_row(job)
         if job["name"] in self.time_limits:  # changed at run time (control.time_limit)
-            return self.time_limits[job["name"]]
+            return checked_limits(job["name"], *self.time_limits[job["name"]])
         task = tasks.get(job["name"]) if job["name"] in tasks else None
         cfg = self.config
         limits = resolve_options(task, options, cfg.time_limit, cfg.soft_time_limit)
