@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from django.db import connections
 
-from djq import enqueue_many, send_task, signature, task
+from djq import control, enqueue_many, send_task, signature, task
 from djq import states as st
 from testproject.demo.tasks import add, echo
 
@@ -133,6 +133,8 @@ BAD_CALLS: list[BadCall] = [
     BadCall("apply_async_on_commit(retries=-1)",
             lambda: add.apply_async_on_commit((1, 2), retries=-1), ValueError,
             (ADD, "retries", "-1")),
+    BadCall("control.time_limit(soft='abc')", lambda: control.time_limit(ADD, soft="abc"),
+            TypeError, (ADD, "soft_time_limit", "'abc'")),
     BadCall("@task(rate_limit='abc')",
             lambda: task(name="faults.rated", rate_limit="abc")(lambda: None), ValueError,
             ("faults.rated", "rate_limit", "'abc'")),
