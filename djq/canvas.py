@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import transaction
 
+from . import options as checks
 from .registry import tasks
 
 
@@ -45,9 +46,11 @@ class Signature(dict):
         name = task if isinstance(task, str) else getattr(task, "name", None)
         if not name:
             raise TypeError(f"a signature needs a task or task name, got {task!r}")
+        checks.task_name(name, call="signature")
         options = dict(options or {})
         immutable = bool(options.pop("immutable", immutable))
         options.update(extra)
+        checks.check(name, options)  # a bad option fails here, not when the step is enqueued
         super().__init__(
             task=name,
             args=list(args or ()),

@@ -29,7 +29,7 @@ _KEPT_WHEN_NOT_RUN = ("task_id", "group_id", "group_index", "chord", "parent_id"
 def may_continue(options_json: str | None) -> bool:
     """Whether a job with these (JSON) options can have a continuation: a cheap test so that
     batches without any are recorded in a single autocommitted statement."""
-    return bool(options_json) and any(
+    return isinstance(options_json, str) and any(
         key in options_json for key in ('"link', '"chain"', '"chord"', '"unique_key"')
     )
 
@@ -71,10 +71,20 @@ def _give_up(job: dict, db: str) -> None:
     error = exception_to_dict(RuntimeError(f"the continuation of job {job['id']} failed"))
     try:
         with transaction.atomic(using=db):
-            steps = (loads(job["options"]) or {}).get("chain") or []
+            steps = _options(job).get("chain") or []
             _mark_not_run(steps, error, db)
     except Exception:
         logger.exception("Could not record the steps after job %s as not run", job["id"])
+
+
+def _options(job: dict) -> dict:
+    """A finished job's options; a row whose options are not a JSON object (written by
+    something else than djq; its job was failed by the worker's guard) has no continuation."""
+    try:
+        options = loads(job["options"])
+    except (TypeError, ValueError):
+        return {}
+    return options if isinstance(options, dict) else {}
 
 
 def _continue(finished: list[dict], using) -> None:
@@ -84,7 +94,7 @@ def _continue(finished: list[dict], using) -> None:
     chord_counts: Counter = Counter()
     unique: list[tuple[str, str, float]] = []
     for job in finished:
-        options = loads(job["options"]) or {}
+        options = _options(job)
         if options.get("unique_key"):
             unique.append((options["unique_key"], job["id"], options.get("unique_for") or 0.0))
         if job["state"] == states.SUCCESS:

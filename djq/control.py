@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from . import options as checks
 from . import store
 from .conf import settings
 
@@ -168,6 +169,7 @@ def queue_concurrency_limit(queue: str, limit: int | None, using: str | None = N
 def time_limit(task_name: str, soft: float | None = None, hard: float | None = None,
                destination=None, reply: bool = False, timeout: float = 1.0):  # fmt: skip
     """Change a task's soft/hard time limits in the running workers."""
+    checks.limit(task_name, "soft_time_limit", soft), checks.limit(task_name, "time_limit", hard)
     return _send("time_limit", destination, reply, timeout, task_name=task_name, soft=soft,
                  hard=hard)  # fmt: skip
 

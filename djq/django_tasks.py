@@ -16,6 +16,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import importlib.util
+import inspect
+import sys
 import traceback as traceback_module
 
 from django.conf import settings as django_settings
@@ -72,13 +74,9 @@ def header_for(django_task) -> dict:
 def rebuild_task(header: dict):
     """The Django ``Task`` named by a job header, with the fields it was enqueued with."""
     from django.tasks import Task
-    from django.utils.module_loading import import_string
 
     path = header["path"]
-    try:
-        found = import_string(path)
-    except ImportError as exc:
-        raise ValueError(f"Expected {path!r} to point to a Task instance ({exc}).") from exc
+    found = imported_object(path)
     if not isinstance(found, Task):
         raise ValueError(f"Expected {path!r} to point to a Task instance.")
     run_after = header.get("run_after")
@@ -90,6 +88,26 @@ def rebuild_task(header: dict):
         run_after=dt.datetime.fromisoformat(run_after) if run_after else None,
         takes_context=header["takes_context"],
     )
+
+
+def imported_object(path: str):
+    """``module.attr`` from a module this process has imported already (installed apps'
+    ``tasks`` modules and ``DJQ_IMPORTS`` are, at start-up), looked up statically. The path
+    comes from a job row: importing it would run whatever module the row's writer named."""
+    if not isinstance(path, str) or "." not in path:
+        raise ValueError(f"Expected {path!r} to point to a Task instance.")
+    module_name, _, attr = path.rpartition(".")
+    module = sys.modules.get(module_name)
+    if module is None:
+        raise ValueError(
+            f"Expected {path!r} to point to a Task instance: module {module_name!r} is not "
+            "imported by this process (djq imports each installed app's tasks module and "
+            "DJQ_IMPORTS, never a module named by a job)."
+        )
+    try:
+        return inspect.getattr_static(module, attr)
+    except AttributeError:
+        raise ValueError(f"Expected {path!r} to point to a Task instance.") from None
 
 
 # --- job row → TaskResult -------------------------------------------------------------------

@@ -13,13 +13,13 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import IntegrityError
 from django.utils import timezone
 
+from . import options as checks
 from . import request as request_context
 from . import signals, store
 from .conf import settings
-from .models import PRIORITY_MAX, PRIORITY_MIN, TASK_ID_MAX
+from .models import PRIORITY_MAX, PRIORITY_MIN
 from .registry import tasks
 from .serialization import check_arguments, dumps
 
@@ -74,6 +74,8 @@ def build_row(
     check: bool = True,
 ) -> dict[str, Any]:
     """Validate a call and turn it into a job row for ``store.insert_jobs``."""
+    if memo is None or name not in memo:  # (a name in the memo was checked already)
+        checks.task_name(name)
     args = () if args is None else args
     kwargs = {} if kwargs is None else kwargs
     if not isinstance(args, (list, tuple)):
@@ -88,13 +90,14 @@ def build_row(
     task = tasks.get(name) if name in tasks else None
     if task is not None and check:
         task.check_arguments(args, kwargs)
-    args_json, kwargs_json = check_arguments(name, args, kwargs)
+    checks.check(name, options)  # the caller's; the defaults are checked with their memo
     options = _with_defaults(name, task, options, memo)
+    args_json, kwargs_json = check_arguments(name, args, kwargs)
     if options.get("unique") or options.get("unique_key") is not None:
         options.update(_unique(name, options, args_json, kwargs_json))
     for key in ("link", "link_error"):
         if key in options:
-            options[key] = callbacks(options[key])
+            options[key] = callbacks(options[key], name, key)
     parent = request_context.current()
     parent_id = options.get("parent_id") or (parent.id if parent and not parent.is_eager else None)
     root_id = options.get("root_id") or (parent and (parent.root_id or parent.id)) or None
@@ -103,12 +106,10 @@ def build_row(
         for k in _STORED_OPTIONS.intersection(options)
         if (v := options[k]) is not None and v != [] and v != {}
     }
-    try:
-        options_json = dumps(stored)
-    except TypeError as exc:
-        raise TypeError(f"{name}: options cannot be sent as JSON ({exc})") from None
+    options_json = _options_json(name, stored)
     return {
         "id": _task_id(name, options.get("task_id")),
+        "id_given": options.get("task_id") is not None,  # may be taken: see store.insert_jobs
         "name": name,
         "queue": _queue(name, options["queue"]),
         "priority": _priority(name, options["priority"]),
@@ -145,13 +146,26 @@ def _unique(name: str, options: dict, args_json: str, kwargs_json: str) -> dict:
             "unique_for": _seconds(name, "unique_for", unique_for) if unique_for else 0.0}
 
 
-def callbacks(value) -> list:
+def _options_json(name: str, stored: dict) -> str:
+    """The stored options as JSON; what cannot travel is named (task, option, why)."""
+    try:
+        return dumps(stored)
+    except TypeError:
+        pass
+    for key, value in stored.items():
+        try:
+            dumps(value)
+        except TypeError as exc:
+            raise TypeError(f"{name}: options cannot be sent as JSON: {key}={value!r} ({exc})")
+    raise TypeError(f"{name}: options cannot be sent as JSON")  # pragma: no cover
+
+
+def callbacks(value, name: str = "link", option: str = "link") -> list:
     """``link=``/``link_error=`` as a list of signatures: Celery takes one signature or a list of
     them (a task name is taken as its signature); anything else is a TypeError now."""
     if value is None:
         return []
-    if isinstance(value, (dict, str)):  # one signature (a Signature is a dict) or a task name
-        value = [value]
+    value = checks.signatures(name, option, value)
     found = []
     for item in value:
         if isinstance(item, str) and item:
@@ -180,6 +194,7 @@ def _with_defaults(name: str, task, options: dict, memo: dict | None = None) -> 
             "expires": getattr(task, "expires", None),
         }
         base.update({k: v for k, v in route(name).items() if v is not None})
+        checks.check(name, base)  # a route or setting with a bad value fails here
         if memo is not None:
             memo[name] = base
     merged = dict(base)
@@ -196,30 +211,12 @@ def _task_id(name: str, task_id) -> str:
     if task_id is None:
         return str(uuid.uuid4())
     if isinstance(task_id, uuid.UUID):
-        return str(task_id)
-    if not isinstance(task_id, str) or not task_id or len(task_id) > TASK_ID_MAX:
-        raise ValueError(
-            f"{name}: task_id must be a non-empty string of at most {TASK_ID_MAX} characters, "
-            f"got {task_id!r}"
-        )
-    if "\x00" in task_id or not _encodable(task_id):
-        raise ValueError(f"{name}: task_id must be text without NUL or lone surrogates, "
-                         f"got {task_id!r}")  # fmt: skip
-    return task_id
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+        task_id = str(task_id)
+    return checks.text(name, "task_id", task_id, checks.ID_MAX)
 
 
 def _queue(name: str, queue) -> str:
-    if not isinstance(queue, str) or not queue or len(queue) > 200:
-        raise ValueError(f"{name}: queue must be a non-empty string (<= 200 chars), got {queue!r}")
-    return queue
+    return checks.text(name, "queue", queue, checks.QUEUE_MAX, wrong_type=ValueError)
 
 
 def _priority(name: str, priority) -> int:
@@ -239,21 +236,14 @@ def _aware(name: str, what: str, value: dt.datetime) -> dt.datetime:
 
 
 def _seconds(name: str, what: str, value) -> float:
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}: {what} must be seconds or a timedelta, got {value!r}")
-    return float(value)
+    return checks.seconds(name, what, value)
 
 
 def _eta(name: str, countdown, eta) -> dict:
     if eta is not None and countdown is not None:
         raise ValueError(f"{name}: give countdown or eta, not both")
     if eta is not None:
-        if isinstance(eta, str):
-            eta = dt.datetime.fromisoformat(eta)
-        if not isinstance(eta, dt.datetime):
-            raise TypeError(f"{name}: eta must be a datetime, got {eta!r}")
+        eta = checks.moment(name, "eta", eta)
         return {"eta": _aware(name, "eta", eta), "countdown": None}
     if countdown is None:
         return {"eta": None, "countdown": None}
@@ -263,9 +253,8 @@ def _eta(name: str, countdown, eta) -> dict:
 def _expires(name: str, expires) -> dict:
     if expires is None:
         return {"expires": None, "expires_in": None}
-    if isinstance(expires, str):
-        expires = dt.datetime.fromisoformat(expires)
-    if isinstance(expires, dt.datetime):
+    if isinstance(expires, (str, dt.datetime)):
+        expires = checks.moment(name, "expires", expires)
         return {"expires": _aware(name, "expires", expires), "expires_in": None}
     return {"expires": None, "expires_in": _seconds(name, "expires", expires)}
 
@@ -277,10 +266,7 @@ def enqueue(rows: Sequence[dict], using: str | None = None) -> dict[str, str]:
     if before.has_listeners():
         for row in rows:
             before.send(sender=row["name"], body=row, routing_key=row["queue"])
-    try:
-        existing = store.insert_jobs(rows, using=using)
-    except IntegrityError as exc:
-        raise _duplicate_id(rows, exc) from exc
+    existing = store.insert_jobs(rows, using=using)
     if after.has_listeners():
         for row in rows:
             if row["id"] not in existing:
@@ -288,14 +274,3 @@ def enqueue(rows: Sequence[dict], using: str | None = None) -> dict[str, str]:
     return existing
 
 
-def _duplicate_id(rows: Sequence[dict], exc: IntegrityError) -> Exception:
-    """A given ``task_id`` that a stored job has already: a clear error (else ``exc`` itself)."""
-    text = str(exc)
-    if "djq_job_pkey" not in text and "djq_job.id" not in text:
-        return exc
-    if len(rows) == 1:
-        row = rows[0]
-        return ValueError(f"{row['name']}: a job with task_id {row['id']!r} exists already "
-                          "(task ids are unique; AsyncResult(id) finds it)")  # fmt: skip
-    return ValueError("a job with one of these task_ids exists already: "
-                      + ", ".join(repr(row["id"]) for row in rows[:10]))  # fmt: skip

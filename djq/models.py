@@ -11,11 +11,11 @@ from django.db import models
 from django.db.models import Q
 
 from . import states
+from .options import ID_MAX, PRIORITY_MAX, PRIORITY_MIN  # (defined with the call checks)
 from .serialization import Decoder, Encoder
 
-PRIORITY_MIN, PRIORITY_MAX = -100, 255
 #: the longest task (and group) id: Celery's practical limit (ids are strings of any form)
-TASK_ID_MAX = 255
+TASK_ID_MAX = ID_MAX
 
 
 def _new_id() -> str:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import inspect
 import json
 import re
+import sys
 import uuid
 from typing import Any
 
@@ -70,6 +72,8 @@ def dumps(value: Any) -> str:
         text = _ENCODE(value)
     except ValueError as exc:  # NaN / Infinity
         raise TypeError(str(exc)) from None
+    except RecursionError:  # (a list in a list in ... thousands deep)
+        raise TypeError("values nested too deeply cannot be stored") from None
     if "\\u0000" in text and _NUL_ESCAPE.search(text):
         # PostgreSQL's jsonb cannot store NUL; refuse it here rather than fail at INSERT.
         raise TypeError("strings containing NUL (\\x00) cannot be stored")
@@ -83,7 +87,12 @@ def dumps(value: Any) -> str:
 def loads(text: str | bytes | None) -> Any:
     if text is None:
         return None
-    return _DECODER.decode(text if isinstance(text, str) else text.decode())
+    if not isinstance(text, (str, bytes)):  # (SQLite stores whatever a raw INSERT gives it)
+        raise TypeError(f"JSON text expected, got {type(text).__name__} {text!r}")
+    try:
+        return _DECODER.decode(text if isinstance(text, str) else text.decode())
+    except RecursionError:  # written by something else than djq: unusable, not a crash
+        raise ValueError("JSON nested too deeply") from None
 
 
 def decode(value: Any) -> Any:
@@ -139,22 +148,17 @@ def safe_text(text: str | None) -> str | None:
 
 
 def dict_to_exception(data: dict) -> BaseException:
-    """Rebuild a stored exception, as its own type when it can be imported."""
-    import importlib
-
-    name, module = data.get("exc_type", "Exception"), data.get("exc_module", "builtins")
+    """Rebuild a stored exception: as its own type when that type's module is already imported
+    (the task's own module is: the task is registered), else as a generic exception of the same
+    name carrying the message. A module named by job data is never imported (its import would
+    run code that whoever wrote the row chose)."""
+    name, module = data.get("exc_type"), data.get("exc_module")
+    name = name if isinstance(name, str) and name else "Exception"
+    module = module if isinstance(module, str) and module else "builtins"
     args = decode(data.get("exc_message") or [])
     if not isinstance(args, list):
         args = [args]
-    cls = None
-    try:
-        obj: Any = importlib.import_module(module)
-        for part in name.split("."):
-            obj = getattr(obj, part)
-        if isinstance(obj, type) and issubclass(obj, BaseException):
-            cls = obj
-    except Exception:
-        cls = None
+    cls = imported_exception_type(module, name)
     if cls is not None:
         try:
             return cls(*args)
@@ -162,3 +166,19 @@ def dict_to_exception(data: dict) -> BaseException:
             pass
     cls = type(name.rsplit(".", 1)[-1], (Exception,), {"__module__": module})
     return cls(*args)
+
+
+def imported_exception_type(module: str, name: str) -> type[BaseException] | None:
+    """The exception class ``module.name`` if ``module`` is in ``sys.modules`` (looked up
+    statically: no module ``__getattr__``, no import), else None."""
+    obj: Any = sys.modules.get(module)
+    if obj is None:
+        return None
+    try:
+        for part in name.split("."):
+            obj = inspect.getattr_static(obj, part)
+    except AttributeError:
+        return None
+    if isinstance(obj, type) and issubclass(obj, BaseException):
+        return obj
+    return None

@@ -11,13 +11,14 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db import connections, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models.functions import Now
 
 from . import states
 from .conf import settings
 from .db import sql_for
 from .exceptions import TaskRevokedError, WorkerLostError
+from .job_guard import claim_order
 from .serialization import dumps, exception_to_dict
 
 CLAIM_FIELDS = (
@@ -48,6 +49,40 @@ def insert_jobs(rows: Sequence[dict], using: str | None = None) -> dict[str, str
     """
     if not rows:
         return {}
+    if any(row.get("id_given") for row in rows):
+        return _insert_given_ids(rows, using)
+    return _insert(rows, using)
+
+
+def _insert_given_ids(rows: Sequence[dict], using: str | None) -> dict[str, str]:
+    """Rows whose task id the caller chose may collide with an existing job: the insert runs in
+    a savepoint, so a taken id is a ValueError naming it and the caller's transaction goes on
+    (a unique violation waits for a concurrent inserter of the same id: race-free)."""
+    ids = [row["id"] for row in rows]
+    if len(set(ids)) < len(ids):
+        dup = next(row for i, row in enumerate(rows) if row["id"] in ids[:i])
+        raise ValueError(f"{dup['name']}: task_id {dup['id']!r} is given to two jobs")
+    try:
+        with transaction.atomic(using=alias(using)):
+            return _insert(rows, using)
+    except IntegrityError:
+        from .models import Job
+
+        given = [row["id"] for row in rows if row.get("id_given")]
+        taken = set(Job.objects.using(alias(using)).filter(id__in=given)
+                    .values_list("id", flat=True))  # fmt: skip
+        for row in rows:
+            if row.get("id_given") and _same_id(row["id"], taken):
+                raise ValueError(f"{row['name']}: task_id {row['id']!r} is already the id of "
+                                 "another job") from None  # fmt: skip
+        raise
+
+
+def _same_id(job_id: str, taken: set) -> bool:
+    return any(str(t) == str(job_id) for t in taken)
+
+
+def _insert(rows: Sequence[dict], using: str | None) -> dict[str, str]:
     existing: dict[str, str] = {}
     if not any(row.get("unique_key") for row in rows):
         cursor, sql = _cursor_and_sql(using)
@@ -117,7 +152,7 @@ def claim(
     with cursor:
         rows = sql.claim(cursor, worker, list(queues), limit, lease, list(skip))
     jobs = [dict(zip(CLAIM_FIELDS, row, strict=True)) for row in rows]
-    jobs.sort(key=lambda j: (-j["priority"], j["eta"]))
+    jobs.sort(key=claim_order)  # (a row with a bad priority or ETA is failed at dispatch)
     return jobs
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import transaction
 
+from . import options as checks
 from . import request as request_context
 from . import states
 from .conf import settings
@@ -162,6 +163,7 @@ class Task:
         Past ``max_retries`` the original ``exc`` is re-raised, or ``MaxRetriesExceededError``.
         """
         req = self.request
+        checks.check(self.name, {"eta": eta, "countdown": countdown, "max_retries": max_retries})
         limit = max_retries
         if limit is None:  # apply_async(max_retries=) travels in the job, else the task's
             limit = getattr(req, "max_retries", None)
@@ -251,10 +253,12 @@ def _make_task(fun: Callable, base: type[Task] | None = None, **options) -> Task
     base = base or Task
     name = options.pop("name", None) or f"{fun.__module__}.{fun.__qualname__}"
     bind = options.pop("bind", False)
+    checks.task_name(name, call="@task")
     options = _celery_options(name, options)
     for key in options:
         if not hasattr(base, key):
             raise TypeError(f"@task({key}=...) is not a task option (task {name})")
+    checks.task_attributes(name, options)  # at decoration: a bad value fails at import time
     run = fun if bind else staticmethod(fun)
     attrs = {
         "name": name,

@@ -29,10 +29,10 @@ from .conf import settings
 from .continuation import may_continue
 from .execute import report_lost
 from .flow import SATURATED_BACKOFF, FlowControl
+from .job_guard import checked_limits, guard, safely, validate_row
 from .pool import lost_outcome, pool_class
 from .registry import tasks
 from .remote import Mailbox
-from .serialization import loads
 from .task import resolve_options
 from .waiting import Waiter
 
@@ -315,25 +315,30 @@ class Worker:
         while self.buffer and self.pool.free_slots() > 0 and not self.stopping:
             job = self.buffer.popleft()
             self.reserved_at.pop(job["id"], None)
-            if job["expired"]:
-                logger.info("Task %s[%s] expired: revoked", job["name"], job["id"])
-                self.outcomes.append(store.expire_outcome(job) | {"name": job["name"]})
-                continue
-            if job["id"] in self.revoked or job["revoked"]:  # (revoked while held elsewhere)
-                self.outcomes.append(_revoked_outcome(job))
-                continue
-            soft, hard = self._limits(job)
-            logger.info("Task %s[%s] received", job["name"], job["id"])
-            self.pool.submit(job, soft, hard)
+            with guard(job, self.outcomes):  # a job that cannot be handled ends FAILURE
+                self._dispatch_one(job)
+
+    def _dispatch_one(self, job: dict) -> None:
+        if job["expired"]:
+            logger.info("Task %s[%s] expired: revoked", job["name"], job["id"])
+            self.outcomes.append(store.expire_outcome(job) | {"name": job["name"]})
+            return
+        if job["id"] in self.revoked or job["revoked"]:  # (revoked while held elsewhere)
+            self.outcomes.append(_revoked_outcome(job))
+            return
+        soft, hard = self._limits(job)
+        logger.info("Task %s[%s] received", job["name"], job["id"])
+        self.pool.submit(job, soft, hard)
 
     def _limits(self, job: dict) -> tuple[float | None, float | None]:
+        """The job's (soft, hard) time limits; the row is checked first (djq.job_guard)."""
+        options = validate_row(job)
         if job["name"] in self.time_limits:  # changed at run time (control.time_limit)
-            return self.time_limits[job["name"]]
+            return checked_limits(job["name"], *self.time_limits[job["name"]])
         task = tasks.get(job["name"]) if job["name"] in tasks else None
-        options = loads(job["options"]) or {}
         cfg = self.config
         limits = resolve_options(task, options, cfg.time_limit, cfg.soft_time_limit)
-        return limits["soft_time_limit"], limits["time_limit"]
+        return checked_limits(job["name"], limits["soft_time_limit"], limits["time_limit"])
 
     def _wait(self, timeout: float) -> None:
         waitables = [self.sig_r, *self.pool.waitables()]
@@ -408,8 +413,9 @@ class Worker:
     def _prepare_batch(self) -> list[dict]:
         self._take_began()
         batch = self.outcomes
-        for outcome in batch:
-            outcome["continues"] = may_continue(self.held.get(outcome["id"], {}).get("options"))
+        for outcome in batch:  # (a job failed by the guard has none: "continues" is False)
+            if "continues" not in outcome:
+                outcome["continues"] = may_continue(self.held.get(outcome["id"], {}).get("options"))
         return batch
 
     def _recorded(self, batch: list[dict], recorded: set[str]) -> None:
@@ -421,7 +427,7 @@ class Worker:
         for outcome in batch:
             self._log_outcome(outcome, outcome["id"] in recorded)
             if outcome.get("lost") and outcome["id"] in recorded and jobs[outcome["id"]]:
-                report_lost(jobs[outcome["id"]], outcome)
+                safely(report_lost, jobs[outcome["id"]], outcome)
             if outcome["state"] in states.WAITING_STATES:
                 self.woken = True  # a retry: learn its ETA at the next claim
 
@@ -447,7 +453,7 @@ class Worker:
             except (OperationalError, InterfaceError):
                 raise
             except Exception as exc:
-                recorded |= self._complete([_unstorable(outcome, exc)])
+                recorded |= self._unstorable(outcome, exc)
         return recorded
 
     def _unreserve(self) -> None:
@@ -470,6 +476,17 @@ class Worker:
                 self.reserved_at.pop(job_id, None)
         logger.info("Handed %d reserved job(s) back to the queue: they waited %.1fs behind "
                     "running jobs", len(stale), self.pool.reserve_wait)  # fmt: skip
+
+    def _unstorable(self, outcome: dict, exc: BaseException) -> set[str]:
+        """Record a FAILURE saying why the outcome could not be stored; if even that is refused,
+        give the job up (not held: its lease runs out and the rescuer takes it)."""
+        try:
+            return self._complete([_unstorable(outcome, exc)])
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:
+            logger.exception("Could not record job %s at all; left to the rescuer", outcome["id"])
+            return set()
 
     def _capacity(self) -> int:
         return self.config.concurrency * self.config.prefetch_multiplier

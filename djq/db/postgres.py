@@ -90,6 +90,9 @@ def _copy(cursor, rows: list[dict]) -> None:
     )
 
 
+# Timestamps Python cannot hold (±infinity, past year 9999, BC: rows written by raw SQL) are
+# returned as NULL: one such row must not make the claim of its whole batch fail to load.
+_LOADABLE = "CASE WHEN {column} BETWEEN '0001-01-02' AND '9999-12-30' THEN {column} END"
 # The claim. Each of the worker's queues (paused ones dropped first: a per-queue NOT EXISTS on
 # djq_queue, never a join against the backlog) gets a LATERAL subquery whose WHERE is exactly
 # djq_job_claim_idx's predicate plus its leading column, and whose ORDER BY is the index's order:
@@ -123,7 +126,8 @@ UPDATE djq_job j SET
     history = j.history || {_EVENT.format(state="'RESERVED'", worker="%(worker)s")}
 FROM due WHERE j.id = due.id
 RETURNING j.id::text, j.name, j.args::text, j.kwargs::text, j.options::text, j.retries,
-    j.max_retries, j.attempt, j.run_after, j.expires,
+    j.max_retries, j.attempt, {_LOADABLE.format(column="j.run_after")},
+    {_LOADABLE.format(column="j.expires")},
     (j.expires IS NOT NULL AND j.expires <= statement_timestamp()),
     j.parent_id::text, j.root_id::text, j.group_id::text, j.priority, j.queue, j.acks_late,
     j.revoked_at IS NOT NULL

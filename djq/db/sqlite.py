@@ -43,6 +43,13 @@ def _hex(value) -> str | None:
     return None if value is None else str(value)
 
 
+def _as_is_on_error(parse, value):
+    try:
+        return parse(value)
+    except (TypeError, ValueError, AttributeError):
+        return value
+
+
 _uuid_text = _hex  # the same: an id read back is the text stored
 
 
@@ -94,9 +101,12 @@ WHERE id IN (
     ORDER BY j.priority DESC, j.run_after
     LIMIT %(limit)s
 )
-RETURNING id, name, args, kwargs, options, retries, max_retries, attempt, run_after, expires,
-    NULL, parent_id, root_id, group_id, priority, queue, acks_late, revoked_at
+RETURNING id, name, args, kwargs, options, retries, max_retries, attempt,
+    CAST(run_after AS TEXT), CAST(expires AS TEXT),
+    NULL, parent_id, root_id, group_id, priority, queue, acks_late, CAST(revoked_at AS TEXT)
 """
+# (timestamps as text: parsed in _claimed, where a value that is no timestamp, written by raw
+# SQL, is kept for the worker to fail that job; Django's converter would raise for the batch)
 # ``expired`` (the NULL above) and the heartbeat's ``revoked`` are computed in Python from the
 # columns: SQLite 3.40 evaluates ``col IS NOT NULL`` in a RETURNING clause of this table as true
 # even when the column is NULL.
@@ -123,11 +133,13 @@ def claim(
 
 
 def _claimed(row, now: dt.datetime) -> tuple:
+    """A claimed row as Python values; a value that does not parse (a row written by raw SQL:
+    SQLite stores anything) is kept as it is, and the worker fails that job (djq.job_guard)."""
     row = list(row)
     for i in (0, 11, 12, 13):
-        row[i] = _uuid_text(row[i])
-    row[8], row[9] = parse_dt(row[8]), parse_dt(row[9])
-    row[10] = row[9] is not None and row[9] <= now
+        row[i] = _as_is_on_error(_uuid_text, row[i])
+    row[8], row[9] = _as_is_on_error(parse_dt, row[8]), _as_is_on_error(parse_dt, row[9])
+    row[10] = isinstance(row[9], dt.datetime) and row[9] <= now
     row[16] = bool(row[16])
     row[17] = row[17] is not None  # (tested here: SQLite mis-evaluates IS NULL in RETURNING)
     return tuple(row)
