@@ -212,7 +212,7 @@ def _task_id(name: str, task_id) -> str:
         return str(uuid.uuid4())
     if isinstance(task_id, uuid.UUID):
         task_id = str(task_id)
-    return checks.text(name, "task_id", task_id, checks.ID_MAX)
+    return checks.text(name, "task_id", task_id, checks.ID_MAX, wrong_type=ValueError)
 
 
 def _queue(name: str, queue) -> str:

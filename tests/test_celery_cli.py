@@ -519,7 +519,7 @@ def test_apply_async_refuses_a_serializer_other_than_json():
 @pytest.mark.django_db(transaction=True)
 def test_a_task_id_given_twice_is_a_clear_error_the_same_call_twice():
     add.apply_async((1, 1), task_id="twice", countdown=60)
-    with pytest.raises(ValueError, match=r"testproject.demo.tasks.add: a job with task_id 'twice'"):
+    with pytest.raises(ValueError, match=r"testproject.demo.tasks.add: task_id 'twice' is already"):
         add.apply_async((1, 1), task_id="twice")
     proc = run_manage("djq_call", ADD, "--args", "[1, 1]", "--task-id", "twice", check=False)
     assert proc.returncode == 1
