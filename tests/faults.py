@@ -18,7 +18,7 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.db import connections
 
@@ -159,7 +159,6 @@ class BadRow:
     vendors: tuple[str, ...] = ("postgresql", "sqlite")
     #: the schema refuses the row itself (a type or check constraint): the INSERT raises
     refused: bool = False
-    extra: dict = field(default_factory=dict)
 
 
 def _options(value) -> dict:
