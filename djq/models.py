@@ -514,3 +514,24 @@ class ControlReply(models.Model):
 
     def __str__(self) -> str:
         return f"{self.worker} → #{self.message_id}"
+
+
+class Event(models.Model):
+    """One monitoring event (Celery's event stream: task-received, worker-heartbeat …).
+
+    Appended by workers started with ``-E`` (in one INSERT per turn of their loop) and read in
+    id order by ``djq_events`` and ``djq.events.Receiver``; rows older than
+    ``DJQ_EVENTS_EXPIRES`` are pruned by the workers that publish.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    type = models.CharField(max_length=32)
+    created_at = models.DateTimeField()
+    fields = models.JSONField(help_text="the event's fields, with Celery's names")
+
+    class Meta:
+        db_table = "djq_event"
+        indexes = [models.Index(fields=["created_at"], name="djq_event_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.type} #{self.pk}"

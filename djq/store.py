@@ -494,3 +494,26 @@ def _over(jobs: list[dict], excess: int, dropped: dict) -> bool:
     for job in jobs[::-1][: max(excess, 0)]:
         dropped[job["id"]] = job
     return excess >= 0
+
+
+def insert_events(types: list[str], fields: list[str], using: str | None = None) -> None:
+    """Append monitoring events (their types, and their fields as JSON texts) in one statement,
+    in the caller's transaction; on PostgreSQL readers are NOTIFYed at commit."""
+    if not types:
+        return
+    cursor, sql = _cursor_and_sql(using)
+    with cursor:
+        sql.insert_events(cursor, types, fields)
+
+
+def prune_events(before: dt.datetime, using: str | None = None, batch: int = 10_000) -> int:
+    """Delete monitoring events older than ``before``, in batches so locks stay short."""
+    from .models import Event
+
+    events = Event.objects.using(alias(using))
+    total = 0
+    while True:
+        ids = list(events.filter(created_at__lt=before).values_list("id", flat=True)[:batch])
+        if not ids:
+            return total
+        total += events.filter(id__in=ids).delete()[0]

@@ -35,6 +35,7 @@ from .remote import Mailbox
 from .serialization import loads
 from .task import resolve_options
 from .waiting import Waiter
+from .worker_events import WorkerEvents
 
 logger = logging.getLogger("djq.worker")
 
@@ -60,6 +61,7 @@ class WorkerConfig:
     poll_interval: float | None = None
     burst: bool = False
     beat: bool = False
+    task_events: bool | None = None  # -E; None: DJQ_WORKER_SEND_TASK_EVENTS
     using: str | None = None
     hostname: str = field(default_factory=socket.gethostname)
 
@@ -88,6 +90,7 @@ class WorkerConfig:
             poll_interval=float(self.poll_interval or settings.WORKER_POLL_INTERVAL),
             burst=self.burst,
             beat=self.beat,
+            task_events=self.task_events,
             using=self.using or settings.DATABASE,
             hostname=self.hostname,
         )
@@ -135,6 +138,7 @@ class Worker:
         self.mailbox = None
         self.control_due = True
         self.next_control = 0.0
+        self.events = WorkerEvents(self, self.config.task_events)  # djq_worker -E (djq.events)
 
     # --- life cycle ----------------------------------------------------------------------
     def run(self) -> int:
@@ -169,6 +173,7 @@ class Worker:
         print(self.banner(), flush=True)
         logger.info("%s ready.", self.name)
         signals.worker_ready.send(sender=self)
+        self.events.online()
         try:
             while self.stopping is None:
                 if not self._step():
@@ -211,6 +216,7 @@ class Worker:
             self._record()
             self._fill()
             self._dispatch()
+            self.events.flush()  # this turn's events, in one statement
             self.db_failures = 0
         except (DatabaseError, InterfaceError) as exc:
             self._database_down(exc)
@@ -239,6 +245,7 @@ class Worker:
             return
         self.woken = False
         jobs = self._claim(room)
+        self.events.received(jobs)
         with self.held_lock:
             for job in jobs:
                 self.held[job["id"]] = job
@@ -288,6 +295,7 @@ class Worker:
                 continue
             soft, hard = self._limits(job)
             logger.info("Task %s[%s] received", job["name"], job["id"])
+            self.events.started(job)
             self.pool.submit(job, soft, hard)
 
     def _limits(self, job: dict) -> tuple[float | None, float | None]:
@@ -359,6 +367,7 @@ class Worker:
         self.outcomes = []
         with self.held_lock:
             jobs = {outcome["id"]: self.held.pop(outcome["id"], None) for outcome in batch}
+        self.events.recorded(batch, recorded, jobs)
         for outcome in batch:
             self._log_outcome(outcome, outcome["id"] in recorded)
             if outcome.get("lost") and outcome["id"] in recorded and jobs[outcome["id"]]:
@@ -466,6 +475,7 @@ class Worker:
                 logger.info("Terminating %s with %s (revoked)", job_id, signame)
             elif not signame:
                 self.pool.skip(job_id)
+        self.events.heartbeat()
 
     def _start_heartbeat_thread(self) -> None:
         def beat():
@@ -575,6 +585,7 @@ class Worker:
         self._with_database(
             lambda: store.stop_worker(self.name, self.processed, self.failed, using=self.using)
         )
+        self._with_database(self.events.offline)
         if self.listener is not None:
             self.listener.close()
         self.heartbeat_done.set()

@@ -320,3 +320,21 @@ def release_unique(cursor, key: str, job_id: str, unique_for: float) -> None:
         "WHERE key = %s AND job_id = %s",
         [unique_for, key, job_id],
     )
+
+
+EVENTS_CHANNEL = "djq_events"
+# Monitoring events: one statement per batch (two parallel arrays, kept in order), and one NOTIFY
+# carrying the newest id, delivered when the batch commits.
+INSERT_EVENTS = f"""
+WITH ins AS (
+    INSERT INTO djq_event (type, created_at, fields)
+    SELECT e.t, now(), e.f::jsonb FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS e(t, f, n)
+    ORDER BY e.n
+    RETURNING id
+)
+SELECT pg_notify('{EVENTS_CHANNEL}', (SELECT max(id) FROM ins)::text)
+"""
+
+
+def insert_events(cursor, types: list[str], fields: list[str]) -> None:
+    cursor.execute(INSERT_EVENTS, [types, fields])

@@ -345,3 +345,12 @@ def release_unique(cursor, key: str, job_id: str, unique_for: float) -> None:
         "UPDATE djq_unique_lock SET until = %s WHERE key = %s AND job_id = %s",
         [now_text(unique_for), key, _hex(job_id)],
     )
+
+
+def insert_events(cursor, types: list[str], fields: list[str]) -> None:
+    """Monitoring events (readers poll the table: SQLite has no NOTIFY)."""
+    now = now_text()
+    cursor.executemany(
+        "INSERT INTO djq_event (type, created_at, fields) VALUES (%s, %s, %s)",
+        [(t, now, f) for t, f in zip(types, fields, strict=True)],
+    )
