@@ -36,7 +36,7 @@ class WorkerEvents:
         on = settings.WORKER_SEND_TASK_EVENTS if enabled is None else enabled
         self.dispatcher = EventDispatcher(worker.name, bool(on), worker.using, buffered=True)
         self.next_heartbeat = 0.0
-        self.next_prune = time.monotonic() + PRUNE_EVERY
+        self.next_prune = 0.0  # at the first heartbeat, then every PRUNE_EVERY
 
     @property
     def enabled(self) -> bool:
@@ -72,17 +72,19 @@ class WorkerEvents:
     def heartbeat(self) -> None:
         """worker-heartbeat, at most every ``freq`` seconds; prune old events now and then."""
         now = time.monotonic()
-        if not self.enabled or now < self.next_heartbeat - 0.2:
+        if not self.enabled:
+            return
+        if now >= self.next_prune:
+            self.next_prune = now + PRUNE_EVERY
+            before = store.db_now(self.worker.using) - events_expire()
+            store.prune_events(before, using=self.worker.using)
+        if now < self.next_heartbeat - 0.2:
             return
         self.next_heartbeat = now + self.freq()
         self.dispatcher.publish(
             "worker-heartbeat", active=len(self.worker.held), processed=self.worker.processed,
             **self._worker_fields(),
         )  # fmt: skip
-        if now >= self.next_prune:
-            self.next_prune = now + PRUNE_EVERY
-            before = store.db_now(self.worker.using) - events_expire()
-            store.prune_events(before, using=self.worker.using)
 
     # --- task events ---------------------------------------------------------------------
     def received(self, jobs: list[dict]) -> None:
