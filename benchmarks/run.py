@@ -6,6 +6,7 @@ figure, the median of several rounds and djq's ratio to the ceiling measured the
 - enqueue: ``enqueue_many`` of N no-op jobs vs. a raw ``COPY`` of the same rows;
 - drain: one ``djq_worker --burst`` draining N no-op jobs (from the first claim to the last
   completion, by the database clock) vs. a minimal batched SKIP LOCKED claim/complete loop;
+- drain with events: the same worker with ``-E`` (three events a job) vs. without;
 - latency: enqueue → start of single jobs sent one by one to an idle worker (p50/p95).
 """
 
@@ -47,9 +48,10 @@ def main() -> None:
     batch = args.concurrency * args.prefetch
     rows = []
     rows.append(bench_enqueue(args.jobs, args.rounds))
-    rows.append(bench_drain(args.jobs, args.rounds, args.concurrency, args.prefetch, batch))
+    drain, events = bench_drain(args.jobs, args.rounds, args.concurrency, args.prefetch, batch)
+    rows.append(drain)
     latency = bench_latency(args.latency_jobs)
-    report(rows, latency, args, batch)
+    report(rows, latency, args, batch, events)
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -57,7 +59,7 @@ def truncate() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE djq_job, djq_worker, djq_group")
+        cursor.execute("TRUNCATE djq_job, djq_worker, djq_group, djq_event")
 
 
 def raw_connection():
@@ -117,7 +119,7 @@ def bench_drain(n: int, rounds: int, concurrency: int, prefetch: int, batch: int
     from djq import enqueue_many
     from testproject.demo.tasks import noop
 
-    djq_samples, raw_samples = [], []
+    djq_samples, raw_samples, event_samples = [], [], []
     for _ in range(rounds):
         truncate()
         enqueue_many([noop.s() for _ in range(n)])
@@ -125,14 +127,30 @@ def bench_drain(n: int, rounds: int, concurrency: int, prefetch: int, batch: int
         djq_samples.append((n, drain_seconds(n)))
         truncate()
         enqueue_many([noop.s() for _ in range(n)])
+        run_worker_burst(concurrency, prefetch, "-E")
+        event_samples.append((n, drain_seconds(n)))
+        events = event_count()
+        if events < 3 * n:
+            sys.exit(f"drain -E: only {events} events for {n} jobs")
+        truncate()
+        enqueue_many([noop.s() for _ in range(n)])
         raw_samples.append((n, raw_drain(batch)))
-    return ("drain (jobs/s)", median_rate(djq_samples), median_rate(raw_samples))
+    drain = ("drain (jobs/s)", median_rate(djq_samples), median_rate(raw_samples))
+    return drain, ("drain -E (jobs/s)", median_rate(event_samples), median_rate(djq_samples))
 
 
-def run_worker_burst(concurrency: int, prefetch: int) -> None:
+def event_count() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM djq_event WHERE type LIKE 'task-%%'")
+        return cursor.fetchone()[0]
+
+
+def run_worker_burst(concurrency: int, prefetch: int, *extra: str) -> None:
     cmd = [sys.executable, str(ROOT / "manage.py"), "djq_worker", "--burst", "-l", "WARNING",
            "-c", str(concurrency), "--prefetch-multiplier", str(prefetch),
-           "-n", "bench@%h"]  # fmt: skip
+           "-n", "bench@%h", *extra]  # fmt: skip
     subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
@@ -203,7 +221,7 @@ def bench_latency(count: int) -> dict:
 
 
 # --- report ---------------------------------------------------------------------------------
-def report(rows, latency: dict, args, batch: int) -> None:
+def report(rows, latency: dict, args, batch: int, events: tuple[str, float, float]) -> None:
     import django as dj
     from django.db import connection
 
@@ -220,6 +238,9 @@ def report(rows, latency: dict, args, batch: int) -> None:
     print(f"{'figure':<22}{'djq':>12}{'raw SQL':>12}{'ratio':>9}")
     for name, djq_rate, ceiling in rows:
         print(f"{name:<22}{djq_rate:>12,.0f}{ceiling:>12,.0f}{djq_rate / ceiling:>9.1%}")
+    name, with_events, without = events
+    print(f"{name:<22}{with_events:>12,.0f}{without:>12,.0f}{with_events / without:>9.1%}   "
+          "(ratio to the drain without events; target >= 90 %)")  # fmt: skip
     print(f"{'latency p50 (ms)':<22}{latency['p50']:>12.2f}")
     print(f"{'latency p95 (ms)':<22}{latency['p95']:>12.2f}   (enqueue → start, idle worker, "
           f"{latency['n']} jobs)")  # fmt: skip
