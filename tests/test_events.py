@@ -412,3 +412,10 @@ def test_docs_monitoring_command_lines_run(start_process):
             out = run_manage("djq_events", *args).stdout.splitlines()
             assert out[0] == "-> evdump: starting capture..." and len(out) == 21, out
             assert all(" heartbeat: " in x or " shutdown" in x for x in out[1:]), out
+
+
+def test_docs_monitoring_python_examples_compile():
+    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
+    assert len(blocks) >= 3
+    for n, block in enumerate(blocks):
+        compile(block, f"docs/monitoring.md python block {n + 1}", "exec")

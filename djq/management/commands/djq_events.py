@@ -54,7 +54,7 @@ class Command(BaseCommand):
         parser.add_argument("-F", "--frequency", "--freq", type=_frequency, default=0.5,
                             help="monitor: seconds between screen refreshes (0.5)")  # fmt: skip
         parser.add_argument("-c", "--camera", help="Celery's snapshot camera: not needed")
-        parser.add_argument("--maxrate", help="Celery's camera rate: not needed")
+        parser.add_argument("-r", "--maxrate", help="Celery's camera rate: not needed")
         parser.add_argument("--database", help="database alias (DJQ_DATABASE)")
 
     def handle(self, *args, **options):
