@@ -59,7 +59,7 @@ def truncate() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE djq_job, djq_worker, djq_group, djq_event")
+        cursor.execute("TRUNCATE djq_job, djq_worker, djq_group, djq_event_batch")
 
 
 def raw_connection():
@@ -143,7 +143,7 @@ def event_count() -> int:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM djq_event WHERE type LIKE 'task-%%'")
+        cursor.execute("SELECT COALESCE(sum(count), 0) FROM djq_event_batch")
         return cursor.fetchone()[0]
 
 

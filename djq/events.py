@@ -4,14 +4,17 @@ Task events: ``task-sent`` (by the caller, with ``DJQ_TASK_SEND_SENT_EVENT``), `
 ``task-started``, ``task-succeeded``, ``task-failed``, ``task-retried``, ``task-revoked``,
 ``task-rejected``; worker events: ``worker-online``, ``worker-heartbeat``, ``worker-offline``.
 
-Publishers (an :class:`EventDispatcher`) append events to the ``djq_event`` table, a batch per
-statement (``djq.store.insert_events``), with a NOTIFY on PostgreSQL. Readers (a
-:class:`Receiver`) follow the table in id order, woken by the NOTIFY or polling on SQLite.
+Publishers (an :class:`EventDispatcher`) append events to the ``djq_event_batch`` table, a batch
+a row: the sender's fields (``hostname``, ``pid``, ``utcoffset``) once, then the events, as one
+JSON text encoded in one call (``djq.store.insert_events``), with a NOTIFY on PostgreSQL. So a
+worker pays one INSERT and one encoding per turn of its loop, however many jobs the turn handled.
+Readers (a :class:`Receiver`) follow the table in id order, woken by the NOTIFY or polling on
+SQLite, and hand out one dict per event.
 
 An event is a dict: ``type``, ``hostname``, ``timestamp`` (the sender's ``time.time()``),
-``utcoffset``, ``pid`` and its own fields. Readers add ``clock`` (the row id: one order for the
-whole cluster) and ``local_received``. Events are best effort, as in Celery: a batch that cannot
-be written is dropped, never retried into the job path.
+``utcoffset``, ``pid`` and its own fields. Readers add ``clock`` (from the row id and the place
+in the batch: one order for the whole cluster) and ``local_received``. Events are best effort, as
+in Celery: a batch that cannot be written is dropped, never retried into the job path.
 """
 
 from __future__ import annotations
@@ -28,8 +31,11 @@ from collections.abc import Callable, Iterator
 from django.db import connections, transaction
 from django.db.models import Q
 
-from . import signals, store
+from . import __version__, signals, store
 from .conf import settings
+from .db.postgres import EVENTS_CHANNEL
+from .listen import Listener
+from .models import EventBatch
 
 logger = logging.getLogger("djq.events")
 
@@ -46,8 +52,10 @@ SW_SYS = platform.system()
 GRACE = 10.0
 #: a reader polls this often when nothing wakes it (SQLite; PostgreSQL's safety net is 4 × this)
 POLL_INTERVAL = 0.25
-#: at most this many rows per read
-READ_BATCH = 5000
+#: at most this many rows (batches) per read
+READ_ROWS = 200
+#: at most this many events a row; an event's clock is its row id × this + its place in the row
+ROW_EVENTS = 1000
 #: a publisher never holds more unwritten events than this (older ones are dropped)
 MAX_BUFFER = 100_000
 
@@ -60,8 +68,6 @@ _encode = json.JSONEncoder(default=_jsonable, separators=(",", ":")).encode
 
 
 def sw_ver() -> str:
-    from . import __version__
-
     return __version__
 
 
@@ -94,13 +100,11 @@ class EventDispatcher:
         self.enabled = enabled
         self.using = store.alias(using)
         self.buffered = buffered
-        self.pid = os.getpid()
-        self.utcoffset = utcoffset()
+        self.sender = {"hostname": hostname, "pid": os.getpid(), "utcoffset": utcoffset()}
         self.buffer: list[dict] = []
 
     def event(self, type: str, fields: dict) -> dict:  # noqa: A002 - Celery's field name
-        return {"type": type, "hostname": self.hostname, "timestamp": time.time(),
-                "utcoffset": self.utcoffset, "pid": self.pid, **fields}  # fmt: skip
+        return {"type": type, "timestamp": time.time(), **fields}
 
     def send(self, type: str, **fields) -> None:  # noqa: A002
         if not self.enabled:
@@ -116,29 +120,32 @@ class EventDispatcher:
         if not self.buffer:
             return
         batch, self.buffer = self.buffer, []
-        write(batch, self.using)
+        write(self.sender, batch, self.using)
 
     def publish(self, type: str, **fields) -> None:  # noqa: A002
         """Write one event now, whatever ``buffered`` says (a heartbeat thread uses this)."""
         if self.enabled:
-            write([self.event(type, fields)], self.using)
+            write(self.sender, [self.event(type, fields)], self.using)
 
 
-def write(batch: list[dict], using: str | None = None) -> None:
-    """Append ``batch`` to the event table, then send ``event_sent`` for each event."""
-    types, texts = [e["type"] for e in batch], [_encode(e) for e in batch]
+def write(sender: dict, batch: list[dict], using: str | None = None) -> None:
+    """Append ``batch`` (events of ``sender``) to the event table, then send ``event_sent``."""
+    chunks = [batch[i : i + ROW_EVENTS] for i in range(0, len(batch), ROW_EVENTS)]
+    payloads = [_encode({"sender": sender, "events": chunk}) for chunk in chunks]
+    hostnames, counts = [sender["hostname"]] * len(chunks), [len(c) for c in chunks]
+    db = store.alias(using)
     try:
-        if connections[store.alias(using)].in_atomic_block:  # a failure must not abort it
-            with transaction.atomic(using=store.alias(using)):
-                store.insert_events(types, texts, using=using)
+        if connections[db].in_atomic_block:  # a failure must not abort the caller's transaction
+            with transaction.atomic(using=db):
+                store.insert_events(hostnames, counts, payloads, using=db)
         else:
-            store.insert_events(types, texts, using=using)
+            store.insert_events(hostnames, counts, payloads, using=db)
     except Exception as exc:  # events are best effort: never fail the job path for them
         logger.warning("Dropped %d event(s): %s: %s", len(batch), type(exc).__name__, exc)
         return
     if signals.event_sent.has_listeners():
         for event in batch:
-            signals.event_sent.send(sender=EventDispatcher, event=event)
+            signals.event_sent.send(sender=EventDispatcher, event={**sender, **event})
 
 
 def task_sent(rows: list[dict], skipped: dict, using: str | None = None) -> None:
@@ -171,12 +178,10 @@ class Receiver:
 
     def __init__(self, handlers: dict[str, Callable] | None = None, using: str | None = None,
                  last: int = 0):  # fmt: skip
-        from .models import Event
-
         self.handlers = dict(handlers or {})
         self.using = store.alias(using)
-        self.events = Event.objects.using(self.using)
-        self.cursor = self.events.order_by("-id").values_list("id", flat=True).first() or 0
+        self.batches = EventBatch.objects.using(self.using)
+        self.cursor = self.batches.order_by("-id").values_list("id", flat=True).first() or 0
         self.backlog = max(0, int(last))
         self.holes: dict[int, float] = {}  # skipped ids → when first missed
         self.listener = None
@@ -189,23 +194,30 @@ class Receiver:
         query = Q(id__gt=self.cursor)
         if self.holes:
             query |= Q(id__in=sorted(self.holes))
-        rows = list(self.events.filter(query).order_by("id").values_list("id", "fields")
-                    [:READ_BATCH])  # fmt: skip
+        rows = list(self.batches.filter(query).order_by("id").values_list("id", "payload")
+                    [:READ_ROWS])  # fmt: skip
         self._track(rows)
-        return [_received(pk, fields) for pk, fields in rows]
+        return [event for pk, payload in rows for event in _expand(pk, payload)]
 
     def _read_backlog(self) -> list[dict]:
-        rows = list(self.events.filter(id__lte=self.cursor).order_by("-id")
-                    .values_list("id", "fields")[: self.backlog])[::-1]  # fmt: skip
-        self.backlog = 0
-        return [_received(pk, fields) for pk, fields in rows]
+        """The ``last`` newest events: rows newest first until they hold enough."""
+        wanted, self.backlog = self.backlog, 0
+        rows, total = [], 0
+        newest = self.batches.filter(id__lte=self.cursor).order_by("-id")
+        for pk, count, payload in newest.values_list("id", "count", "payload").iterator(100):
+            rows.append((pk, payload))
+            total += count
+            if total >= wanted:
+                break
+        events = [event for pk, payload in reversed(rows) for event in _expand(pk, payload)]
+        return events[-wanted:]
 
     def _track(self, rows: list[tuple[int, dict]]) -> None:
         now = time.monotonic()
         for pk, _ in rows:
             self.holes.pop(pk, None)
             if pk > self.cursor:
-                for missing in range(self.cursor + 1, min(pk, self.cursor + 1 + READ_BATCH)):
+                for missing in range(self.cursor + 1, min(pk, self.cursor + 1 + READ_ROWS)):
                     self.holes.setdefault(missing, now)
                 self.cursor = pk
         if self.holes:
@@ -226,9 +238,6 @@ class Receiver:
             time.sleep(max(0.0, min(timeout, POLL_INTERVAL)))
 
     def _connect(self) -> None:
-        from .db.postgres import EVENTS_CHANNEL
-        from .listen import Listener
-
         listener = Listener(self.using, [EVENTS_CHANNEL])
         try:
             listener.connect()
@@ -275,10 +284,12 @@ class Receiver:
             handler(event)
 
 
-def _received(pk: int, fields: dict | str) -> dict:
-    if isinstance(fields, str):  # (a backend that hands back the JSON text)
-        fields = json.loads(fields)
-    return {**fields, "clock": pk, "local_received": time.time()}
+def _expand(pk: int, payload: str) -> list[dict]:
+    """The events of one row, each with its sender's fields, ``clock`` and ``local_received``."""
+    data = json.loads(payload)
+    sender, now, base = data["sender"], time.time(), pk * ROW_EVENTS
+    return [{**sender, **event, "clock": base + n, "local_received": now}
+            for n, event in enumerate(data["events"])]  # fmt: skip
 
 
 def _wants_listener(using: str) -> bool:

@@ -19,7 +19,7 @@ from .events_state import State, TaskState
 
 HUMAN_TYPES = {"worker-offline": "shutdown", "worker-online": "started",
                "worker-heartbeat": "heartbeat"}  # fmt: skip
-HELP = "j/k ↑/↓ select · i info · r revoke · t terminate · q quit"
+HELP = "j/k or up/down: select | i: info | r: revoke | t: terminate | q: quit"
 
 
 # --- the dump -------------------------------------------------------------------------------------
@@ -86,6 +86,7 @@ class Monitor:
         self.selected = 0
         self.info = False
         self.message = ""
+        self.lines: list[tuple[str, int]] = []  # the screen being drawn: (text, attribute)
 
     def run(self, screen) -> None:
         try:
@@ -140,7 +141,7 @@ class Monitor:
     def draw(self, screen) -> None:
         screen.erase()
         height, width = screen.getmaxyx()
-        self.lines: list[tuple[str, int]] = []
+        self.lines = []
         self._header()
         self._workers()
         selected = self.selection()
@@ -162,8 +163,8 @@ class Monitor:
 
     def _header(self) -> None:
         s = self.state
-        self._add(f"djq events — {self.vendor} · workers online: {len(s.alive_workers())} · "
-                  f"events: {s.event_count} · tasks: {s.task_count}", curses.A_BOLD)  # fmt: skip
+        self._add(f"djq events - {self.vendor} | workers online: {len(s.alive_workers())} | "
+                  f"events: {s.event_count} | tasks: {s.task_count}", curses.A_BOLD)  # fmt: skip
 
     def _workers(self) -> None:
         self._add("")
@@ -172,7 +173,7 @@ class Monitor:
         now = time.time()
         for w in sorted(self.state.workers.values(), key=lambda w: w.hostname)[:8]:
             status = "online" if w.alive(now) else "offline"
-            ago = f"{now - w.last_heartbeat:.0f}s ago" if w.last_heartbeat else "—"
+            ago = f"{now - w.last_heartbeat:.0f}s ago" if w.last_heartbeat else "-"
             self._add(f"{w.hostname[:40]:<40} {status:<8} {w.active:>6} {w.processed:>9}  {ago}")
 
     def _tasks(self, room: int, selected: TaskState | None) -> None:

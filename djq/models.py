@@ -516,22 +516,23 @@ class ControlReply(models.Model):
         return f"{self.worker} → #{self.message_id}"
 
 
-class Event(models.Model):
-    """One monitoring event (Celery's event stream: task-received, worker-heartbeat …).
+class EventBatch(models.Model):
+    """Monitoring events (Celery's event stream: task-received, worker-heartbeat …), a batch a row.
 
-    Appended by workers started with ``-E`` (in one INSERT per turn of their loop) and read in
-    id order by ``djq_events`` and ``djq.events.Receiver``; rows older than
-    ``DJQ_EVENTS_EXPIRES`` are pruned by the workers that publish.
+    A worker started with ``-E`` writes the events of one turn of its loop as one row (one
+    INSERT however many jobs the turn handled); ``djq_events`` and ``djq.events.Receiver`` read
+    the rows in id order. Rows older than ``DJQ_EVENTS_EXPIRES`` are pruned by the workers.
     """
 
     id = models.BigAutoField(primary_key=True)
-    type = models.CharField(max_length=32)
     created_at = models.DateTimeField()
-    fields = models.JSONField(help_text="the event's fields, with Celery's names")
+    hostname = models.CharField(max_length=255)
+    count = models.PositiveIntegerField()
+    payload = models.TextField(help_text='JSON: {"sender": {hostname, pid, utcoffset}, "events"}')
 
     class Meta:
-        db_table = "djq_event"
+        db_table = "djq_event_batch"
         indexes = [models.Index(fields=["created_at"], name="djq_event_created_idx")]
 
     def __str__(self) -> str:
-        return f"{self.type} #{self.pk}"
+        return f"{self.count} event(s) of {self.hostname} #{self.pk}"

@@ -496,21 +496,23 @@ def _over(jobs: list[dict], excess: int, dropped: dict) -> bool:
     return excess >= 0
 
 
-def insert_events(types: list[str], fields: list[str], using: str | None = None) -> None:
-    """Append monitoring events (their types, and their fields as JSON texts) in one statement,
-    in the caller's transaction; on PostgreSQL readers are NOTIFYed at commit."""
-    if not types:
+def insert_events(
+    hostnames: list[str], counts: list[int], payloads: list[str], using: str | None = None
+) -> None:
+    """Append batches of monitoring events (each a JSON text of ``counts[i]`` events) in one
+    statement, in the caller's transaction; on PostgreSQL readers are NOTIFYed at commit."""
+    if not payloads:
         return
     cursor, sql = _cursor_and_sql(using)
     with cursor:
-        sql.insert_events(cursor, types, fields)
+        sql.insert_events(cursor, hostnames, counts, payloads)
 
 
 def prune_events(before: dt.datetime, using: str | None = None, batch: int = 10_000) -> int:
-    """Delete monitoring events older than ``before``, in batches so locks stay short."""
-    from .models import Event
+    """Delete monitoring event batches older than ``before``, in chunks so locks stay short."""
+    from .models import EventBatch
 
-    events = Event.objects.using(alias(using))
+    events = EventBatch.objects.using(alias(using))
     total = 0
     while True:
         ids = list(events.filter(created_at__lt=before).values_list("id", flat=True)[:batch])

@@ -323,12 +323,13 @@ def release_unique(cursor, key: str, job_id: str, unique_for: float) -> None:
 
 
 EVENTS_CHANNEL = "djq_events"
-# Monitoring events: one statement per batch (two parallel arrays, kept in order), and one NOTIFY
-# carrying the newest id, delivered when the batch commits.
+# Monitoring events: a batch a row, rows kept in order; one NOTIFY carrying the newest id,
+# delivered when the batch commits.
 INSERT_EVENTS = f"""
 WITH ins AS (
-    INSERT INTO djq_event (type, created_at, fields)
-    SELECT e.t, now(), e.f::jsonb FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS e(t, f, n)
+    INSERT INTO djq_event_batch (created_at, hostname, count, payload)
+    SELECT now(), e.h, e.c, e.p
+    FROM unnest(%s::text[], %s::int[], %s::text[]) WITH ORDINALITY AS e(h, c, p, n)
     ORDER BY e.n
     RETURNING id
 )
@@ -336,5 +337,5 @@ SELECT pg_notify('{EVENTS_CHANNEL}', (SELECT max(id) FROM ins)::text)
 """
 
 
-def insert_events(cursor, types: list[str], fields: list[str]) -> None:
-    cursor.execute(INSERT_EVENTS, [types, fields])
+def insert_events(cursor, hostnames: list[str], counts: list[int], payloads: list[str]) -> None:
+    cursor.execute(INSERT_EVENTS, [hostnames, counts, payloads])

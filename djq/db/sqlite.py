@@ -347,10 +347,11 @@ def release_unique(cursor, key: str, job_id: str, unique_for: float) -> None:
     )
 
 
-def insert_events(cursor, types: list[str], fields: list[str]) -> None:
-    """Monitoring events (readers poll the table: SQLite has no NOTIFY)."""
+def insert_events(cursor, hostnames: list[str], counts: list[int], payloads: list[str]) -> None:
+    """Monitoring event batches (readers poll the table: SQLite has no NOTIFY)."""
     now = now_text()
     cursor.executemany(
-        "INSERT INTO djq_event (type, created_at, fields) VALUES (%s, %s, %s)",
-        [(t, now, f) for t, f in zip(types, fields, strict=True)],
+        "INSERT INTO djq_event_batch (created_at, hostname, count, payload) "
+        "VALUES (%s, %s, %s, %s)",
+        [(now, h, c, p) for h, c, p in zip(hostnames, counts, payloads, strict=True)],
     )
