@@ -16,6 +16,7 @@ import argparse
 import io
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -120,14 +121,15 @@ def bench_drain(n: int, rounds: int, concurrency: int, prefetch: int, batch: int
     from testproject.demo.tasks import noop
 
     djq_samples, raw_samples, event_samples = [], [], []
+    cpu: dict[str, list[float]] = {"": [], "-E": []}
     for _ in range(rounds):
         truncate()
         enqueue_many([noop.s() for _ in range(n)])
-        run_worker_burst(concurrency, prefetch)
+        cpu[""].append(run_worker_burst(concurrency, prefetch) / n)
         djq_samples.append((n, drain_seconds(n)))
         truncate()
         enqueue_many([noop.s() for _ in range(n)])
-        run_worker_burst(concurrency, prefetch, "-E")
+        cpu["-E"].append(run_worker_burst(concurrency, prefetch, "-E") / n)
         event_samples.append((n, drain_seconds(n)))
         events = event_count()
         if events < 3 * n:
@@ -136,7 +138,9 @@ def bench_drain(n: int, rounds: int, concurrency: int, prefetch: int, batch: int
         enqueue_many([noop.s() for _ in range(n)])
         raw_samples.append((n, raw_drain(batch)))
     drain = ("drain (jobs/s)", median_rate(djq_samples), median_rate(raw_samples))
-    return drain, ("drain -E (jobs/s)", median_rate(event_samples), median_rate(djq_samples))
+    per_job = {k: statistics.median(v) * 1e6 for k, v in cpu.items()}
+    events = ("drain -E (jobs/s)", median_rate(event_samples), median_rate(djq_samples), per_job)
+    return drain, events
 
 
 def event_count() -> int:
@@ -147,11 +151,16 @@ def event_count() -> int:
         return cursor.fetchone()[0]
 
 
-def run_worker_burst(concurrency: int, prefetch: int, *extra: str) -> None:
+def run_worker_burst(concurrency: int, prefetch: int, *extra: str) -> float:
+    """Run the worker to the end; returns the CPU seconds it (and its pool) used: a figure
+    that, unlike the drain rate, a busy machine does not move much."""
     cmd = [sys.executable, str(ROOT / "manage.py"), "djq_worker", "--burst", "-l", "WARNING",
            "-c", str(concurrency), "--prefetch-multiplier", str(prefetch),
            "-n", "bench@%h", *extra]  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def drain_seconds(n: int) -> float:
@@ -221,7 +230,7 @@ def bench_latency(count: int) -> dict:
 
 
 # --- report ---------------------------------------------------------------------------------
-def report(rows, latency: dict, args, batch: int, events: tuple[str, float, float]) -> None:
+def report(rows, latency: dict, args, batch: int, events: tuple) -> None:
     import django as dj
     from django.db import connection
 
@@ -238,9 +247,11 @@ def report(rows, latency: dict, args, batch: int, events: tuple[str, float, floa
     print(f"{'figure':<22}{'djq':>12}{'raw SQL':>12}{'ratio':>9}")
     for name, djq_rate, ceiling in rows:
         print(f"{name:<22}{djq_rate:>12,.0f}{ceiling:>12,.0f}{djq_rate / ceiling:>9.1%}")
-    name, with_events, without = events
+    name, with_events, without, cpu = events
     print(f"{name:<22}{with_events:>12,.0f}{without:>12,.0f}{with_events / without:>9.1%}   "
           "(ratio to the drain without events; target >= 90 %)")  # fmt: skip
+    print(f"{'worker CPU (us/job)':<22}{cpu['-E']:>12.0f}{cpu['']:>12.0f}"
+          f"{cpu[''] / cpu['-E']:>9.1%}   (with -E, without: the ratio by CPU time)")  # fmt: skip
     print(f"{'latency p50 (ms)':<22}{latency['p50']:>12.2f}")
     print(f"{'latency p95 (ms)':<22}{latency['p95']:>12.2f}   (enqueue → start, idle worker, "
           f"{latency['n']} jobs)")  # fmt: skip
