@@ -16,12 +16,15 @@ import uuid
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 from django.db import transaction
 
 from djq import chain, control, signals, states
 from djq.events import EVENT_TYPES, EventDispatcher, Receiver
 from djq.events_monitor import Dumper
 from djq.events_state import State
+from djq.listen import Listener
 from djq.models import EventBatch
 from testproject.demo import tasks as demo
 from tests.helpers import MANAGE_PY, REPO_ROOT, run_manage, wait_for, worker_env
@@ -425,3 +428,36 @@ def test_docs_monitoring_python_examples_compile():
     assert len(blocks) >= 3
     for n, block in enumerate(blocks):
         compile(block, f"docs/monitoring.md python block {n + 1}", "exec")
+
+
+@pytest.mark.parametrize(
+    "name, value, code",
+    [
+        ("DJQ_WORKER_SEND_TASK_EVENTS", "yes", "djq.E030"),
+        ("DJQ_TASK_SEND_SENT_EVENT", 1, "djq.E030"),
+        ("DJQ_EVENTS_EXPIRES", 0, "djq.E031"),
+        ("DJQ_EVENTS_EXPIRES", "an hour", "djq.E031"),
+        ("DJQ_EVENTS_EXPIRES", datetime.timedelta(seconds=-1), "djq.E031"),
+    ],
+)
+def test_bad_event_settings_stop_manage_py_check(settings, name, value, code):
+    setattr(settings, name, value)
+    with pytest.raises(SystemCheckError, match=rf"{code}.*{name}"):
+        call_command("check")
+
+
+def test_good_event_settings_pass_the_check(settings):
+    settings.DJQ_WORKER_SEND_TASK_EVENTS = True
+    settings.DJQ_EVENTS_EXPIRES = datetime.timedelta(minutes=5)
+    call_command("check")
+
+
+@pytest.mark.postgres_only
+def test_each_batch_is_notified_on_postgresql_with_its_row_id():
+    """A tool can LISTEN on djq_events; the payload is the newest batch's id (at commit)."""
+    with Listener(None, ["djq_events"]) as listener:
+        with transaction.atomic():
+            EventDispatcher("n@host").send("worker-online", freq=2.0)
+            assert listener.wait(0.3) == []  # not before the commit
+        notes = wait_for(lambda: listener.wait(1.0), timeout=10)
+    assert notes == [("djq_events", str(EventBatch.objects.latest("id").id))]
