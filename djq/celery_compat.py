@@ -48,8 +48,7 @@ _RESULTS = "results are columns of the job row, in DJQ_DATABASE"
 _JSON = "arguments and results are always JSON (plus datetime, date, time, UUID, Decimal)"
 _QUEUES = "queues need no declaration: a job names its queue, a worker lists its queues (-Q)"
 _AMQP = "there are no exchanges or routing keys: a job is routed by its queue name"
-_EVENTS = ("events are rows of the djq_event table, kept for DJQ_EVENTS_EXPIRES; a monitor "
-           "reads them whenever it starts (djq_events --last N)")
+_EVENTS = "events are rows, kept for DJQ_EVENTS_EXPIRES: djq_events --last N shows the past"
 _LOGGING = "configure the 'djq' logger in Django's LOGGING"
 
 #: Celery setting (lower-case name) → what it becomes in djq
