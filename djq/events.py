@@ -56,6 +56,14 @@ POLL_INTERVAL = 0.25
 READ_ROWS = 200
 #: at most this many events a row; an event's clock is its row id × this + its place in the row
 ROW_EVENTS = 1000
+#: the worker's frequent events travel compact, as [type, timestamp, *values] in this order of
+#: fields (a third less to encode than dicts); readers hand out dicts all the same
+COMPACT = {
+    "task-received": ("uuid", "name", "args", "kwargs", "retries", "eta", "expires", "root_id",
+                      "parent_id"),
+    "task-started": ("uuid",),
+    "task-succeeded": ("uuid", "result", "runtime"),
+}  # fmt: skip
 #: a publisher never holds more unwritten events than this (older ones are dropped)
 MAX_BUFFER = 100_000
 
@@ -101,7 +109,7 @@ class EventDispatcher:
         self.using = store.alias(using)
         self.buffered = buffered
         self.sender = {"hostname": hostname, "pid": os.getpid(), "utcoffset": utcoffset()}
-        self.buffer: list[dict] = []
+        self.buffer: list[dict | tuple] = []  # dicts, or compact tuples (COMPACT)
 
     def event(self, type: str, fields: dict) -> dict:  # noqa: A002 - Celery's field name
         return {"type": type, "timestamp": time.time(), **fields}
@@ -145,7 +153,7 @@ def write(sender: dict, batch: list[dict], using: str | None = None) -> None:
         return
     if signals.event_sent.has_listeners():
         for event in batch:
-            signals.event_sent.send(sender=EventDispatcher, event={**sender, **event})
+            signals.event_sent.send(sender=EventDispatcher, event={**sender, **unpack(event)})
 
 
 def task_sent(rows: list[dict], skipped: dict, using: str | None = None) -> None:
@@ -284,11 +292,19 @@ class Receiver:
             handler(event)
 
 
+def unpack(event: dict | list | tuple) -> dict:
+    """An event as a dict, from either form a batch holds (see ``COMPACT``)."""
+    if isinstance(event, dict):
+        return event
+    kind, stamp, *values = event
+    return {"type": kind, "timestamp": stamp, **dict(zip(COMPACT[kind], values, strict=True))}
+
+
 def _expand(pk: int, payload: str) -> list[dict]:
     """The events of one row, each with its sender's fields, ``clock`` and ``local_received``."""
     data = json.loads(payload)
     sender, now, base = data["sender"], time.time(), pk * ROW_EVENTS
-    return [{**sender, **event, "clock": base + n, "local_received": now}
+    return [{**sender, **unpack(event), "clock": base + n, "local_received": now}
             for n, event in enumerate(data["events"])]  # fmt: skip
 
 

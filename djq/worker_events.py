@@ -87,26 +87,23 @@ class WorkerEvents:
         )  # fmt: skip
 
     # --- task events ---------------------------------------------------------------------
-    # The hot path: dicts appended straight to the buffer, one timestamp per batch (the jobs of
-    # one claim were received together), times as text (the JSON encoder then calls back for
-    # nothing). The dispatcher's ``send`` does the same, one keyword call at a time.
+    # The hot path: events appended straight to the buffer in their compact form (see
+    # djq.events.COMPACT), one timestamp per batch (the jobs of one claim were received
+    # together), times as text (the JSON encoder then calls back for nothing).
     def received(self, jobs: list[dict]) -> None:
         if not self.enabled or not jobs:
             return
         append, now = self.dispatcher.buffer.append, time.time()
         for job in jobs:
             eta, expires = job["eta"], job["expires"]
-            append({"type": "task-received", "timestamp": now, "uuid": job["id"],
-                    "name": job["name"], "args": _short(job["args"]),
-                    "kwargs": _short(job["kwargs"]), "retries": job["retries"],
-                    "eta": eta and eta.isoformat(), "expires": expires and expires.isoformat(),
-                    "root_id": job["root_id"], "parent_id": job["parent_id"]})  # fmt: skip
+            append(("task-received", now, job["id"], job["name"], _short(job["args"]),
+                    _short(job["kwargs"]), job["retries"], eta and eta.isoformat(),
+                    expires and expires.isoformat(), job["root_id"],
+                    job["parent_id"]))  # fmt: skip
 
     def started(self, job: dict) -> None:
         if self.enabled:
-            self.dispatcher.buffer.append(
-                {"type": "task-started", "timestamp": time.time(), "uuid": job["id"]}
-            )
+            self.dispatcher.buffer.append(("task-started", time.time(), job["id"]))
 
     def recorded(self, batch: list[dict], recorded: set[str], jobs: dict) -> None:
         """The events of a batch of outcomes just recorded (late, discarded ones send none)."""
@@ -117,9 +114,8 @@ class WorkerEvents:
             if outcome["id"] not in recorded:
                 continue
             if outcome["state"] == states.SUCCESS and not outcome.get("rejected"):
-                append({"type": "task-succeeded", "timestamp": now, "uuid": outcome["id"],
-                        "result": _short(outcome.get("repr", "")),
-                        "runtime": outcome.get("runtime") or 0.0})  # fmt: skip
+                append(("task-succeeded", now, outcome["id"], _short(outcome.get("repr", "")),
+                        outcome.get("runtime") or 0.0))  # fmt: skip
             else:
                 self._outcome(outcome, jobs.get(outcome["id"]) or {})
 
