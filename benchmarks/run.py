@@ -11,6 +11,7 @@ other ``DATABASE_URL`` the report says what it ran on. Each figure is the median
 - the same default drain with ``--history`` finished rows in the table beside an empty table;
 - W2 latency: an idle default worker, single jobs one at a time, ``delay()`` → finished (the row
   polled every 0.5 ms), p50/p95;
+- the default drain with ``-E`` (task and worker events) beside the one without;
 - the worker's peak resident memory over the default drain (its largest process).
 """
 
@@ -65,6 +66,8 @@ def main() -> None:
     rows.append(("W1 drain, defaults", default, ceiling))
     rows.append(("W1 drain, " + " ".join(THROUGHPUT), bench_drain(n, rounds, THROUGHPUT)[0],
                  ceiling))  # fmt: skip
+    rows.append(("W1 drain, defaults, -E (events)", bench_drain(n, rounds, ["-E"])[0],
+                 default))  # fmt: skip  (the ratio to the drain without events: target >= 90 %)
     fill_history(args.history)
     rows.append((f"W1 drain, defaults, {args.history:,} done rows",
                  bench_drain(n, rounds, [], keep_history=True)[0], default))  # fmt: skip
@@ -77,7 +80,7 @@ def truncate() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE djq_job, djq_worker, djq_group")
+        cursor.execute("TRUNCATE djq_job, djq_worker, djq_group, djq_event_batch")
 
 
 def clear_waiting() -> None:

@@ -32,6 +32,7 @@ def banner(worker) -> str:
         f"- ** ---------- .> concurrency: {cfg.concurrency} ({pool})",
         f"- *** --- * --- .> lease:       {cfg.lease:g}s (heartbeat every {cfg.lease / 3:g}s)",
         f"-- ******* ---- .> wake-up:     {wake}",
+        f"-- ******* ---- .> task events: {_events(worker)}",
         "--- ***** ----- ",
         " -------------- [queues]",
         *[f"                .> {q}" for q in cfg.queues],
@@ -41,3 +42,9 @@ def banner(worker) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _events(worker) -> str:
+    if worker.events.enabled:
+        return "ON"
+    return "OFF (enable -E to monitor tasks in this worker)"

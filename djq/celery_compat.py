@@ -48,7 +48,7 @@ _RESULTS = "results are columns of the job row, in DJQ_DATABASE"
 _JSON = "arguments and results are always JSON (plus datetime, date, time, UUID, Decimal)"
 _QUEUES = "queues need no declaration: a job names its queue, a worker lists its queues (-Q)"
 _AMQP = "there are no exchanges or routing keys: a job is routed by its queue name"
-_EVENTS = "every state change is stored in the job row (history); the admin shows it live"
+_EVENTS = "events are rows, kept for DJQ_EVENTS_EXPIRES: djq_events --last N shows the past"
 _LOGGING = "configure the 'djq' logger in Django's LOGGING"
 
 #: Celery setting (lower-case name) → what it becomes in djq
@@ -119,9 +119,9 @@ SETTINGS: dict[str, Entry] = {
     "task_default_delivery_mode": _no("jobs are rows: always persistent"),
     "task_publish_retry": _no("enqueueing is an INSERT in your transaction; errors raise"),
     "task_publish_retry_policy": _no("enqueueing is an INSERT in your transaction; errors raise"),
-    "task_send_sent_event": _no(_EVENTS),
+    "task_send_sent_event": _s("DJQ_TASK_SEND_SENT_EVENT"),
     "task_remote_tracebacks": _no("the traceback is always stored with the failure"),
-    "worker_send_task_events": _no(_EVENTS),
+    "worker_send_task_events": _s("DJQ_WORKER_SEND_TASK_EVENTS", "or djq_worker -E"),
     "event_queue_expires": _no(_EVENTS),
     "event_queue_ttl": _no(_EVENTS),
     # worker

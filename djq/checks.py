@@ -86,3 +86,23 @@ def check_annotations(app_configs, **kwargs):
                 f"{', '.join(sorted(ANNOTATION_KEYS))})", id="djq.W005",
             ))  # fmt: skip
     return found
+
+
+@register()
+def check_events(app_configs, **kwargs):
+    """The monitoring events' settings (djq.events): two switches and a positive expiry."""
+    errors = []
+    for name in ("WORKER_SEND_TASK_EVENTS", "TASK_SEND_SENT_EVENT"):
+        value = getattr(settings, name)
+        if not isinstance(value, bool):
+            errors.append(Error(f"DJQ_{name} must be True or False, not {value!r}",
+                                id="djq.E030"))  # fmt: skip
+    expires = settings.EVENTS_EXPIRES
+    try:
+        seconds = expires.total_seconds() if hasattr(expires, "total_seconds") else float(expires)
+    except (TypeError, ValueError):
+        seconds = 0.0
+    if not seconds > 0:
+        errors.append(Error(f"DJQ_EVENTS_EXPIRES must be a positive number of seconds or a "
+                            f"timedelta, not {expires!r}", id="djq.E031"))  # fmt: skip
+    return errors

@@ -60,6 +60,13 @@ DEFAULTS: dict[str, Any] = {
     "METRICS_TOKEN": None,
     # Result ``get()`` re-checks at least this often even when NOTIFY is available.
     "RESULT_POLL_INTERVAL": 0.5,
+    # Monitoring events (djq.events, ``djq_events``): workers publish task and worker events
+    # (Celery's -E; also ``djq_worker -E`` and ``control.enable_events()``).
+    "WORKER_SEND_TASK_EVENTS": False,
+    # Callers publish task-sent when they enqueue (Celery's task_send_sent_event).
+    "TASK_SEND_SENT_EVENT": False,
+    # Events older than this (seconds or timedelta) are pruned by the publishing workers.
+    "EVENTS_EXPIRES": 3600,
 }
 
 

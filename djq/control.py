@@ -202,6 +202,16 @@ def shutdown(destination=None, reply: bool = False, timeout: float = 1.0):
     return _send("shutdown", destination, reply, timeout)
 
 
+def enable_events(destination=None, reply: bool = False, timeout: float = 1.0):
+    """Make running workers publish task and worker events (Celery's ``enable_events``)."""
+    return _send("enable_events", destination, reply, timeout)
+
+
+def disable_events(destination=None, reply: bool = False, timeout: float = 1.0):
+    """Make running workers stop publishing events (Celery's ``disable_events``)."""
+    return _send("disable_events", destination, reply, timeout)
+
+
 class Inspect:
     """Celery's ``app.control.inspect()``: each method returns ``{worker_name: answer}``, or
     ``None`` when no worker answered within the timeout."""

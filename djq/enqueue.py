@@ -15,9 +15,9 @@ from typing import Any
 
 from django.utils import timezone
 
+from . import events, signals, store
 from . import options as checks
 from . import request as request_context
-from . import signals, store
 from .conf import settings
 from .models import PRIORITY_MAX, PRIORITY_MIN
 from .registry import tasks
@@ -267,6 +267,8 @@ def enqueue(rows: Sequence[dict], using: str | None = None) -> dict[str, str]:
         for row in rows:
             before.send(sender=row["name"], body=row, routing_key=row["queue"])
     existing = store.insert_jobs(rows, using=using)
+    if settings.TASK_SEND_SENT_EVENT:  # task-sent, in the same transaction (djq.events)
+        events.task_sent(rows, existing, using=using)
     if after.has_listeners():
         for row in rows:
             if row["id"] not in existing:

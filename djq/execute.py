@@ -219,8 +219,8 @@ def _retried(task: Task, req, retry: Retry) -> dict:
 def _rejected(task: Task, req, reject: Reject) -> dict:
     if reject.requeue:
         return {"state": states.PENDING, "result": None, "keep_result": False, "countdown": 0,
-                "repr": f"rejected and requeued: {reject.reason!r}"}  # fmt: skip
-    return _task_failed(task, req, reject)
+                "repr": f"rejected and requeued: {reject.reason!r}", "rejected": True}  # fmt: skip
+    return {**_task_failed(task, req, reject), "rejected": True}  # (task-rejected: djq.events)
 
 
 def _task_failed(task: Task, req, exc: BaseException) -> dict:

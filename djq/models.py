@@ -528,3 +528,25 @@ class ControlReply(models.Model):
 
     def __str__(self) -> str:
         return f"{self.worker} → #{self.message_id}"
+
+
+class EventBatch(models.Model):
+    """Monitoring events (Celery's event stream: task-received, worker-heartbeat …), a batch a row.
+
+    A worker started with ``-E`` writes the events of one turn of its loop as one row (one
+    INSERT however many jobs the turn handled); ``djq_events`` and ``djq.events.Receiver`` read
+    the rows in id order. Rows older than ``DJQ_EVENTS_EXPIRES`` are pruned by the workers.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    created_at = models.DateTimeField()
+    hostname = models.CharField(max_length=255)
+    count = models.PositiveIntegerField()
+    payload = models.TextField(help_text='JSON: {"sender": {hostname, pid, utcoffset}, "events"}')
+
+    class Meta:
+        db_table = "djq_event_batch"
+        indexes = [models.Index(fields=["created_at"], name="djq_event_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.count} event(s) of {self.hostname} #{self.pk}"

@@ -324,3 +324,19 @@ def autoscale(worker, max: int, min: int) -> dict:  # noqa: A002 - Celery's argu
 def shutdown(worker) -> dict:
     worker.stopping = worker.stopping or "warm"
     return {"ok": "shutting down"}
+
+
+@register
+def enable_events(worker) -> dict:
+    if worker.events.set_enabled(True):
+        logger.info("Events of group {task} enabled by remote.")
+        return {"ok": "task events enabled"}
+    return {"ok": "task events already enabled"}
+
+
+@register
+def disable_events(worker) -> dict:
+    if worker.events.set_enabled(False):
+        logger.info("Events of group {task} disabled by remote.")
+        return {"ok": "task events disabled"}
+    return {"ok": "task events already disabled"}

@@ -28,3 +28,8 @@ worker_ready = Signal()
 worker_shutdown = Signal()
 #: sender=None; sent in each new pool child process after fork
 worker_process_init = Signal()
+#: sender=EventDispatcher; event (a dict with Celery's fields): sent in the process that published
+#: the monitoring event, once it is written (djq.events; workers with -E)
+event_sent = Signal()
+#: sender=Receiver; event: sent in a process reading events (djq_events, djq.events.Receiver)
+event_received = Signal()

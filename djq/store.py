@@ -549,3 +549,28 @@ def _over(jobs: list[dict], excess: int, dropped: dict) -> bool:
     for job in jobs[::-1][: max(excess, 0)]:
         dropped[job["id"]] = job
     return excess >= 0
+
+
+def insert_events(
+    hostnames: list[str], counts: list[int], payloads: list[str], using: str | None = None
+) -> None:
+    """Append batches of monitoring events (each a JSON text of ``counts[i]`` events) in one
+    statement, in the caller's transaction; on PostgreSQL readers are NOTIFYed at commit."""
+    if not payloads:
+        return
+    cursor, sql = _cursor_and_sql(using)
+    with cursor:
+        sql.insert_events(cursor, hostnames, counts, payloads)
+
+
+def prune_events(before: dt.datetime, using: str | None = None, batch: int = 10_000) -> int:
+    """Delete monitoring event batches older than ``before``, in chunks so locks stay short."""
+    from .models import EventBatch
+
+    events = EventBatch.objects.using(alias(using))
+    total = 0
+    while True:
+        ids = list(events.filter(created_at__lt=before).values_list("id", flat=True)[:batch])
+        if not ids:
+            return total
+        total += events.filter(id__in=ids).delete()[0]

@@ -35,6 +35,7 @@ from .registry import tasks
 from .remote import Mailbox
 from .task import resolve_options
 from .waiting import Waiter
+from .worker_events import WorkerEvents
 
 logger = logging.getLogger("djq.worker")
 
@@ -68,6 +69,7 @@ class WorkerConfig:
     poll_interval: float | None = None
     burst: bool = False
     beat: bool = False
+    task_events: bool | None = None  # -E; None: DJQ_WORKER_SEND_TASK_EVENTS
     using: str | None = None
     hostname: str = field(default_factory=socket.gethostname)
 
@@ -99,6 +101,7 @@ class WorkerConfig:
             poll_interval=float(self.poll_interval or settings.WORKER_POLL_INTERVAL),
             burst=self.burst,
             beat=self.beat,
+            task_events=self.task_events,
             using=self.using or settings.DATABASE,
             hostname=self.hostname,
         )
@@ -149,6 +152,7 @@ class Worker:
         self.mailbox = None
         self.control_due = True
         self.next_control = 0.0
+        self.events = WorkerEvents(self, self.config.task_events)  # djq_worker -E (djq.events)
 
     # --- life cycle ----------------------------------------------------------------------
     def run(self) -> int:
@@ -184,6 +188,7 @@ class Worker:
         print(self.banner(), flush=True)
         logger.info("%s ready.", self.name)
         signals.worker_ready.send(sender=self)
+        self.events.online()
         try:
             while self.stopping is None:
                 if not self._step():
@@ -226,6 +231,7 @@ class Worker:
             self._unreserve()
             self._record_and_fill()
             self._dispatch()
+            self.events.flush()  # this turn's events, in one statement
             self.db_failures = 0
         except (DatabaseError, InterfaceError) as exc:
             self._database_down(exc)
@@ -272,6 +278,7 @@ class Worker:
         """Take claimed jobs into the reserve."""
         now = time.monotonic()
         self.woken = False
+        self.events.received(jobs)
         with self.held_lock:
             for job in jobs:
                 self.held[job["id"]] = job
@@ -328,6 +335,7 @@ class Worker:
             return
         soft, hard = self._limits(job)
         logger.info("Task %s[%s] received", job["name"], job["id"])
+        self.events.started(job)
         self.pool.submit(job, soft, hard)
 
     def _limits(self, job: dict) -> tuple[float | None, float | None]:
@@ -424,6 +432,7 @@ class Worker:
         self.began = []
         with self.held_lock:
             jobs = {outcome["id"]: self.held.pop(outcome["id"], None) for outcome in batch}
+        self.events.recorded(batch, recorded, jobs)
         for outcome in batch:
             self._log_outcome(outcome, outcome["id"] in recorded)
             if outcome.get("lost") and outcome["id"] in recorded and jobs[outcome["id"]]:
@@ -575,6 +584,7 @@ class Worker:
                 logger.info("Revoked %s: not started jobs are skipped, a running one runs to "
                             "its end (revoke with terminate=True to kill it)", job_id)  # fmt: skip
                 self.pool.skip(job_id)
+        self.events.heartbeat()
 
     def _start_heartbeat_thread(self) -> None:
         def beat():
@@ -684,6 +694,7 @@ class Worker:
         self._with_database(
             lambda: store.stop_worker(self.name, self.processed, self.failed, using=self.using)
         )
+        self._with_database(self.events.offline)
         if self.listener is not None:
             self.listener.close()
         self.heartbeat_done.set()

@@ -140,6 +140,10 @@ LOGGING = {
 # --- Django's Tasks framework on djq (issue 7; docs/django-tasks.md) -------------------------------
 # Django >= 6.0 only: the test app testproject.djtasks uses nothing but `from django.tasks import
 # task`; its tasks are enqueued as djq jobs and run by djq_worker.
+# DJQ_WORKER_SEND_TASK_EVENTS=1 / DJQ_TASK_SEND_SENT_EVENT=1: monitoring events (docs/monitoring.md).
+DJQ_WORKER_SEND_TASK_EVENTS = env.bool("DJQ_WORKER_SEND_TASK_EVENTS", default=False)
+DJQ_TASK_SEND_SENT_EVENT = env.bool("DJQ_TASK_SEND_SENT_EVENT", default=False)
+
 # DJQ_LISTEN=0 in the environment: poll instead of LISTEN (PgBouncer in transaction mode).
 DJQ_LISTEN = env.bool("DJQ_LISTEN", default=True)
 if env.bool("DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False):  # behind PgBouncer

@@ -360,3 +360,22 @@ def release_unique(cursor, key: str, job_id: str, unique_for: float) -> None:
         "WHERE key = %s AND job_id = %s",
         [unique_for, key, job_id],
     )
+
+
+EVENTS_CHANNEL = "djq_events"
+# Monitoring events: a batch a row, rows kept in order; one NOTIFY carrying the newest id,
+# delivered when the batch commits.
+INSERT_EVENTS = f"""
+WITH ins AS (
+    INSERT INTO djq_event_batch (created_at, hostname, count, payload)
+    SELECT now(), e.h, e.c, e.p
+    FROM unnest(%s::text[], %s::int[], %s::text[]) WITH ORDINALITY AS e(h, c, p, n)
+    ORDER BY e.n
+    RETURNING id
+)
+SELECT pg_notify('{EVENTS_CHANNEL}', (SELECT max(id) FROM ins)::text)
+"""
+
+
+def insert_events(cursor, hostnames: list[str], counts: list[int], payloads: list[str]) -> None:
+    cursor.execute(INSERT_EVENTS, [hostnames, counts, payloads])

@@ -379,3 +379,13 @@ def release_unique(cursor, key: str, job_id: str, unique_for: float) -> None:
         "UPDATE djq_unique_lock SET until = %s WHERE key = %s AND job_id = %s",
         [now_text(unique_for), key, _hex(job_id)],
     )
+
+
+def insert_events(cursor, hostnames: list[str], counts: list[int], payloads: list[str]) -> None:
+    """Monitoring event batches (readers poll the table: SQLite has no NOTIFY)."""
+    now = now_text()
+    cursor.executemany(
+        "INSERT INTO djq_event_batch (created_at, hostname, count, payload) "
+        "VALUES (%s, %s, %s, %s)",
+        [(now, h, c, p) for h, c, p in zip(hostnames, counts, payloads, strict=True)],
+    )

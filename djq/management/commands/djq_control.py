@@ -38,6 +38,8 @@ COMMANDS = {
     "pool_shrink": (1, lambda o: control.pool_shrink(int(o["arguments"][0]), **_remote(o))),
     "autoscale": (2, lambda o: control.autoscale(*map(int, o["arguments"]), **_remote(o))),
     "shutdown": (0, lambda o: control.shutdown(**_remote(o))),
+    "enable_events": (0, lambda o: control.enable_events(**_remote(o))),
+    "disable_events": (0, lambda o: control.disable_events(**_remote(o))),
     "purge": (0, lambda o: control.purge(o["queue"])),
     "pause_queue": (1, lambda o: control.pause_queue(o["arguments"][0])),
     "resume_queue": (1, lambda o: control.resume_queue(o["arguments"][0])),

@@ -62,6 +62,8 @@ class Command(BaseCommand):
         parser.add_argument("-l", "--loglevel", default="INFO")
         parser.add_argument("--burst", action="store_true", help="exit once no due job is left")
         parser.add_argument("-B", "--beat", action="store_true", help="also run the beat")
+        parser.add_argument("-E", "--task-events", action="store_true",
+                            help="send task events (djq_events)")  # fmt: skip
         parser.add_argument("--pidfile", help="%%n %%h %%d %%p %%i expand as in Celery")
         parser.add_argument("-f", "--logfile", help="%%n %%h %%d %%p %%i expand as in Celery")
         parser.add_argument("-D", "--detach", action="store_true", help="run in the background")
@@ -94,6 +96,7 @@ class Command(BaseCommand):
             poll_interval=options["poll_interval"],
             burst=options["burst"],
             beat=options["beat"],
+            task_events=True if options["task_events"] else None,
             using=options["database"],
         )
         run_service(Worker(config).run, options["pidfile"])
