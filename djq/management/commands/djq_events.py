@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import curses
 import sys
 
@@ -24,7 +25,7 @@ def _non_negative(value: str) -> int:
     except ValueError:
         number = -1
     if number < 0:
-        raise CommandError(f"--last takes a number of events (0 or more), got {value!r}")
+        raise argparse.ArgumentTypeError(f"takes a number of events (0 or more), got {value!r}")
     return number
 
 
@@ -34,7 +35,7 @@ def _frequency(value: str) -> float:
     except ValueError:
         number = 0.0
     if not 0.05 <= number <= 60:
-        raise CommandError(f"-F/--frequency takes seconds between 0.05 and 60, got {value!r}")
+        raise argparse.ArgumentTypeError(f"takes seconds between 0.05 and 60, got {value!r}")
     return number
 
 
