@@ -7,6 +7,8 @@ import random
 import time
 from pathlib import Path
 
+from django.db import DatabaseError, connection
+
 from djq import task
 from djq.exceptions import Ignore, Reject
 
@@ -257,3 +259,30 @@ def on_error_full(request, exc, traceback):
     """A new-style errback: the failed job's request, its exception and traceback."""
     return {"id": request.id, "task": request.task, "exc": type(exc).__name__,
             "message": str(exc), "has_traceback": "Traceback" in traceback}  # fmt: skip
+
+
+# --- the fault campaign (chaos/, make chaos) -----------------------------------------------------
+#: the campaign's side table: one row per execution of ``chaos_run`` (created by chaos.harness)
+CHAOS_TABLE = "chaos_run"
+
+
+@task(bind=True, autoretry_for=(DatabaseError,), retry_backoff=0.2, retry_backoff_max=2,
+      retry_jitter=False, max_retries=50)  # fmt: skip
+def chaos_run(self, seconds: float = 0.0):
+    """Record this execution in the side table, then sleep: runs per job are counted by rows.
+
+    The row is written in its own (autocommit) statement, outside djq's recording of the
+    outcome, so a run that the queue later rescues or discards is still counted. A database
+    outage makes the insert fail and the job retry; since a crash can also lose the answer to an
+    insert that was committed, runs are counted per delivery: (job id, retries).
+    """
+    req = self.request
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {CHAOS_TABLE} (job_id, retries, attempt, hostname, pid) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            [req.id, req.retries, req.attempt, req.hostname or "", os.getpid()],
+        )
+    if seconds:
+        time.sleep(seconds)
+    return self.request.id
