@@ -18,8 +18,9 @@ from pathlib import Path
 from . import netns
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-#: the campaign's lease: short, so that rescues happen within the run (seconds)
+#: the campaign's lease: short, so that rescues happen within the run (seconds; --short: 3)
 DEFAULT_LEASE = 6.0
+SHORT_LEASE = 3.0
 #: the scenarios, in the order they run (chaos.scenarios.SCENARIOS; named here so that the outer
 #: process can check --only without setting Django up)
 NAMES = ("bad_input", "sigstop", "partition", "pg_crash", "kill9", "hosts3", "enqueue_100k")
@@ -29,12 +30,14 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m chaos", description=__doc__)
     parser.add_argument("--short", action="store_true", help="small sizes (make test)")
     parser.add_argument("--only", default="", help=f"comma-separated, of: {', '.join(NAMES)}")
-    parser.add_argument("--lease", type=float, default=DEFAULT_LEASE, help="worker lease (s)")
+    parser.add_argument("--lease", type=float, help=f"worker lease (s; {DEFAULT_LEASE:.0f})")
     args = parser.parse_args(argv)
     args.only = [s for s in args.only.split(",") if s] or list(NAMES)
     unknown = sorted(set(args.only) - set(NAMES))
     if unknown:
         parser.error(f"--only: unknown scenario(s) {', '.join(unknown)}")
+    if args.lease is None:
+        args.lease = SHORT_LEASE if args.short else DEFAULT_LEASE
     if not 1 <= args.lease <= 120:
         parser.error(f"--lease: {args.lease} is not between 1 and 120 seconds")
     return args

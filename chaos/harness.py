@@ -283,9 +283,10 @@ class Proc:
 
     def spawn(self) -> None:
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(self.argv, cwd=REPO_ROOT, env=self.env,
-                                         stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+            self.proc = subprocess.Popen(
+                self.argv, cwd=REPO_ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
