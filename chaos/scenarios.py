@@ -126,15 +126,15 @@ def pg_crash(run: Run) -> Outcome:
     workers.start("p1", "-c", "2")
     workers.start("p2", "-c", "2", "--prefetch-multiplier", "4")
     log = run.log_dir / "enqueuer.log"
-    enqueuer = Proc([sys.executable, "-m", "chaos.enqueuer", str(log), "40"], "enqueuer",
+    enqueuer = Proc([sys.executable, "-m", "chaos.enqueuer", str(log), "10"], "enqueuer",
                     run.log_dir, subprocess_env())  # fmt: skip
     recoveries, late, n = [], set(), 0
     try:
         for crash in (run.cluster.stop_immediate, run.cluster.kill_postmaster):
-            batch = run.size(4_000, 300)
+            batch = run.size(1_500, 300)
             late |= enqueue(batch, seconds=0.002, durable=True)
             n += batch
-            _nearly_drained()
+            out.check(_nearly_drained(), "the backlog never came down to 2 s of work")
             recoveries.append(_crash_and_recover(run, crash))
         time.sleep(1)  # the enqueuer writes again after the last return
     finally:
@@ -160,7 +160,7 @@ def pg_crash(run: Run) -> Outcome:
     return out
 
 
-def _nearly_drained(seconds_left: float = 2.0) -> None:
+def _nearly_drained(seconds_left: float = 2.0) -> bool:
     """Wait until the jobs left would take the workers about ``seconds_left`` at their rate."""
     done0, t0 = done_count(), time.monotonic()
     deadline = t0 + 300
@@ -169,7 +169,8 @@ def _nearly_drained(seconds_left: float = 2.0) -> None:
         elapsed = time.monotonic() - t0
         rate = (done_count() - done0) / elapsed
         if elapsed > 1 and active_count() <= max(20, rate * seconds_left):
-            return
+            return True
+    return False
 
 
 def _crash_and_recover(run: Run, crash) -> float | None:

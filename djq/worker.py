@@ -451,8 +451,9 @@ class Worker:
         return min(10.0, self.config.lease / 6)
 
     def _rescue_grace(self) -> float:
-        """How long after a database restart leases are left alone: every live worker has
-        retried by then (its backoff is capped at lease/6, +20 % jitter) and extended its own."""
+        """How long after a database outage (seen by this worker, or a server restart seen by
+        any) leases are left alone: every live worker has retried by then (its backoff is
+        capped at lease/6, +20 % jitter) and extended its own."""
         return self.config.lease / 2
 
     def heartbeat(self) -> None:
@@ -537,6 +538,9 @@ class Worker:
         delay = min(self._backoff_cap(), 0.1 * 2**self.db_failures) * random.uniform(0.8, 1.2)
         logger.warning("Database unavailable (%s: %s); retrying in %.1fs",
                        type(exc).__name__, str(exc).strip(), delay)  # fmt: skip
+        # Once back, leave expired leases alone for a while: peers reconnect on their own
+        # backoff (and a crashed server may spend seconds in recovery before it accepts them).
+        self.next_rescue = max(self.next_rescue, time.monotonic() + delay + self._rescue_grace())
         try:
             connections[self.using].close()
         except Exception:
