@@ -2,14 +2,18 @@
 
     python -m chaos.enqueuer LOG RATE
 
-One line per call in LOG: ``ok <id>`` when ``apply_async`` returned, ``err <id> <error>`` when it
-raised (the id is chosen before the call, so the campaign can check that nothing was written).
-Runs until SIGTERM; half of the jobs are ``acks_late``.
+One line per call in LOG: ``ok <id>`` when ``apply_async`` returned, ``err <id> <kind> <error>``
+when it raised (the id is chosen before the call, so the campaign can check what was written).
+``kind`` is ``refused`` when the server could not be reached (nothing can have been written) and
+``in-flight`` when the connection broke during the call: the crash may have come after the
+commit and before its answer, so the job may exist (no client can know). Runs until SIGTERM;
+half of the jobs are ``acks_late``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import time
@@ -18,6 +22,11 @@ import uuid
 import django
 
 running = True
+#: libpq's messages for a server that is not there (yet): the call never reached it
+UNREACHABLE = re.compile(
+    r"Connection refused|the database system is (starting up|not yet accepting|shutting down|"
+    r"in recovery)|No such file or directory"
+)
 
 
 def _stop(signum, frame) -> None:
@@ -42,7 +51,8 @@ def main(log_path: str, rate: float) -> None:
                 chaos_run.apply_async((0,), task_id=job_id, acks_late=n % 2 == 1)
                 log.write(f"ok {job_id}\n")
             except Exception as exc:
-                log.write(f"err {job_id} {type(exc).__name__}\n")
+                kind = "refused" if UNREACHABLE.search(str(exc)) else "in-flight"
+                log.write(f"err {job_id} {kind} {type(exc).__name__}\n")
                 connections.close_all()
             n += 1
             time.sleep(1 / rate)

@@ -9,6 +9,7 @@ adapted where they can be (a bare callable; a dict with ``call``/``row``) and co
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 
@@ -127,6 +128,17 @@ def refused(call: Callable[[], object]) -> bool:
         return False
 
 
+def _json_text(value) -> str:
+    """JSON text for a jsonb column: JSON text as given, anything else encoded."""
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+            return value
+        except ValueError:
+            pass
+    return json.dumps(value)
+
+
 def write_row(row: dict) -> str:
     """A chaos job whose columns are then overwritten with ``row`` (in one transaction, so no
     worker sees the good version first); returns its id."""
@@ -134,6 +146,8 @@ def write_row(row: dict) -> str:
         job_id = chaos_run.delay(0).id
         for column, value in row.items():
             cast = "::jsonb" if column in JSONB else ""
+            if cast:
+                value = _json_text(value)
             with connection.cursor() as cursor:
                 cursor.execute(f"UPDATE djq_job SET {column} = %s{cast} WHERE id = %s",
                                [value, job_id])  # fmt: skip

@@ -139,14 +139,17 @@ def pg_crash(run: Run) -> Outcome:
         time.sleep(1)  # the enqueuer writes again after the last return
     finally:
         enqueuer.stop()
-    ok, err = _enqueue_log(log)
+    ok, err, in_flight = _enqueue_log(log)
     wait_until(lambda: active_count() == 0, 120)
     workers.stop_all()
-    written = {str(i) for i in Job.objects.filter(id__in=ok + err).values_list("id", flat=True)}
+    sent = ok + err + in_flight
+    written = {str(i) for i in Job.objects.filter(id__in=sent).values_list("id", flat=True)}
     late |= {
-        str(i) for i in Job.objects.filter(id__in=ok, acks_late=True).values_list("id", flat=True)
+        str(i) for i in Job.objects.filter(id__in=sent, acks_late=True).values_list("id", flat=True)
     }
     out.figures.update(enqueued_ok=len(ok), enqueue_raised=len(err),
+                       raised_in_flight=len(in_flight),
+                       in_flight_written=len(set(in_flight) & written),
                        recovery_s="/".join(f"{r:.1f}" for r in recoveries if r is not None),
                        bound_s=2 * run.lease)  # fmt: skip
     missing = set(ok) - written
@@ -156,7 +159,7 @@ def pg_crash(run: Run) -> Outcome:
     out.check(all(r is None or r <= 2 * run.lease for r in recoveries),
               f"a recovery took more than 2 × lease = {2 * run.lease:.0f}s")  # fmt: skip
     out.check(workers.log_count("Database unavailable") > 0, "no worker saw the outage")
-    delivery_figures(out, n + len(ok), late)
+    delivery_figures(out, n + len(ok) + len(set(in_flight) & written), late)
     return out
 
 
@@ -196,12 +199,16 @@ def _db_now():
         return cursor.fetchone()[0]
 
 
-def _enqueue_log(path: Path) -> tuple[list[str], list[str]]:
-    ok, err = [], []
+def _enqueue_log(path: Path) -> tuple[list[str], list[str], list[str]]:
+    """Ids of the enqueues that returned, that raised unreached, that raised in flight."""
+    ok, err, in_flight = [], [], []
     for line in path.read_text().splitlines():
-        kind, job_id, *_ = line.split()
-        (ok if kind == "ok" else err).append(job_id)
-    return ok, err
+        verdict, job_id, *rest = line.split()
+        if verdict == "ok":
+            ok.append(job_id)
+        else:
+            (in_flight if rest[:1] == ["in-flight"] else err).append(job_id)
+    return ok, err, in_flight
 
 
 # --- a worker frozen past its lease -----------------------------------------------------------
