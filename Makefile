@@ -3,11 +3,12 @@
 #   make run     the demo: SQLite, admin at http://127.0.0.1:$(PORT)/admin/, a worker, a task stream
 #   make test    lint + checks + the test suite on PostgreSQL (throwaway cluster) and on SQLite
 #   make bench   the benchmarks on a throwaway durable PostgreSQL (fsync, synchronous_commit on)
+#   make chaos   the fault campaign (docs/chaos.md): kill -9, database crashes, partitions ...
 #   make lint    ruff
 #   make clean   remove the venv and the SQLite files
 #
 # Variables: PYTEST_ARGS="-k foo -x" (passed to both pytest passes), BENCH_ARGS, ADMIN_BENCH_ARGS
-# (e.g. "--rows 200000"), PORT (make run).
+# (e.g. "--rows 200000"), CHAOS_ARGS (e.g. "--short", "--only kill9"), PORT (make run).
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -20,16 +21,17 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 ADMIN_BENCH_ARGS ?=
+CHAOS_ARGS ?=
 PORT ?= 8000
 export PORT
 
 # Browser tests (Playwright) drive the system Chromium; install it only when a test uses it.
 NEEDS_BROWSER := $(shell grep -rlsq playwright tests && echo yes)
 
-.PHONY: help venv test test-pg test-sqlite run bench lint clean browser pgbouncer
+.PHONY: help venv test test-pg test-sqlite run bench chaos lint clean browser pgbouncer
 
 help:
-	@sed -n '3,8p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
 
 # The venv is (re)built with the newest Python >= 3.12 found by scripts/find-python; pip
 # re-runs only when pyproject.toml changes (or the venv's interpreter is gone).
@@ -86,6 +88,10 @@ run: venv
 bench: venv
 	DJQ_PG_DURABLE=1 scripts/pg-throwaway run $(PY) -m benchmarks.run $(BENCH_ARGS)
 	scripts/pg-throwaway run $(PY) -m benchmarks.admin $(ADMIN_BENCH_ARGS)
+
+# Its own durable throwaway PostgreSQL (python -m chaos starts it) and network namespaces (root).
+chaos: venv
+	$(PY) -m chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info artifacts .ruff_cache .pytest_cache

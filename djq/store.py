@@ -226,11 +226,13 @@ def heartbeat(
         return sql.heartbeat(cursor, worker, list(ids), lease, processed, failed)
 
 
-def rescue(worker: str | None = None, using: str | None = None) -> list[dict]:
+def rescue(worker: str | None = None, using: str | None = None, grace: float = 0.0) -> list[dict]:
     """Jobs whose lease expired (or, with ``worker``, all jobs of that dead worker).
 
     Reserved (never started) and started acks_late jobs are put back on the queue; the other
     started ones end FAILURE with WorkerLostError.
+    ``grace``: seconds after a database restart during which expired leases are left alone, so
+    that live workers reconnect and extend theirs first (PostgreSQL).
     """
     lost = WorkerLostError(
         f"Worker {worker} exited prematurely" if worker else "Worker lost: its lease expired"
@@ -240,7 +242,7 @@ def rescue(worker: str | None = None, using: str | None = None) -> list[dict]:
     with transaction.atomic(using=alias(using)):
         cursor, sql = _cursor_and_sql(using)
         with cursor:
-            rows = sql.rescue(cursor, dumps(exception_to_dict(lost)), worker)
+            rows = sql.rescue(cursor, dumps(exception_to_dict(lost)), worker, grace)
         rescued = [dict(zip((*FINISHED_FIELDS, "worker"), row[:9], strict=True)) for row in rows]
         continuation.after_complete([r for r in rescued if r["state"] != states.PENDING], using)
     return rescued

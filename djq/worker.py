@@ -538,7 +538,7 @@ class Worker:
             self.heartbeat()
         if now >= self.next_rescue:
             self.next_rescue = now + self.config.lease / 3 * random.uniform(0.8, 1.2)
-            for job in store.rescue(using=self.using):
+            for job in store.rescue(using=self.using, grace=self._rescue_grace()):
                 requeued = job["state"] == states.PENDING
                 action = "requeued" if requeued else "failed (WorkerLostError)"
                 logger.warning("Rescued %s[%s] from %s: its lease expired; %s",
@@ -557,6 +557,17 @@ class Worker:
         if connections[self.using].vendor == "sqlite":
             return min(self.config.poll_interval, CONTROL_POLL_SQLITE)
         return self.config.poll_interval
+
+    def _backoff_cap(self) -> float:
+        """The longest wait between reconnection attempts: a sixth of the lease (at most 10 s),
+        so that a worker is back well before its leases can be rescued after an outage."""
+        return min(10.0, self.config.lease / 6)
+
+    def _rescue_grace(self) -> float:
+        """How long after a database outage (seen by this worker, or a server restart seen by
+        any) leases are left alone: every live worker has retried by then (its backoff is
+        capped at lease/6, +20 % jitter) and extended its own."""
+        return self.config.lease / 2
 
     def heartbeat(self) -> None:
         """Extend the leases of held jobs, refresh the Worker row, act on revokes."""
@@ -643,9 +654,12 @@ class Worker:
     # --- failures and shutdown -----------------------------------------------------------
     def _database_down(self, exc: Exception) -> None:
         self.db_failures += 1
-        delay = min(10.0, 0.1 * 2**self.db_failures) * random.uniform(0.8, 1.2)
+        delay = min(self._backoff_cap(), 0.1 * 2**self.db_failures) * random.uniform(0.8, 1.2)
         logger.warning("Database unavailable (%s: %s); retrying in %.1fs",
                        type(exc).__name__, str(exc).strip(), delay)  # fmt: skip
+        # Once back, leave expired leases alone for a while: peers reconnect on their own
+        # backoff (and a crashed server may spend seconds in recovery before it accepts them).
+        self.next_rescue = max(self.next_rescue, time.monotonic() + delay + self._rescue_grace())
         try:
             connections[self.using].close()
         except Exception:

@@ -265,14 +265,20 @@ WHERE j.state IN {_HELD} AND {{condition}}
 RETURNING j.id::text, j.state, j.name, j.options::text, j.result::text, j.parent_id::text,
     j.root_id::text, j.group_id::text, j.worker, pg_notify('{DONE_CHANNEL}', '')
 """
-RESCUE_EXPIRED = _RESCUE.format(condition="j.lease_expires_at < now()")
+# After a database restart every live worker needs a moment to reconnect and heartbeat (its
+# leases may have run out while the server was down): no lease is rescued in the first
+# ``grace`` seconds of the server's life, so only dead workers' and lost claims' jobs are.
+RESCUE_EXPIRED = _RESCUE.format(
+    condition="j.lease_expires_at < now() "
+    "AND pg_postmaster_start_time() < now() - make_interval(secs => %(grace)s)"
+)
 RESCUE_WORKER = _RESCUE.format(condition="j.worker = %(worker)s")
 
 
-def rescue(cursor, lost_json: str, worker: str | None = None) -> list:
+def rescue(cursor, lost_json: str, worker: str | None = None, grace: float = 0.0) -> list:
     """Rescue expired leases; with ``worker``, every running job of that (dead) worker."""
     sql = RESCUE_EXPIRED if worker is None else RESCUE_WORKER
-    cursor.execute(sql, {"lost": lost_json, "worker": worker})
+    cursor.execute(sql, {"lost": lost_json, "worker": worker, "grace": grace})
     return cursor.fetchall()
 
 

@@ -290,7 +290,8 @@ RESCUE_EXPIRED = _RESCUE.format(condition="lease_expires_at < %(now)s")
 RESCUE_WORKER = _RESCUE.format(condition="worker = %(worker)s")
 
 
-def rescue(cursor, lost_json: str, worker: str | None = None) -> list:
+def rescue(cursor, lost_json: str, worker: str | None = None, grace: float = 0.0) -> list:
+    """(``grace``: PostgreSQL's wait after a server restart; SQLite has no server to restart.)"""
     sql = RESCUE_EXPIRED if worker is None else RESCUE_WORKER
     cursor.execute(sql, {"lost": lost_json, "now": now_text(), "worker": worker})
     return [_finished(row) for row in cursor.fetchall()]

@@ -7,6 +7,8 @@ import random
 import time
 from pathlib import Path
 
+from django.db import DatabaseError, connection, transaction
+
 from djq import task
 from djq.exceptions import Ignore, Reject
 
@@ -264,3 +266,34 @@ def lookup(key: str):
     """Celery's task options: JSON is accepted, and a KeyError is an expected error (logged
     without a traceback, the job still ends FAILURE)."""
     return {"a": 1}[key]
+
+
+# --- the fault campaign (chaos/, make chaos) -----------------------------------------------------
+#: the campaign's side table: one row per execution of ``chaos_run`` (created by chaos.harness)
+CHAOS_TABLE = "chaos_run"
+
+
+@task(bind=True, autoretry_for=(DatabaseError,), retry_backoff=0.2, retry_backoff_max=2,
+      retry_jitter=False, max_retries=50)  # fmt: skip
+def chaos_run(self, seconds: float = 0.0, durable: bool = True):
+    """Record this execution in the side table, then sleep: runs per job are counted by rows.
+
+    The row is written in its own transaction, outside djq's recording of the
+    outcome, so a run that the queue later rescues or discards is still counted. A database
+    outage makes the insert fail and the job retry; since a crash can also lose the answer to an
+    insert that was committed, runs are counted per delivery: (job id, retries).
+    ``durable=False``: the insert does not wait for its WAL flush (scenarios that do not crash the
+    server lose nothing by it, and the side table stops being the bottleneck of a drain).
+    """
+    req = self.request
+    with transaction.atomic(), connection.cursor() as cursor:
+        if not durable:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        cursor.execute(
+            f"INSERT INTO {CHAOS_TABLE} (job_id, retries, attempt, hostname, pid) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            [req.id, req.retries, req.attempt, req.hostname or "", os.getpid()],
+        )
+    if seconds:
+        time.sleep(seconds)
+    return self.request.id
