@@ -8,6 +8,7 @@ fast with millions of rows.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from django import forms
@@ -23,6 +24,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone as dj_timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
@@ -237,6 +239,7 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
         return {
             "job": job,
             "state_html": state_badge(job.state, job.custom_state),
+            "custom_running": bool(job.custom_state) and job.state not in states.READY_STATES,
             "runtime": duration(end - job.started_at) if job.started_at and end else "—",
             "waited": duration(job.started_at - job.run_after) if job.started_at else None,
             "timeline": timeline(job),
@@ -261,13 +264,14 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
 
 
 def timeline(job: Job) -> list[dict]:
-    """The job's state changes with the time spent before each one."""
-    from django.utils.dateparse import parse_datetime
-
+    """The job's state changes with the time spent before each one (SQLite writes naive UTC
+    times, PostgreSQL aware ones)."""
     rows, previous = [], None
     for entry in job.history or []:
         state, when, worker = (list(entry) + ["", "", ""])[:3]
         at = parse_datetime(when) if isinstance(when, str) else when
+        if at is not None and dj_timezone.is_naive(at):
+            at = at.replace(tzinfo=dt.UTC)
         rows.append({"state": state_badge(state), "at": at, "worker": worker,
                      "after": duration(at - previous) if previous and at else ""})  # fmt: skip
         previous = at or previous

@@ -117,9 +117,15 @@ class OnlineFilter(admin.SimpleListFilter):
 KNOWN_STATES = states.ALL_STATES
 
 
+def shown_state(state: str, custom: str = "") -> str:
+    """The state to show: a custom one (``update_state``) only while the job has not finished,
+    so a job revoked or failed in PROGRESS shows REVOKED or FAILURE (a finished state wins)."""
+    return custom if custom and state not in states.READY_STATES else state
+
+
 def state_badge(state: str, custom: str = "") -> str:
     """A coloured pill; a custom state (``update_state``) shows as itself on the running colour."""
-    shown = custom or state
+    shown = shown_state(state, custom)
     css = shown if shown in KNOWN_STATES else "CUSTOM"
     return format_html('<span class="djq-state djq-state-{}">{}</span>', css, shown)
 

@@ -332,12 +332,19 @@ def fail_jobs(rows: list[dict], using: str | None = None) -> None:
 
     from .models import Job
 
+    db = alias(using)
+    at = db_now(db).isoformat()
+    jobs = Job.objects.using(db)
+    found = jobs.filter(id__in=[r["id"] for r in rows]).values_list("id", "history")
+    history = {str(i): h for i, h in found}
     for row in rows:
-        Job.objects.using(alias(using)).filter(id=row["id"], state=states.PENDING).update(
+        entries = list(history.get(str(row["id"])) or []) + [[states.FAILURE, at, ""]]
+        jobs.filter(id=row["id"], state=states.PENDING).update(
             state=states.FAILURE,
             result=row["result"],
             traceback=row.get("traceback", ""),
             finished_at=Now(),
+            history=entries,  # the timeline shows the FAILURE (read, then written: fresh rows)
         )
 
 
