@@ -314,7 +314,6 @@ class DashboardAdmin(admin.ModelAdmin):
                            opts=self.opts, refresh_seconds=self._refresh(request))  # fmt: skip
         return TemplateResponse(request, template, context)
 
-
     def _refresh(self, request) -> int:
         """Seconds between refreshes: ``?refresh=N`` (1 to 300), else ``refresh_seconds``."""
         try:
@@ -609,14 +608,38 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
                        "created_at", "updated_at")  # fmt: skip
     fieldsets = [
         (None, {"fields": ("name", "task", "enabled", "description")}),
-        ("Arguments and options", {"fields": ("args", "kwargs", "queue", "priority",
-                                              "expire_seconds", "options")}),  # fmt: skip
-        ("Schedule: give exactly one of a cron expression, an interval or a clocked time", {
-            "fields": ("crontab", ("interval_every", "interval_period"), "clocked_time",
-                       "timezone", "start_time", "one_off", "catch_up"),
-        }),  # fmt: skip
-        ("Runs", {"fields": ("upcoming", "next_run_at", "last_run_at", "total_run_count",
-                             "source", "created_at", "updated_at")}),  # fmt: skip
+        (
+            "Arguments and options",
+            {"fields": ("args", "kwargs", "queue", "priority", "expire_seconds", "options")},
+        ),  # fmt: skip
+        (
+            "Schedule: give exactly one of a cron expression, an interval or a clocked time",
+            {
+                "fields": (
+                    "crontab",
+                    ("interval_every", "interval_period"),
+                    "clocked_time",
+                    "timezone",
+                    "start_time",
+                    "one_off",
+                    "catch_up",
+                ),
+            },
+        ),  # fmt: skip
+        (
+            "Runs",
+            {
+                "fields": (
+                    "upcoming",
+                    "next_run_at",
+                    "last_run_at",
+                    "total_run_count",
+                    "source",
+                    "created_at",
+                    "updated_at",
+                )
+            },
+        ),  # fmt: skip
     ]
 
     @admin.display(description="schedule")
