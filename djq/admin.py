@@ -9,6 +9,7 @@ fast with millions of rows.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import uuid
 
 from django import forms
@@ -42,6 +43,7 @@ from .admin_support import (
 from .charts import bar_chart
 from .conf import settings
 from .models import SCHEDULE_FIELDS, Dashboard, Group, Job, PeriodicTask, Queue, Worker
+from .registry import tasks
 
 #: an action on more jobs than this is refused (select fewer, or use the API or a command)
 MAX_ACTION_JOBS = 10_000
@@ -114,8 +116,6 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
     def get_search_results(self, request, queryset, search_term):
         """An id finds its job; other text, the jobs of every registered task whose name
         contains it (one indexed ``name IN (...)``, not a scan with LIKE)."""
-        from .registry import tasks
-
         term = search_term.strip()
         if not term:
             return queryset, False
@@ -194,16 +194,15 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
     def retry(self, request, queryset):
         ids = self._ids(request, queryset)
         if ids is None:
-            return
+            return []
+        before = control.retried_as(ids)
         results = control.retry_jobs(ids)
         new = Job.objects.filter(id__in=[r.id for r in results]).values_list("parent_id", "id")
         old = {str(j.id): j for j in Job.objects.filter(id__in=ids).only("id", "name", "state")}
         log_change(request, [(old[str(p)], f"Retried as job {i}") for p, i in new])
-        skipped = len(ids) - len(results)
-        text = f"Retried {len(results)} job(s) as new jobs"
-        if skipped:
-            text += f"; {skipped} job(s) not FAILURE or REVOKED were skipped"
-        self.message_user(request, text + ".", messages.SUCCESS if results else messages.WARNING)
+        self.message_user(request, retry_message(results, before, len(ids)),
+                          messages.SUCCESS if results else messages.WARNING)  # fmt: skip
+        return results
 
     # --- the job's page --------------------------------------------------------------------
     def get_urls(self):
@@ -222,7 +221,9 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
         if action not in handlers or not self.may_act(request):
             raise PermissionDenied
         job = get_object_or_404(Job, pk=object_id)
-        handlers[action](request, Job.objects.filter(pk=job.pk))
+        done = handlers[action](request, Job.objects.filter(pk=job.pk))
+        if action == "retry" and done:  # on to the new job, which links back to this one
+            return HttpResponseRedirect(reverse("admin:djq_job_change", args=[done[0].id]))
         return HttpResponseRedirect(reverse("admin:djq_job_change", args=[object_id]))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -235,7 +236,8 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
         now = store.db_now()
         end = job.finished_at or (now if job.started_at else None)
         children = Job.objects.filter(parent_id=job.id).only("id", "name", "state", "custom_state")
-        retryable = job.state in (states.FAILURE, states.REVOKED)
+        retried = control.retried_as([job.id]).get(str(job.id))
+        retryable = job.state in (states.FAILURE, states.REVOKED) and not retried
         return {
             "job": job,
             "state_html": state_badge(job.state, job.custom_state),
@@ -258,9 +260,31 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
             "can_revoke": job.state in states.UNREADY_STATES,
             "can_terminate": job.state == states.STARTED,
             "can_retry": retryable,
+            "retried_as": retried,
+            "retry_of": (job.options or {}).get("retry_of"),
             "show_save": False, "show_save_and_continue": False,
             "show_save_and_add_another": False, "show_close": True,
         }  # fmt: skip
+
+
+def job_links(ids) -> str:
+    """Links to the pages of the jobs ``ids`` (their short ids), comma-separated."""
+    links = ((reverse("admin:djq_job_change", args=[str(i)]), str(i)[:8]) for i in ids)
+    return format_html_join(", ", '<a href="{}"><code>{}</code></a>', links)
+
+
+def retry_message(results, before: dict[str, str], asked: int) -> str:
+    """What a retry did, with links to the new jobs (and to those of earlier retries)."""
+    text = format_html("Retried {} job(s) as new jobs", len(results))
+    if results:
+        text = format_html("{}: {}", text, job_links(r.id for r in results))
+    if before:
+        text = format_html("{}; {} job(s) already retried, as {}", text, len(before),
+                           job_links(before.values()))  # fmt: skip
+    skipped = asked - len(results) - len(before)
+    if skipped > 0:
+        text = format_html("{}; {} job(s) not FAILURE or REVOKED were skipped", text, skipped)
+    return format_html("{}.", text)
 
 
 def timeline(job: Job) -> list[dict]:
@@ -554,8 +578,6 @@ class TaskNameInput(forms.TextInput):
     """A text input that suggests the registered task names (any name is accepted)."""
 
     def render(self, name, value, attrs=None, renderer=None):
-        from .registry import tasks
-
         attrs = {**(attrs or {}), "list": "djq-task-names", "size": 60}
         options = format_html_join("", '<option value="{}">', ((n,) for n in tasks.regular()))
         html = super().render(name, value, attrs, renderer)
@@ -579,6 +601,24 @@ class PeriodicTaskForm(forms.ModelForm):
         model = PeriodicTask
         fields = "__all__"
         widgets = {"task": TaskNameInput, "crontab": forms.TextInput(attrs={"size": 30})}
+
+    def clean_task(self) -> str:
+        """Only a registered task: any other name would fire and fail with NotRegistered."""
+        name = (self.cleaned_data.get("task") or "").strip()
+        if name and name not in tasks:
+            close = difflib.get_close_matches(name, list(tasks.regular()), n=3, cutoff=0.6)
+            hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise forms.ValidationError(
+                f"No task named {name!r} is registered, so this schedule would fail at every "
+                f"run with NotRegistered.{hint}"
+            )
+        return name
+
+    def validate_constraints(self):
+        """The model's ``clean`` already names what is wrong (e.g. two schedules at once): the
+        database constraints' raw "Constraint … is violated." would only repeat it."""
+        if not self._errors:
+            super().validate_constraints()
 
     def clean(self):
         cleaned = super().clean()
@@ -690,6 +730,6 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
     def run_now(self, request, queryset):
         from .beat import run_now
 
-        ids = [run_now(pt) for pt in queryset]
-        self.message_user(request, f"Enqueued {len([i for i in ids if i])} job(s): "
-                          + ", ".join(i for i in ids if i), messages.SUCCESS)  # fmt: skip
+        ids = [i for i in (run_now(pt) for pt in queryset) if i]
+        self.message_user(request, format_html("Enqueued {} job(s): {}", len(ids),
+                                               job_links(ids)), messages.SUCCESS)  # fmt: skip

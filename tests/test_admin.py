@@ -329,7 +329,8 @@ def test_retry_jobs_keeps_the_call_and_drops_the_work_flow_links():
     first, second = job(results[0].id), job(results[1].id)
     assert (str(first.parent_id), first.args, str(second.parent_id)) == (
         failed.id, [1, 2], revoked.id)  # fmt: skip
-    assert first.options == {"headers": {"h": 1}, "time_limit": 9}  # no link: it is not re-run
+    # no link (it is not re-run); retry_of marks the job as retried once
+    assert first.options == {"headers": {"h": 1}, "time_limit": 9, "retry_of": failed.id}
     assert job(fine.id).state == states.PENDING
     assert Job.objects.count() == 5
 

@@ -1,0 +1,112 @@
+"""The schedule form refuses what cannot work, retry happens once and links to the new job, and
+"Run now" links to the job it made (issue 14, defects 3 and 4), through Django's test client."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.urls import reverse
+
+from djq import control, store
+from djq.models import Job, PeriodicTask
+from djq.schedules import crontab
+from testproject.demo.tasks import fail
+
+pytestmark = pytest.mark.django_db
+ADD = "testproject.demo.tasks.add"
+
+
+@pytest.fixture
+def root(client, django_user_model):
+    client.force_login(django_user_model.objects.create_superuser("root", "r@example.com", "pw"))
+    return client
+
+
+def add_schedule(client, **fields):
+    data = {"name": "s", "task": ADD, "enabled": "on", "args": "[1, 2]", "kwargs": "{}",
+            "options": "{}", "crontab": "", "interval_every": "", "interval_period": "",
+            "clocked_time_0": "", "clocked_time_1": "", "timezone": "", **fields}  # fmt: skip
+    return client.post(reverse("admin:djq_periodictask_add"), data)
+
+
+def errors_of(response) -> str:
+    assert response.status_code == 200, "the form was saved"
+    return json.dumps(response.context["adminform"].form.errors)
+
+
+@pytest.mark.parametrize(
+    "fields, expected",
+    [
+        ({"task": "nope.unknown", "crontab": "* * * * *"}, "No task named 'nope.unknown'"),
+        ({"task": "testproject.demo.tasks.ad", "crontab": "* * * * *"}, "Did you mean"),
+        ({"crontab": "0 0 31 2 *"}, "never fires"),
+        ({"crontab": "*/61 * * * *"}, "step '*/61' must be between 1 and 59"),
+        ({"crontab": "0 */24 * * *"}, "hour step"),
+    ],
+)
+def test_the_schedule_form_refuses_schedules_that_cannot_work(root, fields, expected):
+    assert expected in errors_of(add_schedule(root, **fields))
+    assert not PeriodicTask.objects.exists()
+
+
+def test_two_schedules_at_once_get_a_plain_message(root):
+    text = errors_of(add_schedule(root, crontab="* * * * *", interval_every="5",
+                                  interval_period="minutes"))  # fmt: skip
+    assert "Give only one schedule" in text
+    assert "djq_periodic_one_schedule" not in text and "is violated" not in text
+
+
+def test_a_working_schedule_is_saved(root):
+    response = add_schedule(root, crontab="*/15 * * * *")
+    assert response.status_code == 302
+    assert PeriodicTask.objects.get(name="s").crontab == "*/15 * * * *"
+
+
+def test_crontab_in_code_refuses_the_same_expressions():
+    for expression in ("0 0 31 2 *", "*/61 * * * *", "0 0 30 2 *"):
+        with pytest.raises(ValueError, match="never fires|step"):
+            crontab.from_string(expression)
+    assert crontab.from_string("0 0 31 2 1").expression == "0 0 31 2 1"  # or Mondays: fires
+
+
+def finished_failure() -> str:
+    """A FAILURE job, recorded through the store as a worker would."""
+    r = fail.delay("boom")
+    Job.objects.filter(id=r.id).update(run_after=store.db_now().replace(year=2000))
+    [claimed] = store.claim("w@test", ["default"], 1, 30.0)
+    store.complete([{"id": claimed["id"], "attempt": claimed["attempt"], "state": "FAILURE",
+                     "result": json.dumps({"exc_type": "ValueError", "exc_message": ["boom"],
+                                           "exc_module": "builtins"}),
+                     "keep_result": True, "traceback": "Traceback: boom"}])  # fmt: skip
+    return r.id
+
+
+def test_retry_from_the_job_page_goes_to_the_new_job_and_happens_once(root):
+    old = finished_failure()
+    url = reverse("admin:djq_job_action", args=[old, "retry"])
+    response = root.post(url)
+    new = Job.objects.get(parent_id=old)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:djq_job_change", args=[str(new.id)])
+    page = root.get(response["Location"]).content.decode()
+    assert reverse("admin:djq_job_change", args=[old]) in page  # "Retry of" links back
+    old_page = root.get(reverse("admin:djq_job_change", args=[old])).content.decode()
+    assert "Retry as a new job" not in old_page and f"/{new.id}/change/" in old_page
+    again = root.post(url, follow=True)
+    assert Job.objects.filter(parent_id=old).count() == 1
+    assert "already retried" in again.content.decode()
+    assert control.retry_jobs([old]) == []
+
+
+def test_retry_action_and_run_now_link_to_the_new_jobs(root):
+    old = finished_failure()
+    data = {"action": "retry", "_selected_action": [old], "index": 0}
+    page = root.post(reverse("admin:djq_job_changelist"), data, follow=True).content.decode()
+    new = Job.objects.get(parent_id=old)
+    assert f'href="{reverse("admin:djq_job_change", args=[str(new.id)])}"' in page
+    pt = PeriodicTask.objects.create(name="p", task=ADD, args=[1, 2], crontab="0 0 * * *")
+    data = {"action": "run_now", "_selected_action": [pt.pk], "index": 0}
+    page = root.post(reverse("admin:djq_periodictask_changelist"), data, follow=True)
+    made = Job.objects.get(name=ADD)
+    assert f'href="{reverse("admin:djq_job_change", args=[str(made.id)])}"' in page.content.decode()
