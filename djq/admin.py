@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import json
 import uuid
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, DateTimeField, OuterRef, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, DateTimeField, OuterRef, Subquery, TextField, Value
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Coalesce, Left
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -36,9 +39,12 @@ from .admin_support import (
     QueueFilter,
     TaskNameFilter,
     WorkerFilter,
+    breakable,
     duration,
+    exception_text,
     pretty_json,
     state_badge,
+    when,
 )
 from .charts import bar_chart
 from .conf import settings
@@ -78,18 +84,30 @@ LIST_FIELDS = ("id", "name", "queue", "state", "custom_state", "worker", "create
                "started_at", "finished_at", "retries")  # fmt: skip
 
 
+#: characters of arguments and results the list shows (cut in SQL: a payload may be megabytes)
+HEAD = 80
+
+
+def _head(expression) -> Left:
+    return Left(Cast(expression, TextField()), HEAD + 1)
+
+
 class JobChangeList(ChangeList):
-    """Loads only the listed columns (no payloads) and the database clock, for run times."""
+    """Loads only the listed columns, the first characters of the payloads (cut by the
+    database, never whole), and the database clock, for run times."""
 
     def get_queryset(self, request, exclude_parameters=None):
         qs = super().get_queryset(request, exclude_parameters)
-        return qs.only(*LIST_FIELDS).annotate(db_now=Value(store.db_now(), DateTimeField()))
+        return qs.only(*LIST_FIELDS).annotate(
+            db_now=Value(store.db_now(), DateTimeField()),
+            args_head=_head("args"), kwargs_head=_head("kwargs"), result_head=_head("result"),
+            exc_type=KT("result__exc_type"), exc_head=_head(KT("result__exc_message")),
+        )  # fmt: skip
 
 
 @admin.register(Job)
 class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
-    list_display = ("task", "state_display", "queue", "worker_display", "created", "runtime",
-                    "retries")  # fmt: skip
+    list_display = ("short_id", "task", "state_display", "outcome", "where", "created")
     list_display_links = ("task",)
     list_filter = ("state", QueueFilter, TaskNameFilter, WorkerFilter, "created_at")
     #: only columns with an index that serves "filtered, newest first"
@@ -127,19 +145,46 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
         return queryset.filter(name__in=sorted(names)), False
 
     # --- columns ---------------------------------------------------------------------------
-    @admin.display(description="task", ordering="name")
+    @admin.display(description="id")
+    def short_id(self, obj: Job) -> str:
+        text = str(obj.pk)
+        return format_html('<code class="djq-id" title="{}">{}</code>', text, text[:8])
+
+    @admin.display(description="task(arguments)", ordering="name")
     def task(self, obj: Job) -> str:
-        return obj.name
+        """``add(1, 2, x=3)`` above its module: what Flower shows as name, args and kwargs."""
+        call = call_text(getattr(obj, "args_head", ""), getattr(obj, "kwargs_head", ""))
+        short, _, module = obj.name.rpartition(".")[::-1]
+        return format_html('<span class="djq-call">{}<span class="djq-args">({})</span></span>'
+                           '<span class="djq-module">{}</span>', short, call,
+                           module)  # fmt: skip
+
+    @admin.display(description="result / exception")
+    def outcome(self, obj: Job) -> str:
+        if getattr(obj, "exc_type", None):
+            message = shorten(exception_message(obj.exc_head))
+            return format_html('<span class="djq-exc">{}: {}</span>', obj.exc_type, message)
+        head = getattr(obj, "result_head", None)
+        if head is None or obj.state != states.SUCCESS:
+            return "—"
+        return format_html('<code class="djq-result">{}</code>', shorten(head))
+
+    @admin.display(description="queue · worker")
+    def where(self, obj: Job) -> str:
+        return format_html('{}<span class="djq-module">{}</span>', obj.queue, obj.worker or "")
 
     @admin.display(description="created", ordering="created_at")
     def created(self, obj: Job) -> str:
-        local = dj_timezone.localtime(obj.created_at)
-        return format_html('<span class="djq-mono" title="{}">{}</span>', local.isoformat(),
-                           local.strftime("%Y-%m-%d %H:%M:%S"))  # fmt: skip
+        return when(obj.created_at)
 
-    @admin.display(description="state", ordering="state")
+    @admin.display(description="state · runtime", ordering="state")
     def state_display(self, obj: Job) -> str:
-        return state_badge(obj.state, obj.custom_state)
+        """The state, and below it the run time and the retries (a narrow column)."""
+        notes = [self.runtime(obj)] if obj.started_at else []
+        if obj.retries:
+            notes.append(f"{obj.retries} retr{'y' if obj.retries == 1 else 'ies'}")
+        return format_html('{}<span class="djq-module">{}</span>',
+                           state_badge(obj.state, obj.custom_state), " · ".join(notes))  # fmt: skip
 
     @admin.display(description="worker")
     def worker_display(self, obj: Job) -> str:
@@ -251,11 +296,7 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
             "parent_group": Group.objects.filter(id=job.parent_id).first()
             if job.parent_id else None,
             "children": [(c, state_badge(c.state, c.custom_state)) for c in children[:50]],
-            "payload": [(title, pretty_json(value)) for title, value in (
-                ("Arguments", job.args), ("Keyword arguments", job.kwargs),
-                ("Result" if job.state == states.SUCCESS else "Result / exception", job.result),
-                ("Meta", job.meta), ("Options", job.options)) if value not in (None, {}, [])
-                or title == "Arguments"],  # fmt: skip
+            "payload": payload(job),
             "may_act": self.may_act(request),
             "can_revoke": job.state in states.UNREADY_STATES,
             "can_terminate": job.state == states.STARTED,
@@ -265,6 +306,57 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
             "show_save": False, "show_save_and_continue": False,
             "show_save_and_add_another": False, "show_close": True,
         }  # fmt: skip
+
+
+def shorten(text: str | None) -> str:
+    """At most HEAD characters, with an ellipsis when cut."""
+    text = text or ""
+    return text if len(text) <= HEAD else text[: HEAD - 1] + "…"
+
+
+def json_items(head: str | None) -> str:
+    """The inside of a JSON list or object as text (``[1, 2]`` → ``1, 2``), cut or not."""
+    head = (head or "").strip()
+    if head[:1] in "[{" and head:
+        head = head[1:]
+        if head.endswith("]") or head.endswith("}"):
+            head = head[:-1]
+    return head
+
+
+def exception_message(head: str | None) -> str:
+    """The stored ``exc_message`` (a JSON list, maybe cut) as plain text."""
+    try:
+        value = json.loads(head or "")
+    except ValueError:
+        return json_items(head)
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def call_text(args_head: str | None, kwargs_head: str | None) -> str:
+    """``1, 2, x=3`` from the first characters of the JSON args and kwargs."""
+    args = json_items(args_head)
+    kwargs = json_items(kwargs_head)
+    if kwargs:
+        kwargs = kwargs.replace('": ', "=").replace(', "', ", ").lstrip('"')
+    return shorten(", ".join(p for p in (args, kwargs) if p))
+
+
+def payload(job: Job) -> list[tuple[str, str]]:
+    """(title, text) of the job page's payload: JSON, but an exception as ``Type: message``."""
+    error = exception_text(job.result)
+    result = ("Exception", error) if error else (
+        "Result" if job.state == states.SUCCESS else "Result / exception",
+        pretty_json(job.result))  # fmt: skip
+    shown = [("Arguments", pretty_json(job.args))]
+    shown += [(title, pretty_json(value)) for title, value in (
+        ("Keyword arguments", job.kwargs), ("Meta", job.meta), ("Options", job.options))
+        if value not in (None, {}, [])]  # fmt: skip
+    if job.result is not None:
+        shown.insert(2 if job.kwargs else 1, result)
+    return shown
 
 
 def job_links(ids) -> str:
@@ -373,7 +465,30 @@ def dashboard_context() -> dict:
                     for row in monitor.slowest_tasks(now)],
         "workers": [(w, busy.get(w.name, 0), duration(now - w.last_heartbeat)) for w in online],
         "offline_workers": Worker.objects.exclude(monitor.online_q(now)).count(),
+        "unconsumed": unconsumed_text(unconsumed) if (unconsumed := monitor.unconsumed_queues(
+            now)) else "",
     }  # fmt: skip
+
+
+#: what deleting a queue or worker row does (Django's "Delete selected …" does not say)
+DELETE_QUEUE = "Delete settings of selected queues (pause, limit; their jobs stay)"
+DELETE_WORKER = "Delete records of selected workers (a live worker is not stopped)"
+
+
+
+def unconsumed_text(queues: dict[str, int]) -> str:
+    """"3 jobs wait in queue 'x', which no online worker consumes (start one with -Q x)"."""
+    parts = [format_html("{} job(s) wait in queue <b>{}</b>", n, q) for q, n in queues.items()]
+    names = ",".join(queues)
+    return format_html("{}: no online worker consumes {}. Start one with "
+                       "<code>manage.py djq_worker -Q {}</code>.",
+                       format_html_join("; ", "{}", ((p,) for p in parts)),
+                       "it" if len(queues) == 1 else "them", names)  # fmt: skip
+
+
+def warn_unconsumed(request, queues: dict[str, int]) -> None:
+    if queues:
+        messages.warning(request, unconsumed_text(queues))
 
 
 # --- queues ---------------------------------------------------------------------------------------
@@ -395,8 +510,8 @@ class QueueChangeList(ChangeList):
 class QueueAdmin(ReadOnlyDetail, admin.ModelAdmin):
     list_display = ("name", "status", "waiting", "running", "failed", "oldest_waiting",
                     "concurrency_limit")  # fmt: skip
-    readonly_fields = ("name", "paused", "concurrency_limit", "created_at")
-    actions = ["pause", "resume", "purge"]
+    fields = readonly_fields = ("name", "status", "concurrency_limit", "created")
+    actions = ["pause", "resume", "purge", "delete_selected"]
 
     class Media:
         css = {"all": ["djq/admin.css"]}
@@ -405,11 +520,22 @@ class QueueAdmin(ReadOnlyDetail, admin.ModelAdmin):
         return QueueChangeList
 
     def changelist_view(self, request, extra_context=None):
-        """Queues known only from jobs or workers get a row first, so they can be paused."""
+        """Queues known only from jobs or workers get a row first, so they can be paused; jobs
+        waiting in a queue no online worker consumes are pointed out."""
         if self.has_view_or_change_permission(request):
             now = store.db_now()
             control.register_queues(monitor.queue_names(now))
+            warn_unconsumed(request, monitor.unconsumed_queues(now))
         return super().changelist_view(request, {"title": "Queues", **(extra_context or {})})
+
+    @admin.display(description="created")
+    def created(self, obj: Queue) -> str:
+        return when(obj.created_at)
+
+    @admin.action(description=DELETE_QUEUE, permissions=["delete"])
+    def delete_selected(self, request, queryset):
+        """Django's delete (with its confirmation page), saying what it does to queues."""
+        return django_delete_selected(self, request, queryset)
 
     @admin.display(description="status", ordering="paused")
     def status(self, obj: Queue) -> str:
@@ -482,16 +608,16 @@ class QueueAdmin(ReadOnlyDetail, admin.ModelAdmin):
 # --- workers --------------------------------------------------------------------------------------
 @admin.register(Worker)
 class WorkerAdmin(ReadOnlyDetail, admin.ModelAdmin):
-    list_display = ("name", "status", "host", "queue_list", "slots", "started", "heartbeat",
-                    "processed", "failed", "current")  # fmt: skip
+    list_display = ("name", "status", "host", "queue_list", "slots", "up", "heartbeat",
+                    "done", "failed_count", "current")  # fmt: skip
     list_filter = (OnlineFilter, "pool")
     show_facets = admin.ShowFacets.NEVER
     search_fields = ("name", "hostname")
     fields = ("name", "status", "hostname", "pid", "queue_list", "concurrency", "pool",
-              "started_at", "last_heartbeat", "heartbeat", "stopped_at", "processed", "failed",
+              "started", "last_beat", "heartbeat", "stopped", "processed", "failed",
               "current_jobs")  # fmt: skip
     readonly_fields = fields
-    actions = ["ping", "shutdown"]
+    actions = ["ping", "shutdown", "delete_selected"]
 
     class Media:
         css = {"all": ["djq/admin.css"]}
@@ -550,13 +676,41 @@ class WorkerAdmin(ReadOnlyDetail, admin.ModelAdmin):
 
     @admin.display(description="started", ordering="started_at")
     def started(self, obj: Worker) -> str:
-        return dj_timezone.localtime(obj.started_at).strftime("%Y-%m-%d %H:%M:%S")
+        return when(obj.started_at)
+
+    @admin.display(description="up", ordering="started_at")
+    def up(self, obj: Worker) -> str:
+        end = obj.stopped_at or obj.db_now
+        return format_html('<span title="since {}">{}</span>',
+                           dj_timezone.localtime(obj.started_at).strftime("%Y-%m-%d %H:%M:%S"),
+                           duration(end - obj.started_at))  # fmt: skip
+
+    @admin.display(description="last heartbeat")
+    def last_beat(self, obj: Worker) -> str:
+        return when(obj.last_heartbeat)
+
+    @admin.display(description="stopped")
+    def stopped(self, obj: Worker) -> str:
+        return when(obj.stopped_at)
+
+    @admin.display(description="done", ordering="processed")
+    def done(self, obj: Worker) -> str:
+        return f"{obj.processed:,}"
+
+    @admin.display(description="failed", ordering="failed")
+    def failed_count(self, obj: Worker) -> str:
+        return f"{obj.failed:,}"
+
+    @admin.action(description=DELETE_WORKER, permissions=["delete"])
+    def delete_selected(self, request, queryset):
+        """Django's delete (with its confirmation page), saying what it does to workers."""
+        return django_delete_selected(self, request, queryset)
 
     @admin.display(description="queues")
     def queue_list(self, obj: Worker) -> str:
         return ", ".join(obj.queues or []) or "—"
 
-    @admin.display(description="heartbeat age", ordering="-last_heartbeat")
+    @admin.display(description="heartbeat", ordering="-last_heartbeat")
     def heartbeat(self, obj: Worker) -> str:
         return duration(obj.db_now - obj.last_heartbeat)
 
@@ -639,13 +793,13 @@ class PeriodicTaskForm(forms.ModelForm):
 @admin.register(PeriodicTask)
 class PeriodicTaskAdmin(admin.ModelAdmin):
     form = PeriodicTaskForm
-    list_display = ("name", "task", "schedule_display", "enabled", "next_run_at", "last_run_at",
-                    "total_run_count", "source")  # fmt: skip
+    list_display = ("name", "task_name", "schedule_display", "enabled", "next_run",
+                    "last_run", "runs", "source")  # fmt: skip
     list_filter = ("enabled", "one_off")
     search_fields = ("name", "task", "description")
     actions = ["enable", "disable", "run_now"]
-    readonly_fields = ("upcoming", "next_run_at", "last_run_at", "total_run_count", "source",
-                       "created_at", "updated_at")  # fmt: skip
+    readonly_fields = ("upcoming", "next_run", "last_run", "total_run_count", "source",
+                       "created", "updated")  # fmt: skip
     fieldsets = [
         (None, {"fields": ("name", "task", "enabled", "description")}),
         (
@@ -671,16 +825,40 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
             {
                 "fields": (
                     "upcoming",
-                    "next_run_at",
-                    "last_run_at",
+                    "next_run",
+                    "last_run",
                     "total_run_count",
                     "source",
-                    "created_at",
-                    "updated_at",
+                    "created",
+                    "updated",
                 )
             },
         ),  # fmt: skip
     ]
+
+    @admin.display(description="task", ordering="task")
+    def task_name(self, obj: PeriodicTask) -> str:
+        return breakable(obj.task)
+
+    @admin.display(description="next run", ordering="next_run_at")
+    def next_run(self, obj: PeriodicTask) -> str:
+        return when(obj.next_run_at)
+
+    @admin.display(description="last run", ordering="last_run_at")
+    def last_run(self, obj: PeriodicTask) -> str:
+        return when(obj.last_run_at)
+
+    @admin.display(description="runs", ordering="total_run_count")
+    def runs(self, obj: PeriodicTask) -> str:
+        return f"{obj.total_run_count:,}"
+
+    @admin.display(description="created")
+    def created(self, obj: PeriodicTask) -> str:
+        return when(obj.created_at)
+
+    @admin.display(description="updated")
+    def updated(self, obj: PeriodicTask) -> str:
+        return when(obj.updated_at)
 
     @admin.display(description="schedule")
     def schedule_display(self, obj: PeriodicTask) -> str:

@@ -9,8 +9,10 @@ import json
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
+from django.utils import timezone as dj_timezone
 from django.utils.functional import cached_property
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
+from django.utils.safestring import mark_safe
 
 from . import states
 
@@ -81,7 +83,12 @@ class TaskNameFilter(_ChoicesFilter):
         from .registry import tasks
 
         names = set(tasks) | ({self.value()} - {None})
-        return [(n, n) for n in sorted(names)]
+        return [(n, breakable(n)) for n in sorted(names)]
+
+
+def breakable(name: str) -> str:
+    """A dotted name that wraps after its dots only (never mid-word), for narrow columns."""
+    return mark_safe(escape(name).replace(".", ".<wbr>"))  # escaped first: safe
 
 
 class WorkerFilter(_ChoicesFilter):
@@ -128,6 +135,30 @@ def state_badge(state: str, custom: str = "") -> str:
     shown = shown_state(state, custom)
     css = shown if shown in KNOWN_STATES else "CUSTOM"
     return format_html('<span class="djq-state djq-state-{}">{}</span>', css, shown)
+
+
+#: the one date format of every djq page (local time; the title attribute has the ISO instant)
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def when(value: dt.datetime | None) -> str:
+    """A moment as ``2026-12-03 10:31:28`` in the admin's time zone (``—`` when unset)."""
+    if value is None:
+        return "—"
+    local = dj_timezone.localtime(value)
+    return format_html('<span class="djq-when" title="{}">{}</span>', local.isoformat(),
+                       local.strftime(DATE_FORMAT))  # fmt: skip
+
+
+def exception_text(value) -> str | None:
+    """``ValueError: the message`` for a stored exception (``exc_type``/``exc_message``), else
+    None: what the job page and the list show instead of the raw JSON."""
+    if not isinstance(value, dict) or "exc_type" not in value:
+        return None
+    message = value.get("exc_message")
+    if isinstance(message, (list, tuple)):
+        message = ", ".join(str(m) for m in message)
+    return f"{value['exc_type']}: {message}" if message not in (None, "") else value["exc_type"]
 
 
 def duration(value: dt.timedelta | None) -> str:

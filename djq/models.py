@@ -355,7 +355,10 @@ class PeriodicTask(models.Model):
         if self.crontab:
             return f"cron {self.crontab} ({self.zone_name()})"
         if self.interval_every:
-            return f"every {self.interval_every} {self.interval_period}"
+            unit = self.interval_period.removesuffix("s")
+            if self.interval_every == 1:  # "every hour", not "every 1 hours"
+                return f"every {unit}"
+            return f"every {self.interval_every} {unit}s"
         if self.clocked_time:
             return f"once at {self.clocked_time.isoformat()}"
         return "no schedule"

@@ -161,6 +161,17 @@ def queue_stats(now: dt.datetime, using: str | None = None) -> dict[str, QueueSt
     return stats
 
 
+def unconsumed_queues(now: dt.datetime, using: str | None = None) -> dict[str, int]:
+    """{queue: due waiting jobs} of queues that no online worker consumes: those jobs wait
+    until a worker with ``-Q <queue>`` starts (the dashboard and the queue list say so)."""
+    due = jobs(using).waiting().filter(run_after__lte=now).values("queue").order_by()
+    counts = {row["queue"]: row["n"] for row in due.annotate(n=Count("*"))}
+    if not counts:
+        return {}
+    consumed = {q for qs in workers(now, using).values_list("queues", flat=True) for q in qs or ()}
+    return {q: n for q, n in sorted(counts.items()) if q not in consumed}
+
+
 def runtime_stats(now: dt.datetime, using: str | None = None) -> list[dict]:
     """Per task, over jobs finished in the last WINDOW: count, sum and max of run times."""
     from django.db.models import Sum

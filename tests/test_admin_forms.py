@@ -1,15 +1,18 @@
-"""The schedule form refuses what cannot work, retry happens once and links to the new job, and
-"Run now" links to the job it made (issue 14, defects 3 and 4), through Django's test client."""
+"""The schedule form refuses what cannot work, retry happens once and links to the new job,
+"Run now" links to the job it made, and the pages say what they mean (issue 14, defects 3, 4
+and the wording of 5), through Django's test client. (Layout in Chromium:
+tests/test_admin_layout_browser.py.)"""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.urls import reverse
 
 from djq import control, store
-from djq.models import Job, PeriodicTask
+from djq.models import Job, PeriodicTask, Worker
 from djq.schedules import crontab
 from testproject.demo.tasks import fail
 
@@ -110,3 +113,43 @@ def test_retry_action_and_run_now_link_to_the_new_jobs(root):
     page = root.post(reverse("admin:djq_periodictask_changelist"), data, follow=True)
     made = Job.objects.get(name=ADD)
     assert f'href="{reverse("admin:djq_job_change", args=[str(made.id)])}"' in page.content.decode()
+
+
+def test_pages_say_what_they_mean(root):
+    old = finished_failure()
+    page = root.get(reverse("admin:djq_job_change", args=[old])).content.decode()
+    assert "ValueError: boom" in page and '"exc_type"' not in page  # not raw JSON
+    listed = root.get(reverse("admin:djq_job_changelist")).content.decode()
+    assert "ValueError: boom" in listed
+    PeriodicTask.objects.create(name="h", task=ADD, interval_every=1, interval_period="hours",
+                                last_run_at=store.db_now())  # fmt: skip
+    PeriodicTask.objects.create(name="m", task=ADD, interval_every=5, interval_period="minutes")
+    schedules = root.get(reverse("admin:djq_periodictask_changelist")).content.decode()
+    assert "every hour" in schedules and "every 5 minutes" in schedules
+    assert "every 1 hours" not in schedules
+    control.pause_queue("reports")
+    queue = root.get(reverse("admin:djq_queue_change", args=["reports"])).content.decode()
+    assert "djq-state-PAUSED" in queue and "icon-yes.svg" not in queue
+    queues = root.get(reverse("admin:djq_queue_changelist")).content.decode()
+    assert "their jobs stay" in queues
+    store.register_worker("w1@test", "host", 1, ["default"], 2, "prefork", 30.0)
+    workers = root.get(reverse("admin:djq_worker_changelist")).content.decode()
+    assert "a live worker is not stopped" in workers
+
+
+def test_one_date_format_on_every_list(root):
+    """The job, worker and schedule lists all write moments as 2026-12-03 10:31:28."""
+    import re
+
+    finished_failure()
+    store.register_worker("w1@test", "host", 1, ["default"], 2, "prefork", 30.0)
+    pk = quote(Worker.objects.get().pk)
+    worker = root.get(reverse("admin:djq_worker_change", args=[pk]), follow=True).content.decode()
+    PeriodicTask.objects.create(name="h", task=ADD, crontab="0 3 * * *",
+                                last_run_at=store.db_now())  # fmt: skip
+    stamp = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+    for url in (reverse("admin:djq_job_changelist"), reverse("admin:djq_periodictask_changelist")):
+        html = root.get(url).content.decode()
+        assert stamp.search(html), url
+        assert not re.search(r"[A-Z][a-z]{2}\. \d+, \d{4}", html), url  # "Dec. 3, 2026"
+    assert stamp.search(worker) and not re.search(r"[A-Z][a-z]{2}\. \d+, \d{4}", worker)

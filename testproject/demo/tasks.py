@@ -257,3 +257,20 @@ def on_error_full(request, exc, traceback):
     """A new-style errback: the failed job's request, its exception and traceback."""
     return {"id": request.id, "task": request.task, "exc": type(exc).__name__,
             "message": str(exc), "has_traceback": "Traceback" in traceback}  # fmt: skip
+
+
+# --- the demo's long job and reports (make run; see djq_demo_stream) ------------------------------
+@task(bind=True)
+def demo_long(self, seconds: int = 40):
+    """A long job that reports its progress (``update_state``): the dashboard's "Running now"."""
+    for done in range(seconds):
+        self.update_state(state="PROGRESS", meta={"current": done, "total": seconds})
+        time.sleep(1)
+    return seconds
+
+
+@task(queue="reports")
+def demo_report(kind: str = "daily"):
+    """A job of the second queue, run by the demo's "reports" worker."""
+    time.sleep(random.uniform(0.5, 2.0))
+    return {"report": kind, "rows": random.randint(10, 500)}
