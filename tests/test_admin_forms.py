@@ -153,3 +153,18 @@ def test_one_date_format_on_every_list(root):
         assert stamp.search(html), url
         assert not re.search(r"[A-Z][a-z]{2}\. \d+, \d{4}", html), url  # "Dec. 3, 2026"
     assert stamp.search(worker) and not re.search(r"[A-Z][a-z]{2}\. \d+, \d{4}", worker)
+
+
+def test_jobs_in_a_queue_no_worker_consumes_are_pointed_out(root):
+    from testproject.demo.tasks import add
+
+    store.register_worker("w1@test", "host", 1, ["default"], 2, "prefork", 30.0)
+    add.delay(1, 1)
+    dashboard = reverse("admin:djq_dashboard_changelist")
+    assert "djq-unconsumed" not in root.get(dashboard).content.decode()
+    add.apply_async((1, 2), queue="nobody")
+    add.apply_async((1, 3), queue="nobody")
+    for url in (dashboard, dashboard + "?partial=1", reverse("admin:djq_queue_changelist")):
+        page = root.get(url).content.decode()
+        assert "2 job(s) wait in queue <b>nobody</b>" in page, url
+        assert "djq_worker -Q nobody" in page, url

@@ -11,12 +11,14 @@ import signal
 import socket
 import sqlite3
 import sys
+from contextlib import closing
 
 import pytest
 
 from tests.helpers import MANAGE_PY, REPO_ROOT, wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)  # the fixtures; the demo has its own DB
+# the fixtures need the transactional test DB; the demo (SQLite) has its own database file
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.sqlite_only]
 PASSWORD_RE = re.compile(r"password: (\S+)")
 
 
@@ -34,7 +36,7 @@ def demo_env(db) -> dict[str, str]:
 
 
 def rows(db, sql: str) -> list[tuple]:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as conn:
         return conn.execute(sql).fetchall()
 
 
