@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
-import uuid
 
 from django import forms
 from django.contrib import admin, messages
@@ -32,7 +31,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from . import control, monitor, states, store, workflow
+from . import admin_search, control, monitor, states, store, workflow
 from .admin_support import (
     EstimatedCountPaginator,
     OnlineFilter,
@@ -53,6 +52,15 @@ from .registry import tasks
 
 #: an action on more jobs than this is refused (select fewer, or use the API or a command)
 MAX_ACTION_JOBS = 10_000
+#: what each bulk action does, on its confirmation page
+BULK = {
+    "revoke": "Revoke: waiting jobs will not run; running ones are marked revoked and finish.",
+    "revoke_and_terminate": "Revoke and terminate: waiting jobs will not run; the processes "
+                            "running the others are killed (SIGTERM).",
+    "retry": "Retry: FAILURE and REVOKED jobs are sent again as new jobs (once each); other "
+             "jobs are skipped.",
+    "purge": "Purge: waiting jobs are deleted and never run; other jobs are left as they are.",
+}  # fmt: skip
 
 
 def log_change(request, objects_and_messages) -> None:
@@ -113,12 +121,14 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
     #: only columns with an index that serves "filtered, newest first"
     sortable_by = ("task", "state_display", "created")
     search_fields = ("name",)  # see get_search_results
-    search_help_text = "A job id, or part of a task name."
+    search_help_text = ("A job id or its start · part of a task name · arg:42 (a positional "
+                        "argument) · user_id=7 (a keyword argument) · error:timeout (exception "
+                        "type or message)")  # fmt: skip
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     paginator = EstimatedCountPaginator
     list_per_page = 50
-    actions = ["revoke", "revoke_and_terminate", "retry", "delete_selected"]
+    actions = ["revoke", "revoke_and_terminate", "retry", "purge", "delete_selected"]
     change_form_template = "admin/djq/job/change_form.html"
     fields = ("name",)  # the page is drawn by its template
 
@@ -132,17 +142,9 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
         return super().changelist_view(request, {"title": "Jobs", **(extra_context or {})})
 
     def get_search_results(self, request, queryset, search_term):
-        """An id finds its job; other text, the jobs of every registered task whose name
-        contains it (one indexed ``name IN (...)``, not a scan with LIKE)."""
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        try:
-            return queryset.filter(id=uuid.UUID(term)), False
-        except ValueError:
-            pass
-        names = {n for n in tasks if term.lower() in n.lower()} | {term}
-        return queryset.filter(name__in=sorted(names)), False
+        """An id or its start, ``arg:V``, ``key=V``, ``error:text`` or part of a task name:
+        see ``djq.admin_search``."""
+        return admin_search.search(queryset, search_term), False
 
     # --- columns ---------------------------------------------------------------------------
     @admin.display(description="id")
@@ -206,10 +208,34 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
             return None
         return ids
 
-    def _revoke(self, request, queryset, terminate: bool) -> None:
+    def confirm_first(self, request, queryset, action: str, always: bool = False):
+        """The confirmation page of a bulk action (more than one job, every job matching the
+        filter, or ``always``): how many jobs, in which states; None once confirmed."""
+        if request.POST.get("confirm") == "yes":
+            return None
+        across = request.POST.get("select_across") == "1"
+        ids = request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)
+        if not (always or across or len(ids) > 1):
+            return None
+        preview = queryset.order_by()[: MAX_ACTION_JOBS + 1]
+        by_state = Job.objects.filter(pk__in=preview.values("pk")).values("state").order_by(
+            "state").annotate(n=Count("*"))  # fmt: skip
+        total = sum(row["n"] for row in by_state)
+        context = {**self.admin_site.each_context(request), "opts": self.opts,
+                   "title": "Are you sure?", "action": action, "across": across, "ids": ids,
+                   "description": BULK[action], "by_state": by_state, "total": total,
+                   "too_many": total > MAX_ACTION_JOBS, "limit": MAX_ACTION_JOBS,
+                   "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME}  # fmt: skip
+        return TemplateResponse(request, "admin/djq/job/action_confirmation.html", context)
+
+    def _revoke(self, request, queryset, terminate: bool):
+        action = "revoke_and_terminate" if terminate else "revoke"
+        asked = self.confirm_first(request, queryset, action, always=terminate)
+        if asked is not None:
+            return asked
         ids = self._ids(request, queryset)
         if ids is None:
-            return
+            return None
         done = control.revoke(ids, terminate=terminate)
         stopped = [str(i) for i, state, _ in done if state == states.REVOKED]
         running = [str(i) for i, state, _ in done if state != states.REVOKED]
@@ -227,16 +253,35 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
 
     @admin.action(description="Revoke selected jobs", permissions=["change"])
     def revoke(self, request, queryset):
-        self._revoke(request, queryset, terminate=False)
+        return self._revoke(request, queryset, terminate=False)
 
     @admin.action(description="Revoke and terminate selected jobs (kills running ones)",
                   permissions=["change"])  # fmt: skip
     def revoke_and_terminate(self, request, queryset):
-        self._revoke(request, queryset, terminate=True)
+        return self._revoke(request, queryset, terminate=True)
+
+    @admin.action(description="Purge selected waiting jobs (delete them; they never run)",
+                  permissions=["delete"])  # fmt: skip
+    def purge(self, request, queryset):
+        asked = self.confirm_first(request, queryset, "purge", always=True)
+        if asked is not None:
+            return asked
+        ids = self._ids(request, queryset)
+        if ids is None:
+            return None
+        gone = list(Job.objects.waiting().filter(id__in=ids).only("id", "name", "state"))
+        log_change(request, [(job, "Purged (deleted while waiting)") for job in gone])
+        n = control.purge_jobs(ids)
+        self.message_user(request, f"Purged {n} waiting job(s); {len(ids) - n} other job(s) "
+                          "were left as they were.", messages.SUCCESS)  # fmt: skip
+        return None
 
     @admin.action(description="Retry selected failed or revoked jobs (as new jobs)",
                   permissions=["change"])  # fmt: skip
     def retry(self, request, queryset):
+        asked = self.confirm_first(request, queryset, "retry")
+        if asked is not None:
+            return asked
         ids = self._ids(request, queryset)
         if ids is None:
             return []
@@ -267,7 +312,11 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
             raise PermissionDenied
         job = get_object_or_404(Job, pk=object_id)
         done = handlers[action](request, Job.objects.filter(pk=job.pk))
-        if action == "retry" and done:  # on to the new job, which links back to this one
+        if isinstance(done, TemplateResponse):  # terminate: the page's button has confirmed
+            request.POST = request.POST.copy()
+            request.POST["confirm"] = "yes"
+            done = handlers[action](request, Job.objects.filter(pk=job.pk))
+        if action == "retry" and isinstance(done, list) and done:  # on to the new job
             return HttpResponseRedirect(reverse("admin:djq_job_change", args=[done[0].id]))
         return HttpResponseRedirect(reverse("admin:djq_job_change", args=[object_id]))
 

@@ -64,6 +64,12 @@ RETRY_OPTIONS = ("headers", "time_limit", "soft_time_limit", "ignore_result", "t
                  "shadow")  # fmt: skip
 
 
+def purge_jobs(ids: Iterable[str], using: str | None = None) -> int:
+    """Delete those of ``ids`` that are still waiting (PENDING or RETRY); the number deleted.
+    ``purge`` for chosen jobs rather than a whole queue (the admin's bulk "purge")."""
+    return store.purge_waiting(using=using, ids=[str(i) for i in ids])
+
+
 def retry_jobs(ids: Iterable[str], using: str | None = None) -> list:
     """Re-enqueue FAILURE and REVOKED jobs as new jobs: same task, arguments, queue and priority,
     each linked to the job it retries (``parent_id``; same work-flow root). Other jobs are

@@ -267,13 +267,16 @@ def purge_finished(before: dt.datetime, using: str | None = None, batch: int = 1
         total += Job.objects.using(alias(using)).filter(id__in=ids).delete()[0]
 
 
-def purge_waiting(queue: str | None = None, using: str | None = None) -> int:
-    """Delete waiting jobs (of one queue, or all): Celery's ``purge``."""
+def purge_waiting(queue: str | None = None, using: str | None = None,
+                  ids: Sequence[str] | None = None) -> int:  # fmt: skip
+    """Delete waiting jobs (of one queue, or all, or of ``ids``): Celery's ``purge``."""
     from .models import Job
 
     qs = Job.objects.using(alias(using)).waiting()
     if queue is not None:
         qs = qs.filter(queue=queue)
+    if ids is not None:
+        qs = qs.filter(id__in=list(ids))
     return qs.delete()[0]
 
 

@@ -256,7 +256,7 @@ def test_revoke_action_revokes_waiting_jobs_and_logs_them(staff):
     waiting = add.apply_async((1, 1), countdown=LATER)
     done = add.delay(2, 2)
     run(done.id)
-    response = post_action(staff, "job", "revoke", [waiting.id, done.id])
+    response = post_action(staff, "job", "revoke", [waiting.id, done.id], confirm="yes")
     assert "1 waiting job(s) will not run" in response.content.decode()
     assert "1 finished job(s) left as they were" in response.content.decode()
     assert job(waiting.id).state == states.REVOKED and job(done.id).state == states.SUCCESS
@@ -267,7 +267,7 @@ def test_revoke_action_revokes_waiting_jobs_and_logs_them(staff):
 def test_revoke_and_terminate_marks_running_jobs_for_their_worker(staff):
     r = add.delay(1, 1)
     claim("w1@test", ["default"], 1)
-    post_action(staff, "job", "revoke_and_terminate", [r.id])
+    post_action(staff, "job", "revoke_and_terminate", [r.id], confirm="yes")
     running = job(r.id)
     assert running.state == states.STARTED and running.revoked_at is not None
     assert running.terminate_signal == "SIGTERM"
@@ -277,7 +277,7 @@ def test_retry_action_enqueues_new_jobs_linked_to_the_failed_ones(staff):
     failed = add.apply_async((3, 4), queue="other", priority=7)
     run(failed.id, fail_with=ValueError("nope"))
     pending = add.delay(1, 1)
-    response = post_action(staff, "job", "retry", [failed.id, pending.id])
+    response = post_action(staff, "job", "retry", [failed.id, pending.id], confirm="yes")
     assert "Retried 1 job(s)" in response.content.decode()
     new = Job.objects.get(parent_id=failed.id)
     assert (new.name, new.args, new.queue, new.priority, new.state) == (
@@ -312,7 +312,7 @@ def test_actions_refuse_huge_selections(staff, monkeypatch):
 
     monkeypatch.setattr(djq_admin, "MAX_ACTION_JOBS", 3)
     results = enqueue_many([add.s(i, i) for i in range(4)])
-    response = post_action(staff, "job", "revoke", [r.id for r in results])
+    response = post_action(staff, "job", "revoke", [r.id for r in results], confirm="yes")
     assert "Select at most 3 jobs" in response.content.decode()
     assert not Job.objects.filter(state=states.REVOKED).exists()
 
