@@ -336,6 +336,9 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
             "job": job,
             "state_html": state_badge(job.state, job.custom_state),
             "custom_running": bool(job.custom_state) and job.state not in states.READY_STATES,
+            "ready_states": states.READY_STATES,
+            "progress": progress_percent(job.meta),
+            "meta_text": pretty_json(job.meta) if job.meta else "",
             "runtime": duration(end - job.started_at) if job.started_at and end else "—",
             "waited": duration(job.started_at - job.run_after) if job.started_at else None,
             "timeline": timeline(job),
@@ -355,6 +358,15 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
             "show_save": False, "show_save_and_continue": False,
             "show_save_and_add_another": False, "show_close": True,
         }  # fmt: skip
+
+
+def progress_percent(meta) -> int | None:
+    """``{"current": 3, "total": 10}`` (Celery's PROGRESS idiom) → 30; None otherwise."""
+    try:
+        current, total = float(meta["current"]), float(meta["total"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return max(0, min(100, round(100 * current / total))) if total > 0 else None
 
 
 def shorten(text: str | None) -> str:

@@ -162,9 +162,9 @@ def queue_stats(now: dt.datetime, using: str | None = None) -> dict[str, QueueSt
 
 
 def unconsumed_queues(now: dt.datetime, using: str | None = None) -> dict[str, int]:
-    """{queue: due waiting jobs} of queues that no online worker consumes: those jobs wait
-    until a worker with ``-Q <queue>`` starts (the dashboard and the queue list say so)."""
-    due = jobs(using).waiting().filter(run_after__lte=now).values("queue").order_by()
+    """{queue: waiting jobs} of queues that no online worker consumes: those jobs wait until
+    a worker with ``-Q <queue>`` starts (the dashboard and the queue list say so)."""
+    due = jobs(using).waiting().values("queue").order_by()
     counts = {row["queue"]: row["n"] for row in due.annotate(n=Count("*"))}
     if not counts:
         return {}

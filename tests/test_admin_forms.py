@@ -168,3 +168,23 @@ def test_jobs_in_a_queue_no_worker_consumes_are_pointed_out(root):
         page = root.get(url).content.decode()
         assert "2 job(s) wait in queue <b>nobody</b>" in page, url
         assert "djq_worker -Q nobody" in page, url
+
+
+def test_search_by_exception_text_and_by_an_unregistered_task_name(root):
+    from djq import send_task
+
+    failed = finished_failure()  # ValueError: boom
+    ghost = send_task("gone.tasks.old_report", (1,))
+    PeriodicTask.objects.create(name="g", task="other.tasks.nightly_ghost", crontab="0 3 * * *")
+    nightly = send_task("other.tasks.nightly_ghost")
+    url = reverse("admin:djq_job_changelist")
+
+    def found(term):
+        return [str(j.id) for j in root.get(url, {"q": term}).context["cl"].result_list]
+
+    assert found("error:boom") == [failed] and found("error:valueerr") == [failed]
+    assert found("error:nothing like it") == []
+    assert found("gone.tasks.old_report") == [ghost.id]  # the exact name of no registered task
+    assert found("nightly_ghost") == [nightly.id]  # a schedule's task, not registered
+    assert found(failed[:6]) == [failed]
+    assert found("zzzz-not-an-id") == []
