@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import json
 
 from django import forms
@@ -32,6 +33,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from . import admin_search, control, monitor, states, store, workflow
+from .admin_controls import QueueControls, WorkerControls, task_limits_view
 from .admin_support import (
     EstimatedCountPaginator,
     OnlineFilter,
@@ -297,7 +299,9 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
     # --- the job's page --------------------------------------------------------------------
     def get_urls(self):
         view = self.admin_site.admin_view(self.object_action)
+        limits = self.admin_site.admin_view(functools.partial(task_limits_view, self))
         return [
+            path("limits/", limits, name="djq_job_limits"),
             path("<path:object_id>/do/<str:action>/", view, name="djq_job_action"),
             *super().get_urls(),
         ]
@@ -568,7 +572,7 @@ class QueueChangeList(ChangeList):
 
 
 @admin.register(Queue)
-class QueueAdmin(ReadOnlyDetail, admin.ModelAdmin):
+class QueueAdmin(QueueControls, ReadOnlyDetail, admin.ModelAdmin):
     list_display = ("name", "status", "waiting", "running", "failed", "oldest_waiting",
                     "concurrency_limit")  # fmt: skip
     fields = readonly_fields = ("name", "status", "concurrency_limit", "created")
@@ -668,7 +672,7 @@ class QueueAdmin(ReadOnlyDetail, admin.ModelAdmin):
 
 # --- workers --------------------------------------------------------------------------------------
 @admin.register(Worker)
-class WorkerAdmin(ReadOnlyDetail, admin.ModelAdmin):
+class WorkerAdmin(WorkerControls, ReadOnlyDetail, admin.ModelAdmin):
     list_display = ("name", "status", "host", "queue_list", "slots", "up", "heartbeat",
                     "done", "failed_count", "current")  # fmt: skip
     list_filter = (OnlineFilter, "pool")
