@@ -32,7 +32,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from . import admin_search, control, monitor, states, store, workflow
+from . import admin_search, control, history, monitor, states, store, workflow
 from .admin_controls import QueueControls, WorkerControls, task_limits_view
 from .admin_support import (
     EstimatedCountPaginator,
@@ -482,7 +482,17 @@ class DashboardAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.dashboard_view)
-        return [path("", view, name="djq_dashboard_changelist")]
+        past = self.admin_site.admin_view(self.history_view)
+        return [path("", view, name="djq_dashboard_changelist"),
+                path("history/", past, name="djq_dashboard_history")]  # fmt: skip
+
+    def history_view(self, request):
+        """Charts over 1 h … 30 d from the rollup table (``djq.history``)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {**self.admin_site.each_context(request), "opts": self.opts,
+                   "title": "History", **history.context(request.GET.get("range", "1h"))}
+        return TemplateResponse(request, "admin/djq/history.html", context)
 
     def dashboard_view(self, request):
         if not self.has_view_permission(request):

@@ -517,3 +517,37 @@ class ControlReply(models.Model):
 
     def __str__(self) -> str:
         return f"{self.worker} → #{self.message_id}"
+
+
+#: upper bounds (seconds) of the run-time histogram buckets of ``JobStat`` (the last: the rest)
+RUNTIME_BOUNDS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0)
+
+
+class JobStat(models.Model):
+    """Finished jobs per minute, queue, task and state: the history behind the admin's charts.
+
+    Written once per finished minute by the elected worker (``djq.stats``), so charts over 30
+    days read a small table, whatever the size of ``djq_job``, and survive the pruning of old
+    jobs. Run time is finish − start; wait is start − due time (``run_after``).
+    """
+
+    bucket = models.DateTimeField()
+    queue = models.CharField(max_length=200)
+    name = models.CharField(max_length=255)
+    state = models.CharField(max_length=16)
+    count = models.PositiveIntegerField()
+    runtime_sum = models.FloatField(default=0.0)
+    runtime_max = models.FloatField(default=0.0)
+    wait_sum = models.FloatField(default=0.0)
+    wait_max = models.FloatField(default=0.0)
+    runtime_hist = models.JSONField(default=list)  # counts per RUNTIME_BOUNDS bucket, then rest
+
+    class Meta:
+        db_table = "djq_job_stat"
+        constraints = [
+            models.UniqueConstraint(fields=["bucket", "queue", "name", "state"],
+                                    name="djq_job_stat_key"),  # fmt: skip
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bucket:%Y-%m-%d %H:%M} {self.queue} {self.name} {self.state}: {self.count}"

@@ -504,3 +504,19 @@ def _over(jobs: list[dict], excess: int, dropped: dict) -> bool:
     for job in jobs[::-1][: max(excess, 0)]:
         dropped[job["id"]] = job
     return excess >= 0
+
+
+def write_job_stats(rows: list[dict], using: str | None = None) -> int:
+    """Insert per-minute rollup rows (``JobStat``); a row already written is left as it is."""
+    from .models import JobStat
+
+    made = JobStat.objects.using(alias(using)).bulk_create(
+        [JobStat(**row) for row in rows], ignore_conflicts=True
+    )
+    return len(made)
+
+
+def prune_job_stats(before: dt.datetime, using: str | None = None) -> int:
+    from .models import JobStat
+
+    return JobStat.objects.using(alias(using)).filter(bucket__lt=before).delete()[0]
