@@ -83,7 +83,7 @@ def main() -> None:
 
     started = time.perf_counter()
     stats.rollup("bench@rollup", "default")  # what the elected worker does once a minute
-    print(f"rolled up the last 24 h into djq_job_stat in {time.perf_counter() - started:.1f} s")
+    print(f"rolled up the last hour into djq_job_stat in {time.perf_counter() - started:.1f} s")
     client, urls = prepare()
     print(f"\ndjq admin with {count_rows():,} jobs (PostgreSQL "
           f"{connection.pg_version // 10000}); {args.rounds} requests each, milliseconds:")

@@ -28,8 +28,9 @@ LEASE = "djq.stats"
 #: seconds between a worker's attempts (the lease outlives two of them)
 EVERY = 20.0
 KEEP = dt.timedelta(days=31)
-#: how far back the very first pass (or one after a long pause) looks, at most
-LOOKBACK = dt.timedelta(hours=24)
+#: how far back the very first pass (or one after a long pause) looks, at most: a pass runs in
+#: the worker's loop, so it reads at most an hour of finished jobs (one index range)
+LOOKBACK = dt.timedelta(hours=1)
 _MINUTE = dt.timedelta(minutes=1)
 _RUNTIME = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
 _WAIT = ExpressionWrapper(F("started_at") - F("run_after"), output_field=DurationField())

@@ -42,7 +42,7 @@ def test_the_elected_worker_rolls_up_once_and_the_range_switches(admin_browser,
                                                                   django_user_model,
                                                                   start_worker):  # fmt: skip
     finished_jobs(ok=6, failed=2)
-    start_worker()  # its first maintenance pass rolls up the last 24 hours
+    start_worker()  # its first maintenance pass rolls up the last hour
     counted = JobStat.objects.filter(name__gt="")
     wait_for(lambda: sum(counted.values_list("count", flat=True)) == 8, timeout=30)
     assert stats.rollup("another@test", "default") == 0  # not elected: the worker holds it
