@@ -188,3 +188,22 @@ def test_search_by_exception_text_and_by_an_unregistered_task_name(root):
     assert found("nightly_ghost") == [nightly.id]  # a schedule's task, not registered
     assert found(failed[:6]) == [failed]
     assert found("zzzz-not-an-id") == []
+
+
+def test_jobs_of_a_model_instance_in_any_model_admin(django_user_model):
+    from django.contrib import admin
+
+    from djq.admin_mixins import JobsForObjectMixin
+    from testproject.demo.tasks import echo
+
+    class UserAdmin(JobsForObjectMixin, admin.ModelAdmin):
+        djq_job_kwargs = ("user_id",)
+
+    user = django_user_model.objects.create_user("u1")
+    by_arg, by_kwarg = echo.delay(user.pk), echo.delay(user_id=user.pk)
+    other = echo.delay(user.pk + 1000)
+    model_admin = UserAdmin(django_user_model, admin.site)
+    html = model_admin.djq_jobs(user)
+    for job in (by_arg, by_kwarg):
+        assert reverse("admin:djq_job_change", args=[job.id]) in html
+    assert other.id not in html and "djq-state-PENDING" in html
