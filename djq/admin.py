@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import functools
-import json
 
 from django import forms
 from django.contrib import admin, messages
@@ -35,16 +34,23 @@ from django.utils.safestring import mark_safe
 from . import admin_search, control, history, monitor, states, store, workflow
 from .admin_controls import QueueControls, WorkerControls, task_limits_view
 from .admin_support import (
+    HEAD,
     EstimatedCountPaginator,
     OnlineFilter,
     QueueFilter,
     TaskNameFilter,
     WorkerFilter,
     breakable,
+    call_text,
     duration,
+    exception_message,
     exception_text,
+    job_links,
     pretty_json,
+    progress_percent,
+    shorten,
     state_badge,
+    unconsumed_text,
     when,
 )
 from .charts import bar_chart
@@ -94,8 +100,6 @@ LIST_FIELDS = ("id", "name", "queue", "state", "custom_state", "worker", "create
                "started_at", "finished_at", "retries")  # fmt: skip
 
 
-#: characters of arguments and results the list shows (cut in SQL: a payload may be megabytes)
-HEAD = 80
 
 
 def _head(expression) -> Left:
@@ -364,49 +368,14 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
         }  # fmt: skip
 
 
-def progress_percent(meta) -> int | None:
-    """``{"current": 3, "total": 10}`` (Celery's PROGRESS idiom) → 30; None otherwise."""
-    try:
-        current, total = float(meta["current"]), float(meta["total"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    return max(0, min(100, round(100 * current / total))) if total > 0 else None
 
 
-def shorten(text: str | None) -> str:
-    """At most HEAD characters, with an ellipsis when cut."""
-    text = text or ""
-    return text if len(text) <= HEAD else text[: HEAD - 1] + "…"
 
 
-def json_items(head: str | None) -> str:
-    """The inside of a JSON list or object as text (``[1, 2]`` → ``1, 2``), cut or not."""
-    head = (head or "").strip()
-    if head[:1] in "[{" and head:
-        head = head[1:]
-        if head.endswith("]") or head.endswith("}"):
-            head = head[:-1]
-    return head
 
 
-def exception_message(head: str | None) -> str:
-    """The stored ``exc_message`` (a JSON list, maybe cut) as plain text."""
-    try:
-        value = json.loads(head or "")
-    except ValueError:
-        return json_items(head)
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    return str(value)
 
 
-def call_text(args_head: str | None, kwargs_head: str | None) -> str:
-    """``1, 2, x=3`` from the first characters of the JSON args and kwargs."""
-    args = json_items(args_head)
-    kwargs = json_items(kwargs_head)
-    if kwargs:
-        kwargs = kwargs.replace('": ', "=").replace(', "', ", ").lstrip('"')
-    return shorten(", ".join(p for p in (args, kwargs) if p))
 
 
 def payload(job: Job) -> list[tuple[str, str]]:
@@ -424,10 +393,6 @@ def payload(job: Job) -> list[tuple[str, str]]:
     return shown
 
 
-def job_links(ids) -> str:
-    """Links to the pages of the jobs ``ids`` (their short ids), comma-separated."""
-    links = ((reverse("admin:djq_job_change", args=[str(i)]), str(i)[:8]) for i in ids)
-    return format_html_join(", ", '<a href="{}"><code>{}</code></a>', links)
 
 
 def retry_message(results, before: dict[str, str], asked: int) -> str:
@@ -551,14 +516,6 @@ DELETE_WORKER = "Delete records of selected workers (a live worker is not stoppe
 
 
 
-def unconsumed_text(queues: dict[str, int]) -> str:
-    """"3 jobs wait in queue 'x', which no online worker consumes (start one with -Q x)"."""
-    parts = [format_html("{} job(s) wait in queue <b>{}</b>", n, q) for q, n in queues.items()]
-    names = ",".join(queues)
-    return format_html("{}: no online worker consumes {}. Start one with "
-                       "<code>manage.py djq_worker -Q {}</code>.",
-                       format_html_join("; ", "{}", ((p,) for p in parts)),
-                       "it" if len(queues) == 1 else "them", names)  # fmt: skip
 
 
 def warn_unconsumed(request, queues: dict[str, int]) -> None:

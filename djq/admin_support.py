@@ -9,9 +9,10 @@ import json
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
+from django.urls import reverse
 from django.utils import timezone as dj_timezone
 from django.utils.functional import cached_property
-from django.utils.html import escape, format_html
+from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from . import states
@@ -192,3 +193,69 @@ def pretty_json(value) -> str:
     if len(flat) <= 90:
         return flat
     return json.dumps(value, cls=Encoder, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+# --- the job list's and pages' text ------------------------------------------------------------
+#: characters of arguments and results the list shows (cut in SQL: a payload may be megabytes)
+HEAD = 80
+
+
+def progress_percent(meta) -> int | None:
+    """``{"current": 3, "total": 10}`` (Celery's PROGRESS idiom) → 30; None otherwise."""
+    try:
+        current, total = float(meta["current"]), float(meta["total"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return max(0, min(100, round(100 * current / total))) if total > 0 else None
+
+
+def shorten(text: str | None) -> str:
+    """At most HEAD characters, with an ellipsis when cut."""
+    text = text or ""
+    return text if len(text) <= HEAD else text[: HEAD - 1] + "…"
+
+
+def json_items(head: str | None) -> str:
+    """The inside of a JSON list or object as text (``[1, 2]`` → ``1, 2``), cut or not."""
+    head = (head or "").strip()
+    if head[:1] in "[{" and head:
+        head = head[1:]
+        if head.endswith("]") or head.endswith("}"):
+            head = head[:-1]
+    return head
+
+
+def exception_message(head: str | None) -> str:
+    """The stored ``exc_message`` (a JSON list, maybe cut) as plain text."""
+    try:
+        value = json.loads(head or "")
+    except ValueError:
+        return json_items(head)
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def call_text(args_head: str | None, kwargs_head: str | None) -> str:
+    """``1, 2, x=3`` from the first characters of the JSON args and kwargs."""
+    args = json_items(args_head)
+    kwargs = json_items(kwargs_head)
+    if kwargs:
+        kwargs = kwargs.replace('": ', "=").replace(', "', ", ").lstrip('"')
+    return shorten(", ".join(p for p in (args, kwargs) if p))
+
+
+def job_links(ids) -> str:
+    """Links to the pages of the jobs ``ids`` (their short ids), comma-separated."""
+    links = ((reverse("admin:djq_job_change", args=[str(i)]), str(i)[:8]) for i in ids)
+    return format_html_join(", ", '<a href="{}"><code>{}</code></a>', links)
+
+
+def unconsumed_text(queues: dict[str, int]) -> str:
+    """"3 jobs wait in queue 'x', which no online worker consumes (start one with -Q x)"."""
+    parts = [format_html("{} job(s) wait in queue <b>{}</b>", n, q) for q, n in queues.items()]
+    names = ",".join(queues)
+    return format_html("{}: no online worker consumes {}. Start one with "
+                       "<code>manage.py djq_worker -Q {}</code>.",
+                       format_html_join("; ", "{}", ((p,) for p in parts)),
+                       "it" if len(queues) == 1 else "them", names)  # fmt: skip
