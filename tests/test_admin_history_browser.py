@@ -65,3 +65,14 @@ def test_the_elected_worker_rolls_up_once_and_the_range_switches(admin_browser,
     metrics = page.request.get(admin_browser.url + reverse("djq:metrics")).text()
     assert 'djq_jobs_finished_total{queue="default",state="SUCCESS"} 6' in metrics
     assert 'djq_jobs_finished_total{queue="default",state="FAILURE"} 2' in metrics
+
+
+def test_the_dashboard_chart_reads_rolled_up_minutes_and_the_live_tail():
+    from djq.admin import dashboard_context
+
+    finished_jobs(ok=3, failed=1, minutes_ago=6)
+    assert stats.rollup("t@test", "default") > 0
+    Job.objects.all().delete()  # pruned: the rolled-up minutes keep their counts
+    finished_jobs(ok=2, failed=0, minutes_ago=0)  # not rolled up yet: read live
+    context = dashboard_context()
+    assert (context["done_total"], context["failed_total"]) == (5, 1)
