@@ -96,5 +96,6 @@ def with_kwarg(queryset: QuerySet, key: str, value) -> QuerySet:
 def with_error(queryset: QuerySet, text: str) -> QuerySet:
     """Failed or retried jobs whose exception type or message contains ``text``."""
     failed = queryset.filter(state__in=[states.FAILURE, states.RETRY]).alias(
-        exc_type_text=KT("result__exc_type"), exc_message_text=KT("result__exc_message"))
+        exc_type_text=KT("result__exc_type"), exc_message_text=KT("result__exc_message")
+    )
     return failed.filter(Q(exc_type_text__icontains=text) | Q(exc_message_text__icontains=text))

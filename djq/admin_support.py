@@ -252,7 +252,7 @@ def job_links(ids) -> str:
 
 
 def unconsumed_text(queues: dict[str, int]) -> str:
-    """"3 jobs wait in queue 'x', which no online worker consumes (start one with -Q x)"."""
+    """The warning: 3 job(s) wait in queue x; no online worker consumes it; start one with -Q x."""
     parts = [format_html("{} job(s) wait in queue <b>{}</b>", n, q) for q, n in queues.items()]
     names = ",".join(queues)
     return format_html("{}: no online worker consumes {}. Start one with "

@@ -87,8 +87,11 @@ def throughput(now: dt.datetime, using: str | None = None) -> list[tuple[dt.date
         at=Max("bucket"))["at"]  # fmt: skip
     live_from = rolled + dt.timedelta(minutes=1) if rolled else start
     if rolled:
-        past = JobStat.objects.using(store.alias(using)).filter(
-            bucket__gte=start, bucket__lte=rolled, state__in=done).values("bucket", "state")
+        past = (
+            JobStat.objects.using(store.alias(using))
+            .filter(bucket__gte=start, bucket__lte=rolled, state__in=done)
+            .values("bucket", "state")
+        )
         for row in past.order_by().annotate(n=Sum("count")):
             per[row["bucket"].astimezone(dt.UTC)][row["state"]] = row["n"]
     qs = (

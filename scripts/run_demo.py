@@ -72,8 +72,10 @@ def ensure_admin() -> str:
 
 def login_box(url: str, password: str) -> str:
     bar = "=" * 64
-    return (f"\n{bar}\n  djq demo\n  open:     {url}\n  user:     admin\n"
-            f"  password: {password}\n  (kept in {login_file()})\n  stop:     Ctrl-C\n{bar}\n")
+    return (
+        f"\n{bar}\n  djq demo\n  open:     {url}\n  user:     admin\n"
+        f"  password: {password}\n  (kept in {login_file()})\n  stop:     Ctrl-C\n{bar}\n"
+    )
 
 
 def available_commands() -> set[str]:

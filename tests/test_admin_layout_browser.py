@@ -108,7 +108,8 @@ def test_the_chart_labels_are_readable_at_400_px(admin_browser, admin_user, star
     page.goto(admin_browser.url + reverse("admin:djq_dashboard_changelist"))
     page.screenshot(path=str(ARTIFACTS / "admin-400-dashboard.png"), full_page=True)
     heights = page.eval_on_selector_all(
-        "#djq-throughput svg text", "ts => ts.map(t => t.getBoundingClientRect().height)")
+        "#djq-throughput svg text", "ts => ts.map(t => t.getBoundingClientRect().height)"
+    )
     assert heights and min(heights) >= 9, heights
     page.set_viewport_size({"width": 1366, "height": 900})
     page.goto(admin_browser.url + reverse("admin:djq_job_changelist"))

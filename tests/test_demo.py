@@ -43,8 +43,10 @@ def rows(db, sql: str) -> list[tuple]:
 def authenticates(env: dict, password: str) -> bool:
     import subprocess
 
-    code = ("from django.contrib.auth import authenticate; "
-            f"print(authenticate(username='admin', password={password!r}) is not None)")
+    code = (
+        "from django.contrib.auth import authenticate; "
+        f"print(authenticate(username='admin', password={password!r}) is not None)"
+    )
     out = subprocess.run([sys.executable, str(MANAGE_PY), "shell", "-c", code], env=env,
                          cwd=REPO_ROOT, capture_output=True, text=True, check=True)  # fmt: skip
     return out.stdout.strip().splitlines()[-1:] == ["True"]
@@ -74,14 +76,26 @@ def test_the_demo_shows_everything_and_keeps_its_login(start_process, tmp_path):
 
     def everything() -> bool:
         found = {
-            "chord": rows(db, "SELECT count(*) FROM djq_group WHERE body IS NOT NULL "
-                              "AND body != 'null' AND body != '{}'")[0][0],
-            "group": rows(db, "SELECT count(*) FROM djq_job WHERE group_id IS NOT NULL AND "
-                              "group_id NOT IN (SELECT id FROM djq_group)")[0][0],
-            "long": rows(db, "SELECT count(*) FROM djq_job WHERE name LIKE '%demo_long' "
-                             "AND state IN ('STARTED', 'SUCCESS')")[0][0],
-            "reports": rows(db, "SELECT count(*) FROM djq_job WHERE queue = 'reports' "
-                                "AND state = 'SUCCESS' AND worker LIKE 'reports@%'")[0][0],
+            "chord": rows(
+                db,
+                "SELECT count(*) FROM djq_group WHERE body IS NOT NULL "
+                "AND body != 'null' AND body != '{}'",
+            )[0][0],
+            "group": rows(
+                db,
+                "SELECT count(*) FROM djq_job WHERE group_id IS NOT NULL AND "
+                "group_id NOT IN (SELECT id FROM djq_group)",
+            )[0][0],
+            "long": rows(
+                db,
+                "SELECT count(*) FROM djq_job WHERE name LIKE '%demo_long' "
+                "AND state IN ('STARTED', 'SUCCESS')",
+            )[0][0],
+            "reports": rows(
+                db,
+                "SELECT count(*) FROM djq_job WHERE queue = 'reports' "
+                "AND state = 'SUCCESS' AND worker LIKE 'reports@%'",
+            )[0][0],
             "schedules": rows(db, "SELECT count(*) FROM djq_periodic_task")[0][0] >= 2,
         }
         return all(found.values())
