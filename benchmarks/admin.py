@@ -79,6 +79,11 @@ def main() -> None:
     settings.DEBUG = False  # no query log in memory
     call_command("migrate", verbosity=0)
     fill(args)
+    from djq import stats
+
+    started = time.perf_counter()
+    stats.rollup("bench@rollup", "default")  # what the elected worker does once a minute
+    print(f"rolled up the last hour into djq_job_stat in {time.perf_counter() - started:.1f} s")
     client, urls = prepare()
     print(f"\ndjq admin with {count_rows():,} jobs (PostgreSQL "
           f"{connection.pg_version // 10000}); {args.rounds} requests each, milliseconds:")
@@ -88,7 +93,7 @@ def main() -> None:
         median, slowest, queries = timed(client, url, args.rounds)
         worst = max(worst, median)
         print(f"  {label:<34} {median:8.1f} {slowest:8.1f}  {queries}")
-    print(f"\nslowest median: {worst:.1f} ms ({'OK' if worst < 1000 else 'TOO SLOW'}: goal < 1000)")
+    print(f"\nslowest median: {worst:.1f} ms ({'OK' if worst < 300 else 'TOO SLOW'}: goal < 300)")
 
 
 def fill(args) -> None:
@@ -96,7 +101,7 @@ def fill(args) -> None:
 
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE djq_job, djq_worker, djq_group, djq_queue")
+        cursor.execute("TRUNCATE djq_job, djq_worker, djq_group, djq_queue, djq_job_stat")
         lists = {"tasks": TASKS, "queues": QUEUES, "workers": WORKERS}
         finished = args.rows - args.waiting - args.running
         cursor.execute(FILL, {**lists, "n": finished, "span": args.span_hours * 3600})
@@ -154,13 +159,20 @@ def prepare():
          + time.strftime("%Y-%m-%d", time.gmtime()) + "+00%3A00%3A00%2B00%3A00"),
         ("job list, search by id", f"{jobs}?q={some.pk}"),
         ("job list, search by name", f"{jobs}?q=task_1"),
+        ("job list, search by id prefix", f"{jobs}?q={str(some.pk)[:8]}"),
+        ("job list, search arg:2 (failed)", f"{jobs}?state=FAILURE&q=arg%3A2"),
+        ("job list, search arg:2 (a task)", f"{jobs}?name={TASKS[3]}&q=arg%3A2"),
+        ("job list, search error:boom", f"{jobs}?q=error%3Aboom"),
         ("job page", reverse("admin:djq_job_change", args=[some.pk])),
         ("queue list", reverse("admin:djq_queue_changelist")),
         ("worker list", reverse("admin:djq_worker_changelist")),
         ("dashboard", reverse("admin:djq_dashboard_changelist")),
         ("dashboard refresh (partial)", reverse("admin:djq_dashboard_changelist") + "?partial=1"),
         ("metrics", reverse("djq:metrics")),
+        ("history, 24 h", reverse("admin:djq_dashboard_history") + "?range=24h"),
+        ("history, 30 d", reverse("admin:djq_dashboard_history") + "?range=30d"),
     ]  # fmt: skip
+    urls = [(label, url) for label, url in urls if url]
     return client, urls
 
 

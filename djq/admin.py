@@ -8,40 +8,68 @@ fast with millions of rows.
 
 from __future__ import annotations
 
+import datetime as dt
+import difflib
+import functools
+
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.utils import quote, unquote
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, DateTimeField, OuterRef, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, DateTimeField, OuterRef, Subquery, TextField, Value
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Coalesce, Left
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone as dj_timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from . import control, monitor, states, store, workflow
+from . import admin_search, control, history, monitor, states, store, workflow
+from .admin_controls import QueueControls, WorkerControls, task_limits_view
 from .admin_support import (
+    HEAD,
     EstimatedCountPaginator,
     OnlineFilter,
     QueueFilter,
     TaskNameFilter,
     WorkerFilter,
+    breakable,
+    call_text,
     duration,
+    exception_message,
+    exception_text,
+    job_links,
     pretty_json,
+    progress_percent,
+    shorten,
     state_badge,
+    unconsumed_text,
+    when,
 )
 from .charts import bar_chart
 from .conf import settings
 from .models import SCHEDULE_FIELDS, Dashboard, Group, Job, PeriodicTask, Queue, Worker
+from .registry import tasks
 
 #: an action on more jobs than this is refused (select fewer, or use the API or a command)
 MAX_ACTION_JOBS = 10_000
+#: what each bulk action does, on its confirmation page
+BULK = {
+    "revoke": "Revoke: waiting jobs will not run; running ones are marked revoked and finish.",
+    "revoke_and_terminate": "Revoke and terminate: waiting jobs will not run; the processes "
+                            "running the others are killed (SIGTERM).",
+    "retry": "Retry: FAILURE and REVOKED jobs are sent again as new jobs (once each); other "
+             "jobs are skipped.",
+    "purge": "Purge: waiting jobs are deleted and never run; other jobs are left as they are.",
+}  # fmt: skip
 
 
 def log_change(request, objects_and_messages) -> None:
@@ -73,29 +101,41 @@ LIST_FIELDS = ("id", "name", "queue", "state", "custom_state", "worker", "create
                "started_at", "finished_at", "retries")  # fmt: skip
 
 
+
+
+def _head(expression) -> Left:
+    return Left(Cast(expression, TextField()), HEAD + 1)
+
+
 class JobChangeList(ChangeList):
-    """Loads only the listed columns (no payloads) and the database clock, for run times."""
+    """Loads only the listed columns, the first characters of the payloads (cut by the
+    database, never whole), and the database clock, for run times."""
 
     def get_queryset(self, request, exclude_parameters=None):
         qs = super().get_queryset(request, exclude_parameters)
-        return qs.only(*LIST_FIELDS).annotate(db_now=Value(store.db_now(), DateTimeField()))
+        return qs.only(*LIST_FIELDS).annotate(
+            db_now=Value(store.db_now(), DateTimeField()),
+            args_head=_head("args"), kwargs_head=_head("kwargs"), result_head=_head("result"),
+            exc_type=KT("result__exc_type"), exc_head=_head(KT("result__exc_message")),
+        )  # fmt: skip
 
 
 @admin.register(Job)
 class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
-    list_display = ("task", "state_display", "queue", "worker_display", "created", "runtime",
-                    "retries")  # fmt: skip
+    list_display = ("short_id", "task", "state_display", "outcome", "where", "created")
     list_display_links = ("task",)
     list_filter = ("state", QueueFilter, TaskNameFilter, WorkerFilter, "created_at")
     #: only columns with an index that serves "filtered, newest first"
     sortable_by = ("task", "state_display", "created")
     search_fields = ("name",)  # see get_search_results
-    search_help_text = "A job id, or part of a task name."
+    search_help_text = ("A job id or its start · part of a task name · arg:42 (a positional "
+                        "argument) · user_id=7 (a keyword argument) · error:timeout (exception "
+                        "type or message)")  # fmt: skip
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     paginator = EstimatedCountPaginator
     list_per_page = 50
-    actions = ["revoke", "revoke_and_terminate", "retry", "delete_selected"]
+    actions = ["revoke", "revoke_and_terminate", "retry", "purge", "delete_selected"]
     change_form_template = "admin/djq/job/change_form.html"
     fields = ("name",)  # the page is drawn by its template
 
@@ -109,33 +149,51 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
         return super().changelist_view(request, {"title": "Jobs", **(extra_context or {})})
 
     def get_search_results(self, request, queryset, search_term):
-        """An id finds its job; other text, the jobs of every registered task whose name
-        contains it (one indexed ``name IN (...)``, not a scan with LIKE)."""
-        from .registry import tasks
-
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        by_id = queryset.filter(id=term)  # ids are any text: one primary-key lookup
-        if by_id.exists():
-            return by_id, False
-        names = {n for n in tasks if term.lower() in n.lower()} | {term}
-        return queryset.filter(name__in=sorted(names)), False
+        """An id or its start, ``arg:V``, ``key=V``, ``error:text`` or part of a task name:
+        see ``djq.admin_search``."""
+        return admin_search.search(queryset, search_term), False
 
     # --- columns ---------------------------------------------------------------------------
-    @admin.display(description="task", ordering="name")
+    @admin.display(description="id")
+    def short_id(self, obj: Job) -> str:
+        text = str(obj.pk)
+        return format_html('<code class="djq-id" title="{}">{}</code>', text, text[:8])
+
+    @admin.display(description="task(arguments)", ordering="name")
     def task(self, obj: Job) -> str:
-        return obj.name
+        """``add(1, 2, x=3)`` above its module: what Flower shows as name, args and kwargs."""
+        call = call_text(getattr(obj, "args_head", ""), getattr(obj, "kwargs_head", ""))
+        short, _, module = obj.name.rpartition(".")[::-1]
+        return format_html('<span class="djq-call">{}<span class="djq-args">({})</span></span>'
+                           '<span class="djq-module">{}</span>', short, call,
+                           module)  # fmt: skip
+
+    @admin.display(description="result / exception")
+    def outcome(self, obj: Job) -> str:
+        if getattr(obj, "exc_type", None):
+            message = shorten(exception_message(obj.exc_head))
+            return format_html('<span class="djq-exc">{}: {}</span>', obj.exc_type, message)
+        head = getattr(obj, "result_head", None)
+        if head is None or obj.state != states.SUCCESS:
+            return "—"
+        return format_html('<code class="djq-result">{}</code>', shorten(head))
+
+    @admin.display(description="queue · worker")
+    def where(self, obj: Job) -> str:
+        return format_html('{}<span class="djq-module">{}</span>', obj.queue, obj.worker or "")
 
     @admin.display(description="created", ordering="created_at")
     def created(self, obj: Job) -> str:
-        local = dj_timezone.localtime(obj.created_at)
-        return format_html('<span class="djq-mono" title="{}">{}</span>', local.isoformat(),
-                           local.strftime("%Y-%m-%d %H:%M:%S"))  # fmt: skip
+        return when(obj.created_at)
 
-    @admin.display(description="state", ordering="state")
+    @admin.display(description="state · runtime", ordering="state")
     def state_display(self, obj: Job) -> str:
-        return state_badge(obj.state, obj.custom_state)
+        """The state, and below it the run time and the retries (a narrow column)."""
+        notes = [self.runtime(obj)] if obj.started_at else []
+        if obj.retries:
+            notes.append(f"{obj.retries} retr{'y' if obj.retries == 1 else 'ies'}")
+        return format_html('{}<span class="djq-module">{}</span>',
+                           state_badge(obj.state, obj.custom_state), " · ".join(notes))  # fmt: skip
 
     @admin.display(description="worker")
     def worker_display(self, obj: Job) -> str:
@@ -157,10 +215,34 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
             return None
         return ids
 
-    def _revoke(self, request, queryset, terminate: bool) -> None:
+    def confirm_first(self, request, queryset, action: str, always: bool = False):
+        """The confirmation page of a bulk action (more than one job, every job matching the
+        filter, or ``always``): how many jobs, in which states; None once confirmed."""
+        if request.POST.get("confirm") == "yes":
+            return None
+        across = request.POST.get("select_across") == "1"
+        ids = request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)
+        if not (always or across or len(ids) > 1):
+            return None
+        preview = queryset.order_by()[: MAX_ACTION_JOBS + 1]
+        by_state = Job.objects.filter(pk__in=preview.values("pk")).values("state").order_by(
+            "state").annotate(n=Count("*"))  # fmt: skip
+        total = sum(row["n"] for row in by_state)
+        context = {**self.admin_site.each_context(request), "opts": self.opts,
+                   "title": "Are you sure?", "action": action, "across": across, "ids": ids,
+                   "description": BULK[action], "by_state": by_state, "total": total,
+                   "too_many": total > MAX_ACTION_JOBS, "limit": MAX_ACTION_JOBS,
+                   "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME}  # fmt: skip
+        return TemplateResponse(request, "admin/djq/job/action_confirmation.html", context)
+
+    def _revoke(self, request, queryset, terminate: bool):
+        action = "revoke_and_terminate" if terminate else "revoke"
+        asked = self.confirm_first(request, queryset, action, always=terminate)
+        if asked is not None:
+            return asked
         ids = self._ids(request, queryset)
         if ids is None:
-            return
+            return None
         done = control.revoke(ids, terminate=terminate)
         stopped = [str(i) for i, state, _ in done if state == states.REVOKED]
         running = [str(i) for i, state, _ in done if state != states.REVOKED]
@@ -178,33 +260,53 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
 
     @admin.action(description="Revoke selected jobs", permissions=["change"])
     def revoke(self, request, queryset):
-        self._revoke(request, queryset, terminate=False)
+        return self._revoke(request, queryset, terminate=False)
 
     @admin.action(description="Revoke and terminate selected jobs (kills running ones)",
                   permissions=["change"])  # fmt: skip
     def revoke_and_terminate(self, request, queryset):
-        self._revoke(request, queryset, terminate=True)
+        return self._revoke(request, queryset, terminate=True)
+
+    @admin.action(description="Purge selected waiting jobs (delete them; they never run)",
+                  permissions=["delete"])  # fmt: skip
+    def purge(self, request, queryset):
+        asked = self.confirm_first(request, queryset, "purge", always=True)
+        if asked is not None:
+            return asked
+        ids = self._ids(request, queryset)
+        if ids is None:
+            return None
+        gone = list(Job.objects.waiting().filter(id__in=ids).only("id", "name", "state"))
+        log_change(request, [(job, "Purged (deleted while waiting)") for job in gone])
+        n = control.purge_jobs(ids)
+        self.message_user(request, f"Purged {n} waiting job(s); {len(ids) - n} other job(s) "
+                          "were left as they were.", messages.SUCCESS)  # fmt: skip
+        return None
 
     @admin.action(description="Retry selected failed or revoked jobs (as new jobs)",
                   permissions=["change"])  # fmt: skip
     def retry(self, request, queryset):
+        asked = self.confirm_first(request, queryset, "retry")
+        if asked is not None:
+            return asked
         ids = self._ids(request, queryset)
         if ids is None:
-            return
+            return []
+        before = control.retried_as(ids)
         results = control.retry_jobs(ids)
         new = Job.objects.filter(id__in=[r.id for r in results]).values_list("parent_id", "id")
         old = {str(j.id): j for j in Job.objects.filter(id__in=ids).only("id", "name", "state")}
         log_change(request, [(old[str(p)], f"Retried as job {i}") for p, i in new])
-        skipped = len(ids) - len(results)
-        text = f"Retried {len(results)} job(s) as new jobs"
-        if skipped:
-            text += f"; {skipped} job(s) not FAILURE or REVOKED were skipped"
-        self.message_user(request, text + ".", messages.SUCCESS if results else messages.WARNING)
+        self.message_user(request, retry_message(results, before, len(ids)),
+                          messages.SUCCESS if results else messages.WARNING)  # fmt: skip
+        return results
 
     # --- the job's page --------------------------------------------------------------------
     def get_urls(self):
         view = self.admin_site.admin_view(self.object_action)
+        limits = self.admin_site.admin_view(functools.partial(task_limits_view, self))
         return [
+            path("limits/", limits, name="djq_job_limits"),
             path("<path:object_id>/do/<str:action>/", view, name="djq_job_action"),
             *super().get_urls(),
         ]
@@ -218,7 +320,13 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
         if action not in handlers or not self.may_act(request):
             raise PermissionDenied
         job = get_object_or_404(Job, pk=unquote(object_id))  # (the admin quotes ids in URLs)
-        handlers[action](request, Job.objects.filter(pk=job.pk))
+        done = handlers[action](request, Job.objects.filter(pk=job.pk))
+        if isinstance(done, TemplateResponse):  # terminate: the page's button has confirmed
+            request.POST = request.POST.copy()
+            request.POST["confirm"] = "yes"
+            done = handlers[action](request, Job.objects.filter(pk=job.pk))
+        if action == "retry" and isinstance(done, list) and done:  # on to the new job
+            return HttpResponseRedirect(reverse("admin:djq_job_change", args=[done[0].id]))
         return HttpResponseRedirect(reverse("admin:djq_job_change", args=[object_id]))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -231,10 +339,15 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
         now = store.db_now()
         end = job.finished_at or (now if job.started_at else None)
         children = Job.objects.filter(parent_id=job.id).only("id", "name", "state", "custom_state")
-        retryable = job.state in (states.FAILURE, states.REVOKED)
+        retried = control.retried_as([job.id]).get(str(job.id))
+        retryable = job.state in (states.FAILURE, states.REVOKED) and not retried
         return {
             "job": job,
             "state_html": state_badge(job.state, job.custom_state),
+            "custom_running": bool(job.custom_state) and job.state not in states.READY_STATES,
+            "ready_states": states.READY_STATES,
+            "progress": progress_percent(job.meta),
+            "meta_text": pretty_json(job.meta) if job.meta else "",
             "runtime": duration(end - job.started_at) if job.started_at and end else "—",
             "waited": duration(job.started_at - job.run_after) if job.started_at else None,
             "timeline": timeline(job),
@@ -244,28 +357,68 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
             "parent_group": Group.objects.filter(id=job.parent_id).first()
             if job.parent_id else None,
             "children": [(c, state_badge(c.state, c.custom_state)) for c in children[:50]],
-            "payload": [(title, pretty_json(value)) for title, value in (
-                ("Arguments", job.args), ("Keyword arguments", job.kwargs),
-                ("Result" if job.state == states.SUCCESS else "Result / exception", job.result),
-                ("Meta", job.meta), ("Options", job.options)) if value not in (None, {}, [])
-                or title == "Arguments"],  # fmt: skip
+            "payload": payload(job),
             "may_act": self.may_act(request),
             "can_revoke": job.state in states.UNREADY_STATES,
             "can_terminate": job.state == states.STARTED,
             "can_retry": retryable,
+            "retried_as": retried,
+            "retry_of": (job.options or {}).get("retry_of"),
             "show_save": False, "show_save_and_continue": False,
             "show_save_and_add_another": False, "show_close": True,
         }  # fmt: skip
 
 
-def timeline(job: Job) -> list[dict]:
-    """The job's state changes with the time spent before each one."""
-    from django.utils.dateparse import parse_datetime
 
+
+
+
+
+
+
+
+
+
+def payload(job: Job) -> list[tuple[str, str]]:
+    """(title, text) of the job page's payload: JSON, but an exception as ``Type: message``."""
+    error = exception_text(job.result)
+    result = ("Exception", error) if error else (
+        "Result" if job.state == states.SUCCESS else "Result / exception",
+        pretty_json(job.result))  # fmt: skip
+    shown = [("Arguments", pretty_json(job.args))]
+    shown += [(title, pretty_json(value)) for title, value in (
+        ("Keyword arguments", job.kwargs), ("Meta", job.meta), ("Options", job.options))
+        if value not in (None, {}, [])]  # fmt: skip
+    if job.result is not None:
+        shown.insert(2 if job.kwargs else 1, result)
+    return shown
+
+
+
+
+def retry_message(results, before: dict[str, str], asked: int) -> str:
+    """What a retry did, with links to the new jobs (and to those of earlier retries)."""
+    text = format_html("Retried {} job(s) as new jobs", len(results))
+    if results:
+        text = format_html("{}: {}", text, job_links(r.id for r in results))
+    if before:
+        text = format_html("{}; {} job(s) already retried, as {}", text, len(before),
+                           job_links(before.values()))  # fmt: skip
+    skipped = asked - len(results) - len(before)
+    if skipped > 0:
+        text = format_html("{}; {} job(s) not FAILURE or REVOKED were skipped", text, skipped)
+    return format_html("{}.", text)
+
+
+def timeline(job: Job) -> list[dict]:
+    """The job's state changes with the time spent before each one (SQLite writes naive UTC
+    times, PostgreSQL aware ones)."""
     rows, previous = [], None
     for entry in job.history or []:
         state, when, worker = (list(entry) + ["", "", ""])[:3]
         at = parse_datetime(when) if isinstance(when, str) else when
+        if at is not None and dj_timezone.is_naive(at):
+            at = at.replace(tzinfo=dt.UTC)
         rows.append({"state": state_badge(state), "at": at, "worker": worker,
                      "after": duration(at - previous) if previous and at else ""})  # fmt: skip
         previous = at or previous
@@ -295,7 +448,17 @@ class DashboardAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.dashboard_view)
-        return [path("", view, name="djq_dashboard_changelist")]
+        past = self.admin_site.admin_view(self.history_view)
+        return [path("", view, name="djq_dashboard_changelist"),
+                path("history/", past, name="djq_dashboard_history")]  # fmt: skip
+
+    def history_view(self, request):
+        """Charts over 1 h … 30 d from the rollup table (``djq.history``)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {**self.admin_site.each_context(request), "opts": self.opts,
+                   "title": "History", **history.context(request.GET.get("range", "1h"))}
+        return TemplateResponse(request, "admin/djq/history.html", context)
 
     def dashboard_view(self, request):
         if not self.has_view_permission(request):
@@ -307,7 +470,6 @@ class DashboardAdmin(admin.ModelAdmin):
             context.update(self.admin_site.each_context(request), title="Dashboard",
                            opts=self.opts, refresh_seconds=self._refresh(request))  # fmt: skip
         return TemplateResponse(request, template, context)
-
 
     def _refresh(self, request) -> int:
         """Seconds between refreshes: ``?refresh=N`` (1 to 300), else ``refresh_seconds``."""
@@ -344,7 +506,22 @@ def dashboard_context() -> dict:
                     for row in monitor.slowest_tasks(now)],
         "workers": [(w, busy.get(w.name, 0), duration(now - w.last_heartbeat)) for w in online],
         "offline_workers": Worker.objects.exclude(monitor.online_q(now)).count(),
+        "unconsumed": unconsumed_text(unconsumed) if (unconsumed := monitor.unconsumed_queues(
+            now)) else "",
     }  # fmt: skip
+
+
+#: what deleting a queue or worker row does (Django's "Delete selected …" does not say)
+DELETE_QUEUE = "Delete settings of selected queues (pause, limit; their jobs stay)"
+DELETE_WORKER = "Delete records of selected workers (a live worker is not stopped)"
+
+
+
+
+
+def warn_unconsumed(request, queues: dict[str, int]) -> None:
+    if queues:
+        messages.warning(request, unconsumed_text(queues))
 
 
 # --- queues ---------------------------------------------------------------------------------------
@@ -363,11 +540,11 @@ class QueueChangeList(ChangeList):
 
 
 @admin.register(Queue)
-class QueueAdmin(ReadOnlyDetail, admin.ModelAdmin):
+class QueueAdmin(QueueControls, ReadOnlyDetail, admin.ModelAdmin):
     list_display = ("name", "status", "waiting", "running", "failed", "oldest_waiting",
                     "concurrency_limit")  # fmt: skip
-    readonly_fields = ("name", "paused", "concurrency_limit", "created_at")
-    actions = ["pause", "resume", "purge"]
+    fields = readonly_fields = ("name", "status", "concurrency_limit", "created")
+    actions = ["pause", "resume", "purge", "delete_selected"]
 
     class Media:
         css = {"all": ["djq/admin.css"]}
@@ -376,11 +553,22 @@ class QueueAdmin(ReadOnlyDetail, admin.ModelAdmin):
         return QueueChangeList
 
     def changelist_view(self, request, extra_context=None):
-        """Queues known only from jobs or workers get a row first, so they can be paused."""
+        """Queues known only from jobs or workers get a row first, so they can be paused; jobs
+        waiting in a queue no online worker consumes are pointed out."""
         if self.has_view_or_change_permission(request):
             now = store.db_now()
             control.register_queues(monitor.queue_names(now))
+            warn_unconsumed(request, monitor.unconsumed_queues(now))
         return super().changelist_view(request, {"title": "Queues", **(extra_context or {})})
+
+    @admin.display(description="created")
+    def created(self, obj: Queue) -> str:
+        return when(obj.created_at)
+
+    @admin.action(description=DELETE_QUEUE, permissions=["delete"])
+    def delete_selected(self, request, queryset):
+        """Django's delete (with its confirmation page), saying what it does to queues."""
+        return django_delete_selected(self, request, queryset)
 
     @admin.display(description="status", ordering="paused")
     def status(self, obj: Queue) -> str:
@@ -452,17 +640,17 @@ class QueueAdmin(ReadOnlyDetail, admin.ModelAdmin):
 
 # --- workers --------------------------------------------------------------------------------------
 @admin.register(Worker)
-class WorkerAdmin(ReadOnlyDetail, admin.ModelAdmin):
-    list_display = ("name", "status", "host", "queue_list", "slots", "started", "heartbeat",
-                    "processed", "failed", "current")  # fmt: skip
+class WorkerAdmin(WorkerControls, ReadOnlyDetail, admin.ModelAdmin):
+    list_display = ("name", "status", "host", "queue_list", "slots", "up", "heartbeat",
+                    "done", "failed_count", "current")  # fmt: skip
     list_filter = (OnlineFilter, "pool")
     show_facets = admin.ShowFacets.NEVER
     search_fields = ("name", "hostname")
     fields = ("name", "status", "hostname", "pid", "queue_list", "concurrency", "pool",
-              "started_at", "last_heartbeat", "heartbeat", "stopped_at", "processed", "failed",
+              "started", "last_beat", "heartbeat", "stopped", "processed", "failed",
               "current_jobs")  # fmt: skip
     readonly_fields = fields
-    actions = ["ping", "shutdown"]
+    actions = ["ping", "shutdown", "delete_selected"]
 
     class Media:
         css = {"all": ["djq/admin.css"]}
@@ -521,13 +709,41 @@ class WorkerAdmin(ReadOnlyDetail, admin.ModelAdmin):
 
     @admin.display(description="started", ordering="started_at")
     def started(self, obj: Worker) -> str:
-        return dj_timezone.localtime(obj.started_at).strftime("%Y-%m-%d %H:%M:%S")
+        return when(obj.started_at)
+
+    @admin.display(description="up", ordering="started_at")
+    def up(self, obj: Worker) -> str:
+        end = obj.stopped_at or obj.db_now
+        return format_html('<span title="since {}">{}</span>',
+                           dj_timezone.localtime(obj.started_at).strftime("%Y-%m-%d %H:%M:%S"),
+                           duration(end - obj.started_at))  # fmt: skip
+
+    @admin.display(description="last heartbeat")
+    def last_beat(self, obj: Worker) -> str:
+        return when(obj.last_heartbeat)
+
+    @admin.display(description="stopped")
+    def stopped(self, obj: Worker) -> str:
+        return when(obj.stopped_at)
+
+    @admin.display(description="done", ordering="processed")
+    def done(self, obj: Worker) -> str:
+        return f"{obj.processed:,}"
+
+    @admin.display(description="failed", ordering="failed")
+    def failed_count(self, obj: Worker) -> str:
+        return f"{obj.failed:,}"
+
+    @admin.action(description=DELETE_WORKER, permissions=["delete"])
+    def delete_selected(self, request, queryset):
+        """Django's delete (with its confirmation page), saying what it does to workers."""
+        return django_delete_selected(self, request, queryset)
 
     @admin.display(description="queues")
     def queue_list(self, obj: Worker) -> str:
         return ", ".join(obj.queues or []) or "—"
 
-    @admin.display(description="heartbeat age", ordering="-last_heartbeat")
+    @admin.display(description="heartbeat", ordering="-last_heartbeat")
     def heartbeat(self, obj: Worker) -> str:
         return duration(obj.db_now - obj.last_heartbeat)
 
@@ -551,8 +767,6 @@ class TaskNameInput(forms.TextInput):
     """A text input that suggests the registered task names (any name is accepted)."""
 
     def render(self, name, value, attrs=None, renderer=None):
-        from .registry import tasks
-
         attrs = {**(attrs or {}), "list": "djq-task-names", "size": 60}
         options = format_html_join("", '<option value="{}">', ((n,) for n in tasks.regular()))
         html = super().render(name, value, attrs, renderer)
@@ -577,6 +791,24 @@ class PeriodicTaskForm(forms.ModelForm):
         fields = "__all__"
         widgets = {"task": TaskNameInput, "crontab": forms.TextInput(attrs={"size": 30})}
 
+    def clean_task(self) -> str:
+        """Only a registered task: any other name would fire and fail with NotRegistered."""
+        name = (self.cleaned_data.get("task") or "").strip()
+        if name and name not in tasks:
+            close = difflib.get_close_matches(name, list(tasks.regular()), n=3, cutoff=0.6)
+            hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise forms.ValidationError(
+                f"No task named {name!r} is registered, so this schedule would fail at every "
+                f"run with NotRegistered.{hint}"
+            )
+        return name
+
+    def validate_constraints(self):
+        """The model's ``clean`` already names what is wrong (e.g. two schedules at once): the
+        database constraints' raw "Constraint … is violated." would only repeat it."""
+        if not self._errors:
+            super().validate_constraints()
+
     def clean(self):
         cleaned = super().clean()
         keys = ("task", "args", "kwargs", *SCHEDULE_FIELDS[:5])
@@ -596,24 +828,72 @@ class PeriodicTaskForm(forms.ModelForm):
 @admin.register(PeriodicTask)
 class PeriodicTaskAdmin(admin.ModelAdmin):
     form = PeriodicTaskForm
-    list_display = ("name", "task", "schedule_display", "enabled", "next_run_at", "last_run_at",
-                    "total_run_count", "source")  # fmt: skip
+    list_display = ("name", "task_name", "schedule_display", "enabled", "next_run",
+                    "last_run", "runs", "source")  # fmt: skip
     list_filter = ("enabled", "one_off")
     search_fields = ("name", "task", "description")
     actions = ["enable", "disable", "run_now"]
-    readonly_fields = ("upcoming", "next_run_at", "last_run_at", "total_run_count", "source",
-                       "created_at", "updated_at")  # fmt: skip
+    readonly_fields = ("upcoming", "next_run", "last_run", "total_run_count", "source",
+                       "created", "updated")  # fmt: skip
     fieldsets = [
         (None, {"fields": ("name", "task", "enabled", "description")}),
-        ("Arguments and options", {"fields": ("args", "kwargs", "queue", "priority",
-                                              "expire_seconds", "options")}),  # fmt: skip
-        ("Schedule: give exactly one of a cron expression, an interval or a clocked time", {
-            "fields": ("crontab", ("interval_every", "interval_period"), "clocked_time",
-                       "timezone", "start_time", "one_off", "catch_up"),
-        }),  # fmt: skip
-        ("Runs", {"fields": ("upcoming", "next_run_at", "last_run_at", "total_run_count",
-                             "source", "created_at", "updated_at")}),  # fmt: skip
+        (
+            "Arguments and options",
+            {"fields": ("args", "kwargs", "queue", "priority", "expire_seconds", "options")},
+        ),  # fmt: skip
+        (
+            "Schedule: give exactly one of a cron expression, an interval or a clocked time",
+            {
+                "fields": (
+                    "crontab",
+                    ("interval_every", "interval_period"),
+                    "clocked_time",
+                    "timezone",
+                    "start_time",
+                    "one_off",
+                    "catch_up",
+                ),
+            },
+        ),  # fmt: skip
+        (
+            "Runs",
+            {
+                "fields": (
+                    "upcoming",
+                    "next_run",
+                    "last_run",
+                    "total_run_count",
+                    "source",
+                    "created",
+                    "updated",
+                )
+            },
+        ),  # fmt: skip
     ]
+
+    @admin.display(description="task", ordering="task")
+    def task_name(self, obj: PeriodicTask) -> str:
+        return breakable(obj.task)
+
+    @admin.display(description="next run", ordering="next_run_at")
+    def next_run(self, obj: PeriodicTask) -> str:
+        return when(obj.next_run_at)
+
+    @admin.display(description="last run", ordering="last_run_at")
+    def last_run(self, obj: PeriodicTask) -> str:
+        return when(obj.last_run_at)
+
+    @admin.display(description="runs", ordering="total_run_count")
+    def runs(self, obj: PeriodicTask) -> str:
+        return f"{obj.total_run_count:,}"
+
+    @admin.display(description="created")
+    def created(self, obj: PeriodicTask) -> str:
+        return when(obj.created_at)
+
+    @admin.display(description="updated")
+    def updated(self, obj: PeriodicTask) -> str:
+        return when(obj.updated_at)
 
     @admin.display(description="schedule")
     def schedule_display(self, obj: PeriodicTask) -> str:
@@ -663,6 +943,6 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
     def run_now(self, request, queryset):
         from .beat import run_now
 
-        ids = [run_now(pt) for pt in queryset]
-        self.message_user(request, f"Enqueued {len([i for i in ids if i])} job(s): "
-                          + ", ".join(i for i in ids if i), messages.SUCCESS)  # fmt: skip
+        ids = [i for i in (run_now(pt) for pt in queryset) if i]
+        self.message_user(request, format_html("Enqueued {} job(s): {}", len(ids),
+                                               job_links(ids)), messages.SUCCESS)  # fmt: skip

@@ -9,8 +9,11 @@ import json
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
+from django.urls import reverse
+from django.utils import timezone as dj_timezone
 from django.utils.functional import cached_property
-from django.utils.html import format_html
+from django.utils.html import escape, format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from . import states
 
@@ -81,7 +84,12 @@ class TaskNameFilter(_ChoicesFilter):
         from .registry import tasks
 
         names = set(tasks) | ({self.value()} - {None})
-        return [(n, n) for n in sorted(names)]
+        return [(n, breakable(n)) for n in sorted(names)]
+
+
+def breakable(name: str) -> str:
+    """A dotted name that wraps after its dots only (never mid-word), for narrow columns."""
+    return mark_safe(escape(name).replace(".", ".<wbr>"))  # escaped first: safe
 
 
 class WorkerFilter(_ChoicesFilter):
@@ -117,11 +125,41 @@ class OnlineFilter(admin.SimpleListFilter):
 KNOWN_STATES = states.ALL_STATES
 
 
+def shown_state(state: str, custom: str = "") -> str:
+    """The state to show: a custom one (``update_state``) only while the job has not finished,
+    so a job revoked or failed in PROGRESS shows REVOKED or FAILURE (a finished state wins)."""
+    return custom if custom and state not in states.READY_STATES else state
+
+
 def state_badge(state: str, custom: str = "") -> str:
     """A coloured pill; a custom state (``update_state``) shows as itself on the running colour."""
-    shown = custom or state
+    shown = shown_state(state, custom)
     css = shown if shown in KNOWN_STATES else "CUSTOM"
     return format_html('<span class="djq-state djq-state-{}">{}</span>', css, shown)
+
+
+#: the one date format of every djq page (local time; the title attribute has the ISO instant)
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def when(value: dt.datetime | None) -> str:
+    """A moment as ``2026-12-03 10:31:28`` in the admin's time zone (``—`` when unset)."""
+    if value is None:
+        return "—"
+    local = dj_timezone.localtime(value)
+    return format_html('<span class="djq-when" title="{}">{}</span>', local.isoformat(),
+                       local.strftime(DATE_FORMAT))  # fmt: skip
+
+
+def exception_text(value) -> str | None:
+    """``ValueError: the message`` for a stored exception (``exc_type``/``exc_message``), else
+    None: what the job page and the list show instead of the raw JSON."""
+    if not isinstance(value, dict) or "exc_type" not in value:
+        return None
+    message = value.get("exc_message")
+    if isinstance(message, (list, tuple)):
+        message = ", ".join(str(m) for m in message)
+    return f"{value['exc_type']}: {message}" if message not in (None, "") else value["exc_type"]
 
 
 def duration(value: dt.timedelta | None) -> str:
@@ -155,3 +193,69 @@ def pretty_json(value) -> str:
     if len(flat) <= 90:
         return flat
     return json.dumps(value, cls=Encoder, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+# --- the job list's and pages' text ------------------------------------------------------------
+#: characters of arguments and results the list shows (cut in SQL: a payload may be megabytes)
+HEAD = 80
+
+
+def progress_percent(meta) -> int | None:
+    """``{"current": 3, "total": 10}`` (Celery's PROGRESS idiom) → 30; None otherwise."""
+    try:
+        current, total = float(meta["current"]), float(meta["total"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return max(0, min(100, round(100 * current / total))) if total > 0 else None
+
+
+def shorten(text: str | None) -> str:
+    """At most HEAD characters, with an ellipsis when cut."""
+    text = text or ""
+    return text if len(text) <= HEAD else text[: HEAD - 1] + "…"
+
+
+def json_items(head: str | None) -> str:
+    """The inside of a JSON list or object as text (``[1, 2]`` → ``1, 2``), cut or not."""
+    head = (head or "").strip()
+    if head[:1] in "[{" and head:
+        head = head[1:]
+        if head.endswith("]") or head.endswith("}"):
+            head = head[:-1]
+    return head
+
+
+def exception_message(head: str | None) -> str:
+    """The stored ``exc_message`` (a JSON list, maybe cut) as plain text."""
+    try:
+        value = json.loads(head or "")
+    except ValueError:
+        return json_items(head)
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def call_text(args_head: str | None, kwargs_head: str | None) -> str:
+    """``1, 2, x=3`` from the first characters of the JSON args and kwargs."""
+    args = json_items(args_head)
+    kwargs = json_items(kwargs_head)
+    if kwargs:
+        kwargs = kwargs.replace('": ', "=").replace(', "', ", ").lstrip('"')
+    return shorten(", ".join(p for p in (args, kwargs) if p))
+
+
+def job_links(ids) -> str:
+    """Links to the pages of the jobs ``ids`` (their short ids), comma-separated."""
+    links = ((reverse("admin:djq_job_change", args=[str(i)]), str(i)[:8]) for i in ids)
+    return format_html_join(", ", '<a href="{}"><code>{}</code></a>', links)
+
+
+def unconsumed_text(queues: dict[str, int]) -> str:
+    """The warning: 3 job(s) wait in queue x; no online worker consumes it; start one with -Q x."""
+    parts = [format_html("{} job(s) wait in queue <b>{}</b>", n, q) for q, n in queues.items()]
+    names = ",".join(queues)
+    return format_html("{}: no online worker consumes {}. Start one with "
+                       "<code>manage.py djq_worker -Q {}</code>.",
+                       format_html_join("; ", "{}", ((p,) for p in parts)),
+                       "it" if len(queues) == 1 else "them", names)  # fmt: skip

@@ -19,8 +19,10 @@ def nice_ceiling(value: float) -> int:
         step *= 10
 
 
-def bar_chart(series: list[tuple[dt.datetime, int, int]]) -> dict:
-    """``series``: (minute, succeeded, failed), oldest first. Returns what the template draws."""
+def bar_chart(series: list[tuple[dt.datetime, int, int]], fmt: str = "%H:%M",
+              every: int = 10) -> dict:  # fmt: skip
+    """``series``: (slot, succeeded, failed), oldest first; ``fmt`` labels a slot, one label
+    every ``every`` slots. Returns what the template draws."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     top = nice_ceiling(max((ok + bad for _, ok, bad in series), default=0))
     slot = plot_w / max(len(series), 1)
@@ -32,12 +34,12 @@ def bar_chart(series: list[tuple[dt.datetime, int, int]]) -> dict:
             "x": round(LEFT + i * slot + 0.5, 2), "w": round(max(slot - 1.5, 1), 2),
             "y_ok": round(y_ok, 2), "h_ok": round(h_ok, 2),
             "y_bad": round(y_ok - h_bad, 2), "h_bad": round(h_bad, 2),
-            "title": f"{minute:%H:%M} UTC: {ok} succeeded, {bad} failed",
+            "title": f"{minute.strftime(fmt)} UTC: {ok} succeeded, {bad} failed",
         })  # fmt: skip
     yticks = [{"y": round(TOP + plot_h - plot_h * f, 2), "label": _short(top * f)}
               for f in (0, 0.5, 1)]  # fmt: skip
-    xlabels = [{"x": round(LEFT + i * slot + slot / 2, 2), "label": f"{series[i][0]:%H:%M}"}
-               for i in range(0, len(series), 10)]  # fmt: skip
+    xlabels = [{"x": round(LEFT + i * slot + slot / 2, 2), "label": series[i][0].strftime(fmt)}
+               for i in range(0, len(series), every)]  # fmt: skip
     if series:
         xlabels.append({"x": round(LEFT + plot_w - slot / 2, 2), "label": "now"})
     empty = not any(b["h_ok"] or b["h_bad"] for b in bars)

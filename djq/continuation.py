@@ -40,7 +40,8 @@ class _Batch:
 
     def __init__(self):
         self.rows: list[dict] = []
-        self.failed: list[tuple[list, dict]] = []
+        #: (steps, error, lineage): the steps' parent is the job that stopped them
+        self.failed: list[tuple[list, dict, dict]] = []
 
 
 def after_complete(finished: list[dict], using: str | None = None) -> None:
@@ -72,7 +73,7 @@ def _give_up(job: dict, db: str) -> None:
     try:
         with transaction.atomic(using=db):
             steps = _options(job).get("chain") or []
-            _mark_not_run(steps, error, db)
+            _mark_not_run(steps, error, db, _lineage(job))
     except Exception:
         logger.exception("Could not record the steps after job %s as not run", job["id"])
 
@@ -110,8 +111,8 @@ def _continue(finished: list[dict], using) -> None:
             _fire_chord(chord, batch, using)
         chord_counts = Counter()
         failed, batch.failed = batch.failed, []
-        for steps, error in failed:
-            chord_counts.update(_mark_not_run(steps, error, using))
+        for steps, error, lineage in failed:
+            chord_counts.update(_mark_not_run(steps, error, using, lineage))
     if batch.rows:
         from .enqueue import enqueue
 
@@ -141,7 +142,7 @@ def _on_failure(job: dict, options: dict, batch: _Batch, using) -> None:
     chain = options.get("chain")
     if chain:
         error = loads(job["result"]) or exception_to_dict(RuntimeError("a previous step failed"))
-        batch.failed.append((chain, error))
+        batch.failed.append((chain, error, _lineage(job)))
 
 
 def _errback_call(errback, job: dict, using) -> tuple[tuple, dict]:
@@ -184,7 +185,7 @@ def _follow(sig_data, args: tuple, extra: dict, job: dict, batch: _Batch, using)
     from .enqueue import build_row
 
     sig = maybe_signature(sig_data)
-    lineage = {"parent_id": job["id"], "root_id": job.get("root_id") or job["id"]}
+    lineage = _lineage(job)
     if sig.subtask_type:  # a chord or group (chains arrive flattened): apply it now
         with transaction.atomic(using=store.alias(using)):
             sig.clone().apply_async(args, **extra, **lineage, using=using)
@@ -196,7 +197,7 @@ def _follow(sig_data, args: tuple, extra: dict, job: dict, batch: _Batch, using)
         logger.error("The continuation %r of job %s cannot be enqueued: %s", sig, job["id"], exc)
         step = sig.clone()
         step["options"].update(extra)
-        batch.failed.append(([step], exception_to_dict(exc)))
+        batch.failed.append(([step], exception_to_dict(exc), lineage))
 
 
 def _fire_chord(chord: dict, batch: _Batch, using) -> None:
@@ -225,21 +226,41 @@ def _fire_chord(chord: dict, batch: _Batch, using) -> None:
     logger.info("Chord %s failed: %s", chord["id"], error)
     for errback in callbacks(body.options.get("link_error")):
         _follow(errback, (body.id,), {}, {"id": chord["id"]}, batch, using)
-    batch.failed.append(([body], exception_to_dict(error)))
+    # the failed body's parent is the member that failed it (so its page shows the chord)
+    cause = bad or ordered_first(ordered)
+    lineage = _lineage(cause) if cause else {}
+    batch.failed.append(([body], exception_to_dict(error), lineage))
 
 
-def _mark_not_run(steps: list, error: dict, using) -> Counter:
+def ordered_first(members: list) -> dict | None:
+    """The first header job still stored (a missing member has no row)."""
+    return next((m for m in members if m is not None), None)
+
+
+def _lineage(job: dict) -> dict:
+    """The parent and root options of the jobs that ``job`` enqueues (or stops)."""
+    job_id = str(job["id"])
+    return {"parent_id": job_id, "root_id": str(job.get("root_id") or job_id)}
+
+
+def _mark_not_run(steps: list, error: dict, using, lineage: dict | None = None) -> Counter:
     """Record the steps a failure stopped as FAILURE with that error: each frozen result id
     gets a finished job row, so ``get()`` on a chain's or chord's result raises at once.
+    Each step's parent is the one before it (the first's: ``lineage``, the job that stopped
+    them), so the failed job's work-flow tree still shows them.
     Returns the chords (group id → count) that the marked steps were members of."""
     from . import store
     from .canvas import final_steps
     from .enqueue import build_row, enqueue
 
     rows, members = [], Counter()
+    lineage = dict(lineage or {})
     for step in steps:
         for final in final_steps(step):
             options = {k: v for k, v in final.options.items() if k in _KEPT_WHEN_NOT_RUN}
+            options = {**{k: v for k, v in lineage.items() if v}, **options}
+            if options.get("task_id"):
+                lineage = {"parent_id": options["task_id"], "root_id": lineage.get("root_id")}
             # the step never runs, so its arguments are not checked against its signature
             rows.append(build_row(final.task, (), {}, options, check=False))
             if options.get("chord") and options.get("group_id"):

@@ -65,10 +65,17 @@ RETRY_OPTIONS = ("headers", "time_limit", "soft_time_limit", "ignore_result", "t
                  "shadow")  # fmt: skip
 
 
+def purge_jobs(ids: Iterable[str], using: str | None = None) -> int:
+    """Delete those of ``ids`` that are still waiting (PENDING or RETRY); the number deleted.
+    ``purge`` for chosen jobs rather than a whole queue (the admin's bulk "purge")."""
+    return store.purge_waiting(using=using, ids=[str(i) for i in ids])
+
+
 def retry_jobs(ids: Iterable[str], using: str | None = None) -> list:
     """Re-enqueue FAILURE and REVOKED jobs as new jobs: same task, arguments, queue and priority,
     each linked to the job it retries (``parent_id``; same work-flow root). Other jobs are
-    skipped. Returns the new jobs' ``AsyncResult``s, in the order of ``ids``."""
+    skipped, and so are jobs retried before (a job is retried once: see ``retried_as``).
+    Returns the new jobs' ``AsyncResult``s, in the order of ``ids``."""
     from django.db import transaction
 
     from . import states
@@ -78,12 +85,29 @@ def retry_jobs(ids: Iterable[str], using: str | None = None) -> list:
 
     db = store.alias(using)
     ids = [str(i) for i in ids]
-    found = Job.objects.using(db).filter(id__in=ids, state__in=[states.FAILURE, states.REVOKED])
-    jobs = {str(job.id): job for job in found}
-    rows = [_retry_row(jobs[i]) for i in ids if i in jobs]
     with transaction.atomic(using=db):
+        # the rows are locked, so two retries of the same job at once make one new job
+        found = Job.objects.using(db).select_for_update().filter(
+            id__in=ids, state__in=[states.FAILURE, states.REVOKED]
+        )  # fmt: skip
+        jobs = {str(job.id): job for job in found}
+        done = retried_as(list(jobs), using=db)
+        rows = [_retry_row(jobs[i]) for i in ids if i in jobs and i not in done]
         enqueue(rows, using=db)
     return [AsyncResult(row["id"], task_name=row["name"], using=using) for row in rows]
+
+
+def retried_as(ids: Iterable[str], using: str | None = None) -> dict[str, str]:
+    """{old job id: id of the job that retries it} for those of ``ids`` retried already (the
+    new job is a child whose options carry ``retry_of``)."""
+    from .models import Job
+
+    ids = [str(i) for i in ids]
+    if not ids:
+        return {}
+    kids = Job.objects.using(store.alias(using)).filter(parent_id__in=ids)
+    found = kids.filter(options__has_key="retry_of").values_list("parent_id", "id")
+    return {str(parent): str(new) for parent, new in found}
 
 
 def _retry_row(job) -> dict:
@@ -91,7 +115,7 @@ def _retry_row(job) -> dict:
 
     options = {k: v for k, v in (job.options or {}).items() if k in RETRY_OPTIONS}
     options.update(queue=job.queue, priority=job.priority, parent_id=str(job.id),
-                   root_id=str(job.root_id or job.id))  # fmt: skip
+                   root_id=str(job.root_id or job.id), retry_of=str(job.id))  # fmt: skip
     # the arguments were accepted when the job was first sent; a task whose signature changed
     # since then fails in the worker, where the error is recorded on the new job
     return build_row(job.name, job.args, job.kwargs, options, check=False)

@@ -31,14 +31,14 @@ KNOWN_OPTIONS = frozenset(
         "track_started", "max_retries", "retries", "parent_id", "root_id", "group_id",
         "group_index", "chord", "chain", "shadow", "routing_key", "exchange", "serializer",
         "compression", "retry", "retry_policy", "using", "unique", "unique_key", "unique_for",
-        "errback",
+        "errback", "retry_of",
     }
 )  # fmt: skip
 #: options kept in the job's ``options`` column for the worker and the continuation.
 _STORED_OPTIONS = frozenset({
     "link", "link_error", "headers", "time_limit", "soft_time_limit", "ignore_result",
     "track_started", "group_index", "chord", "chain", "shadow", "unique_key", "unique_for",
-    "errback",
+    "errback", "retry_of",  # retry_of: the job an admin/control retry re-sends (retried once)
 })  # fmt: skip
 
 

@@ -369,7 +369,10 @@ class PeriodicTask(models.Model):
         if self.crontab:
             return f"cron {self.crontab} ({self.zone_name()})"
         if self.interval_every:
-            return f"every {self.interval_every} {self.interval_period}"
+            unit = self.interval_period.removesuffix("s")
+            if self.interval_every == 1:  # "every hour", not "every 1 hours"
+                return f"every {unit}"
+            return f"every {self.interval_every} {unit}s"
         if self.clocked_time:
             return f"once at {self.clocked_time.isoformat()}"
         return "no schedule"
@@ -550,3 +553,37 @@ class EventBatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.count} event(s) of {self.hostname} #{self.pk}"
+
+
+#: upper bounds (seconds) of the run-time histogram buckets of ``JobStat`` (the last: the rest)
+RUNTIME_BOUNDS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0)
+
+
+class JobStat(models.Model):
+    """Finished jobs per minute, queue, task and state: the history behind the admin's charts.
+
+    Written once per finished minute by the elected worker (``djq.stats``), so charts over 30
+    days read a small table, whatever the size of ``djq_job``, and survive the pruning of old
+    jobs. Run time is finish − start; wait is start − due time (``run_after``).
+    """
+
+    bucket = models.DateTimeField()
+    queue = models.CharField(max_length=200)
+    name = models.CharField(max_length=255)
+    state = models.CharField(max_length=16)
+    count = models.PositiveIntegerField()
+    runtime_sum = models.FloatField(default=0.0)
+    runtime_max = models.FloatField(default=0.0)
+    wait_sum = models.FloatField(default=0.0)
+    wait_max = models.FloatField(default=0.0)
+    runtime_hist = models.JSONField(default=list)  # counts per RUNTIME_BOUNDS bucket, then rest
+
+    class Meta:
+        db_table = "djq_job_stat"
+        constraints = [
+            models.UniqueConstraint(fields=["bucket", "queue", "name", "state"],
+                                    name="djq_job_stat_key"),  # fmt: skip
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bucket:%Y-%m-%d %H:%M} {self.queue} {self.name} {self.state}: {self.count}"

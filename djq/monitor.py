@@ -12,12 +12,12 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.db.models import Avg, Count, F, Max, Min, Q
+from django.db.models import Avg, Count, F, Max, Min, Q, Sum
 from django.db.models.functions import TruncMinute
 
 from . import states, store
 from .conf import settings
-from .models import Job, Queue, Worker
+from .models import Job, JobStat, Queue, Worker
 
 #: how far back the dashboard and the metrics look at finished jobs
 WINDOW = dt.timedelta(hours=1)
@@ -81,9 +81,22 @@ def throughput(now: dt.datetime, using: str | None = None) -> list[tuple[dt.date
     minutes = int(WINDOW.total_seconds() // 60)
     start = end - dt.timedelta(minutes=minutes - 1)
     per: dict[dt.datetime, dict[str, int]] = defaultdict(dict)
+    done = [states.SUCCESS, states.FAILURE]
+    # minutes the elected worker has rolled up come from JobStat (djq.stats); the rest, live
+    rolled = JobStat.objects.using(store.alias(using)).filter(bucket__gte=start).aggregate(
+        at=Max("bucket"))["at"]  # fmt: skip
+    live_from = rolled + dt.timedelta(minutes=1) if rolled else start
+    if rolled:
+        past = (
+            JobStat.objects.using(store.alias(using))
+            .filter(bucket__gte=start, bucket__lte=rolled, state__in=done)
+            .values("bucket", "state")
+        )
+        for row in past.order_by().annotate(n=Sum("count")):
+            per[row["bucket"].astimezone(dt.UTC)][row["state"]] = row["n"]
     qs = (
         jobs(using)
-        .filter(finished_at__gte=start, state__in=[states.SUCCESS, states.FAILURE])
+        .filter(finished_at__gte=live_from, state__in=done)
         .annotate(minute=TruncMinute("finished_at", tzinfo=dt.UTC))
         .values("minute", "state")
         .annotate(n=Count("*"))
@@ -161,10 +174,19 @@ def queue_stats(now: dt.datetime, using: str | None = None) -> dict[str, QueueSt
     return stats
 
 
+def unconsumed_queues(now: dt.datetime, using: str | None = None) -> dict[str, int]:
+    """{queue: waiting jobs} of queues that no online worker consumes: those jobs wait until
+    a worker with ``-Q <queue>`` starts (the dashboard and the queue list say so)."""
+    due = jobs(using).waiting().values("queue").order_by()
+    counts = {row["queue"]: row["n"] for row in due.annotate(n=Count("*"))}
+    if not counts:
+        return {}
+    consumed = {q for qs in workers(now, using).values_list("queues", flat=True) for q in qs or ()}
+    return {q: n for q, n in sorted(counts.items()) if q not in consumed}
+
+
 def runtime_stats(now: dt.datetime, using: str | None = None) -> list[dict]:
     """Per task, over jobs finished in the last WINDOW: count, sum and max of run times."""
-    from django.db.models import Sum
-
     return list(
         jobs(using)
         .filter(finished_at__gte=now - WINDOW, started_at__isnull=False)

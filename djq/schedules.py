@@ -52,6 +52,34 @@ def _aware(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(UTC)
 
 
+#: (field name, values it spans, the longest month for each month number) of a cron expression
+_CRON_FIELDS = (("minute", 60), ("hour", 24), ("day of month", 31), ("month", 12),
+                ("day of week", 7))  # fmt: skip
+_MONTH_DAYS = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30,
+               12: 31}  # fmt: skip
+
+
+def check_cron_fields(expression: str) -> None:
+    """What croniter accepts but cannot mean what was written: a step as long as its field
+    (``*/61`` would fire at minute 0 only, i.e. hourly) or days no listed month has
+    (``0 0 31 2 *`` never fires). ``ValueError`` naming the field and the value."""
+    for (name, span), field in zip(_CRON_FIELDS, expression.split(), strict=True):
+        for part in field.split(","):
+            step = part.partition("/")[2]
+            if step.isdigit() and not 0 < int(step) < span:
+                raise ValueError(f"cron {name} step {part!r} must be between 1 and {span - 1} "
+                                 f"(in {expression!r})")  # fmt: skip
+    fields = croniter.expand(expression)[0]
+    days, months, weekdays = fields[2], fields[3], fields[4]
+    if "*" in days or "*" in months or weekdays != ["*"]:
+        return  # a weekday list is OR-ed with the days, so some day matches
+    numbers = [d for d in days if isinstance(d, int)]
+    longest = max(_MONTH_DAYS[m] for m in months if isinstance(m, int))
+    if numbers and len(numbers) == len(days) and min(numbers) > longest:
+        raise ValueError(f"cron expression {expression!r} never fires: no month it lists has "
+                         f"day {min(numbers)}")  # fmt: skip
+
+
 class crontab:  # noqa: N801 - Celery's name
     """``crontab(minute="*/15", hour="*", day_of_week="*", day_of_month="*", month_of_year="*")``.
 
@@ -79,6 +107,7 @@ class crontab:  # noqa: N801 - Celery's name
             self.expression
         ):
             raise ValueError(f"invalid crontab: {self.expression!r}")
+        check_cron_fields(self.expression)
         if tz:
             zone(tz)
 

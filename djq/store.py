@@ -323,13 +323,16 @@ def purge_finished(before: dt.datetime, using: str | None = None, batch: int = 1
         total += Job.objects.using(alias(using)).filter(id__in=ids).delete()[0]
 
 
-def purge_waiting(queue: str | None = None, using: str | None = None) -> int:
-    """Delete waiting jobs (of one queue, or all): Celery's ``purge``."""
+def purge_waiting(queue: str | None = None, using: str | None = None,
+                  ids: Sequence[str] | None = None) -> int:  # fmt: skip
+    """Delete waiting jobs (of one queue, or all, or of ``ids``): Celery's ``purge``."""
     from .models import Job
 
     qs = Job.objects.using(alias(using)).waiting()
     if queue is not None:
         qs = qs.filter(queue=queue)
+    if ids is not None:
+        qs = qs.filter(id__in=list(ids))
     return qs.delete()[0]
 
 
@@ -388,12 +391,19 @@ def fail_jobs(rows: list[dict], using: str | None = None) -> None:
 
     from .models import Job
 
+    db = alias(using)
+    at = db_now(db).isoformat()
+    jobs = Job.objects.using(db)
+    found = jobs.filter(id__in=[r["id"] for r in rows]).values_list("id", "history")
+    history = {str(i): h for i, h in found}
     for row in rows:
-        Job.objects.using(alias(using)).filter(id=row["id"], state=states.PENDING).update(
+        entries = list(history.get(str(row["id"])) or []) + [[states.FAILURE, at, ""]]
+        jobs.filter(id=row["id"], state=states.PENDING).update(
             state=states.FAILURE,
             result=row["result"],
             traceback=row.get("traceback", ""),
             finished_at=Now(),
+            history=entries,  # the timeline shows the FAILURE (read, then written: fresh rows)
         )
 
 
@@ -576,3 +586,19 @@ def prune_events(before: dt.datetime, using: str | None = None, batch: int = 10_
         if not ids:
             return total
         total += events.filter(id__in=ids).delete()[0]
+
+
+def write_job_stats(rows: list[dict], using: str | None = None) -> int:
+    """Insert per-minute rollup rows (``JobStat``); a row already written is left as it is."""
+    from .models import JobStat
+
+    made = JobStat.objects.using(alias(using)).bulk_create(
+        [JobStat(**row) for row in rows], ignore_conflicts=True
+    )
+    return len(made)
+
+
+def prune_job_stats(before: dt.datetime, using: str | None = None) -> int:
+    from .models import JobStat
+
+    return JobStat.objects.using(alias(using)).filter(bucket__lt=before).delete()[0]

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hmac
 
+from django.db.models import Sum
 from django.http import HttpResponse
 from django.views.decorators.cache import never_cache
 
 from . import monitor, states, store
 from .conf import settings
-from .models import Queue, Worker
+from .models import JobStat, Queue, Worker
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -35,6 +36,15 @@ def metrics(request):
     if not allowed(request):
         return HttpResponse("forbidden\n", status=403, content_type="text/plain")
     return HttpResponse(render(), content_type=CONTENT_TYPE)
+
+
+def history_totals(using: str | None = None) -> list:
+    """((queue, state), (jobs, wait seconds, run seconds)) summed over the rollup table."""
+    rows = (JobStat.objects.using(store.alias(using)).filter(name__gt="")
+            .values("queue", "state").order_by("queue", "state")
+            .annotate(n=Sum("count"), w=Sum("wait_sum"), r=Sum("runtime_sum")))  # fmt: skip
+    return [((row["queue"], row["state"]), (row["n"], row["w"] or 0.0, row["r"] or 0.0))
+            for row in rows]  # fmt: skip
 
 
 def _label(value: str) -> str:
@@ -85,6 +95,14 @@ def render(using: str | None = None) -> str:
     metric("djq_job_runtime_seconds_max", "gauge",
            f"Longest run time among jobs finished in the last {window} s, by task.",
            [({"task": r["name"]}, round(r["max"].total_seconds(), 6)) for r in runtimes])
+    totals = history_totals(using)
+    metric("djq_jobs_finished_total", "counter",
+           "Jobs finished, by queue and state, from the per-minute history (kept 31 days).",
+           [({"queue": q, "state": s}, n) for (q, s), (n, _, _) in totals])  # fmt: skip
+    metric("djq_job_wait_seconds_sum", "counter", "Total wait (due to start) of those jobs.",
+           [({"queue": q, "state": s}, round(w, 6)) for (q, s), (_, w, _) in totals])
+    metric("djq_job_runtime_seconds_total", "counter", "Total run time of those jobs.",
+           [({"queue": q, "state": s}, round(r, 6)) for (q, s), (_, _, r) in totals])
     online = monitor.workers(now, using).count()
     total = Worker.objects.count()
     metric("djq_workers", "gauge", "Workers by status (online: fresh heartbeat, not stopped).",

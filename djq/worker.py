@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connections, transaction
 
-from . import signals, states, store
+from . import signals, states, stats, store
 from .conf import settings
 from .continuation import may_continue
 from .execute import report_lost
@@ -140,6 +140,7 @@ class Worker:
         self.woken = True
         self.more = False  # the last claim was full: claim again at once
         self.next_poll = self.next_heartbeat = self.next_rescue = 0.0
+        self.next_stats = 0.0  # the charts' rollup (djq.stats; one elected worker writes)
         self.db_failures = 0
         self.heartbeat_thread: threading.Thread | None = None
         self.heartbeat_done = threading.Event()
@@ -543,6 +544,9 @@ class Worker:
                 action = "requeued" if requeued else "failed (WorkerLostError)"
                 logger.warning("Rescued %s[%s] from %s: its lease expired; %s",
                                job["name"], job["id"], job["worker"], action)  # fmt: skip
+        if now >= self.next_stats:
+            self.next_stats = now + stats.EVERY
+            stats.rollup_safely(self.name, self.using)
         if self.listener is None and self._wants_listener() and now >= self.listener_retry_at:
             self._connect_listener()
         if self.mailbox is not None and (self.control_due or now >= self.next_control):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from . import store
 from .models import Group, Job
+from .states import READY_STATES
 
 MAX_NODES = 200
 MAX_DEPTH = 50
@@ -43,7 +44,9 @@ class Node:
 
 
 def _job_node(row: dict, current: str) -> Node:
-    state = row["custom_state"] or row["state"]
+    state = row["state"]
+    if row["custom_state"] and state not in READY_STATES:  # a finished state wins
+        state = row["custom_state"]
     return Node("job", str(row["id"]), row["name"], state, current=str(row["id"]) == current)
 
 

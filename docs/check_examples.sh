@@ -171,9 +171,10 @@ manage djq_worker -n fast@%h -Q default -c 8 --prefetch-multiplier 16 --burst >/
 manage djq_worker -n slow@%h -Q reports -c 2 --prefetch-multiplier 1 --burst >/dev/null 2>&1
 
 step "SIGTERM: warm shutdown lets the running job finish"
+# (4 s: long enough that the next shell, slow to start on a busy machine, sees it running)
 job=$(manage shell -v 0 -c '
 from testproject.demo.tasks import sleep
-print(sleep.delay(1).id)')
+print(sleep.delay(4).id)')
 start_worker "$TMP/warm.log" -n warm@%h -c 1 --poll-interval 0.1
 manage shell -v 0 -c "
 import time

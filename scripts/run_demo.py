@@ -1,11 +1,19 @@
 """`make run`: the djq demo on SQLite.
 
-1. Creates (or updates) the superuser `admin` with a fresh random password and prints the login.
-2. Starts, as child processes (each in its own process group, output prefixed with its name):
-     web     manage.py runserver 127.0.0.1:$PORT          (PORT defaults to 8000)
-     worker  manage.py djq_worker -l info [--beat]       (--beat if the djq_beat command exists)
-     stream  manage.py djq_demo_stream                   (if the demo app provides it)
-3. Ctrl-C / SIGTERM: forwarded once to every child (warm shutdown), then waits for them; a second
+1. Creates the superuser `admin` once per demo database, with a random password kept next to
+   the database in `<database>-login.txt` (`db.sqlite3-login.txt`): the same login every run,
+   a new one when the database is removed (`make clean`).
+2. Starts, as child processes (each in its own process group, output prefixed with its name),
+   with DJQ_DEMO=1 (the demo's schedules and quieter request logs, see testproject/settings.py):
+     web      manage.py runserver 127.0.0.1:$PORT                  (PORT defaults to 8000)
+     worker   manage.py djq_worker -Q default -c 2 --beat -l warning
+     reports  manage.py djq_worker -Q reports -c 1 -l warning     (a second queue, its own slot)
+     stream   manage.py djq_demo_stream                           (chains, groups, chords,
+                                                                   long jobs, reports, failures)
+   Tracebacks in the children's output are shortened to their last line (the job's page in the
+   admin has the whole traceback); DJQ_DEMO_VERBOSE=1 shows them whole.
+3. Prints the login last, and again once the first worker's banner has gone by.
+4. Ctrl-C / SIGTERM: forwarded once to every child (warm shutdown), then waits for them; a second
    Ctrl-C kills them. If any child exits on its own, all others are stopped and we exit non-zero.
 
 Run from the repository root (the Makefile does): `python scripts/run_demo.py`.
@@ -25,6 +33,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MANAGE = str(REPO_ROOT / "manage.py")
 STOP_GRACE_SECONDS = 30.0
+#: the demo workers' log level: warnings and failures, not a line per job (the admin has those)
+LEVEL = os.environ.get("DJQ_DEMO_LOG_LEVEL", "warning")
 
 
 def setup_django():
@@ -35,20 +45,37 @@ def setup_django():
     django.setup()
 
 
+def login_file() -> Path:
+    """Where the demo database's login is kept: beside the database, removed with it."""
+    from django.conf import settings
+
+    return Path(f"{settings.DATABASES['default']['NAME']}-login.txt")
+
+
 def ensure_admin() -> str:
+    """The `admin` superuser with the password kept in `login_file()` (made on first run)."""
     from django.contrib.auth import get_user_model
     from django.db import connections
 
-    password = secrets.token_urlsafe(12)
+    path = login_file()
+    kept = path.read_text().split("password:", 1)[-1].split()[:1] if path.exists() else []
+    password = kept[0] if kept else secrets.token_urlsafe(12)
     User = get_user_model()
     user, _ = User.objects.get_or_create(username="admin", defaults={"email": "admin@example.com"})
-    user.is_staff = True
-    user.is_superuser = True
-    user.is_active = True
-    user.set_password(password)
+    user.is_staff = user.is_superuser = user.is_active = True
+    if not user.check_password(password):
+        user.set_password(password)
     user.save()
     connections.close_all()
     return password
+
+
+def login_box(url: str, password: str) -> str:
+    bar = "=" * 64
+    return (
+        f"\n{bar}\n  djq demo\n  open:     {url}\n  user:     admin\n"
+        f"  password: {password}\n  (kept in {login_file()})\n  stop:     Ctrl-C\n{bar}\n"
+    )
 
 
 def available_commands() -> set[str]:
@@ -57,14 +84,52 @@ def available_commands() -> set[str]:
     return set(get_commands())
 
 
+class Output:
+    """The children's output, one line at a time: prefixed, tracebacks shortened to their last
+    line, and the login shown again after the first worker banner (``after_banner``)."""
+
+    def __init__(self, after_banner: str, verbose: bool):
+        self.after_banner = after_banner
+        self.verbose = verbose
+        self.lock = threading.Lock()
+        self.banner_seen = False
+
+    def write(self, label: str, line: str, state: dict) -> None:
+        with self.lock:
+            for text in self._filter(line, state):
+                sys.stdout.write(f"[{label}] {text}")
+            if label.startswith("worker") and not self.banner_seen and line.startswith("[tasks]"):
+                state["in_tasks"] = True
+            elif state.get("in_tasks") and not line.strip():
+                state["in_tasks"] = False
+                self.banner_seen = True
+                sys.stdout.write(self.after_banner)
+            sys.stdout.flush()
+
+    def _filter(self, line: str, state: dict) -> list[str]:
+        if self.verbose:
+            return [line]
+        if "Traceback (most recent call last)" in line:
+            state["traceback"] = 0
+            return []
+        if "traceback" in state:
+            if line.startswith((" ", "\t")) or not line.strip():
+                state["traceback"] += 1
+                return []
+            hidden = state.pop("traceback")
+            return [f"{line.rstrip()}  (traceback of {hidden} lines on the job's admin page)\n"]
+        return [line]
+
+
 class Child:
-    def __init__(self, label: str, argv: list[str], *, group_signal: bool):
+    def __init__(self, label: str, argv: list[str], *, group_signal: bool, output: Output):
         self.label = label
         self.argv = argv
+        self.output = output
         # Send signals to the whole process group (runserver's autoreloader runs the server in a
         # grandchild) or only to the leader (the worker manages its own pool processes).
         self.group_signal = group_signal
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", DJQ_DEMO="1")
         self.proc = subprocess.Popen(
             argv,
             cwd=REPO_ROOT,
@@ -78,11 +143,9 @@ class Child:
         self.thread.start()
 
     def _pump(self):
-        prefix = f"[{self.label}] ".encode()
-        out = sys.stdout.buffer
+        state: dict = {}
         for line in iter(self.proc.stdout.readline, b""):
-            out.write(prefix + line)
-            out.flush()
+            self.output.write(self.label, line.decode(errors="replace"), state)
         self.proc.stdout.close()
 
     def send(self, sig: int):
@@ -113,10 +176,12 @@ def main() -> int:
         ("web", [sys.executable, MANAGE, "runserver", f"127.0.0.1:{port}"], True),
     ]
     if "djq_worker" in commands:
-        worker = [sys.executable, MANAGE, "djq_worker", "-l", "info"]
+        worker = [sys.executable, MANAGE, "djq_worker", "-Q", "default", "-c", "2", "-l", LEVEL]
         if "djq_beat" in commands:
             worker.append("--beat")
         plan.append(("worker", worker, False))
+        plan.append(("reports", [sys.executable, MANAGE, "djq_worker", "-Q", "reports", "-c", "1",
+                                 "-n", "reports@%h", "-l", LEVEL], False))  # fmt: skip
     else:
         print("note: no djq_worker command yet; running without a worker", file=sys.stderr)
     if "djq_demo_stream" in commands:
@@ -127,12 +192,9 @@ def main() -> int:
         )
 
     url = f"http://127.0.0.1:{port}/admin/"
-    bar = "=" * 64
-    print(
-        f"\n{bar}\n  djq demo\n  open:     {url}\n  user:     admin\n"
-        f"  password: {password}\n  stop:     Ctrl-C\n{bar}\n",
-        flush=True,
-    )
+    box = login_box(url, password)
+    login_file().write_text(box.strip() + "\n")
+    output = Output(box, verbose=os.environ.get("DJQ_DEMO_VERBOSE") == "1")
 
     stop_requested = {"count": 0}
 
@@ -142,7 +204,9 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    children = [Child(label, argv, group_signal=grp) for label, argv, grp in plan]
+    children = [Child(label, argv, group_signal=grp, output=output) for label, argv, grp in plan]
+    with output.lock:
+        print(box, flush=True)  # last, after the children's first lines
 
     exit_code = 0
     reason = ""

@@ -161,3 +161,25 @@ else:
             "QUEUES": ["default", "other"],
         },
     }
+
+# --- The demo (make run: scripts/run_demo.py starts every process with DJQ_DEMO=1) ---------------
+if env.bool("DJQ_DEMO", default=False):
+    # two schedules, so that the periodic pages and beat have something to show
+    DJQ_BEAT_SCHEDULE = {
+        "demo: nightly report, every minute here": {
+            "task": "testproject.demo.tasks.demo_report",
+            "schedule": "* * * * *",
+            "options": {"queue": "reports"},
+        },
+        "demo: add every 20 seconds": {
+            "task": "testproject.demo.tasks.add",
+            "schedule": 20.0,
+            "args": (20, 22),
+        },
+    }
+    # a request log line per dashboard refresh would bury everything else
+    LOGGING["loggers"]["django.server"] = {
+        "handlers": ["console_warnings"],
+        "level": "WARNING",
+        "propagate": False,
+    }

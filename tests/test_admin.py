@@ -259,7 +259,7 @@ def test_revoke_action_revokes_waiting_jobs_and_logs_them(staff):
     waiting = add.apply_async((1, 1), countdown=LATER)
     done = add.delay(2, 2)
     run(done.id)
-    response = post_action(staff, "job", "revoke", [waiting.id, done.id])
+    response = post_action(staff, "job", "revoke", [waiting.id, done.id], confirm="yes")
     assert "1 waiting job(s) will not run" in response.content.decode()
     assert "1 finished job(s) left as they were" in response.content.decode()
     assert job(waiting.id).state == states.REVOKED and job(done.id).state == states.SUCCESS
@@ -270,7 +270,7 @@ def test_revoke_action_revokes_waiting_jobs_and_logs_them(staff):
 def test_revoke_and_terminate_marks_running_jobs_for_their_worker(staff):
     r = add.delay(1, 1)
     claim("w1@test", ["default"], 1)
-    post_action(staff, "job", "revoke_and_terminate", [r.id])
+    post_action(staff, "job", "revoke_and_terminate", [r.id], confirm="yes")
     running = job(r.id)
     assert running.state == states.STARTED and running.revoked_at is not None
     assert running.terminate_signal == "SIGTERM"
@@ -280,7 +280,7 @@ def test_retry_action_enqueues_new_jobs_linked_to_the_failed_ones(staff):
     failed = add.apply_async((3, 4), queue="other", priority=7)
     run(failed.id, fail_with=ValueError("nope"))
     pending = add.delay(1, 1)
-    response = post_action(staff, "job", "retry", [failed.id, pending.id])
+    response = post_action(staff, "job", "retry", [failed.id, pending.id], confirm="yes")
     assert "Retried 1 job(s)" in response.content.decode()
     new = Job.objects.get(parent_id=failed.id)
     assert (new.name, new.args, new.queue, new.priority, new.state) == (
@@ -315,7 +315,7 @@ def test_actions_refuse_huge_selections(staff, monkeypatch):
 
     monkeypatch.setattr(djq_admin, "MAX_ACTION_JOBS", 3)
     results = enqueue_many([add.s(i, i) for i in range(4)])
-    response = post_action(staff, "job", "revoke", [r.id for r in results])
+    response = post_action(staff, "job", "revoke", [r.id for r in results], confirm="yes")
     assert "Select at most 3 jobs" in response.content.decode()
     assert not Job.objects.filter(state=states.REVOKED).exists()
 
@@ -332,7 +332,8 @@ def test_retry_jobs_keeps_the_call_and_drops_the_work_flow_links():
     first, second = job(results[0].id), job(results[1].id)
     assert (str(first.parent_id), first.args, str(second.parent_id)) == (
         failed.id, [1, 2], revoked.id)  # fmt: skip
-    assert first.options == {"headers": {"h": 1}, "time_limit": 9}  # no link: it is not re-run
+    # no link (it is not re-run); retry_of marks the job as retried once
+    assert first.options == {"headers": {"h": 1}, "time_limit": 9, "retry_of": failed.id}
     assert job(fine.id).state == states.PENDING
     assert Job.objects.count() == 5
 

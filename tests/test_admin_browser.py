@@ -78,9 +78,11 @@ def test_retry_a_failed_job(page, start_worker, tmp_path):
     page.click("input[value='Retry as a new job']")
     page.wait_for_selector(".messagelist .success")
     new = Job.objects.get(parent_id=r.id)
+    assert page.url.endswith(f"/{new.id}/change/")  # on to the new job, linked to the old one
+    page.locator("#djq-retry-of").click()
     wait_for(lambda: state_of(new.id) == states.SUCCESS, timeout=15)
-    page.reload()
-    child = page.locator(f"#djq-summary a[href$='/{new.id}/change/']")
+    assert page.locator("input[value='Retry as a new job']").count() == 0  # retried once
+    child = page.locator(f"#djq-summary a[href$='/{new.id}/change/']").first
     child.click()
     page.wait_for_selector("#djq-summary")
     assert "SUCCESS" in page.locator(".djq-title").inner_text()

@@ -297,3 +297,20 @@ def chaos_run(self, seconds: float = 0.0, durable: bool = True):
     if seconds:
         time.sleep(seconds)
     return self.request.id
+
+
+# --- the demo's long job and reports (make run; see djq_demo_stream) ------------------------------
+@task(bind=True)
+def demo_long(self, seconds: int = 40):
+    """A long job that reports its progress (``update_state``): the dashboard's "Running now"."""
+    for done in range(seconds):
+        self.update_state(state="PROGRESS", meta={"current": done, "total": seconds})
+        time.sleep(1)
+    return seconds
+
+
+@task(queue="reports")
+def demo_report(kind: str = "daily"):
+    """A job of the second queue, run by the demo's "reports" worker."""
+    time.sleep(random.uniform(0.5, 2.0))
+    return {"report": kind, "rows": random.randint(10, 500)}

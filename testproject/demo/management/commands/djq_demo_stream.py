@@ -9,7 +9,11 @@ import threading
 
 from django.core.management.base import BaseCommand
 
-from testproject.demo.tasks import add, demo_work, mul, retry_twice, xsum
+from djq import chord, group
+from testproject.demo.tasks import add, demo_long, demo_report, demo_work, mul, retry_twice, xsum
+
+#: a summary line every this many rounds (not one per round)
+REPORT_EVERY = 30
 
 
 class Command(BaseCommand):
@@ -23,6 +27,7 @@ class Command(BaseCommand):
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
+        self.total = 0
         rounds = itertools.count(1) if options["count"] is None else range(1, options["count"] + 1)
         for n in rounds:
             self.enqueue_round(n)
@@ -34,9 +39,19 @@ class Command(BaseCommand):
         jobs = [demo_work.delay(n), add.delay(n, n)]
         if n % 3 == 0:
             jobs.append(add.apply_async((n, 1), countdown=5, priority=5))
+        if n % 4 == 1:
+            jobs.append(demo_report.delay(random.choice(["daily", "weekly", "sales"])))
         if n % 5 == 0:
             jobs.append(retry_twice.delay())
             jobs.append((add.s(n, 1) | mul.s(2)).delay())
+        if n % 6 == 2:
+            jobs.append(group(add.s(n, i) for i in range(4)).delay())
         if n % 7 == 0:
             jobs.append(xsum.delay([random.randint(0, 9) for _ in range(5)]))
-        self.stdout.write(f"round {n}: enqueued {len(jobs)} jobs")
+        if n % 8 == 3:
+            jobs.append(chord([mul.s(n, i) for i in range(5)], xsum.s()).delay())
+        if n % 60 == 1:
+            jobs.append(demo_long.delay(90))
+        self.total += len(jobs)
+        if n == 1 or n % REPORT_EVERY == 0:
+            self.stdout.write(f"round {n}: {self.total} work-flows and jobs enqueued so far")
