@@ -106,6 +106,13 @@ HANDLED = {
         "python manage.py djq_check_celery proj.settings",
         "python manage.py djq_worker -l info -Q default,email -c 4",
         "python manage.py djq_beat -l info",
+        # Celery command lines (issue 10): run by tests/test_docs_commands.py, with every other
+        # manage.py line of the docs
+        "python manage.py djq_worker -l INFO -Q default,email -c 4 --without-gossip "
+        "--without-mingle --without-heartbeat -O fair --maxtasksperchild 100 -P gevent "
+        "--statedb /var/run/celery/worker.state",
+        "python manage.py djq_beat -l INFO -s /var/run/celery/celerybeat-schedule "
+        "-S django_celery_beat.schedulers:DatabaseScheduler",
     },
     "django-tasks.md": {"python manage.py djq_worker -l info -Q default,emails"},
 }
