@@ -216,7 +216,7 @@ class Worker:
             self._record()
             self._fill()
             self._dispatch()
-            self.events.flush()  # this turn's events, in one statement
+            self.events.flush()  # the events of the last turns, in one statement, when due
             self.db_failures = 0
         except (DatabaseError, InterfaceError) as exc:
             self._database_down(exc)
@@ -339,7 +339,7 @@ class Worker:
         room = self.pool.free_slots() > 0 and not self.buffer
         if room and (self.woken or self.more):
             return 0.0
-        moments = [self.next_heartbeat, self.next_rescue]
+        moments = [self.next_heartbeat, self.next_rescue, self.events.deadline()]
         if room:
             moments.append(self.next_poll)
         if self.listener is None and self.config.using and self._wants_listener():
