@@ -238,7 +238,7 @@ class Worker:
             self._unreserve()
             self._record_and_fill()
             self._dispatch()
-            self.events.flush()  # this turn's events, in one statement
+            self.events.flush()  # the events of the last turns, in one statement, when due
             self.db_failures = 0
         except (DatabaseError, InterfaceError) as exc:
             self._database_down(exc)
@@ -438,7 +438,7 @@ class Worker:
             return 0.0
         if (self.buffer or self.ready) and self.pool.free_slots() > 0:
             return 0.0  # jobs to mark and hand over
-        moments = [self.next_heartbeat, self.next_rescue]
+        moments = [self.next_heartbeat, self.next_rescue, self.events.deadline()]
         if self.mailbox is not None and self.listener is None:
             moments.append(self.next_control)
         if self.began:

@@ -18,6 +18,11 @@ from .events import SW_IDENT, SW_SYS, EventDispatcher, events_expire, sw_ver
 
 #: the fewest seconds between two worker-heartbeat events (Celery sends one every 2 s)
 MIN_HEARTBEAT = 2.0
+#: events wait at most this long in the worker to be written together (seconds): under load a
+#: turn of the loop handles a few jobs, and a write per turn would cost more than the jobs
+FLUSH_DELAY = 0.05
+#: ... or until this many are waiting
+FLUSH_EVENTS = 2000
 #: how often a publishing worker deletes events older than DJQ_EVENTS_EXPIRES (seconds)
 PRUNE_EVERY = 60.0
 #: longest argument, result and exception text carried by an event (Celery's reprs are short)
@@ -36,6 +41,7 @@ class WorkerEvents:
         on = settings.WORKER_SEND_TASK_EVENTS if enabled is None else enabled
         self.dispatcher = EventDispatcher(worker.name, bool(on), worker.using, buffered=True)
         self.next_heartbeat = 0.0
+        self.pending_since: float | None = None  # when the oldest unwritten event was seen
         self.next_prune = 0.0  # at the first heartbeat, then every PRUNE_EVERY
 
     @property
@@ -48,7 +54,7 @@ class WorkerEvents:
         if on == self.enabled:
             return False
         if not on:
-            self.flush()
+            self.flush(force=True)
         self.dispatcher.enabled = on
         if on:
             self.online()
@@ -67,7 +73,7 @@ class WorkerEvents:
 
     def offline(self) -> None:
         self.dispatcher.send("worker-offline", **self._worker_fields())
-        self.flush()
+        self.flush(force=True)
 
     def heartbeat(self) -> None:
         """worker-heartbeat, at most every ``freq`` seconds; prune old events now and then."""
@@ -135,8 +141,24 @@ class WorkerEvents:
         elif state == states.REVOKED:
             send("task-revoked", uuid=uuid, **_revoked_fields(outcome, job))
 
-    def flush(self) -> None:
-        self.dispatcher.flush()
+    def flush(self, force: bool = False) -> None:
+        """Write the waiting events once the oldest has waited ``FLUSH_DELAY`` (the worker's
+        loop wakes for it: ``deadline``), or now with ``force``."""
+        buffer = self.dispatcher.buffer
+        if not buffer:
+            return
+        now = time.monotonic()
+        if self.pending_since is None:
+            self.pending_since = now
+        if force or len(buffer) >= FLUSH_EVENTS or now - self.pending_since >= FLUSH_DELAY:
+            self.pending_since = None
+            self.dispatcher.flush()
+
+    def deadline(self) -> float:
+        """When the loop must next call ``flush`` (monotonic time; inf: nothing waits)."""
+        if not self.dispatcher.buffer:
+            return float("inf")
+        return (self.pending_since or time.monotonic()) + FLUSH_DELAY
 
 
 def _revoked_fields(outcome: dict, job: dict) -> dict:

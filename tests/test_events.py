@@ -461,3 +461,16 @@ def test_each_batch_is_notified_on_postgresql_with_its_row_id():
             assert listener.wait(0.3) == []  # not before the commit
         notes = wait_for(lambda: listener.wait(1.0), timeout=10)
     assert notes == [("djq_events", str(EventBatch.objects.latest("id").id))]
+
+
+def test_a_batch_larger_than_a_row_is_split_and_read_back_in_order():
+    receiver = Receiver()
+    dispatcher = EventDispatcher("big@host", buffered=True)
+    for n in range(2500):
+        dispatcher.send("task-received", uuid=f"u{n}", name="t", args="[]", kwargs="{}")
+    dispatcher.flush()
+    assert EventBatch.objects.count() == 3  # rows of at most ROW_EVENTS events
+    events = [e for _ in range(3) for e in receiver.poll()]
+    assert [e["uuid"] for e in events] == [f"u{n}" for n in range(2500)]
+    clocks = [e["clock"] for e in events]
+    assert clocks == sorted(set(clocks))
