@@ -69,7 +69,10 @@ def check_cron_fields(expression: str) -> None:
             if step.isdigit() and not 0 < int(step) < span:
                 raise ValueError(f"cron {name} step {part!r} must be between 1 and {span - 1} "
                                  f"(in {expression!r})")  # fmt: skip
-    fields = croniter.expand(expression)[0]
+    try:
+        fields = croniter.expand(expression)[0]
+    except (ValueError, KeyError, TypeError):  # valid for croniter.is_valid: its own forms
+        return
     days, months, weekdays = fields[2], fields[3], fields[4]
     if "*" in days or "*" in months or weekdays != ["*"]:
         return  # a weekday list is OR-ed with the days, so some day matches
