@@ -59,13 +59,6 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-#: jobs a pool child holds at once: only the one it runs. A job is marked STARTED when it is
-#: handed over, so a child never holds a STARTED job it has not begun (which a killed worker
-#: would fail though it never ran); the reserve waits in the worker, RESERVED, and goes back to
-#: the queue if the worker dies
-CHILD_DEPTH = 1
-
-
 class Child:
     """A prefork child and the jobs it was given, in order: the first one is running."""
 
@@ -189,9 +182,8 @@ def _child_main(conn: Connection, hostname: str, max_tasks: int | None, max_memo
 
 
 class PreforkPool:
-    """Children forked from the worker, each given one job at a time (``CHILD_DEPTH``): a job
-    handed over is STARTED, so none waits in a child it could not leave if the worker died.
-    ``depth`` (the prefetch multiplier) sizes the worker's reserve: see ``reserve_room``."""
+    """Children forked from the worker; each may be given up to ``depth`` jobs at once (the
+    prefetch multiplier), so that it never waits for the parent between short jobs."""
 
     name = "prefork"
 
@@ -212,8 +204,7 @@ class PreforkPool:
         self.autoscale = autoscale
         self.max_procs = autoscale[0] if autoscale else concurrency
         self.min_procs = autoscale[1] if autoscale else concurrency
-        self.depth = max(1, depth)  # the worker keeps up to depth x children jobs in reserve
-        self.child_depth = CHILD_DEPTH
+        self.depth = max(1, depth if not max_tasks_per_child else 1)
         self.keepalive = keepalive
         self.children: dict[int, Child] = {}
         self.unstarted: list[dict] = []  # handed back by children: to dispatch again or release
@@ -310,21 +301,15 @@ class PreforkPool:
         return len(self.children)
 
     def free_slots(self) -> int:
-        """Jobs the pool can take now: up to ``child_depth`` per child, none behind a long job."""
+        """Jobs the pool can take now: up to ``depth`` per child, none behind a long job."""
         now = time.monotonic()
         open_children = [c for c in self.children.values() if not self._stuck(c, now)]
         unborn = self.max_procs - len(self.children)
-        depth = self.child_depth
-        return max(0, sum(depth - len(c.jobs) for c in open_children) + unborn * depth)
+        return max(0, sum(self.depth - len(c.jobs) for c in open_children) + unborn * self.depth)
 
     def reserve_room(self, buffered: int) -> int:
-        """More jobs the worker may claim into its reserve: none while every child is busy with
-        a job older than ``reserve_wait`` (the reserve would wait behind long jobs)."""
-        now = time.monotonic()
-        if self.children and len(self.children) >= self.max_procs:
-            if all(self._stuck(c, now) for c in self.children.values()):
-                return 0
-        return self.max_procs * self.depth - self.busy() - buffered
+        """More jobs the worker may claim: the reserve lives in the children's queues."""
+        return self.free_slots() - buffered
 
     def _stuck(self, child: Child, now: float) -> bool:
         """Stopping, or running one job for longer than ``reserve_wait``."""

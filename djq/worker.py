@@ -45,6 +45,11 @@ CONTROL_POLL_SQLITE = 0.1
 #: the default node name: Celery's ``celery@%h`` plus the pid, so that two workers started
 #: without ``-n`` on one host both run (an explicit ``-n`` held by a live worker is refused)
 DEFAULT_NAME = "djq.%p@%h"
+#: jobs a pool child holds at once: only the one it runs. A job is marked STARTED when it is
+#: handed over, so a child never holds a STARTED job it has not begun (which a killed worker
+#: would fail though it never ran); the reserve waits in the worker, RESERVED, and goes back to
+#: the queue if the worker dies
+CHILD_DEPTH = 1
 #: how long STARTED marks may wait for a completion write to ride along with (seconds): a short
 #: job then costs one write for its start and its end; a longer one is shown STARTED after this
 STARTED_WRITE_DELAY = 0.05
@@ -175,7 +180,7 @@ class Worker:
             max_tasks_per_child=cfg.max_tasks_per_child,
             max_memory_per_child=cfg.max_memory_per_child,
             autoscale=cfg.autoscale,
-            depth=cfg.prefetch_multiplier,
+            depth=min(cfg.prefetch_multiplier, CHILD_DEPTH),
             reserve_wait=cfg.reserve_wait,
         )
         self.pool.start()
@@ -316,8 +321,7 @@ class Worker:
         if self.stopping:
             return 0
         capacity = self._capacity()
-        held = len(self.buffer) + len(self.ready)
-        room = min(capacity - self.pool.busy(), self.pool.reserve_room(0)) - held
+        room = capacity - self.pool.busy() - len(self.buffer) - len(self.ready)
         if room <= 0 or not (self.woken or self.more or time.monotonic() >= self.next_poll):
             return 0
         if self.config.prefetch_multiplier > 1 and (
