@@ -45,11 +45,6 @@ CONTROL_POLL_SQLITE = 0.1
 #: the default node name: Celery's ``celery@%h`` plus the pid, so that two workers started
 #: without ``-n`` on one host both run (an explicit ``-n`` held by a live worker is refused)
 DEFAULT_NAME = "djq.%p@%h"
-#: jobs a pool child holds at once: only the one it runs. A job is marked STARTED when it is
-#: handed over, so a child never holds a STARTED job it has not begun (which a killed worker
-#: would fail though it never ran); the reserve waits in the worker, RESERVED, and goes back to
-#: the queue if the worker dies
-CHILD_DEPTH = 1
 #: how long STARTED marks may wait for a completion write to ride along with (seconds): a short
 #: job then costs one write for its start and its end; a longer one is shown STARTED after this
 STARTED_WRITE_DELAY = 0.05
@@ -130,8 +125,7 @@ class Worker:
         self.pool = None
         self.held: dict[str, dict] = {}  # claimed and not yet recorded, by id
         self.held_lock = threading.Lock()
-        self.buffer: deque[dict] = deque()  # the reserve: claimed (RESERVED), not handed over
-        self.ready: deque[tuple] = deque()  # (job, soft, hard): marked STARTED, for the pool
+        self.buffer: deque[dict] = deque()  # claimed, not yet handed to the pool
         self.outcomes: list[dict] = []  # finished, not yet recorded
         self.began: list[dict] = []  # handed to a child, not yet recorded STARTED
         self.began_at = 0.0  # when the oldest of them began
@@ -180,7 +174,7 @@ class Worker:
             max_tasks_per_child=cfg.max_tasks_per_child,
             max_memory_per_child=cfg.max_memory_per_child,
             autoscale=cfg.autoscale,
-            depth=min(cfg.prefetch_multiplier, CHILD_DEPTH),
+            depth=cfg.prefetch_multiplier,
             reserve_wait=cfg.reserve_wait,
         )
         self.pool.start()
@@ -250,69 +244,20 @@ class Worker:
         return True
 
     def _record_and_fill(self) -> None:
-        """One transaction (one commit) for what is due: record the finished batch, claim the
-        next jobs, and mark STARTED the jobs the pool can take now (``_hand_over``)."""
+        """Record the finished batch and claim the next one in one transaction (one commit)
+        when both are due; otherwise whichever is."""
         room = self._claim_room()
-        slots = max(0, self.pool.free_slots() - len(self.ready))
-        head = self._pop_reserve(slots)
-        if not (self.outcomes or room or head):
+        if not room or not self.outcomes:
             self._record()
+            if room:
+                self._claimed(self._claim(room), room)
             return
-        batch = self._prepare_batch() if self.outcomes else []
-        recorded: set[str] = set()
-        jobs: list[dict] = []
-        try:
-            with transaction.atomic(using=self.using):
-                if batch:
-                    recorded = self._complete(batch)
-                if room:
-                    jobs = self._claim(room)
-                fresh = jobs[: max(0, slots - len(head))]
-                marked = self._mark_started(head + fresh)
-        except BaseException:
-            self.buffer.extendleft(reversed(head))  # still RESERVED: the next turn retries
-            raise
-        if batch:
-            self._recorded(batch, recorded)
-        if room:
-            self._claimed(jobs, room, started=len(fresh))
-        self._hand_over(head + fresh, marked)
-
-    def _pop_reserve(self, slots: int) -> list[dict]:
-        """Up to ``slots`` jobs from the front of the reserve, to be marked and handed over."""
-        head = []
-        while self.buffer and len(head) < slots and not self.stopping:
-            job = self.buffer.popleft()
-            self.reserved_at.pop(job["id"], None)
-            head.append(job)
-        return head
-
-    def _mark_started(self, jobs: list[dict]) -> set[str]:
-        """RESERVED → STARTED before a child can begin the jobs, in the caller's transaction.
-
-        A job is STARTED in the database before it can begin, so a worker killed at any moment
-        leaves every job it began STARTED (plain → WorkerLostError, acks_late → requeued: at
-        most once, or at least once, as the task says) and every other one RESERVED (→ back to
-        the queue). Marked already (handed back by a child): kept as it is."""
-        fresh = [job for job in jobs if not job.get("marked")]
-        marked = set(store.mark_started(fresh, using=self.using)) if fresh else set()
-        return marked | {job["id"] for job in jobs if job.get("marked")}
-
-    def _hand_over(self, jobs: list[dict], marked: set[str]) -> None:
-        """Check the marked jobs (one guard each) and queue them for the pool; a job the mark did
-        not find is no longer this worker's (rescued after a lost lease): let go of it."""
-        for job in jobs:
-            if job["id"] not in marked:
-                logger.warning("Task %s[%s] is no longer held by this worker: not run",
-                               job["name"], job["id"])  # fmt: skip
-                with self.held_lock:
-                    self.held.pop(job["id"], None)
-                continue
-            job["marked"] = True
-            with guard(job, self.outcomes):  # a job that cannot be handled ends FAILURE
-                limits = self._prepare_one(job)
-                if limits is not None:
-                    self.ready.append((job, *limits))
+        batch = self._prepare_batch()
+        with transaction.atomic(using=self.using):
+            recorded = self._complete(batch)
+            jobs = self._claim(room)
+        self._recorded(batch, recorded)
+        self._claimed(jobs, room)
 
     def _claim_room(self) -> int:
         """How many jobs to claim now: 0 unless there is room and a reason to look (woken, poll,
@@ -321,18 +266,17 @@ class Worker:
         if self.stopping:
             return 0
         capacity = self._capacity()
-        room = capacity - self.pool.busy() - len(self.buffer) - len(self.ready)
+        room = min(capacity - self.pool.busy(), self.pool.reserve_room(0)) - len(self.buffer)
         if room <= 0 or not (self.woken or self.more or time.monotonic() >= self.next_poll):
             return 0
         if self.config.prefetch_multiplier > 1 and (
-            self.pool.busy() + len(self.buffer) + len(self.ready) > capacity // 2
+            self.pool.busy() + len(self.buffer) > capacity // 2
         ):
             return 0
         return room
 
-    def _claimed(self, jobs: list[dict], room: int, started: int = 0) -> None:
-        """Hold claimed jobs; those after the first ``started`` (handed over at once) wait in
-        the reserve."""
+    def _claimed(self, jobs: list[dict], room: int) -> None:
+        """Take claimed jobs into the reserve."""
         now = time.monotonic()
         self.woken = False
         self.events.received(jobs)
@@ -340,9 +284,8 @@ class Worker:
             for job in jobs:
                 self.held[job["id"]] = job
         claimed_at = time.monotonic()
-        reserve = jobs[started:]
-        self.reserved_at.update((job["id"], claimed_at) for job in reserve)
-        self.buffer.extend(reserve)
+        self.reserved_at.update((job["id"], claimed_at) for job in jobs)
+        self.buffer.extend(jobs)
         self.more = len(jobs) == room
         if not self.more:
             self.next_poll = now + self._poll_delay()
@@ -375,25 +318,26 @@ class Worker:
         return interval
 
     def _dispatch(self) -> None:
-        """Hand the marked jobs to the pool (no database work: children start at once)."""
         # (not once stopping: the solo pool runs jobs inline, so a SIGTERM lands in the middle
-        # of this loop, and the jobs not handed over yet must be handed back, not started)
-        while self.ready and self.pool.free_slots() > 0 and not self.stopping:
-            job, soft, hard = self.ready.popleft()
-            logger.info("Task %s[%s] received", job["name"], job["id"])
-            self.events.started(job)
-            self.pool.submit(job, soft, hard)
+        # of this loop, and the jobs still in the buffer must be handed back, not started)
+        while self.buffer and self.pool.free_slots() > 0 and not self.stopping:
+            job = self.buffer.popleft()
+            self.reserved_at.pop(job["id"], None)
+            with guard(job, self.outcomes):  # a job that cannot be handled ends FAILURE
+                self._dispatch_one(job)
 
-    def _prepare_one(self, job: dict) -> tuple[float | None, float | None] | None:
-        """The job's time limits, or None when it must not run (its outcome is queued)."""
+    def _dispatch_one(self, job: dict) -> None:
         if job["expired"]:
             logger.info("Task %s[%s] expired: revoked", job["name"], job["id"])
             self.outcomes.append(store.expire_outcome(job) | {"name": job["name"]})
-            return None
+            return
         if job["id"] in self.revoked or job["revoked"]:  # (revoked while held elsewhere)
             self.outcomes.append(_revoked_outcome(job))
-            return None
-        return self._limits(job)
+            return
+        soft, hard = self._limits(job)
+        logger.info("Task %s[%s] received", job["name"], job["id"])
+        self.events.started(job)
+        self.pool.submit(job, soft, hard)
 
     def _limits(self, job: dict) -> tuple[float | None, float | None]:
         """The job's (soft, hard) time limits; the row is checked first (djq.job_guard)."""
@@ -436,8 +380,6 @@ class Worker:
         room = self.pool.free_slots() > 0 and not self.buffer
         if room and (self.woken or self.more):
             return 0.0
-        if (self.buffer or self.ready) and self.pool.free_slots() > 0:
-            return 0.0  # jobs to mark and hand over
         moments = [self.next_heartbeat, self.next_rescue, self.events.deadline()]
         if self.mailbox is not None and self.listener is None:
             moments.append(self.next_control)
@@ -472,8 +414,7 @@ class Worker:
         self._recorded(batch, self._complete(batch))
 
     def _take_began(self) -> None:
-        # (jobs marked before the hand-over need no mark: only jobs handed over unmarked do)
-        began = [job for job in self.pool.take_began() if not job.get("marked")]
+        began = self.pool.take_began()
         if began and not self.began:
             self.began_at = time.monotonic()
         self.began.extend(began)
@@ -739,9 +680,7 @@ class Worker:
             self._wait(left)
 
     def _drained(self) -> bool:
-        if self.buffer or self.ready or self.outcomes or self.pool.busy():
-            return False
-        if self.more or self.woken:
+        if self.buffer or self.outcomes or self.pool.busy() or self.more or self.woken:
             return False
         due = store.next_due(self.config.queues, using=self.using)
         return due is None or due > 0
@@ -781,13 +720,10 @@ class Worker:
         logger.info("%s stopped (%d jobs, %d failed)", self.name, self.processed, self.failed)
 
     def _release_buffer(self) -> None:
-        """Hand the jobs no child has begun back to the queue (the reserve, and those marked
-        STARTED but not handed over yet)."""
-        jobs = [job for job, _soft, _hard in self.ready] + list(self.buffer)
+        jobs = list(self.buffer)
         if jobs:
             store.release(jobs, using=self.using)
             self.buffer.clear()
-            self.ready.clear()
             with self.held_lock:
                 for job in jobs:
                     self.held.pop(job["id"], None)
