@@ -245,6 +245,10 @@ def _two_running_jobs(seconds: float) -> tuple[str, str]:
     plain = chaos_run.apply_async((seconds, False)).id
     late = chaos_run.apply_async((seconds, False), acks_late=True).id
     wait_until(lambda: runs_per_job().keys() >= {plain, late}, 30, interval=0.05)
+    # (and recorded STARTED: before that, a job the worker began is still RESERVED in the
+    # database, and a frozen worker's reserved jobs are requeued: docs/worker.md)
+    wait_until(lambda: Job.objects.filter(id__in=[plain, late], state=states.STARTED).count() == 2,
+               30, interval=0.05)  # fmt: skip
     return plain, late
 
 
