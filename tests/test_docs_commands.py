@@ -3,8 +3,9 @@ the test database with a live worker (issue 10): the lines of ``sh``/``ini`` cod
 inline ones (a synopsis with placeholders maps to concrete lines in ``SYNOPSES``).
 
 Lines are run as written, with what a test needs: ``djq_worker`` gets ``--burst`` (it would run
-for ever), ``djq_beat`` is started until ready and stopped, paths under /run and /var/log go to
-a temporary directory, systemd's ``%i``/``%H`` are filled in.
+for ever), ``djq_events`` gets ``--once`` (and ``--dump`` for the monitor, which
+tests/test_events.py drives in a terminal), ``djq_beat`` is started until ready and stopped,
+paths under /run and /var/log go to a temporary directory, systemd's ``%i``/``%H`` are filled in.
 """
 
 from __future__ import annotations
@@ -110,6 +111,10 @@ def _run(argv: list[str], tmp: Path, start_process) -> None:
         return
     if command == "djq_worker" and "--burst" not in argv:
         argv.append("--burst")
+    if command == "djq_events":  # (it runs until stopped; the curses monitor needs a terminal:
+        # tests/test_events.py drives it under tmux) — here: the stored events, then exit
+        argv += [] if {"--dump", "--json"} & set(argv) else ["--dump"]
+        argv += [] if "--once" in argv else ["--once"]
     proc = run_manage(*argv, env_extra=env, check=False, timeout=180, cwd=cwd)
     assert proc.returncode == 0, (argv, proc.stdout[-3000:], proc.stderr[-3000:])
     if "--detach" in argv:  # the daemon writes its pidfile, logs "ready", runs, removes it

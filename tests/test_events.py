@@ -221,9 +221,9 @@ def test_old_events_are_pruned_by_a_publishing_worker(start_worker):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--last", "-1"], "--last takes a number of events"),
-        (["--last", "many"], "--last takes a number of events"),
-        (["--frequency", "0"], "-F/--frequency takes seconds"),
+        (["--last", "-1"], "argument --last: takes a number of events"),
+        (["--last", "many"], "argument --last: takes a number of events"),
+        (["--frequency", "0"], "argument -F/--frequency/--freq: takes seconds"),
         (["--once"], "--once goes with --dump or --json"),
         (["--dump", "--database", "nope"], "no database alias 'nope'"),
         ([], "the monitor needs a terminal"),
@@ -233,6 +233,7 @@ def test_bad_options_are_refused_naming_the_option(args, message):
     proc = run_manage("djq_events", *args, check=False)
     assert proc.returncode != 0
     assert message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_once_prints_the_stored_events_and_celery_flags_are_accepted():
