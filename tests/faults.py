@@ -234,8 +234,7 @@ def insert_raw(columns: dict, using: str = "default") -> str:
     """INSERT one job row with plain SQL (no djq code); returns its id."""
     connection = connections[using]
     values = dict(columns)
-    if connection.vendor == "sqlite":  # stored as Django stores them there
-        values["id"] = uuid.UUID(values["id"]).hex
+    if connection.vendor == "sqlite":  # stored as Django stores them there (ids: text as given)
         for key in ("run_after", "created_at", "expires"):
             if isinstance(values[key], dt.datetime):
                 values[key] = values[key].astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ")
