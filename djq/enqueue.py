@@ -108,7 +108,7 @@ def build_row(
     }
     options_json = _options_json(name, stored)
     return {
-        "id": _task_id(name, options.get("task_id")),
+        "id": _task_id(options.get("task_id")),
         "id_given": options.get("task_id") is not None,  # may be taken: see store.insert_jobs
         "name": name,
         "queue": _queue(name, options["queue"]),
@@ -123,7 +123,7 @@ def build_row(
         "acks_late": bool(options["acks_late"]),
         "parent_id": str(parent_id) if parent_id else None,
         "root_id": str(root_id) if root_id else None,
-        "group_id": _task_id(name, options["group_id"]) if options.get("group_id") else None,
+        "group_id": _task_id(options["group_id"]) if options.get("group_id") else None,
         "unique_key": options.get("unique_key"),
     }
 
@@ -206,13 +206,10 @@ def _first(*values):
     return next((v for v in values if v is not None), None)
 
 
-def _task_id(name: str, task_id) -> str:
-    """Celery's ``task_id=``: any non-empty string up to 255 characters (or a UUID)."""
-    if task_id is None:
-        return str(uuid.uuid4())
-    if isinstance(task_id, uuid.UUID):
-        task_id = str(task_id)
-    return checks.text(name, "task_id", task_id, checks.ID_MAX, wrong_type=ValueError)
+def _task_id(task_id) -> str:
+    """Celery's ``task_id=`` as stored: the given id (checked by ``checks.check`` with the other
+    options of the call) as text, or a new UUID4."""
+    return str(uuid.uuid4()) if task_id is None else str(task_id)
 
 
 def _queue(name: str, queue) -> str:

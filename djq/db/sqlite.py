@@ -137,7 +137,7 @@ def _claimed(row, now: dt.datetime) -> tuple:
     SQLite stores anything) is kept as it is, and the worker fails that job (djq.job_guard)."""
     row = list(row)
     for i in (0, 11, 12, 13):
-        row[i] = _as_is_on_error(_uuid_text, row[i])
+        row[i] = _uuid_text(row[i])  # (ids are text: nothing to parse)
     row[8], row[9] = _as_is_on_error(parse_dt, row[8]), _as_is_on_error(parse_dt, row[9])
     row[10] = isinstance(row[9], dt.datetime) and row[9] <= now
     row[16] = bool(row[16])
