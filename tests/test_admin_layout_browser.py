@@ -15,7 +15,8 @@ from djq.models import Job, PeriodicTask
 from testproject.demo.tasks import add, fail, sleep
 from tests.helpers import REPO_ROOT, wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Layout is the same on both databases: one pass is enough.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres_only]
 ARTIFACTS = REPO_ROOT / "artifacts"
 PASSWORD = "pw-for-tests"
 

@@ -79,6 +79,8 @@ def test_every_command_has_a_subprocess_test():
     )
 
 
+# --help reads no database: one pass is enough.
+@pytest.mark.sqlite_only
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_help(command):

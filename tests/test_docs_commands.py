@@ -88,6 +88,9 @@ def test_every_synopsis_in_the_table_is_documented():
     assert not stale, f"SYNOPSES entries no page shows any more: {stale}"
 
 
+# One database is enough to prove a documented line runs (docs/check_examples.sh, run by
+# tests/test_docs.py, walks the SQLite quick start); PostgreSQL is what production runs.
+@pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.timeout(900)
 def test_every_documented_command_line_runs(start_worker, start_process, tmp_path):
