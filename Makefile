@@ -19,6 +19,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Each pass its own temporary tree (the passes run at the same time).
+BASETEMP ?= $(or $(TMPDIR),/tmp)/djq-pytest-$(shell printf %s "$(CURDIR)" | cksum | cut -d" " -f1)
 BENCH_ARGS ?=
 ADMIN_BENCH_ARGS ?=
 CHAOS_ARGS ?=
@@ -60,26 +62,28 @@ browser:
 pgbouncer:
 	@scripts/ensure-pgbouncer >/dev/null
 
-# The whole suite: both database passes always run; the target fails if either does
-# (pytest's exit 5, "no tests collected", is a failure too).
+# The whole suite: both database passes always run, side by side (most tests wait on worker
+# processes, not on the CPU: the two passes together take little longer than one); the target
+# fails if either does (pytest's exit 5, "no tests collected", is a failure too). Each pass's
+# output is printed whole when it ends.
 test: venv $(if $(NEEDS_BROWSER),browser) pgbouncer
 	$(VENV)/bin/ruff check .
 	env -u DATABASE_URL $(PY) manage.py check
 	env -u DATABASE_URL $(PY) manage.py makemigrations --check --dry-run
-	scripts/pg-throwaway run $(MAKE) -k test-pg test-sqlite
+	scripts/pg-throwaway run $(MAKE) -k -j2 --output-sync=target test-pg test-sqlite
 
 # One pass on PostgreSQL; needs DATABASE_URL=postgres://... (as set by scripts/pg-throwaway run).
 test-pg: venv
 	@case "$${DATABASE_URL:-}" in postgres*) ;; \
 		*) echo "test-pg needs DATABASE_URL=postgres://...; use: scripts/pg-throwaway run make test-pg" >&2; exit 2;; esac
 	@echo "=== pytest on PostgreSQL ($$DATABASE_URL) ==="
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --basetemp=$(BASETEMP)/pg $(PYTEST_ARGS)
 
 # One pass on SQLite (the test database is a file so that worker subprocesses can share it).
 test-sqlite: venv
 	@echo "=== pytest on SQLite ==="
 	env -u DATABASE_URL -u DJQ_PG_STATE -u DJQ_PG_CTL -u DJQ_PG_DATA -u DJQ_PG_SCRIPT \
-		$(PY) -m pytest $(PYTEST_ARGS)
+		$(PY) -m pytest --basetemp=$(BASETEMP)/sqlite $(PYTEST_ARGS)
 
 run: venv
 	env -u DATABASE_URL $(PY) manage.py migrate --noinput
