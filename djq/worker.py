@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connections, transaction
 
-from . import signals, states, stats, store
+from . import signals, states, store
 from .conf import settings
 from .continuation import may_continue
 from .execute import report_lost
@@ -33,6 +33,7 @@ from .job_guard import checked_limits, guard, safely, validate_row
 from .pool import lost_outcome, pool_class
 from .registry import tasks
 from .remote import Mailbox
+from .roles.rescuer import Rescuer
 from .task import resolve_options
 from .waiting import Waiter
 from .worker_events import WorkerEvents
@@ -139,8 +140,9 @@ class Worker:
         self.listener_retry_at = 0.0
         self.woken = True
         self.more = False  # the last claim was full: claim again at once
-        self.next_poll = self.next_heartbeat = self.next_rescue = 0.0
-        self.next_stats = 0.0  # the charts' rollup (djq.stats; one elected worker writes)
+        self.next_poll = self.next_heartbeat = 0.0
+        # rescue and maintenance: done by the worker elected by a database lease (roles.rescuer)
+        self.rescuer = Rescuer(self.name, self.using, self.config.lease)
         self.db_failures = 0
         self.heartbeat_thread: threading.Thread | None = None
         self.heartbeat_done = threading.Event()
@@ -380,7 +382,7 @@ class Worker:
         room = self.pool.free_slots() > 0 and not self.buffer
         if room and (self.woken or self.more):
             return 0.0
-        moments = [self.next_heartbeat, self.next_rescue, self.events.deadline()]
+        moments = [self.next_heartbeat, self.rescuer.next_turn, self.events.deadline()]
         if self.mailbox is not None and self.listener is None:
             moments.append(self.next_control)
         if self.began:
@@ -537,16 +539,8 @@ class Worker:
         now = time.monotonic()
         if self.heartbeat_thread is None and now >= self.next_heartbeat:
             self.heartbeat()
-        if now >= self.next_rescue:
-            self.next_rescue = now + self.config.lease / 3 * random.uniform(0.8, 1.2)
-            for job in store.rescue(using=self.using, grace=self._rescue_grace()):
-                requeued = job["state"] == states.PENDING
-                action = "requeued" if requeued else "failed (WorkerLostError)"
-                logger.warning("Rescued %s[%s] from %s: its lease expired; %s",
-                               job["name"], job["id"], job["worker"], action)  # fmt: skip
-        if now >= self.next_stats:
-            self.next_stats = now + stats.EVERY
-            stats.rollup_safely(self.name, self.using)
+        if now >= self.rescuer.next_turn:
+            self.rescuer.turn(grace=self._rescue_grace())
         if self.listener is None and self._wants_listener() and now >= self.listener_retry_at:
             self._connect_listener()
         if self.mailbox is not None and (self.control_due or now >= self.next_control):
@@ -663,7 +657,7 @@ class Worker:
                        type(exc).__name__, str(exc).strip(), delay)  # fmt: skip
         # Once back, leave expired leases alone for a while: peers reconnect on their own
         # backoff (and a crashed server may spend seconds in recovery before it accepts them).
-        self.next_rescue = max(self.next_rescue, time.monotonic() + delay + self._rescue_grace())
+        self.rescuer.hold_off(time.monotonic() + delay + self._rescue_grace())
         try:
             connections[self.using].close()
         except Exception:
@@ -712,6 +706,7 @@ class Worker:
         self._with_database(
             lambda: store.stop_worker(self.name, self.processed, self.failed, using=self.using)
         )
+        self._with_database(self.rescuer.stop)
         self._with_database(self.events.offline)
         if self.listener is not None:
             self.listener.close()

@@ -4,17 +4,17 @@ The worker calls one method per moment of a job's life (received at the claim, s
 handed to the pool, and the outcome once recorded); each is a no-op while events are off.
 Events are buffered and written by ``flush``, once per turn of the worker loop, so a batch of
 jobs costs one INSERT however many events it makes. ``worker-heartbeat`` (sent from the
-heartbeat, maybe on its own thread) is written at once, and the publishing workers prune old
-events now and then.
+heartbeat, maybe on its own thread) is written at once. Old events are deleted by the elected
+worker's maintenance (djq.roles.rescuer).
 """
 
 from __future__ import annotations
 
 import time
 
-from . import states, store
+from . import states
 from .conf import settings
-from .events import SW_IDENT, SW_SYS, EventDispatcher, events_expire, sw_ver
+from .events import SW_IDENT, SW_SYS, EventDispatcher, sw_ver
 
 #: the fewest seconds between two worker-heartbeat events (Celery sends one every 2 s)
 MIN_HEARTBEAT = 2.0
@@ -23,8 +23,6 @@ MIN_HEARTBEAT = 2.0
 FLUSH_DELAY = 0.05
 #: ... or until this many are waiting
 FLUSH_EVENTS = 2000
-#: how often a publishing worker deletes events older than DJQ_EVENTS_EXPIRES (seconds)
-PRUNE_EVERY = 60.0
 #: longest argument, result and exception text carried by an event (Celery's reprs are short)
 MAX_TEXT = 1024
 
@@ -42,7 +40,6 @@ class WorkerEvents:
         self.dispatcher = EventDispatcher(worker.name, bool(on), worker.using, buffered=True)
         self.next_heartbeat = 0.0
         self.pending_since: float | None = None  # when the oldest unwritten event was seen
-        self.next_prune = 0.0  # at the first heartbeat, then every PRUNE_EVERY
 
     @property
     def enabled(self) -> bool:
@@ -76,14 +73,10 @@ class WorkerEvents:
         self.flush(force=True)
 
     def heartbeat(self) -> None:
-        """worker-heartbeat, at most every ``freq`` seconds; prune old events now and then."""
+        """worker-heartbeat, at most every ``freq`` seconds."""
         now = time.monotonic()
         if not self.enabled:
             return
-        if now >= self.next_prune:
-            self.next_prune = now + PRUNE_EVERY
-            before = store.db_now(self.worker.using) - events_expire()
-            store.prune_events(before, using=self.worker.using)
         if now < self.next_heartbeat - 0.2:
             return
         self.next_heartbeat = now + self.freq()

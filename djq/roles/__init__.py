@@ -1,0 +1,7 @@
+"""The worker's roles, each a small module with one job, composed by ``djq.worker.Worker``.
+
+- ``rescuer``: maintenance (expired leases, the statistics rollup, event pruning), run by one
+  elected worker at a time under the database lease ``djq.maintenance``.
+
+A role imports only downwards (models, conf, store, leases ...), never the worker.
+"""
