@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connections, transaction
 
-from . import signals, states, store
+from . import records, signals, states, store
 from .conf import settings
 from .continuation import may_continue
 from .execute import report_lost
 from .flow import SATURATED_BACKOFF, FlowControl
 from .job_guard import checked_limits, guard, safely, validate_row
-from .pool import lost_outcome, pool_class
+from .pool import pool_class
+from .records import Claim, Outcome
 from .registry import tasks
 from .remote import Mailbox
 from .roles.rescuer import Rescuer
@@ -124,11 +125,11 @@ class Worker:
         self.name = self.config.name
         self.using = self.config.using
         self.pool = None
-        self.held: dict[str, dict] = {}  # claimed and not yet recorded, by id
+        self.held: dict[str, Claim] = {}  # claimed and not yet recorded, by id
         self.held_lock = threading.Lock()
-        self.buffer: deque[dict] = deque()  # claimed, not yet handed to the pool
-        self.outcomes: list[dict] = []  # finished, not yet recorded
-        self.began: list[dict] = []  # handed to a child, not yet recorded STARTED
+        self.buffer: deque[Claim] = deque()  # claimed, not yet handed to the pool
+        self.outcomes: list[Outcome] = []  # finished, not yet recorded
+        self.began: list[Claim] = []  # handed to a child, not yet recorded STARTED
         self.began_at = 0.0  # when the oldest of them began
         self.reserved_at: dict[str, float] = {}  # buffered jobs: when they were claimed
         self.revoked: set[str] = set()  # revoked while held (found by the heartbeat)
@@ -277,22 +278,22 @@ class Worker:
             return 0
         return room
 
-    def _claimed(self, jobs: list[dict], room: int) -> None:
+    def _claimed(self, jobs: list[Claim], room: int) -> None:
         """Take claimed jobs into the reserve."""
         now = time.monotonic()
         self.woken = False
         self.events.received(jobs)
         with self.held_lock:
             for job in jobs:
-                self.held[job["id"]] = job
+                self.held[job.id] = job
         claimed_at = time.monotonic()
-        self.reserved_at.update((job["id"], claimed_at) for job in jobs)
+        self.reserved_at.update((job.id, claimed_at) for job in jobs)
         self.buffer.extend(jobs)
         self.more = len(jobs) == room
         if not self.more:
             self.next_poll = now + self._poll_delay()
 
-    def _claim(self, room: int) -> list[dict]:
+    def _claim(self, room: int) -> list[Claim]:
         return self.flow.claim(self.name, self.config.queues, room, self.config.lease)
 
     def refresh_limits(self) -> None:
@@ -324,32 +325,32 @@ class Worker:
         # of this loop, and the jobs still in the buffer must be handed back, not started)
         while self.buffer and self.pool.free_slots() > 0 and not self.stopping:
             job = self.buffer.popleft()
-            self.reserved_at.pop(job["id"], None)
+            self.reserved_at.pop(job.id, None)
             with guard(job, self.outcomes):  # a job that cannot be handled ends FAILURE
                 self._dispatch_one(job)
 
-    def _dispatch_one(self, job: dict) -> None:
-        if job["expired"]:
-            logger.info("Task %s[%s] expired: revoked", job["name"], job["id"])
-            self.outcomes.append(store.expire_outcome(job) | {"name": job["name"]})
+    def _dispatch_one(self, job: Claim) -> None:
+        if job.expired:
+            logger.info("Task %s[%s] expired: revoked", job.name, job.id)
+            self.outcomes.append(store.expire_outcome(job))
             return
-        if job["id"] in self.revoked or job["revoked"]:  # (revoked while held elsewhere)
+        if job.id in self.revoked or job.revoked:  # (revoked while held elsewhere)
             self.outcomes.append(_revoked_outcome(job))
             return
         soft, hard = self._limits(job)
-        logger.info("Task %s[%s] received", job["name"], job["id"])
+        logger.info("Task %s[%s] received", job.name, job.id)
         self.events.started(job)
         self.pool.submit(job, soft, hard)
 
-    def _limits(self, job: dict) -> tuple[float | None, float | None]:
+    def _limits(self, job: Claim) -> tuple[float | None, float | None]:
         """The job's (soft, hard) time limits; the row is checked first (djq.job_guard)."""
         options = validate_row(job)
-        if job["name"] in self.time_limits:  # changed at run time (control.time_limit)
-            return checked_limits(job["name"], *self.time_limits[job["name"]])
-        task = tasks.get(job["name"]) if job["name"] in tasks else None
+        if job.name in self.time_limits:  # changed at run time (control.time_limit)
+            return checked_limits(job.name, *self.time_limits[job.name])
+        task = tasks.get(job.name) if job.name in tasks else None
         cfg = self.config
         limits = resolve_options(task, options, cfg.time_limit, cfg.soft_time_limit)
-        return checked_limits(job["name"], limits["soft_time_limit"], limits["time_limit"])
+        return checked_limits(job.name, limits["soft_time_limit"], limits["time_limit"])
 
     def _wait(self, timeout: float) -> None:
         waitables = [self.sig_r, *self.pool.waitables()]
@@ -421,29 +422,30 @@ class Worker:
             self.began_at = time.monotonic()
         self.began.extend(began)
 
-    def _prepare_batch(self) -> list[dict]:
+    def _prepare_batch(self) -> list[Outcome]:
         self._take_began()
         batch = self.outcomes
-        for outcome in batch:  # (a job failed by the guard has none: "continues" is False)
-            if "continues" not in outcome:
-                outcome["continues"] = may_continue(self.held.get(outcome["id"], {}).get("options"))
+        for outcome in batch:  # (a job failed by the guard has none: ``continues`` is False)
+            if outcome.continues is None:
+                job = self.held.get(outcome.id)
+                outcome.continues = may_continue(job.options if job else None)
         return batch
 
-    def _recorded(self, batch: list[dict], recorded: set[str]) -> None:
+    def _recorded(self, batch: list[Outcome], recorded: set[str]) -> None:
         """After the batch's write committed: forget its jobs, log them, run lost-job hooks."""
         self.outcomes = []
         self.began = []
         with self.held_lock:
-            jobs = {outcome["id"]: self.held.pop(outcome["id"], None) for outcome in batch}
+            jobs = {outcome.id: self.held.pop(outcome.id, None) for outcome in batch}
         self.events.recorded(batch, recorded, jobs)
         for outcome in batch:
-            self._log_outcome(outcome, outcome["id"] in recorded)
-            if outcome.get("lost") and outcome["id"] in recorded and jobs[outcome["id"]]:
-                safely(report_lost, jobs[outcome["id"]], outcome)
-            if outcome["state"] in states.WAITING_STATES:
+            self._log_outcome(outcome, outcome.id in recorded)
+            if outcome.lost and outcome.id in recorded and jobs[outcome.id]:
+                safely(report_lost, jobs[outcome.id], outcome)
+            if outcome.state in states.WAITING_STATES:
                 self.woken = True  # a retry: learn its ETA at the next claim
 
-    def _complete(self, batch: list[dict]) -> set[str]:
+    def _complete(self, batch: list[Outcome]) -> set[str]:
         """Record a batch; when the database refuses it (not an outage: bad data), record the
         outcomes one by one, and an outcome it refuses as a FAILURE saying why."""
         try:
@@ -455,7 +457,7 @@ class Worker:
         except (OperationalError, InterfaceError):
             raise
         except Exception:
-            if len(batch) == 1 and batch[0].get("unstorable"):
+            if len(batch) == 1 and batch[0].unstorable:
                 raise
             logger.exception("Recording %d outcome(s) failed; recording one by one", len(batch))
         recorded: set[str] = set()
@@ -476,12 +478,12 @@ class Worker:
         if not self.buffer or self.pool.free_slots() > 0 or self.stopping:
             return
         cutoff = time.monotonic() - self.pool.reserve_wait
-        stale = [job for job in self.buffer if self.reserved_at.get(job["id"], 0.0) <= cutoff]
+        stale = [job for job in self.buffer if self.reserved_at.get(job.id, 0.0) <= cutoff]
         if not stale:
             return
         store.release(stale, using=self.using)
-        ids = {job["id"] for job in stale}
-        self.buffer = deque(job for job in self.buffer if job["id"] not in ids)
+        ids = {job.id for job in stale}
+        self.buffer = deque(job for job in self.buffer if job.id not in ids)
         with self.held_lock:
             for job_id in ids:
                 self.held.pop(job_id, None)
@@ -489,7 +491,7 @@ class Worker:
         logger.info("Handed %d reserved job(s) back to the queue: they waited %.1fs behind "
                     "running jobs", len(stale), self.pool.reserve_wait)  # fmt: skip
 
-    def _unstorable(self, outcome: dict, exc: BaseException) -> set[str]:
+    def _unstorable(self, outcome: Outcome, exc: BaseException) -> set[str]:
         """Record a FAILURE saying why the outcome could not be stored; if even that is refused,
         give the job up (not held: its lease runs out and the rescuer takes it)."""
         try:
@@ -497,42 +499,42 @@ class Worker:
         except (OperationalError, InterfaceError):
             raise
         except Exception:
-            logger.exception("Could not record job %s at all; left to the rescuer", outcome["id"])
+            logger.exception("Could not record job %s at all; left to the rescuer", outcome.id)
             return set()
 
     def _capacity(self) -> int:
         return self.config.concurrency * self.config.prefetch_multiplier
 
-    def _log_outcome(self, outcome: dict, recorded: bool) -> None:
-        name, job_id, state = outcome.get("name"), outcome["id"], outcome["state"]
+    def _log_outcome(self, outcome: Outcome, recorded: bool) -> None:
+        name, job_id, state = outcome.name, outcome.id, outcome.state
         if not recorded:
             logger.warning(
                 "Discarded the late result of %s[%s] (attempt %s, %s): the job was rescued or "
-                "finished elsewhere", name, job_id, outcome["attempt"], state,
+                "finished elsewhere", name, job_id, outcome.attempt, state,
             )  # fmt: skip
             return
         self.processed += 1
         self.totals[name] += 1
-        runtime = outcome.get("runtime") or 0.0
+        runtime = outcome.runtime or 0.0
         if state == states.SUCCESS:
             logger.info("Task %s[%s] succeeded in %.3fs: %s", name, job_id, runtime,
-                        outcome.get("repr", ""))  # fmt: skip
-        elif state == states.FAILURE and outcome.get("expected"):  # in the task's ``throws``
+                        outcome.repr)  # fmt: skip
+        elif state == states.FAILURE and outcome.expected:  # in the task's ``throws``
             self.failed += 1
-            logger.info("Task %s[%s] raised expected: %s", name, job_id, outcome.get("repr"))
+            logger.info("Task %s[%s] raised expected: %s", name, job_id, outcome.repr)
         elif state == states.FAILURE:
             self.failed += 1
-            logger.error("Task %s[%s] raised unexpected: %s", name, job_id, outcome.get("repr"))
-            if outcome.get("traceback"):
-                logger.error("%s", outcome["traceback"].rstrip())
+            logger.error("Task %s[%s] raised unexpected: %s", name, job_id, outcome.repr)
+            if outcome.traceback:
+                logger.error("%s", outcome.traceback.rstrip())
         elif state == states.RETRY:
-            logger.info("Task %s[%s] retry: %s", name, job_id, outcome.get("repr"))
+            logger.info("Task %s[%s] retry: %s", name, job_id, outcome.repr)
         elif state == states.REVOKED:
-            logger.info("Task %s[%s] revoked: %s", name, job_id, outcome.get("repr", ""))
+            logger.info("Task %s[%s] revoked: %s", name, job_id, outcome.repr)
             signals.task_revoked.send(sender=name, request=job_id, terminated=True,
                                       signum=None, expired=False)  # fmt: skip
         else:
-            logger.info("Task %s[%s] %s: %s", name, job_id, state.lower(), outcome.get("repr"))
+            logger.info("Task %s[%s] %s: %s", name, job_id, state.lower(), outcome.repr)
 
     # --- heartbeats and rescue -------------------------------------------------------------
     def _maintain(self) -> None:
@@ -721,7 +723,7 @@ class Worker:
             self.buffer.clear()
             with self.held_lock:
                 for job in jobs:
-                    self.held.pop(job["id"], None)
+                    self.held.pop(job.id, None)
             logger.info("Handed %d unstarted job(s) back to the queue", len(jobs))
 
     def _with_database(self, action, attempts: int = 30) -> None:
@@ -742,27 +744,21 @@ class Worker:
         return banner(self)
 
 
-def _unstorable(outcome: dict, exc: BaseException) -> dict:
+def _unstorable(outcome: Outcome, exc: BaseException) -> Outcome:
     """The FAILURE recorded instead of an outcome the database refused to store."""
-    error = RuntimeError(f"the job's outcome ({outcome['state']}) could not be stored: "
-                         f"{type(exc).__name__}: {exc}")  # fmt: skip
-    return {**lost_outcome({**outcome, "name": outcome.get("name")}, error),
-            "lost": False, "unstorable": True, "continues": True}  # fmt: skip
+    return records.unstorable(outcome, exc)
 
 
-def _revoked_outcome(job: dict) -> dict:
+def _revoked_outcome(job: Claim) -> Outcome:
     from .exceptions import TaskRevokedError
 
-    exc = TaskRevokedError("revoked before it started")
-    return lost_outcome(job, exc, state=states.REVOKED) | {"started": False}
+    return records.not_run(job, TaskRevokedError("revoked before it started"))
 
 
-def _cold_outcome(job: dict) -> dict:
+def _cold_outcome(job: Claim) -> Outcome:
     """A job killed by a cold shutdown: back to the queue if acks_late, else WorkerLostError."""
     from .exceptions import WorkerLostError
 
-    if job.get("acks_late"):
-        return {"id": job["id"], "attempt": job["attempt"], "name": job["name"],
-                "state": states.PENDING, "result": None, "keep_result": False,
-                "countdown": 0, "repr": "requeued (cold shutdown)"}  # fmt: skip
-    return lost_outcome(job, WorkerLostError("Worker exited prematurely: cold shutdown."))
+    if job.acks_late:
+        return records.requeued(job, "requeued (cold shutdown)")
+    return records.lost(job, WorkerLostError("Worker exited prematurely: cold shutdown."))

@@ -15,6 +15,7 @@ import time
 from . import states
 from .conf import settings
 from .events import SW_IDENT, SW_SYS, EventDispatcher, sw_ver
+from .records import Claim, Outcome
 
 #: the fewest seconds between two worker-heartbeat events (Celery sends one every 2 s)
 MIN_HEARTBEAT = 2.0
@@ -89,48 +90,47 @@ class WorkerEvents:
     # The hot path: events appended straight to the buffer in their compact form (see
     # djq.events.COMPACT), one timestamp per batch (the jobs of one claim were received
     # together), times as text (the JSON encoder then calls back for nothing).
-    def received(self, jobs: list[dict]) -> None:
+    def received(self, jobs: list[Claim]) -> None:
         if not self.enabled or not jobs:
             return
         append, now = self.dispatcher.buffer.append, time.time()
         for job in jobs:
-            eta, expires = job["eta"], job["expires"]
-            append(("task-received", now, job["id"], job["name"], _short(job["args"]),
-                    _short(job["kwargs"]), job["retries"], eta and eta.isoformat(),
-                    expires and expires.isoformat(), job["root_id"],
-                    job["parent_id"]))  # fmt: skip
+            eta, expires = job.eta, job.expires
+            append(("task-received", now, job.id, job.name, _short(job.args),
+                    _short(job.kwargs), job.retries, eta and eta.isoformat(),
+                    expires and expires.isoformat(), job.root_id, job.parent_id))  # fmt: skip
 
-    def started(self, job: dict) -> None:
+    def started(self, job: Claim) -> None:
         if self.enabled:
-            self.dispatcher.buffer.append(("task-started", time.time(), job["id"]))
+            self.dispatcher.buffer.append(("task-started", time.time(), job.id))
 
-    def recorded(self, batch: list[dict], recorded: set[str], jobs: dict) -> None:
+    def recorded(self, batch: list[Outcome], recorded: set[str], jobs: dict) -> None:
         """The events of a batch of outcomes just recorded (late, discarded ones send none)."""
         if not self.enabled:
             return
         append, now = self.dispatcher.buffer.append, time.time()
         for outcome in batch:
-            if outcome["id"] not in recorded:
+            if outcome.id not in recorded:
                 continue
-            if outcome["state"] == states.SUCCESS and not outcome.get("rejected"):
-                append(("task-succeeded", now, outcome["id"], _short(outcome.get("repr", "")),
-                        outcome.get("runtime") or 0.0))  # fmt: skip
+            if outcome.state == states.SUCCESS and not outcome.rejected:
+                append(("task-succeeded", now, outcome.id, _short(outcome.repr),
+                        outcome.runtime or 0.0))  # fmt: skip
             else:
-                self._outcome(outcome, jobs.get(outcome["id"]) or {})
+                self._outcome(outcome, jobs.get(outcome.id))
 
-    def _outcome(self, outcome: dict, job: dict) -> None:
-        send, state, uuid = self.dispatcher.send, outcome["state"], outcome["id"]
-        if outcome.get("rejected"):
+    def _outcome(self, outcome: Outcome, job: Claim | None) -> None:
+        send, state, uuid = self.dispatcher.send, outcome.state, outcome.id
+        if outcome.rejected:
             send("task-rejected", uuid=uuid, requeue=state in states.WAITING_STATES)
         if state == states.SUCCESS:
-            send("task-succeeded", uuid=uuid, result=_short(outcome.get("repr", "")),
-                 runtime=outcome.get("runtime") or 0.0)  # fmt: skip
+            send("task-succeeded", uuid=uuid, result=_short(outcome.repr),
+                 runtime=outcome.runtime or 0.0)  # fmt: skip
         elif state == states.FAILURE:
-            send("task-failed", uuid=uuid, exception=_short(outcome.get("repr")),
-                 traceback=outcome.get("traceback") or "")  # fmt: skip
+            send("task-failed", uuid=uuid, exception=_short(outcome.repr),
+                 traceback=outcome.traceback or "")  # fmt: skip
         elif state == states.RETRY:
-            send("task-retried", uuid=uuid, exception=_short(outcome.get("repr")),
-                 traceback=outcome.get("traceback") or "")  # fmt: skip
+            send("task-retried", uuid=uuid, exception=_short(outcome.repr),
+                 traceback=outcome.traceback or "")  # fmt: skip
         elif state == states.REVOKED:
             send("task-revoked", uuid=uuid, **_revoked_fields(outcome, job))
 
@@ -154,11 +154,11 @@ class WorkerEvents:
         return (self.pending_since or time.monotonic()) + FLUSH_DELAY
 
 
-def _revoked_fields(outcome: dict, job: dict) -> dict:
+def _revoked_fields(outcome: Outcome, job: Claim | None) -> dict:
     """task-revoked's fields: killed while running (terminated, signum) or expired."""
-    text = outcome.get("repr") or ""
+    text = outcome.repr or ""
     marker = "terminated ("
     if marker in text:
         signame = text.split(marker, 1)[1].split(")", 1)[0]
         return {"terminated": True, "signum": signame, "expired": False}
-    return {"terminated": False, "signum": None, "expired": bool(job.get("expired"))}
+    return {"terminated": False, "signum": None, "expired": bool(job and job.expired)}
