@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from . import states
@@ -45,8 +45,8 @@ class Claim:
     revoked: bool
 
     def to_message(self) -> dict:
-        """The claim as a JSON-able dict (for a prefork child's pipe; datetimes become text)."""
-        return asdict(self)
+        """The claim as a dict for a prefork child's pipe (JSON: datetimes become text)."""
+        return {name: getattr(self, name) for name in self.__slots__}
 
     @classmethod
     def from_message(cls, message: Mapping) -> Claim:
@@ -93,7 +93,8 @@ class Outcome:
         return cls(**values)
 
     def to_message(self) -> dict:
-        return asdict(self)
+        """The outcome as a dict for the pipe back from a prefork child (JSON)."""
+        return {name: getattr(self, name) for name in self.__slots__}
 
     def recorded(self) -> dict:
         """The fields ``store.complete`` writes, as the vendor SQL reads them."""
