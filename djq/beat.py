@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, InterfaceError, connections, transaction
-from django.db.models import Case, F, Min, Q, Value, When
+from django.db.models import F, Min
 
-from . import store
+from . import leases, store
 from .beat_sync import sync_schedule
-from .models import Lease, PeriodicTask, PeriodicTick
+from .models import PeriodicTask, PeriodicTick
 from .schedules import clocked, interval, next_tick
 
 logger = logging.getLogger("djq.beat")
@@ -194,31 +194,13 @@ def next_due(using: str) -> dt.datetime | None:
 
 # --- leader election --------------------------------------------------------------------------
 def acquire(holder: str, lease: float, using: str, name: str = LEASE_NAME) -> bool:
-    """Take or renew the lease: one conditional UPDATE (holder = me, free, or expired)."""
-    now = store.db_now(using)
-    qs = Lease.objects.using(using)
-    free = Q(holder=holder) | Q(holder="") | Q(expires_at__lt=now)
-    took = qs.filter(free, name=name).update(
-        holder=holder,
-        expires_at=now + dt.timedelta(seconds=lease),
-        acquired_at=Case(When(holder=holder, then=F("acquired_at")), default=Value(now)),
-    )
-    if not took and not qs.filter(name=name).exists():  # the very first beat: create the row
-        qs.bulk_create(
-            [Lease(name=name, holder="", expires_at=now, acquired_at=now)], ignore_conflicts=True
-        )
-        return acquire(holder, lease, using, name)
-    return bool(took)
+    """Take or renew beat's lease (djq.leases: one conditional UPDATE, database clock)."""
+    return leases.acquire(holder, lease, using, name)
 
 
 def release(holder: str, using: str, name: str = LEASE_NAME) -> bool:
     """Give the lease up (at shutdown) so that another beat takes over at once."""
-    now = store.db_now(using)
-    return bool(
-        Lease.objects.using(using)
-        .filter(name=name, holder=holder)
-        .update(holder="", expires_at=now)
-    )
+    return leases.release(holder, using, name)
 
 
 # --- the process ------------------------------------------------------------------------------

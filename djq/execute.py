@@ -1,7 +1,7 @@
 """Running one job: a few small named steps from a claimed row to an outcome.
 
 Running and recording are separate: ``execute`` never writes job state (the task itself may, via
-``update_state``); it returns an outcome dict that the worker records in a batch with
+``update_state``); it returns an ``Outcome`` (djq.records) that the worker records in a batch with
 ``store.complete``. ``run_eagerly`` runs the same steps inline for ``Task.apply``.
 """
 
@@ -28,6 +28,7 @@ from .exceptions import (
     SoftTimeLimitExceeded,
     TaskRevokedError,
 )
+from .records import Claim, Outcome
 from .registry import tasks
 from .retry import autoretry_countdown
 from .serialization import dumps, exception_to_dict, loads, safe_text
@@ -47,36 +48,34 @@ class ExceptionInfo:
         return self.traceback
 
 
-def execute(job: dict, hostname: str = "", soft_time_limit: float | None = None) -> dict:
-    """Run a claimed job (a dict from ``store.claim``) and return its outcome."""
+def execute(job: Claim, hostname: str = "", soft_time_limit: float | None = None) -> Outcome:
+    """Run a claimed job (from ``store.claim``) and return its outcome."""
     started = time.monotonic()
-    base = {"id": job["id"], "attempt": job["attempt"], "name": job["name"]}
+    base = {"id": job.id, "attempt": job.attempt, "name": job.name}
     if _expired(job):  # checked again here: a prefetched job may expire while it waits
         exc = TaskRevokedError("expired")
-        return {
-            **base, "state": states.REVOKED, "result": dumps(exception_to_dict(exc)),
-            "keep_result": True, "traceback": None, "repr": repr(exc), "runtime": 0.0,
-        }  # fmt: skip
+        return Outcome(**base, state=states.REVOKED, result=dumps(exception_to_dict(exc)),
+                       repr=repr(exc))  # fmt: skip
     try:
-        task = tasks[job["name"]]
+        task = tasks[job.name]
         args, kwargs, options = _decode_payload(job)
     except (NotRegistered, TypeError, ValueError) as exc:
-        return {**base, **_failed(exc, ExceptionInfo(exc)), "runtime": 0.0}
+        return Outcome.of({**base, **_failed(exc, ExceptionInfo(exc))})
     req = request_context.Request(
-        id=job["id"],
+        id=job.id,
         task=task.name,
         args=args,
         kwargs=kwargs,
-        retries=job["retries"],
-        max_retries=job.get("max_retries"),
-        attempt=job["attempt"],
-        eta=job.get("eta"),
-        expires=job.get("expires"),
+        retries=job.retries,
+        max_retries=job.max_retries,
+        attempt=job.attempt,
+        eta=job.eta,
+        expires=job.expires,
         hostname=hostname,
-        delivery_info={"queue": job.get("queue"), "priority": job.get("priority")},
-        parent_id=job.get("parent_id"),
-        root_id=job.get("root_id"),
-        group=job.get("group_id"),
+        delivery_info={"queue": job.queue, "priority": job.priority},
+        parent_id=job.parent_id,
+        root_id=job.root_id,
+        group=job.group_id,
         headers=options.get("headers") or {},
         options=options,
         called_directly=False,
@@ -86,12 +85,12 @@ def execute(job: dict, hostname: str = "", soft_time_limit: float | None = None)
     outcome = run_task(task, req, soft_time_limit=soft)
     if limits["ignore_result"] and outcome["state"] == states.SUCCESS:
         outcome["keep_result"] = False
-    return {**base, **outcome, "runtime": time.monotonic() - started}
+    return Outcome.of({**base, **outcome, "runtime": time.monotonic() - started})
 
 
-def _expired(job: dict) -> bool:
+def _expired(job: Claim) -> bool:
     """Whether the job's ``expires`` has passed (by this machine's clock)."""
-    expires = job.get("expires")
+    expires = job.expires
     if not expires:
         return False
     if isinstance(expires, str):  # a prefork child gets the claimed row as JSON
@@ -101,9 +100,9 @@ def _expired(job: dict) -> bool:
     return expires <= dt.datetime.now(dt.UTC)
 
 
-def _decode_payload(job: dict) -> tuple[list, dict, dict]:
-    args, kwargs = loads(job["args"]), loads(job["kwargs"])
-    options = loads(job.get("options")) or {}
+def _decode_payload(job: Claim) -> tuple[list, dict, dict]:
+    args, kwargs = loads(job.args), loads(job.kwargs)
+    options = loads(job.options) or {}
     if not isinstance(args, list) or not isinstance(kwargs, dict):
         raise TypeError(
             f"malformed job payload: args must be a JSON array and kwargs a JSON object, got "
@@ -343,20 +342,20 @@ def run_eagerly(task: Task, args, kwargs, task_id=None, **options):
     return result
 
 
-def report_lost(job: dict, outcome: dict) -> None:
+def report_lost(job: Claim, outcome: Outcome) -> None:
     """A job whose process died or was killed (hard time limit, crash) never reached its own
     failure hooks: run ``on_failure`` and ``task_failure`` in the worker, as Celery does."""
-    if outcome["state"] != states.FAILURE or job["name"] not in tasks:
+    if outcome.state != states.FAILURE or job.name not in tasks:
         return
     from .serialization import dict_to_exception
 
-    task = tasks[job["name"]]
-    exc = dict_to_exception(loads(outcome["result"]))
-    args, kwargs = loads(job["args"]), loads(job["kwargs"])
+    task = tasks[job.name]
+    exc = dict_to_exception(loads(outcome.result))
+    args, kwargs = loads(job.args), loads(job.kwargs)
     einfo = ExceptionInfo(exc)
     try:
-        task.on_failure(exc, job["id"], args, kwargs, einfo)
+        task.on_failure(exc, job.id, args, kwargs, einfo)
     except Exception:
         logging.getLogger("djq.worker").exception("on_failure of %s failed", task.name)
-    signals.task_failure.send(sender=task, task_id=job["id"], exception=exc, args=args,
+    signals.task_failure.send(sender=task, task_id=job.id, exception=exc, args=args,
                               kwargs=kwargs, traceback=None, einfo=einfo)  # fmt: skip

@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from django.db import DatabaseError, InterfaceError
 
 from . import options as checks
-from . import states
-from .serialization import dumps, exception_to_dict, loads, safe_text
+from .records import Claim, Outcome, failed
+from .serialization import loads, safe_text
 
 logger = logging.getLogger("djq.worker")
 
@@ -29,24 +29,25 @@ class MalformedJob(ValueError):
     """A job row the worker cannot use as it is (recorded as the job's FAILURE)."""
 
 
-def validate_row(job: dict) -> dict:
+def validate_row(job: Claim) -> dict:
     """Check the fields the worker itself acts on; return the job's options (a dict).
 
     The arguments are checked where they are decoded, in the pool (``djq.execute``)."""
     for key in ("id", "name"):
-        if not isinstance(job.get(key), str) or not job[key]:
+        if not isinstance(getattr(job, key), str) or not getattr(job, key):
             raise MalformedJob(f"malformed job row: {key} must be a non-empty string, "
-                               f"got {job.get(key)!r}")  # fmt: skip
-    name = job["name"]
+                               f"got {getattr(job, key)!r}")  # fmt: skip
+    name = job.name
     for key in ("retries", "attempt", "priority"):
-        _integer(name, key, job.get(key))
-    if job.get("max_retries") is not None:
-        _integer(name, "max_retries", job["max_retries"])
+        _integer(name, key, getattr(job, key))
+    if job.max_retries is not None:
+        _integer(name, "max_retries", job.max_retries)
     for key in ("eta", "expires"):
-        if job.get(key) is not None and not isinstance(job[key], dt.datetime):
+        value = getattr(job, key)
+        if value is not None and not isinstance(value, dt.datetime):
             raise MalformedJob(f"{name}: malformed job row: {key} must be a timestamp, "
-                               f"got {job[key]!r}")  # fmt: skip
-    return _options(name, job.get("options"))
+                               f"got {value!r}")  # fmt: skip
+    return _options(name, job.options)
 
 
 def _integer(name: str, key: str, value) -> None:
@@ -82,49 +83,38 @@ def checked_limits(name: str, soft, hard) -> tuple[float | None, float | None]:
         raise MalformedJob(str(exc)) from None
 
 
-def failed_outcome(job: dict, exc: BaseException) -> dict:
+def failed_outcome(job: Claim, exc: BaseException) -> Outcome:
     """The FAILURE recorded for a job the worker could not handle. It has no continuation (its
     options may be what is wrong) and its task's hooks are not run (its data is not trusted)."""
-    return {
-        "id": job.get("id"),
-        "attempt": job.get("attempt"),
-        "name": job.get("name") if isinstance(job.get("name"), str) else None,
-        "state": states.FAILURE,
-        "result": dumps(exception_to_dict(exc)),
-        "keep_result": True,
-        "traceback": safe_text(f"{type(exc).__name__}: {exc}\n"),
-        "repr": safe_text(repr(exc)),
-        "runtime": 0.0,
-        "continues": False,
-    }
+    return failed(job, exc, safe_text(f"{type(exc).__name__}: {exc}\n"), safe_text(repr(exc)))
 
 
 @contextmanager
-def guard(job: dict, outcomes: list[dict]):
+def guard(job: Claim, outcomes: list[Outcome]):
     """Whatever goes wrong while handling ``job`` ends it FAILURE (appended to ``outcomes``)."""
     try:
         yield
     except (DatabaseError, InterfaceError):
         raise
     except Exception as exc:
-        logger.error("Task %s[%s] cannot be run: %s", job.get("name"), job.get("id"), exc)
+        logger.error("Task %s[%s] cannot be run: %s", job.name, job.id, exc)
         outcomes.append(failed_outcome(job, exc))
 
 
-def safely(action: Callable[..., object], job: dict, *args) -> None:
+def safely(action: Callable[..., object], job: Claim, *args) -> None:
     """An after-the-fact step of one job (its failure hooks): its error is logged, not raised."""
     try:
         action(job, *args)
     except (DatabaseError, InterfaceError):
         raise
     except Exception:
-        logger.exception("%s of %s[%s] failed", action.__name__, job.get("name"), job.get("id"))
+        logger.exception("%s of %s[%s] failed", action.__name__, job.name, job.id)
 
 
-def claim_order(job: dict) -> tuple:
+def claim_order(job: Claim) -> tuple:
     """The sort key of claimed jobs (highest priority, oldest ETA first) that a row with a bad
     priority or ETA cannot break (it is failed at dispatch)."""
-    priority, eta = job.get("priority"), job.get("eta")
+    priority, eta = job.priority, job.eta
     return (
         -priority if isinstance(priority, int) else 0,
         eta if isinstance(eta, dt.datetime) else dt.datetime.min.replace(tzinfo=dt.UTC),

@@ -1,11 +1,12 @@
 """The ``prefork`` execution pool (the default; ``threads`` and ``solo`` are in djq.threads).
 
-A pool runs claimed jobs and hands back outcome dicts; it never touches job state. The worker's
-loop waits on ``pool.waitables()`` and calls ``collect``/``check_limits`` when they are ready.
+A pool runs claimed jobs (``Claim``) and hands back ``Outcome`` records (djq.records); it never
+touches job state. The worker's loop waits on ``pool.waitables()`` and calls
+``collect``/``check_limits`` when they are ready.
 
 Prefork children are forked from the worker after Django is set up (tasks imported), with every
 Django connection closed first, so no child ever shares a database connection with its parent.
-Children talk to the parent over a pipe in JSON.
+Children talk to the parent over a pipe in JSON (``Claim.to_message``, ``Outcome.to_message``).
 """
 
 from __future__ import annotations
@@ -25,25 +26,9 @@ from django.db import close_old_connections, connections
 from . import signals
 from .exceptions import TaskRevokedError, TimeLimitExceeded, WorkerLostError
 from .execute import execute
-from .serialization import dumps, exception_to_dict
+from .records import Claim, Outcome, lost, not_run
 
 logger = logging.getLogger("djq.worker")
-
-
-def lost_outcome(job: dict, exc: BaseException, state: str = "FAILURE") -> dict:
-    """The outcome recorded for a job whose process died (or was killed) before answering."""
-    return {
-        "id": job["id"],
-        "attempt": job["attempt"],
-        "name": job["name"],
-        "state": state,
-        "result": dumps(exception_to_dict(exc)),
-        "keep_result": True,
-        "traceback": None,
-        "repr": repr(exc),
-        "runtime": 0.0,
-        "lost": True,  # the task's own code never answered: the worker runs its failure hooks
-    }
 
 
 def _die_with_parent(parent: int) -> None:
@@ -65,7 +50,7 @@ class Child:
     def __init__(self, pid: int, conn: Connection):
         self.pid = pid
         self.conn = conn
-        self.jobs: deque[dict] = deque()
+        self.jobs: deque[Claim] = deque()
         self.started = 0.0  # when the running (first) job started (monotonic)
         self.started_wall = 0.0  # the same, as a timestamp (for inspect().active())
         self.hard_limits: dict[str, float | None] = {}
@@ -75,13 +60,13 @@ class Child:
         self.done = 0  # jobs answered: a child exits by itself after max_tasks_per_child
 
     @property
-    def job(self) -> dict | None:
+    def job(self) -> Claim | None:
         return self.jobs[0] if self.jobs else None
 
     @property
     def hard_deadline(self) -> float | None:
         job = self.job
-        limit = self.hard_limits.get(job["id"]) if job else None
+        limit = self.hard_limits.get(job.id) if job else None
         return self.started + limit if limit else None
 
     def fileno(self) -> int:
@@ -162,15 +147,15 @@ def _child_main(conn: Connection, hostname: str, max_tasks: int | None, max_memo
     threading.Thread(target=inbox.read, name="djq-child-inbox", daemon=True).start()
     done = 0
     while (message := inbox.next()) is not None:
-        job = message["job"]
+        job = Claim.from_message(message["job"])
         close_old_connections()
         try:
             outcome = execute(job, hostname, message.get("soft"))
         except BaseException as exc:  # a bug in djq itself: still answer
-            outcome = lost_outcome(job, exc)
+            outcome = lost(job, exc)
         close_old_connections()
         try:
-            inbox.send(outcome)
+            inbox.send(outcome.to_message())
         except OSError:
             return
         done += 1
@@ -207,8 +192,8 @@ class PreforkPool:
         self.depth = max(1, depth if not max_tasks_per_child else 1)
         self.keepalive = keepalive
         self.children: dict[int, Child] = {}
-        self.unstarted: list[dict] = []  # handed back by children: to dispatch again or release
-        self.began: list[dict] = []  # jobs that became a child's running job (take_began)
+        self.unstarted: list[Claim] = []  # handed back by children: dispatch again or release
+        self.began: list[Claim] = []  # jobs that became a child's running job (take_began)
         # a child whose job has run this long gets no more jobs queued behind it, and those
         # queued already are taken back (reclaim): a short job never waits behind a long one
         self.reserve_wait = reserve_wait
@@ -278,7 +263,7 @@ class PreforkPool:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
 
-    def kill_all(self) -> list[dict]:
+    def kill_all(self) -> list[Claim]:
         """Cold shutdown: kill every child; return the jobs they were running (the jobs only
         queued in them go to ``unstarted``)."""
         running = []
@@ -315,7 +300,7 @@ class PreforkPool:
         """Stopping, or running one job for longer than ``reserve_wait``."""
         return child.stopping or bool(child.jobs and now - child.started > self.reserve_wait)
 
-    def take_began(self) -> list[dict]:
+    def take_began(self) -> list[Claim]:
         """The jobs that started since the last call (recorded STARTED in a batch)."""
         began, self.began = self.began, []
         return began
@@ -329,9 +314,9 @@ class PreforkPool:
             if len(child.jobs) < 2 or not self._stuck(child, now):
                 continue
             for job in list(child.jobs)[1:]:
-                if job["id"] not in self.reclaiming:
-                    self.reclaiming.add(job["id"])
-                    self._send(child, {"skip": job["id"]})
+                if job.id not in self.reclaiming:
+                    self.reclaiming.add(job.id)
+                    self._send(child, {"skip": job.id})
 
     def _send(self, child: Child, message: dict) -> None:
         try:
@@ -339,26 +324,27 @@ class PreforkPool:
         except OSError:
             pass  # the child has just exited: collect() finds it dead
 
-    def running_jobs(self) -> list[dict]:
+    def running_jobs(self) -> list[Claim]:
         return [job for c in self.children.values() for job in c.jobs]
 
-    def active_jobs(self) -> list[dict]:
-        """The jobs running now: the first one of each child (the others wait behind it)."""
-        return [c.job | {"worker_pid": c.pid, "time_start": c.started_wall}
-                for c in self.children.values() if c.job]  # fmt: skip
+    def active_jobs(self) -> list[tuple[Claim, int, float]]:
+        """The jobs running now, with their process and start time: the first one of each
+        child (the others wait behind it)."""
+        return [(c.job, c.pid, c.started_wall) for c in self.children.values() if c.job]
 
     def pids(self) -> list[int]:
         return sorted(self.children)
 
-    def submit(self, job: dict, soft: float | None, hard: float | None) -> None:
+    def submit(self, job: Claim, soft: float | None, hard: float | None) -> None:
         child = self._least_loaded()
         if not child.jobs:
             child.started, child.started_wall = time.monotonic(), time.time()
             self.began.append(job)
         child.jobs.append(job)
-        child.hard_limits[job["id"]] = hard
+        child.hard_limits[job.id] = hard
+        message = {"job": job.to_message(), "soft": soft}
         try:
-            child.conn.send_bytes(json.dumps({"job": job, "soft": soft}, default=str).encode())
+            child.conn.send_bytes(json.dumps(message, default=str).encode())
         except OSError:
             pass  # the child has just exited: collect() finds it dead and hands the job on
 
@@ -374,9 +360,9 @@ class PreforkPool:
     def waitables(self) -> list:
         return [c.conn for c in self.children.values()]
 
-    def collect(self, ready: list) -> list[dict]:
+    def collect(self, ready: list) -> list[Outcome]:
         """Outcomes from children whose pipe is readable; a dead child's running job is lost."""
-        outcomes: list[dict] = []
+        outcomes: list[Outcome] = []
         by_conn = {c.conn: c for c in self.children.values()}
         for conn in ready:
             child = by_conn.get(conn)
@@ -396,9 +382,9 @@ class PreforkPool:
                 outcomes.extend(self._child_died(child))
         return outcomes
 
-    def _answered(self, child: Child, message: dict, outcomes: list[dict]) -> None:
+    def _answered(self, child: Child, message: dict, outcomes: list[Outcome]) -> None:
         job_id = message.get("unstarted") or message.get("skipped") or message["id"]
-        job = next(j for j in child.jobs if j["id"] == job_id)
+        job = next(j for j in child.jobs if j.id == job_id)
         was_running = job is child.jobs[0]
         child.jobs.remove(job)
         child.hard_limits.pop(job_id, None)
@@ -418,17 +404,16 @@ class PreforkPool:
         if "unstarted" in message:
             self.unstarted.append(job)
         elif "skipped" in message:
-            revoked = lost_outcome(job, TaskRevokedError("revoked"), state="REVOKED")
-            outcomes.append(revoked | {"started": False})
+            outcomes.append(not_run(job, TaskRevokedError("revoked")))
         else:
-            outcomes.append(message)
+            outcomes.append(Outcome.of(message))
             child.done += 1
             if self.max_tasks and child.done >= self.max_tasks:
                 # It exits after this answer (see _child_main): give it nothing more, or the
                 # job would be lost with it.
                 child.stopping = True
 
-    def _child_died(self, child: Child) -> list[dict]:
+    def _child_died(self, child: Child) -> list[Outcome]:
         _, status = os.waitpid(child.pid, 0)
         child.conn.close()
         del self.children[child.pid]
@@ -440,11 +425,11 @@ class PreforkPool:
             running = child.jobs.popleft()
             if child.terminating:
                 exc: BaseException = TaskRevokedError(f"terminated ({child.terminating})")
-                outcomes.append(lost_outcome(running, exc, state="REVOKED"))
+                outcomes.append(lost(running, exc, state="REVOKED"))
             else:
                 how = _describe_exit(status)
                 exc = WorkerLostError(f"Worker exited prematurely: {how}.")
-                outcomes.append(lost_outcome(running, exc))
+                outcomes.append(lost(running, exc))
         self.unstarted.extend(child.jobs)  # never started: run them elsewhere
         if not child.stopping:
             self._replenish()
@@ -454,7 +439,7 @@ class PreforkPool:
         while len(self.children) < self.min_procs:
             self._spawn()
 
-    def check_limits(self, now: float) -> list[dict]:
+    def check_limits(self, now: float) -> list[Outcome]:
         """Kill children past their job's hard time limit; shrink an autoscaled pool."""
         outcomes = []
         for child in list(self.children.values()):
@@ -462,14 +447,14 @@ class PreforkPool:
             if deadline is None or now < deadline:
                 continue
             job = child.jobs.popleft()
-            limit = child.hard_limits.pop(job["id"])
-            logger.error("Hard time limit (%ss) exceeded for %s[%s]", limit, job["name"], job["id"])
+            limit = child.hard_limits.pop(job.id)
+            logger.error("Hard time limit (%ss) exceeded for %s[%s]", limit, job.name, job.id)
             os.kill(child.pid, signal.SIGKILL)
             os.waitpid(child.pid, 0)
             child.conn.close()
             del self.children[child.pid]
             self.unstarted.extend(child.jobs)
-            outcomes.append(lost_outcome(job, TimeLimitExceeded(limit)))
+            outcomes.append(lost(job, TimeLimitExceeded(limit)))
         if self.autoscale:
             self._shrink_idle(now)
         self._replenish()
@@ -495,11 +480,11 @@ class PreforkPool:
     def terminate(self, job_id: str, signame: str) -> bool:
         """Revoke with terminate: signal the child running ``job_id``, or skip it if queued."""
         for child in self.children.values():
-            if child.job is not None and child.job["id"] == job_id:
+            if child.job is not None and child.job.id == job_id:
                 child.terminating = signame
                 os.kill(child.pid, _signal_number(signame))
                 return True
-            if any(j["id"] == job_id for j in child.jobs):
+            if any(j.id == job_id for j in child.jobs):
                 child.conn.send_bytes(json.dumps({"skip": job_id}).encode())
                 return True
         return False
@@ -507,7 +492,7 @@ class PreforkPool:
     def skip(self, job_id: str) -> None:
         """A queued job was revoked: the child answers ``skipped`` instead of running it."""
         for child in self.children.values():
-            if any(j["id"] == job_id for j in list(child.jobs)[1:]):
+            if any(j.id == job_id for j in list(child.jobs)[1:]):
                 child.conn.send_bytes(json.dumps({"skip": job_id}).encode())
 
     def resize(self, max_procs: int, min_procs: int | None = None) -> None:

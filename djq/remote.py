@@ -136,15 +136,16 @@ class Mailbox:
 
 
 # --- built-in commands ------------------------------------------------------------------------
-def _job_info(worker, job: dict) -> dict:
+def _job_info(worker, job, pid: int | None = None, time_start: float | None = None) -> dict:
+    """Celery's description of a held job (a ``Claim``): running, with its process, or not."""
     from .serialization import loads
 
     return {
-        "id": job["id"], "name": job["name"], "type": job["name"],
-        "args": loads(job["args"]), "kwargs": loads(job["kwargs"]),
-        "hostname": worker.name, "time_start": job.get("time_start"),
-        "acknowledged": True, "worker_pid": job.get("worker_pid"),
-        "delivery_info": {"routing_key": job["queue"], "priority": job["priority"]},
+        "id": job.id, "name": job.name, "type": job.name,
+        "args": loads(job.args), "kwargs": loads(job.kwargs),
+        "hostname": worker.name, "time_start": time_start,
+        "acknowledged": True, "worker_pid": pid,
+        "delivery_info": {"routing_key": job.queue, "priority": job.priority},
     }  # fmt: skip
 
 
@@ -162,14 +163,14 @@ def clock(worker) -> dict:
 
 @register
 def active(worker) -> list:
-    return [_job_info(worker, job) for job in worker.pool.active_jobs()]
+    return [_job_info(worker, *active) for active in worker.pool.active_jobs()]
 
 
 @register
 def reserved(worker) -> list:
-    running = {job["id"] for job in worker.pool.active_jobs()}
+    running = {job.id for job, _, _ in worker.pool.active_jobs()}
     held = [*worker.pool.running_jobs(), *worker.buffer]
-    return [_job_info(worker, job) for job in held if job["id"] not in running]
+    return [_job_info(worker, job) for job in held if job.id not in running]
 
 
 @register
@@ -254,8 +255,8 @@ def _jsonable(value) -> bool:
 
 @register
 def query_task(worker, ids: list[str]) -> dict:
-    active_ids = {job["id"] for job in worker.pool.active_jobs()}
-    held = {job["id"]: job for job in [*worker.pool.running_jobs(), *worker.buffer]}
+    active_ids = {job.id for job, _, _ in worker.pool.active_jobs()}
+    held = {job.id: job for job in [*worker.pool.running_jobs(), *worker.buffer]}
     return {
         i: ["active" if i in active_ids else "reserved", _job_info(worker, held[i])]
         for i in ids

@@ -19,7 +19,7 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q,
 from django.db.models.functions import TruncMinute
 
 from . import store
-from .beat import acquire
+from .leases import acquire
 from .models import RUNTIME_BOUNDS, Job, JobStat
 
 logger = logging.getLogger("djq.stats")

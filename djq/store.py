@@ -2,7 +2,8 @@
 revoke, progress and purge. The worker, the API, the admin and the commands all come here.
 
 Each function takes a database alias (default ``DJQ_DATABASE``) and delegates its SQL to the vendor
-module in ``djq.db``. Claimed jobs and outcomes travel as plain dicts.
+module in ``djq.db``. Claimed jobs and outcomes travel as typed records (``djq.records``: Claim,
+Outcome); the vendor modules get plain rows.
 """
 
 from __future__ import annotations
@@ -19,13 +20,9 @@ from .conf import settings
 from .db import sql_for
 from .exceptions import TaskRevokedError, WorkerLostError
 from .job_guard import claim_order
+from .records import Claim, Outcome, not_run, outcome
 from .serialization import dumps, exception_to_dict
 
-CLAIM_FIELDS = (
-    "id", "name", "args", "kwargs", "options", "retries", "max_retries", "attempt", "eta",
-    "expires", "expired", "parent_id", "root_id", "group_id", "priority", "queue", "acks_late",
-    "revoked",
-)  # fmt: skip
 FINISHED_FIELDS = (
     "id", "state", "name", "options", "result", "parent_id", "root_id", "group_id",
 )  # fmt: skip
@@ -143,27 +140,27 @@ def claim(
     lease: float,
     using: str | None = None,
     skip: Sequence[str] = (),
-) -> list[dict]:
-    """Mark up to ``limit`` due jobs of ``queues`` STARTED for ``worker``, highest priority
+) -> list[Claim]:
+    """Mark up to ``limit`` due jobs of ``queues`` RESERVED for ``worker``, highest priority
     first (jobs of the task names in ``skip`` are left alone)."""
     if limit <= 0 or not queues:
         return []
     cursor, sql = _cursor_and_sql(using)
     with cursor:
         rows = sql.claim(cursor, worker, list(queues), limit, lease, list(skip))
-    jobs = [dict(zip(CLAIM_FIELDS, row, strict=True)) for row in rows]
+    jobs = [Claim(*row) for row in rows]
     jobs.sort(key=claim_order)  # (a row with a bad priority or ETA is failed at dispatch)
     return jobs
 
 
 def complete(
-    outcomes: Sequence[dict], using: str | None = None, started: Sequence[dict] = ()
+    outcomes: Sequence[Outcome | dict], using: str | None = None, started: Sequence = ()
 ) -> list[dict]:
     """Record outcomes of claimed jobs in one statement; returns the jobs actually recorded.
 
     An outcome whose (id, attempt) no longer holds a held job (the lease ran out and the job
     was rescued, or it was recorded already) is not recorded: the caller logs it as discarded.
-    ``started`` ({id, attempt}) are jobs handed to a child since the last write: they become
+    ``started`` (claims) are jobs handed to a child since the last write: they become
     STARTED in the same statement. Continuations (links, chains, chords) are enqueued in the
     same transaction, so they happen exactly once; a batch whose jobs have none is a single
     autocommitted statement.
@@ -173,23 +170,34 @@ def complete(
         return []
     from . import continuation
 
-    done = {o["id"] for o in outcomes}  # (a row must not be updated twice in one statement)
-    started = [{"id": s["id"], "attempt": s["attempt"]} for s in started if s["id"] not in done]
+    outcomes = [outcome(o) for o in outcomes]
+    done = {o.id for o in outcomes}  # (a row must not be updated twice in one statement)
+    started = [s for s in _fences(started) if s["id"] not in done]
+    rows_in = [o.recorded() for o in outcomes]
     cursor, sql = _cursor_and_sql(using)
-    if not any(o.get("continues", True) for o in outcomes):
+    if not any(o.continues is not False for o in outcomes):
         with cursor:
-            rows = sql.complete(cursor, list(outcomes), started)
+            rows = sql.complete(cursor, rows_in, started)
         return [dict(zip(FINISHED_FIELDS, row[:8], strict=True)) for row in rows]
     with transaction.atomic(using=alias(using)), cursor:
-        rows = sql.complete(cursor, list(outcomes), started)
+        rows = sql.complete(cursor, rows_in, started)
         finished = [dict(zip(FINISHED_FIELDS, row[:8], strict=True)) for row in rows]
         continuation.after_complete(finished, using=using)
     return finished
 
 
-def mark_started(started: Sequence[dict], using: str | None = None) -> list[str]:
+def _fences(jobs: Iterable) -> list[dict]:
+    """(id, attempt) of claims — or of dicts holding them — for a fenced statement."""
+    return [
+        {"id": j.id, "attempt": j.attempt} if isinstance(j, Claim)
+        else {"id": j["id"], "attempt": j["attempt"]}
+        for j in jobs
+    ]  # fmt: skip
+
+
+def mark_started(started: Iterable, using: str | None = None) -> list[str]:
     """RESERVED → STARTED for jobs handed to a child (a batch: one statement)."""
-    started = [{"id": s["id"], "attempt": s["attempt"]} for s in started]
+    started = _fences(started)
     if not started:
         return []
     cursor, sql = _cursor_and_sql(using)
@@ -197,9 +205,9 @@ def mark_started(started: Sequence[dict], using: str | None = None) -> list[str]
         return [row[0] for row in sql.mark_started(cursor, started)]
 
 
-def release(claims: Iterable[dict], using: str | None = None) -> list[str]:
+def release(claims: Iterable, using: str | None = None) -> list[str]:
     """Hand claimed-but-unstarted jobs back to the queue (warm shutdown)."""
-    claims = [{"id": c["id"], "attempt": c["attempt"]} for c in claims]
+    claims = _fences(claims)
     if not claims:
         return []
     cursor, sql = _cursor_and_sql(using)
@@ -273,18 +281,9 @@ def revoke(
     return [tuple(row[:3]) for row in rows]
 
 
-def expire_outcome(job: dict) -> dict:
+def expire_outcome(job: Claim) -> Outcome:
     """The outcome recorded for a claimed job whose ``expires`` has passed: REVOKED."""
-    exc = TaskRevokedError("expired")
-    return {
-        "id": job["id"],
-        "attempt": job["attempt"],
-        "state": states.REVOKED,
-        "result": dumps(exception_to_dict(exc)),
-        "keep_result": True,
-        "traceback": None,
-        "started": False,
-    }
+    return not_run(job, TaskRevokedError("expired"), text="")
 
 
 def set_progress(
@@ -475,7 +474,7 @@ def claim_limited(
     queue_limits: dict[str, int],
     skip: Sequence[str] = (),
     using: str | None = None,
-) -> tuple[list[dict], set[str], set[str]]:
+) -> tuple[list[Claim], set[str], set[str]]:
     """``claim``, then cluster-wide flow control in the same transaction.
 
     ``task_limits``: name → (rate in jobs/s, concurrency limit); ``queue_limits``: queue →
@@ -490,13 +489,13 @@ def claim_limited(
     held = sorted(states.HELD_STATES)  # reserved jobs count: they will run
     with transaction.atomic(using=db):
         jobs = claim(worker, queues, limit, lease, using, skip)
-        names = sorted({j["name"] for j in jobs if j["name"] in task_limits})
-        limited_queues = sorted({j["queue"] for j in jobs if j["queue"] in queue_limits})
+        names = sorted({j.name for j in jobs if j.name in task_limits})
+        limited_queues = sorted({j.queue for j in jobs if j.queue in queue_limits})
         if not names and not limited_queues:
             return jobs, set(), set()
         now = db_now(using)
-        dropped: dict[str, dict] = {}
-        deferred: dict[str, tuple[dict, dt.datetime]] = {}
+        dropped: dict[str, Claim] = {}
+        deferred: dict[str, tuple[Claim, dt.datetime]] = {}
         full_tasks: set[str] = set()
         full_queues: set[str] = set()
         TaskLimit.objects.using(db).bulk_create(
@@ -505,36 +504,36 @@ def claim_limited(
         for name in names:
             rate, most = task_limits[name]
             row = TaskLimit.objects.using(db).select_for_update().get(name=name)
-            mine = [j for j in jobs if j["name"] == name]
+            mine = [j for j in jobs if j.name == name]
             if rate:
                 _take_slots(db, row, mine, rate, now, deferred)
-            mine = [j for j in mine if j["id"] not in deferred]
+            mine = [j for j in mine if j.id not in deferred]
             if most is not None:
                 running = Job.objects.using(db).filter(name=name, state__in=held).count()
-                running -= sum(1 for j, _ in deferred.values() if j["name"] == name)
+                running -= sum(1 for j, _ in deferred.values() if j.name == name)
                 if _over(mine, running - most, dropped):
                     full_tasks.add(name)
         for queue in limited_queues:
             Queue.objects.using(db).select_for_update().filter(name=queue).first()
-            mine = [j for j in jobs if j["queue"] == queue and j["id"] not in dropped
-                    and j["id"] not in deferred]  # fmt: skip
+            mine = [j for j in jobs if j.queue == queue and j.id not in dropped
+                    and j.id not in deferred]  # fmt: skip
             running = Job.objects.using(db).filter(queue=queue, state__in=held).count()
-            running -= sum(1 for j, _ in deferred.values() if j["queue"] == queue)
-            running -= sum(1 for j in dropped.values() if j["queue"] == queue)
+            running -= sum(1 for j, _ in deferred.values() if j.queue == queue)
+            running -= sum(1 for j in dropped.values() if j.queue == queue)
             if _over(mine, running - queue_limits[queue], dropped):
                 full_queues.add(queue)
         cursor, sql = _cursor_and_sql(using)
         with cursor:
             if deferred:
-                items = [{"id": j["id"], "attempt": j["attempt"], "slot": slot,
+                items = [{"id": j.id, "attempt": j.attempt, "slot": slot,
                           "slot_text": slot.isoformat()} for j, slot in deferred.values()]
                 sql.defer(cursor, items)  # fmt: skip
         release(dropped.values(), using=using)
-    kept = [j for j in jobs if j["id"] not in dropped and j["id"] not in deferred]
+    kept = [j for j in jobs if j.id not in dropped and j.id not in deferred]
     return kept, full_tasks, full_queues
 
 
-def _take_slots(db, row, jobs: list[dict], rate: float, now, deferred: dict) -> None:
+def _take_slots(db, row, jobs: list[Claim], rate: float, now, deferred: dict) -> None:
     """Give each job without a slot the next rate-limit slot; future slots are deferred."""
     from .limits import slots
     from .models import TaskLimit
@@ -542,9 +541,9 @@ def _take_slots(db, row, jobs: list[dict], rate: float, now, deferred: dict) -> 
 
     fresh = []
     for job in jobs:
-        slot = (loads(job["options"]) or {}).get("rate_slot")
+        slot = (loads(job.options) or {}).get("rate_slot")
         if slot is None or abs(
-            (dt.datetime.fromisoformat(slot) - job["eta"]).total_seconds()
+            (dt.datetime.fromisoformat(slot) - job.eta).total_seconds()
         ) > 0.001:
             fresh.append(job)
     if not fresh:
@@ -553,13 +552,13 @@ def _take_slots(db, row, jobs: list[dict], rate: float, now, deferred: dict) -> 
     TaskLimit.objects.using(db).filter(name=row.name).update(next_slot_at=next_slot)
     for job, slot in zip(fresh, taken, strict=True):
         if slot > now:
-            deferred[job["id"]] = (job, slot)
+            deferred[job.id] = (job, slot)
 
 
-def _over(jobs: list[dict], excess: int, dropped: dict) -> bool:
+def _over(jobs: list[Claim], excess: int, dropped: dict) -> bool:
     """Hand back the ``excess`` last (lowest-priority) of ``jobs``; True when at the limit."""
     for job in jobs[::-1][: max(excess, 0)]:
-        dropped[job["id"]] = job
+        dropped[job.id] = job
     return excess >= 0
 
 

@@ -17,7 +17,7 @@ import time
 from django.db import close_old_connections, connections
 
 from .execute import execute
-from .pool import lost_outcome
+from .records import Claim, Outcome, lost
 
 logger = logging.getLogger("djq.worker")
 
@@ -33,17 +33,17 @@ class ThreadPool:
         self.max_procs = self.min_procs = concurrency
         self.depth = max(1, depth)  # the worker keeps up to depth x threads jobs in reserve
         self.reserve_wait = reserve_wait
-        self.began: list[dict] = []
+        self.began: list[Claim] = []
         self.started_at: dict[str, float] = {}
         self.hostname = hostname
         self.inbox: queue_module.Queue = queue_module.Queue()
         self.outbox: queue_module.Queue = queue_module.Queue()
-        self.running: dict[str, dict] = {}
+        self.running: dict[str, Claim] = {}
         self.lock = threading.Lock()
         self.wake_r, self.wake_w = socket.socketpair()
         self.wake_r.setblocking(False)
         self.threads: list[threading.Thread] = []
-        self.unstarted: list[dict] = []
+        self.unstarted: list[Claim] = []
 
     @property
     def concurrency(self) -> int:
@@ -60,17 +60,17 @@ class ThreadPool:
             self._run(*message)
         connections.close_all()
 
-    def _run(self, job: dict, soft: float | None) -> None:
+    def _run(self, job: Claim, soft: float | None) -> None:
         """Run one job in this thread and post its outcome (waking the worker's loop)."""
         try:
             outcome = execute(job, self.hostname, soft)
         except BaseException as exc:
-            outcome = lost_outcome(job, exc)
+            outcome = lost(job, exc)
         finally:
             close_old_connections()
         with self.lock:
-            self.running.pop(job["id"], None)
-            self.started_at.pop(job["id"], None)
+            self.running.pop(job.id, None)
+            self.started_at.pop(job.id, None)
         self.outbox.put(outcome)
         self.wake_w.send(b"x")
 
@@ -81,7 +81,7 @@ class ThreadPool:
     def free_slots(self) -> int:
         return self.max_procs - self.busy()
 
-    def take_began(self) -> list[dict]:
+    def take_began(self) -> list[Claim]:
         began, self.began = self.began, []
         return began
 
@@ -98,27 +98,27 @@ class ThreadPool:
     def reclaim_stuck(self) -> None:
         pass  # jobs wait in the worker's reserve, not in threads
 
-    def running_jobs(self) -> list[dict]:
+    def running_jobs(self) -> list[Claim]:
         with self.lock:
             return list(self.running.values())
 
-    def active_jobs(self) -> list[dict]:
-        return [job | {"worker_pid": os.getpid()} for job in self.running_jobs()]
+    def active_jobs(self) -> list[tuple[Claim, int, float | None]]:
+        return [(job, os.getpid(), None) for job in self.running_jobs()]
 
     def pids(self) -> list[int]:
         return [os.getpid()]
 
-    def submit(self, job: dict, soft: float | None, hard: float | None) -> None:
+    def submit(self, job: Claim, soft: float | None, hard: float | None) -> None:
         with self.lock:
-            self.running[job["id"]] = job
-            self.started_at[job["id"]] = time.monotonic()
+            self.running[job.id] = job
+            self.started_at[job.id] = time.monotonic()
         self.began.append(job)
         self.inbox.put((job, soft))
 
     def waitables(self) -> list:
         return [self.wake_r]
 
-    def collect(self, ready: list) -> list[dict]:
+    def collect(self, ready: list) -> list[Outcome]:
         try:
             while self.wake_r.recv(4096):
                 pass
@@ -131,7 +131,7 @@ class ThreadPool:
             except queue_module.Empty:
                 return outcomes
 
-    def check_limits(self, now: float) -> list[dict]:
+    def check_limits(self, now: float) -> list[Outcome]:
         return []
 
     def next_deadline(self) -> float | None:
@@ -157,7 +157,7 @@ class ThreadPool:
         for thread in self.threads:
             thread.join(max(0.0, deadline - time.monotonic()))
 
-    def kill_all(self) -> list[dict]:
+    def kill_all(self) -> list[Claim]:
         return self.running_jobs()
 
     def resize(self, max_procs: int, min_procs: int | None = None) -> None:
@@ -176,9 +176,9 @@ class SoloPool(ThreadPool):
     def start(self) -> None:
         pass
 
-    def submit(self, job: dict, soft: float | None, hard: float | None) -> None:
+    def submit(self, job: Claim, soft: float | None, hard: float | None) -> None:
         with self.lock:
-            self.running[job["id"]] = job
+            self.running[job.id] = job
         self.began.append(job)
         self._run(job, soft)
 

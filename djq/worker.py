@@ -1,9 +1,12 @@
 """The worker: claim → pool → complete, with heartbeats, rescue and shutdown.
 
-One loop in the main process, single-threaded for the prefork pool (so forking is safe):
+The Worker composes its roles (``djq.roles``) and runs their loop in the main process,
+single-threaded for the prefork pool (so forking is safe):
 
-    wake (LISTEN / poll) → claim a batch sized to free slots → dispatch to the pool
-    → collect outcomes → record them in one statement → heartbeat/rescue when due → wait
+    wake (LISTEN / poll) → producer: claim a batch into the reserve → dispatch to the pool
+    → collect outcomes → completer: record them in one statement (with the next claim, in one
+    transaction, when both are due) → heartbeat when due → rescuer: maintenance, if elected
+    → wait
 
 Nothing here writes SQL: ``djq.store`` does. Nothing here knows about work-flows: the completion
 transaction runs continuations (``djq.continuation``).
@@ -22,17 +25,18 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from django.db import DatabaseError, InterfaceError, OperationalError, connections, transaction
+from django.db import DatabaseError, InterfaceError, connections, transaction
 
-from . import signals, states, stats, store
+from . import records, signals, store
 from .conf import settings
-from .continuation import may_continue
-from .execute import report_lost
-from .flow import SATURATED_BACKOFF, FlowControl
-from .job_guard import checked_limits, guard, safely, validate_row
-from .pool import lost_outcome, pool_class
+from .job_guard import checked_limits, guard, validate_row
+from .pool import pool_class
+from .records import Claim, Outcome
 from .registry import tasks
 from .remote import Mailbox
+from .roles.completer import Completer
+from .roles.producer import Producer
+from .roles.rescuer import Rescuer
 from .task import resolve_options
 from .waiting import Waiter
 from .worker_events import WorkerEvents
@@ -45,9 +49,6 @@ CONTROL_POLL_SQLITE = 0.1
 #: the default node name: Celery's ``celery@%h`` plus the pid, so that two workers started
 #: without ``-n`` on one host both run (an explicit ``-n`` held by a live worker is refused)
 DEFAULT_NAME = "djq.%p@%h"
-#: how long STARTED marks may wait for a completion write to ride along with (seconds): a short
-#: job then costs one write for its start and its end; a longer one is shown STARTED after this
-STARTED_WRITE_DELAY = 0.05
 
 
 @dataclass
@@ -123,37 +124,54 @@ class Worker:
         self.name = self.config.name
         self.using = self.config.using
         self.pool = None
-        self.held: dict[str, dict] = {}  # claimed and not yet recorded, by id
+        self.held: dict[str, Claim] = {}  # claimed and not yet recorded, by id
         self.held_lock = threading.Lock()
-        self.buffer: deque[dict] = deque()  # claimed, not yet handed to the pool
-        self.outcomes: list[dict] = []  # finished, not yet recorded
-        self.began: list[dict] = []  # handed to a child, not yet recorded STARTED
-        self.began_at = 0.0  # when the oldest of them began
-        self.reserved_at: dict[str, float] = {}  # buffered jobs: when they were claimed
         self.revoked: set[str] = set()  # revoked while held (found by the heartbeat)
         self.terminated: set[str] = set()  # of those, the ones already told to terminate
         self.stopping: str | None = None  # "warm" or "cold"
         self.restart = False
-        self.processed = self.failed = 0
         self.listener = None
         self.listener_retry_at = 0.0
-        self.woken = True
-        self.more = False  # the last claim was full: claim again at once
-        self.next_poll = self.next_heartbeat = self.next_rescue = 0.0
-        self.next_stats = 0.0  # the charts' rollup (djq.stats; one elected worker writes)
+        self.next_heartbeat = 0.0
+        # rescue and maintenance: done by the worker elected by a database lease (roles.rescuer)
+        self.rescuer = Rescuer(self.name, self.using, self.config.lease)
         self.db_failures = 0
         self.heartbeat_thread: threading.Thread | None = None
         self.heartbeat_done = threading.Event()
         self.sig_r, self.sig_w = socket.socketpair()
         self.waiter = Waiter()
         self.started = time.monotonic()
-        self.totals: Counter = Counter()  # recorded jobs per task name
-        self.flow = FlowControl(self.using)  # rate and concurrency limits (djq.flow)
         self.time_limits: dict[str, tuple] = {}  # set at run time by control.time_limit
         self.mailbox = None
         self.control_due = True
         self.next_control = 0.0
         self.events = WorkerEvents(self, self.config.task_events)  # djq_worker -E (djq.events)
+        # outcomes and STARTED marks, recorded in batches as they come (roles.completer)
+        self.completer = Completer(self.using, self.held, self.held_lock, self.events)
+        # claims ahead of demand into the reserve (roles.producer)
+        self.producer = Producer(self.config, self.held, self.held_lock, self.events)
+
+    @property
+    def buffer(self) -> deque[Claim]:
+        """The reserve: claimed jobs not yet handed to the pool (``inspect().reserved()``)."""
+        return self.producer.reserve
+
+    @property
+    def flow(self):
+        return self.producer.flow
+
+    @property
+    def processed(self) -> int:
+        return self.completer.processed
+
+    @property
+    def failed(self) -> int:
+        return self.completer.failed
+
+    @property
+    def totals(self) -> Counter:
+        """Recorded jobs per task name (``inspect().stats()``)."""
+        return self.completer.totals
 
     # --- life cycle ----------------------------------------------------------------------
     def run(self) -> int:
@@ -229,7 +247,7 @@ class Worker:
         try:
             self._dispatch()  # first: children work while we wait on the database below
             self._maintain()  # heartbeats before recording: a slow batch must not cost leases
-            self._unreserve()
+            self.producer.unreserve(self.pool, bool(self.stopping))
             self._record_and_fill()
             self._dispatch()
             self.events.flush()  # the events of the last turns, in one statement, when due
@@ -246,52 +264,21 @@ class Worker:
     def _record_and_fill(self) -> None:
         """Record the finished batch and claim the next one in one transaction (one commit)
         when both are due; otherwise whichever is."""
-        room = self._claim_room()
-        if not room or not self.outcomes:
+        producer, completer = self.producer, self.completer
+        room = producer.room(self.pool, bool(self.stopping))
+        if not room or not completer.outcomes:
             self._record()
             if room:
-                self._claimed(self._claim(room), room)
+                producer.claimed(producer.claim(room), room, self.listener is not None)
             return
-        batch = self._prepare_batch()
+        self._take_began()
+        batch = completer.batch()
         with transaction.atomic(using=self.using):
-            recorded = self._complete(batch)
-            jobs = self._claim(room)
-        self._recorded(batch, recorded)
-        self._claimed(jobs, room)
-
-    def _claim_room(self) -> int:
-        """How many jobs to claim now: 0 unless there is room and a reason to look (woken, poll,
-        full batch). With prefetching, the reserve is refilled only once it has drained below
-        half, so claims come in large batches rather than one per finished job."""
-        if self.stopping:
-            return 0
-        capacity = self._capacity()
-        room = min(capacity - self.pool.busy(), self.pool.reserve_room(0)) - len(self.buffer)
-        if room <= 0 or not (self.woken or self.more or time.monotonic() >= self.next_poll):
-            return 0
-        if self.config.prefetch_multiplier > 1 and (
-            self.pool.busy() + len(self.buffer) > capacity // 2
-        ):
-            return 0
-        return room
-
-    def _claimed(self, jobs: list[dict], room: int) -> None:
-        """Take claimed jobs into the reserve."""
-        now = time.monotonic()
-        self.woken = False
-        self.events.received(jobs)
-        with self.held_lock:
-            for job in jobs:
-                self.held[job["id"]] = job
-        claimed_at = time.monotonic()
-        self.reserved_at.update((job["id"], claimed_at) for job in jobs)
-        self.buffer.extend(jobs)
-        self.more = len(jobs) == room
-        if not self.more:
-            self.next_poll = now + self._poll_delay()
-
-    def _claim(self, room: int) -> list[dict]:
-        return self.flow.claim(self.name, self.config.queues, room, self.config.lease)
+            recorded = completer.write(batch)
+            jobs = producer.claim(room)
+        if completer.done(batch, recorded):
+            producer.woken = True  # a retry: learn its ETA at the next claim
+        producer.claimed(jobs, room, self.listener is not None)
 
     def refresh_limits(self) -> None:
         self.flow.refresh(self.config.queues)
@@ -303,51 +290,38 @@ class Worker:
         self.config.queues = list(dict.fromkeys(queues))
         WorkerRow.objects.using(self.using).filter(name=self.name).update(queues=self.config.queues)
         self.refresh_limits()
-        self.woken = True
-
-    def _poll_delay(self) -> float:
-        """Until the next look: the poll interval (jittered), or sooner if an ETA falls due."""
-        interval = self.config.poll_interval * random.uniform(0.9, 1.1)
-        if self.listener is not None:
-            interval *= 5  # NOTIFY wakes us; polling is only the safety net
-        due = store.next_due(self.config.queues, using=self.using)
-        if due is not None:
-            # due jobs we skip (a saturated limit) must not make us spin
-            soonest = SATURATED_BACKOFF if self.flow.full_until else 0.001
-            interval = min(interval, max(due, 0.0) + soonest)
-        return interval
+        self.producer.woken = True
 
     def _dispatch(self) -> None:
         # (not once stopping: the solo pool runs jobs inline, so a SIGTERM lands in the middle
         # of this loop, and the jobs still in the buffer must be handed back, not started)
         while self.buffer and self.pool.free_slots() > 0 and not self.stopping:
-            job = self.buffer.popleft()
-            self.reserved_at.pop(job["id"], None)
-            with guard(job, self.outcomes):  # a job that cannot be handled ends FAILURE
+            job = self.producer.take()
+            with guard(job, self.completer.outcomes):  # a job that cannot be handled ends FAILURE
                 self._dispatch_one(job)
 
-    def _dispatch_one(self, job: dict) -> None:
-        if job["expired"]:
-            logger.info("Task %s[%s] expired: revoked", job["name"], job["id"])
-            self.outcomes.append(store.expire_outcome(job) | {"name": job["name"]})
+    def _dispatch_one(self, job: Claim) -> None:
+        if job.expired:
+            logger.info("Task %s[%s] expired: revoked", job.name, job.id)
+            self.completer.add([store.expire_outcome(job)])
             return
-        if job["id"] in self.revoked or job["revoked"]:  # (revoked while held elsewhere)
-            self.outcomes.append(_revoked_outcome(job))
+        if job.id in self.revoked or job.revoked:  # (revoked while held elsewhere)
+            self.completer.add([_revoked_outcome(job)])
             return
         soft, hard = self._limits(job)
-        logger.info("Task %s[%s] received", job["name"], job["id"])
+        logger.info("Task %s[%s] received", job.name, job.id)
         self.events.started(job)
         self.pool.submit(job, soft, hard)
 
-    def _limits(self, job: dict) -> tuple[float | None, float | None]:
+    def _limits(self, job: Claim) -> tuple[float | None, float | None]:
         """The job's (soft, hard) time limits; the row is checked first (djq.job_guard)."""
         options = validate_row(job)
-        if job["name"] in self.time_limits:  # changed at run time (control.time_limit)
-            return checked_limits(job["name"], *self.time_limits[job["name"]])
-        task = tasks.get(job["name"]) if job["name"] in tasks else None
+        if job.name in self.time_limits:  # changed at run time (control.time_limit)
+            return checked_limits(job.name, *self.time_limits[job.name])
+        task = tasks.get(job.name) if job.name in tasks else None
         cfg = self.config
         limits = resolve_options(task, options, cfg.time_limit, cfg.soft_time_limit)
-        return checked_limits(job["name"], limits["soft_time_limit"], limits["time_limit"])
+        return checked_limits(job.name, limits["soft_time_limit"], limits["time_limit"])
 
     def _wait(self, timeout: float) -> None:
         waitables = [self.sig_r, *self.pool.waitables()]
@@ -366,29 +340,29 @@ class Worker:
         finished.extend(self.pool.check_limits(time.monotonic()))
         # (after check_limits: a child killed at its hard limit hands back its queue too)
         if self.pool.unstarted:  # handed back by a child that stopped or died: run elsewhere
-            self.buffer.extendleft(reversed(self.pool.unstarted))
+            self.producer.put_back(self.pool.unstarted)
             self.pool.unstarted.clear()
-        self.outcomes.extend(finished)
+        self.completer.add(finished)
 
     def _timeout(self) -> float:
         if self.stopping:
             return 0.0
         now = time.monotonic()
-        if self.outcomes:
+        if self.completer.outcomes:
             return 0.0
         self._take_began()
         room = self.pool.free_slots() > 0 and not self.buffer
-        if room and (self.woken or self.more):
+        if room and (self.producer.woken or self.producer.more):
             return 0.0
-        moments = [self.next_heartbeat, self.next_rescue, self.events.deadline()]
+        moments = [self.next_heartbeat, self.rescuer.next_turn, self.events.deadline()]
         if self.mailbox is not None and self.listener is None:
             moments.append(self.next_control)
-        if self.began:
-            moments.append(self.began_at + STARTED_WRITE_DELAY)
+        if (started := self.completer.deadline()) is not None:
+            moments.append(started)
         if self.buffer or self.pool.busy() > self.pool.alive():
             moments.append(now + self.pool.reserve_wait / 2)  # (_unreserve, reclaim_stuck)
         if room:
-            moments.append(self.next_poll)
+            moments.append(self.producer.next_poll)
         if self.listener is None and self.config.using and self._wants_listener():
             moments.append(self.listener_retry_at)
         deadline = self.pool.next_deadline()
@@ -396,157 +370,22 @@ class Worker:
             moments.append(deadline)
         return max(0.0, min(moments) - now)
 
-    # --- recording ----------------------------------------------------------------------
+    # --- recording (djq.roles.completer) --------------------------------------------------
     def _record(self, force: bool = False) -> None:
-        """Record finished jobs, and jobs that started, in one statement, with no delay.
-
-        What finishes while a write is in flight is collected by the next turn of the loop and
-        goes into the next write: under load each write carries many jobs, and an idle worker
-        writes at once.
-        """
-        if not self.outcomes:
-            self._take_began()
-            if self.began and (force or time.monotonic() - self.began_at >= STARTED_WRITE_DELAY):
-                store.mark_started(self.began, using=self.using)
-                self.began = []
-            return
-        batch = self._prepare_batch()
-        self._recorded(batch, self._complete(batch))
+        self._take_began()
+        if self.completer.record(force):
+            self.producer.woken = True  # a retry: learn its ETA at the next claim
 
     def _take_began(self) -> None:
-        began = self.pool.take_began()
-        if began and not self.began:
-            self.began_at = time.monotonic()
-        self.began.extend(began)
-
-    def _prepare_batch(self) -> list[dict]:
-        self._take_began()
-        batch = self.outcomes
-        for outcome in batch:  # (a job failed by the guard has none: "continues" is False)
-            if "continues" not in outcome:
-                outcome["continues"] = may_continue(self.held.get(outcome["id"], {}).get("options"))
-        return batch
-
-    def _recorded(self, batch: list[dict], recorded: set[str]) -> None:
-        """After the batch's write committed: forget its jobs, log them, run lost-job hooks."""
-        self.outcomes = []
-        self.began = []
-        with self.held_lock:
-            jobs = {outcome["id"]: self.held.pop(outcome["id"], None) for outcome in batch}
-        self.events.recorded(batch, recorded, jobs)
-        for outcome in batch:
-            self._log_outcome(outcome, outcome["id"] in recorded)
-            if outcome.get("lost") and outcome["id"] in recorded and jobs[outcome["id"]]:
-                safely(report_lost, jobs[outcome["id"]], outcome)
-            if outcome["state"] in states.WAITING_STATES:
-                self.woken = True  # a retry: learn its ETA at the next claim
-
-    def _complete(self, batch: list[dict]) -> set[str]:
-        """Record a batch; when the database refuses it (not an outage: bad data), record the
-        outcomes one by one, and an outcome it refuses as a FAILURE saying why."""
-        try:
-            # (a savepoint when the claim shares the transaction: a refused batch must not
-            # abort the claim, nor the one-by-one retry below)
-            with transaction.atomic(using=self.using):
-                rows = store.complete(batch, using=self.using, started=self.began)
-            return {row["id"] for row in rows}
-        except (OperationalError, InterfaceError):
-            raise
-        except Exception:
-            if len(batch) == 1 and batch[0].get("unstorable"):
-                raise
-            logger.exception("Recording %d outcome(s) failed; recording one by one", len(batch))
-        recorded: set[str] = set()
-        for outcome in batch:
-            try:
-                recorded |= self._complete([outcome])
-            except (OperationalError, InterfaceError):
-                raise
-            except Exception as exc:
-                recorded |= self._unstorable(outcome, exc)
-        return recorded
-
-    def _unreserve(self) -> None:
-        """Cap the reserve by time: jobs queued behind long-running ones are taken back from
-        the children, and buffered jobs that waited ``reserve_wait`` with no slot free go back
-        to the queue, where an idle worker takes them (NOTIFY wakes it)."""
-        self.pool.reclaim_stuck()
-        if not self.buffer or self.pool.free_slots() > 0 or self.stopping:
-            return
-        cutoff = time.monotonic() - self.pool.reserve_wait
-        stale = [job for job in self.buffer if self.reserved_at.get(job["id"], 0.0) <= cutoff]
-        if not stale:
-            return
-        store.release(stale, using=self.using)
-        ids = {job["id"] for job in stale}
-        self.buffer = deque(job for job in self.buffer if job["id"] not in ids)
-        with self.held_lock:
-            for job_id in ids:
-                self.held.pop(job_id, None)
-                self.reserved_at.pop(job_id, None)
-        logger.info("Handed %d reserved job(s) back to the queue: they waited %.1fs behind "
-                    "running jobs", len(stale), self.pool.reserve_wait)  # fmt: skip
-
-    def _unstorable(self, outcome: dict, exc: BaseException) -> set[str]:
-        """Record a FAILURE saying why the outcome could not be stored; if even that is refused,
-        give the job up (not held: its lease runs out and the rescuer takes it)."""
-        try:
-            return self._complete([_unstorable(outcome, exc)])
-        except (OperationalError, InterfaceError):
-            raise
-        except Exception:
-            logger.exception("Could not record job %s at all; left to the rescuer", outcome["id"])
-            return set()
-
-    def _capacity(self) -> int:
-        return self.config.concurrency * self.config.prefetch_multiplier
-
-    def _log_outcome(self, outcome: dict, recorded: bool) -> None:
-        name, job_id, state = outcome.get("name"), outcome["id"], outcome["state"]
-        if not recorded:
-            logger.warning(
-                "Discarded the late result of %s[%s] (attempt %s, %s): the job was rescued or "
-                "finished elsewhere", name, job_id, outcome["attempt"], state,
-            )  # fmt: skip
-            return
-        self.processed += 1
-        self.totals[name] += 1
-        runtime = outcome.get("runtime") or 0.0
-        if state == states.SUCCESS:
-            logger.info("Task %s[%s] succeeded in %.3fs: %s", name, job_id, runtime,
-                        outcome.get("repr", ""))  # fmt: skip
-        elif state == states.FAILURE and outcome.get("expected"):  # in the task's ``throws``
-            self.failed += 1
-            logger.info("Task %s[%s] raised expected: %s", name, job_id, outcome.get("repr"))
-        elif state == states.FAILURE:
-            self.failed += 1
-            logger.error("Task %s[%s] raised unexpected: %s", name, job_id, outcome.get("repr"))
-            if outcome.get("traceback"):
-                logger.error("%s", outcome["traceback"].rstrip())
-        elif state == states.RETRY:
-            logger.info("Task %s[%s] retry: %s", name, job_id, outcome.get("repr"))
-        elif state == states.REVOKED:
-            logger.info("Task %s[%s] revoked: %s", name, job_id, outcome.get("repr", ""))
-            signals.task_revoked.send(sender=name, request=job_id, terminated=True,
-                                      signum=None, expired=False)  # fmt: skip
-        else:
-            logger.info("Task %s[%s] %s: %s", name, job_id, state.lower(), outcome.get("repr"))
+        self.completer.took(self.pool.take_began())
 
     # --- heartbeats and rescue -------------------------------------------------------------
     def _maintain(self) -> None:
         now = time.monotonic()
         if self.heartbeat_thread is None and now >= self.next_heartbeat:
             self.heartbeat()
-        if now >= self.next_rescue:
-            self.next_rescue = now + self.config.lease / 3 * random.uniform(0.8, 1.2)
-            for job in store.rescue(using=self.using, grace=self._rescue_grace()):
-                requeued = job["state"] == states.PENDING
-                action = "requeued" if requeued else "failed (WorkerLostError)"
-                logger.warning("Rescued %s[%s] from %s: its lease expired; %s",
-                               job["name"], job["id"], job["worker"], action)  # fmt: skip
-        if now >= self.next_stats:
-            self.next_stats = now + stats.EVERY
-            stats.rollup_safely(self.name, self.using)
+        if now >= self.rescuer.next_turn:
+            self.rescuer.turn(grace=self._rescue_grace())
         if self.listener is None and self._wants_listener() and now >= self.listener_retry_at:
             self._connect_listener()
         if self.mailbox is not None and (self.control_due or now >= self.next_control):
@@ -635,7 +474,7 @@ class Worker:
             self.listener_retry_at = time.monotonic() + 5
             return
         self.listener = listener
-        self.woken = True  # we may have missed notifications while disconnected
+        self.producer.woken = True  # we may have missed notifications while disconnected
 
     def _drain_listener(self) -> None:
         try:
@@ -653,7 +492,7 @@ class Worker:
             elif channel == "djq_control":
                 self.next_heartbeat = 0.0  # look for revokes now
             elif payload in queues:
-                self.woken = True
+                self.producer.woken = True
 
     # --- failures and shutdown -----------------------------------------------------------
     def _database_down(self, exc: Exception) -> None:
@@ -663,7 +502,7 @@ class Worker:
                        type(exc).__name__, str(exc).strip(), delay)  # fmt: skip
         # Once back, leave expired leases alone for a while: peers reconnect on their own
         # backoff (and a crashed server may spend seconds in recovery before it accepts them).
-        self.next_rescue = max(self.next_rescue, time.monotonic() + delay + self._rescue_grace())
+        self.rescuer.hold_off(time.monotonic() + delay + self._rescue_grace())
         try:
             connections[self.using].close()
         except Exception:
@@ -672,7 +511,7 @@ class Worker:
             self.listener.close()
             self.listener = None
             self.listener_retry_at = 0.0
-        self.woken = True
+        self.producer.woken = True
         # Sit out the whole delay (a child's answer would end a single _wait early, and the
         # backoff would run up to its maximum in milliseconds); a signal cuts it short.
         deadline, stopping = time.monotonic() + delay, self.stopping
@@ -680,7 +519,10 @@ class Worker:
             self._wait(left)
 
     def _drained(self) -> bool:
-        if self.buffer or self.outcomes or self.pool.busy() or self.more or self.woken:
+        producer = self.producer
+        if self.buffer or self.completer.outcomes or self.pool.busy() or producer.more:
+            return False
+        if producer.woken:
             return False
         due = store.next_due(self.config.queues, using=self.using)
         return due is None or due > 0
@@ -691,7 +533,7 @@ class Worker:
         if self.pool is None:
             return
         logger.info("%s: %s shutdown", self.name, self.stopping or "warm")
-        self._with_database(self._release_buffer)
+        self._with_database(self.producer.release_all)
         if self.stopping != "cold":
             self.pool.begin_stop()
         while self.stopping != "cold" and self.pool.busy():
@@ -699,35 +541,26 @@ class Worker:
             if self.heartbeat_thread is None and time.monotonic() >= self.next_heartbeat:
                 self._with_database(self.heartbeat)  # running jobs keep their leases
             self._with_database(lambda: self._record(force=True))
-            self._with_database(self._release_buffer)
+            self._with_database(self.producer.release_all)
         if self.stopping == "cold":
             for job in self.pool.kill_all():
-                self.outcomes.append(_cold_outcome(job))
-            self.buffer.extend(self.pool.unstarted)
+                self.completer.add([_cold_outcome(job)])
+            self.producer.put_back(self.pool.unstarted)
             self.pool.unstarted.clear()
         else:
             self.pool.stop()
         self._with_database(lambda: self._record(force=True))
-        self._with_database(self._release_buffer)
+        self._with_database(self.producer.release_all)
         self._with_database(
             lambda: store.stop_worker(self.name, self.processed, self.failed, using=self.using)
         )
+        self._with_database(self.rescuer.stop)
         self._with_database(self.events.offline)
         if self.listener is not None:
             self.listener.close()
         self.heartbeat_done.set()
         signals.worker_shutdown.send(sender=self)
         logger.info("%s stopped (%d jobs, %d failed)", self.name, self.processed, self.failed)
-
-    def _release_buffer(self) -> None:
-        jobs = list(self.buffer)
-        if jobs:
-            store.release(jobs, using=self.using)
-            self.buffer.clear()
-            with self.held_lock:
-                for job in jobs:
-                    self.held.pop(job["id"], None)
-            logger.info("Handed %d unstarted job(s) back to the queue", len(jobs))
 
     def _with_database(self, action, attempts: int = 30) -> None:
         """Run a shutdown write, retrying through a database outage for a while."""
@@ -747,27 +580,16 @@ class Worker:
         return banner(self)
 
 
-def _unstorable(outcome: dict, exc: BaseException) -> dict:
-    """The FAILURE recorded instead of an outcome the database refused to store."""
-    error = RuntimeError(f"the job's outcome ({outcome['state']}) could not be stored: "
-                         f"{type(exc).__name__}: {exc}")  # fmt: skip
-    return {**lost_outcome({**outcome, "name": outcome.get("name")}, error),
-            "lost": False, "unstorable": True, "continues": True}  # fmt: skip
-
-
-def _revoked_outcome(job: dict) -> dict:
+def _revoked_outcome(job: Claim) -> Outcome:
     from .exceptions import TaskRevokedError
 
-    exc = TaskRevokedError("revoked before it started")
-    return lost_outcome(job, exc, state=states.REVOKED) | {"started": False}
+    return records.not_run(job, TaskRevokedError("revoked before it started"))
 
 
-def _cold_outcome(job: dict) -> dict:
+def _cold_outcome(job: Claim) -> Outcome:
     """A job killed by a cold shutdown: back to the queue if acks_late, else WorkerLostError."""
     from .exceptions import WorkerLostError
 
-    if job.get("acks_late"):
-        return {"id": job["id"], "attempt": job["attempt"], "name": job["name"],
-                "state": states.PENDING, "result": None, "keep_result": False,
-                "countdown": 0, "repr": "requeued (cold shutdown)"}  # fmt: skip
-    return lost_outcome(job, WorkerLostError("Worker exited prematurely: cold shutdown."))
+    if job.acks_late:
+        return records.requeued(job, "requeued (cold shutdown)")
+    return records.lost(job, WorkerLostError("Worker exited prematurely: cold shutdown."))

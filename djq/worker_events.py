@@ -4,17 +4,18 @@ The worker calls one method per moment of a job's life (received at the claim, s
 handed to the pool, and the outcome once recorded); each is a no-op while events are off.
 Events are buffered and written by ``flush``, once per turn of the worker loop, so a batch of
 jobs costs one INSERT however many events it makes. ``worker-heartbeat`` (sent from the
-heartbeat, maybe on its own thread) is written at once, and the publishing workers prune old
-events now and then.
+heartbeat, maybe on its own thread) is written at once. Old events are deleted by the elected
+worker's maintenance (djq.roles.rescuer).
 """
 
 from __future__ import annotations
 
 import time
 
-from . import states, store
+from . import states
 from .conf import settings
-from .events import SW_IDENT, SW_SYS, EventDispatcher, events_expire, sw_ver
+from .events import SW_IDENT, SW_SYS, EventDispatcher, sw_ver
+from .records import Claim, Outcome
 
 #: the fewest seconds between two worker-heartbeat events (Celery sends one every 2 s)
 MIN_HEARTBEAT = 2.0
@@ -23,8 +24,6 @@ MIN_HEARTBEAT = 2.0
 FLUSH_DELAY = 0.05
 #: ... or until this many are waiting
 FLUSH_EVENTS = 2000
-#: how often a publishing worker deletes events older than DJQ_EVENTS_EXPIRES (seconds)
-PRUNE_EVERY = 60.0
 #: longest argument, result and exception text carried by an event (Celery's reprs are short)
 MAX_TEXT = 1024
 
@@ -42,7 +41,6 @@ class WorkerEvents:
         self.dispatcher = EventDispatcher(worker.name, bool(on), worker.using, buffered=True)
         self.next_heartbeat = 0.0
         self.pending_since: float | None = None  # when the oldest unwritten event was seen
-        self.next_prune = 0.0  # at the first heartbeat, then every PRUNE_EVERY
 
     @property
     def enabled(self) -> bool:
@@ -76,14 +74,10 @@ class WorkerEvents:
         self.flush(force=True)
 
     def heartbeat(self) -> None:
-        """worker-heartbeat, at most every ``freq`` seconds; prune old events now and then."""
+        """worker-heartbeat, at most every ``freq`` seconds."""
         now = time.monotonic()
         if not self.enabled:
             return
-        if now >= self.next_prune:
-            self.next_prune = now + PRUNE_EVERY
-            before = store.db_now(self.worker.using) - events_expire()
-            store.prune_events(before, using=self.worker.using)
         if now < self.next_heartbeat - 0.2:
             return
         self.next_heartbeat = now + self.freq()
@@ -96,48 +90,47 @@ class WorkerEvents:
     # The hot path: events appended straight to the buffer in their compact form (see
     # djq.events.COMPACT), one timestamp per batch (the jobs of one claim were received
     # together), times as text (the JSON encoder then calls back for nothing).
-    def received(self, jobs: list[dict]) -> None:
+    def received(self, jobs: list[Claim]) -> None:
         if not self.enabled or not jobs:
             return
         append, now = self.dispatcher.buffer.append, time.time()
         for job in jobs:
-            eta, expires = job["eta"], job["expires"]
-            append(("task-received", now, job["id"], job["name"], _short(job["args"]),
-                    _short(job["kwargs"]), job["retries"], eta and eta.isoformat(),
-                    expires and expires.isoformat(), job["root_id"],
-                    job["parent_id"]))  # fmt: skip
+            eta, expires = job.eta, job.expires
+            append(("task-received", now, job.id, job.name, _short(job.args),
+                    _short(job.kwargs), job.retries, eta and eta.isoformat(),
+                    expires and expires.isoformat(), job.root_id, job.parent_id))  # fmt: skip
 
-    def started(self, job: dict) -> None:
+    def started(self, job: Claim) -> None:
         if self.enabled:
-            self.dispatcher.buffer.append(("task-started", time.time(), job["id"]))
+            self.dispatcher.buffer.append(("task-started", time.time(), job.id))
 
-    def recorded(self, batch: list[dict], recorded: set[str], jobs: dict) -> None:
+    def recorded(self, batch: list[Outcome], recorded: set[str], jobs: dict) -> None:
         """The events of a batch of outcomes just recorded (late, discarded ones send none)."""
         if not self.enabled:
             return
         append, now = self.dispatcher.buffer.append, time.time()
         for outcome in batch:
-            if outcome["id"] not in recorded:
+            if outcome.id not in recorded:
                 continue
-            if outcome["state"] == states.SUCCESS and not outcome.get("rejected"):
-                append(("task-succeeded", now, outcome["id"], _short(outcome.get("repr", "")),
-                        outcome.get("runtime") or 0.0))  # fmt: skip
+            if outcome.state == states.SUCCESS and not outcome.rejected:
+                append(("task-succeeded", now, outcome.id, _short(outcome.repr),
+                        outcome.runtime or 0.0))  # fmt: skip
             else:
-                self._outcome(outcome, jobs.get(outcome["id"]) or {})
+                self._outcome(outcome, jobs.get(outcome.id))
 
-    def _outcome(self, outcome: dict, job: dict) -> None:
-        send, state, uuid = self.dispatcher.send, outcome["state"], outcome["id"]
-        if outcome.get("rejected"):
+    def _outcome(self, outcome: Outcome, job: Claim | None) -> None:
+        send, state, uuid = self.dispatcher.send, outcome.state, outcome.id
+        if outcome.rejected:
             send("task-rejected", uuid=uuid, requeue=state in states.WAITING_STATES)
         if state == states.SUCCESS:
-            send("task-succeeded", uuid=uuid, result=_short(outcome.get("repr", "")),
-                 runtime=outcome.get("runtime") or 0.0)  # fmt: skip
+            send("task-succeeded", uuid=uuid, result=_short(outcome.repr),
+                 runtime=outcome.runtime or 0.0)  # fmt: skip
         elif state == states.FAILURE:
-            send("task-failed", uuid=uuid, exception=_short(outcome.get("repr")),
-                 traceback=outcome.get("traceback") or "")  # fmt: skip
+            send("task-failed", uuid=uuid, exception=_short(outcome.repr),
+                 traceback=outcome.traceback or "")  # fmt: skip
         elif state == states.RETRY:
-            send("task-retried", uuid=uuid, exception=_short(outcome.get("repr")),
-                 traceback=outcome.get("traceback") or "")  # fmt: skip
+            send("task-retried", uuid=uuid, exception=_short(outcome.repr),
+                 traceback=outcome.traceback or "")  # fmt: skip
         elif state == states.REVOKED:
             send("task-revoked", uuid=uuid, **_revoked_fields(outcome, job))
 
@@ -161,11 +154,11 @@ class WorkerEvents:
         return (self.pending_since or time.monotonic()) + FLUSH_DELAY
 
 
-def _revoked_fields(outcome: dict, job: dict) -> dict:
+def _revoked_fields(outcome: Outcome, job: Claim | None) -> dict:
     """task-revoked's fields: killed while running (terminated, signum) or expired."""
-    text = outcome.get("repr") or ""
+    text = outcome.repr or ""
     marker = "terminated ("
     if marker in text:
         signame = text.split(marker, 1)[1].split(")", 1)[0]
         return {"terminated": True, "signum": signame, "expired": False}
-    return {"terminated": False, "signum": None, "expired": bool(job.get("expired"))}
+    return {"terminated": False, "signum": None, "expired": bool(job and job.expired)}

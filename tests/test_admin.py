@@ -49,14 +49,14 @@ def run(*job_ids, worker: str = "w1@test", fail_with: Exception | None = None) -
     """Claim and record jobs in-process (the worker's store calls, without a worker)."""
     wanted = {str(i) for i in job_ids}
     claimed = claim(worker, ["default", "other"])
-    store.release([j for j in claimed if wanted and j["id"] not in wanted])
-    claimed = [j for j in claimed if not wanted or j["id"] in wanted]
+    store.release([j for j in claimed if wanted and j.id not in wanted])
+    claimed = [j for j in claimed if not wanted or j.id in wanted]
     outcomes = []
     for j in claimed:
         state = states.FAILURE if fail_with else states.SUCCESS
         result = {"exc_type": type(fail_with).__name__, "exc_message": [str(fail_with)],
                   "exc_module": "builtins"} if fail_with else 2  # fmt: skip
-        outcomes.append({"id": j["id"], "attempt": j["attempt"], "state": state,
+        outcomes.append({"id": j.id, "attempt": j.attempt, "state": state,
                          "result": __import__("json").dumps(result), "keep_result": True,
                          "traceback": "Traceback: boom" if fail_with else None})  # fmt: skip
     store.complete(outcomes)

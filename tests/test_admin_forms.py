@@ -78,7 +78,7 @@ def finished_failure() -> str:
     r = fail.delay("boom")
     Job.objects.filter(id=r.id).update(run_after=store.db_now().replace(year=2000))
     [claimed] = store.claim("w@test", ["default"], 1, 30.0)
-    store.complete([{"id": claimed["id"], "attempt": claimed["attempt"], "state": "FAILURE",
+    store.complete([{"id": claimed.id, "attempt": claimed.attempt, "state": "FAILURE",
                      "result": json.dumps({"exc_type": "ValueError", "exc_message": ["boom"],
                                            "exc_module": "builtins"}),
                      "keep_result": True, "traceback": "Traceback: boom"}])  # fmt: skip

@@ -28,9 +28,9 @@ def finished_jobs(ok: int, failed: int, minutes_ago: int = 5) -> None:
     back = dt.timedelta(minutes=minutes_ago)
     Job.objects.filter(id__in=ids).update(run_after=F("run_after") - back - dt.timedelta(seconds=2))
     claimed = store.claim("w@test", ["default"], len(ids), 30.0)
-    outcomes = [{"id": j["id"], "attempt": j["attempt"], "keep_result": True,
-                 "state": states.SUCCESS if j["name"] == add.name else states.FAILURE,
-                 "result": json.dumps(2 if j["name"] == add.name else {
+    outcomes = [{"id": j.id, "attempt": j.attempt, "keep_result": True,
+                 "state": states.SUCCESS if j.name == add.name else states.FAILURE,
+                 "result": json.dumps(2 if j.name == add.name else {
                      "exc_type": "ValueError", "exc_message": ["x"], "exc_module": "builtins"}),
                  "traceback": None} for j in claimed]  # fmt: skip
     store.complete(outcomes)

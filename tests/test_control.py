@@ -114,7 +114,7 @@ def test_rate_limited_jobs_beyond_the_first_slot_wait_in_the_database_with_their
     results = [limited.apply_async(("p", str(i)), priority=7) for i in range(5)]
     limits = {limited.name: (10.0, None)}
     kept, _, _ = store.claim_limited(W, ["default"], 10, 30, limits, {})
-    assert [j["id"] for j in kept] == [results[0].id]
+    assert [j.id for j in kept] == [results[0].id]
     waiting = Job.objects.filter(id__in=[r.id for r in results[1:]]).order_by("run_after")
     assert {j.state for j in waiting} == {states.PENDING} and {j.priority for j in waiting} == {7}
     gaps = [(b.run_after - a.run_after).total_seconds() for a, b in zip(waiting, waiting[1:])]
@@ -128,7 +128,7 @@ def test_rate_limited_jobs_beyond_the_first_slot_wait_in_the_database_with_their
     )
     slot_before = TaskLimit.objects.get(name=limited.name).next_slot_at
     kept, _, _ = store.claim_limited(W, ["default"], 10, 30, limits, {})
-    assert [j["id"] for j in kept] == [str(waiting[0].id)]
+    assert [j.id for j in kept] == [str(waiting[0].id)]
     assert TaskLimit.objects.get(name=limited.name).next_slot_at == slot_before
 
 

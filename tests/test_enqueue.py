@@ -132,7 +132,7 @@ def test_countdown_is_by_the_database_clock(countdown):
 def test_countdown_job_is_not_claimed_before_it_is_due():
     later = add.apply_async((1, 1), countdown=30)
     now = add.apply_async((1, 1))
-    assert [j["id"] for j in claim()] == [now.id]
+    assert [j.id for j in claim()] == [now.id]
     assert job(later).state == states.PENDING
 
 
@@ -155,7 +155,7 @@ def test_typed_arguments_round_trip_through_the_row():
 def store_args(claimed: dict):
     from djq.serialization import loads
 
-    return loads(claimed["args"]), loads(claimed["kwargs"])
+    return loads(claimed.args), loads(claimed.kwargs)
 
 
 # --- routing ----------------------------------------------------------------------------------
@@ -303,7 +303,7 @@ def test_enqueue_many_is_one_statement_and_keeps_the_order(n):
         assert [event[0] for event in row.history] == [states.PENDING]
     other = rows[results[n].id]
     assert (other.name, other.queue, other.priority) == (echo.name, "other", 5)
-    assert [j["id"] for j in claim(queues=("default", "other"), limit=1)] == [results[n].id]
+    assert [j.id for j in claim(queues=("default", "other"), limit=1)] == [results[n].id]
 
 
 def test_enqueue_many_with_countdowns_and_expiry():
@@ -314,7 +314,7 @@ def test_enqueue_many_with_countdowns_and_expiry():
     for i, result in enumerate(results[:60]):
         assert seconds_after_db_now(rows[result.id].run_after) == pytest.approx(100 + i, abs=1)
         assert seconds_after_db_now(rows[result.id].expires) == pytest.approx(1000, abs=1)
-    assert [j["id"] for j in claim()] == [results[60].id]
+    assert [j.id for j in claim()] == [results[60].id]
 
 
 def test_enqueue_many_accepts_signature_dicts_and_names_without_a_task():
@@ -393,7 +393,7 @@ def test_a_rolled_back_job_is_never_visible():
 
 
 def _claim_ids(queue="default"):
-    return [j["id"] for j in store.claim("other@test", [queue], 10, 30)]
+    return [j.id for j in store.claim("other@test", [queue], 10, 30)]
 
 
 @pytest.mark.postgres_only

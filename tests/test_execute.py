@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -25,29 +26,29 @@ def test_execute_returns_an_outcome_and_writes_nothing():
     before = Job.objects.values().get(id=result.id)
     outcome = execute(job, hostname="h")
     assert Job.objects.values().get(id=result.id) == before
-    assert outcome["id"] == result.id and outcome["attempt"] == 1 and outcome["name"] == add.name
-    assert outcome["state"] == states.SUCCESS and loads(outcome["result"]) == 7
-    assert outcome["keep_result"] is True and outcome["repr"] == "7"
-    assert outcome["runtime"] >= 0
-    assert "_einfo" not in outcome and "exception" not in outcome  # nothing that cannot travel
+    assert outcome.id == result.id and outcome.attempt == 1 and outcome.name == add.name
+    assert outcome.state == states.SUCCESS and loads(outcome.result) == 7
+    assert outcome.keep_result is True and outcome.repr == "7"
+    assert outcome.runtime >= 0
+    assert json.loads(json.dumps(outcome.to_message())) == outcome.to_message()  # it travels
 
 
 def test_a_failure_outcome_carries_the_exception_and_traceback():
     fail.delay("bad")
     [job] = claim()
     outcome = execute(job)
-    assert outcome["state"] == states.FAILURE
-    assert loads(outcome["result"])["exc_type"] == "ValueError"
-    assert "raise ValueError(message)" in outcome["traceback"]
-    assert outcome["repr"] == "ValueError('bad')"
+    assert outcome.state == states.FAILURE
+    assert loads(outcome.result)["exc_type"] == "ValueError"
+    assert "raise ValueError(message)" in outcome.traceback
+    assert outcome.repr == "ValueError('bad')"
 
 
 def test_an_unregistered_task_fails_with_not_registered():
     send_task("no.such.task")
     [job] = claim()
     outcome = execute(job)
-    assert outcome["state"] == states.FAILURE
-    assert loads(outcome["result"])["exc_type"] == "NotRegistered"
+    assert outcome.state == states.FAILURE
+    assert loads(outcome.result)["exc_type"] == "NotRegistered"
 
 
 def test_soft_time_limit_from_the_call_options():
@@ -56,21 +57,21 @@ def test_soft_time_limit_from_the_call_options():
     started = time.monotonic()
     outcome = execute(job)
     assert time.monotonic() - started < 5
-    assert loads(outcome["result"]) == "soft limit caught"
-    assert result.id == outcome["id"]
+    assert loads(outcome.result) == "soft limit caught"
+    assert result.id == outcome.id
 
 
 def test_soft_time_limit_given_by_the_worker():
     soft_limited.delay(10)
     [job] = claim()
-    assert loads(execute(job, soft_time_limit=0.2)["result"]) == "soft limit caught"
+    assert loads(execute(job, soft_time_limit=0.2).result) == "soft limit caught"
 
 
 @override_settings(DJQ_TASK_SOFT_TIME_LIMIT=0.2)
 def test_soft_time_limit_from_settings():
     soft_limited.delay(10)
     [job] = claim()
-    assert loads(execute(job)["result"]) == "soft limit caught"
+    assert loads(execute(job).result) == "soft limit caught"
 
 
 def test_an_uncaught_soft_limit_fails_the_job():
@@ -79,8 +80,8 @@ def test_an_uncaught_soft_limit_fails_the_job():
     sleep.apply_async((10,), soft_time_limit=0.2)
     [job] = claim()
     outcome = execute(job)
-    assert outcome["state"] == states.FAILURE
-    assert loads(outcome["result"])["exc_type"] == "SoftTimeLimitExceeded"
+    assert outcome.state == states.FAILURE
+    assert loads(outcome.result)["exc_type"] == "SoftTimeLimitExceeded"
 
 
 def _busy_under_limit(box):

@@ -33,14 +33,18 @@ def history(job_id) -> list[str]:
     return [event[0] for event in row(job_id).history]
 
 
-def outcome(job: dict, state: str, result=None, **extra) -> dict:
-    base = {"id": job["id"], "attempt": job["attempt"], "state": state, "keep_result": True,
+def outcome(job, state: str, result=None, **extra) -> dict:
+    """An outcome (as a dict: ``store.complete`` takes those too) for a claim, or an
+    {"id", "attempt"} dict."""
+    fence = {"id": job["id"], "attempt": job["attempt"]} if isinstance(job, dict) else {
+        "id": job.id, "attempt": job.attempt}  # fmt: skip
+    base = {**fence, "state": state, "keep_result": True,
             "result": dumps(result), "traceback": None}  # fmt: skip
     return {**base, **extra}
 
 
 def ids(jobs) -> list[str]:
-    return [j["id"] for j in jobs]
+    return [j.id for j in jobs]
 
 
 # --- claim ------------------------------------------------------------------------------------
@@ -54,11 +58,11 @@ def _start(worker, queues, limit, lease) -> list[dict]:
 def test_claim_marks_reserved_with_worker_lease_and_attempt():
     result = add.apply_async((2, 3), priority=4, queue="q")
     [job] = store.claim(W, ["q"], 10, 45)
-    assert job["id"] == result.id
-    assert job["name"] == add.name and job["queue"] == "q" and job["priority"] == 4
-    assert loads(job["args"]) == [2, 3] and loads(job["kwargs"]) == {}
-    assert job["attempt"] == 1 and job["retries"] == 0 and job["expired"] is False
-    assert isinstance(job["eta"], dt.datetime) and job["eta"].tzinfo is not None
+    assert job.id == result.id
+    assert job.name == add.name and job.queue == "q" and job.priority == 4
+    assert loads(job.args) == [2, 3] and loads(job.kwargs) == {}
+    assert job.attempt == 1 and job.retries == 0 and job.expired is False
+    assert isinstance(job.eta, dt.datetime) and job.eta.tzinfo is not None
     r = row(result.id)
     assert (r.state, r.worker, r.attempt) == (states.RESERVED, W, 1)
     assert r.started_at is None and r.finished_at is None
@@ -78,9 +82,9 @@ def test_claim_marks_reserved_with_worker_lease_and_attempt():
 
 def test_an_outcome_reaching_a_reserved_job_records_its_start_if_it_ran():
     ran, expired = add.delay(1, 1), add.delay(2, 2)
-    jobs = {j["id"]: j for j in store.claim(W, ["default"], 10, 30)}
+    jobs = {j.id: j for j in store.claim(W, ["default"], 10, 30)}
     store.complete([outcome(jobs[ran.id], states.SUCCESS, 2),
-                    {**store.expire_outcome(jobs[expired.id])}])  # fmt: skip
+                    store.expire_outcome(jobs[expired.id])])  # fmt: skip
     assert history(ran.id) == [states.PENDING, states.RESERVED, states.STARTED, states.SUCCESS]
     assert row(ran.id).started_at is not None
     assert history(expired.id) == [states.PENDING, states.RESERVED, states.REVOKED]
@@ -89,7 +93,7 @@ def test_an_outcome_reaching_a_reserved_job_records_its_start_if_it_ran():
 
 def test_started_marks_ride_with_the_completion_of_other_jobs():
     first, second = add.delay(1, 1), add.delay(2, 2)
-    jobs = {j["id"]: j for j in store.claim(W, ["default"], 10, 30)}
+    jobs = {j.id: j for j in store.claim(W, ["default"], 10, 30)}
     both = [jobs[first.id], jobs[second.id]]
     recorded = store.complete([outcome(jobs[first.id], states.SUCCESS, 2)], started=both)
     assert [r["id"] for r in recorded] == [first.id]
@@ -100,7 +104,7 @@ def test_started_marks_ride_with_the_completion_of_other_jobs():
 def test_claim_reports_expired_jobs():
     past = add.apply_async((1, 1), expires=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
     future = add.apply_async((1, 1), expires=3600)
-    flags = {j["id"]: j["expired"] for j in claim()}
+    flags = {j.id: j.expired for j in claim()}
     assert flags == {past.id: True, future.id: False}
 
 
@@ -171,7 +175,7 @@ def test_claim_takes_retry_state_jobs_too():
     store.complete([outcome(job, states.RETRY, exception_to_dict(ValueError("x")), countdown=0)])
     assert row(result.id).state == states.RETRY
     [again] = claim()
-    assert (again["id"], again["attempt"], again["retries"]) == (result.id, 2, 1)
+    assert (again.id, again.attempt, again.retries) == (result.id, 2, 1)
 
 
 def _claim_until_empty(barrier: threading.Barrier, name: str, limit: int) -> list[str]:
@@ -321,7 +325,7 @@ def test_a_retried_job_runs_again_and_keeps_counting():
     result = add.delay(2, 2)
     for n in range(1, 4):
         [job] = claim()
-        assert (job["attempt"], job["retries"]) == (n, n - 1)
+        assert (job.attempt, job.retries) == (n, n - 1)
         store.complete([outcome(job, states.RETRY, None, countdown=0)])
     [job] = claim()
     store.complete([outcome(job, states.SUCCESS, 4)])
@@ -335,7 +339,7 @@ def test_a_retried_job_runs_again_and_keeps_counting():
 def test_complete_is_fenced_by_the_attempt():
     result = add.delay(2, 2)
     [job] = claim()
-    stale = outcome(job, states.SUCCESS, "stale", attempt=job["attempt"] - 1)
+    stale = outcome(job, states.SUCCESS, "stale", attempt=job.attempt - 1)
     assert store.complete([stale]) == []
     assert row(result.id).state == states.STARTED
     # the job is rescued and claimed again: the first claim's outcome is now stale
@@ -370,7 +374,7 @@ def test_complete_a_batch_records_each_and_skips_the_stale():
     recorded = store.complete(outs)
     assert len(recorded) == 4
     done = set(Job.objects.filter(state=states.SUCCESS).values_list("id", flat=True))
-    assert {str(i) for i in done} == {r.id for r in results} - {jobs[2]["id"]}
+    assert {str(i) for i in done} == {r.id for r in results} - {jobs[2].id}
 
 
 def test_complete_without_keeping_the_result():
@@ -383,7 +387,7 @@ def test_complete_without_keeping_the_result():
 
 def test_complete_ignored_and_requeued():
     ignored, requeued = add.delay(1, 1), add.delay(2, 2)
-    jobs = {j["id"]: j for j in claim()}
+    jobs = {j.id: j for j in claim()}
     store.complete([
         outcome(jobs[ignored.id], states.IGNORED, None, keep_result=False),
         outcome(jobs[requeued.id], states.PENDING, None, keep_result=False, countdown=0),
@@ -402,11 +406,11 @@ def test_release_puts_started_jobs_back():
     assert sorted(released) == sorted(ids(jobs[:2]))
     states_ = dict(Job.objects.values_list("id", "state"))
     assert sorted(states_.values()) == [states.PENDING, states.PENDING, states.STARTED]
-    assert row(jobs[0]["id"]).lease_expires_at is None
+    assert row(jobs[0].id).lease_expires_at is None
     again = claim()
     assert sorted(ids(again)) == sorted(ids(jobs[:2]))
-    assert {j["attempt"] for j in again} == {2}
-    assert history(jobs[0]["id"])[-4:] == [
+    assert {j.attempt for j in again} == {2}
+    assert history(jobs[0].id)[-4:] == [
         states.STARTED, states.PENDING, states.RESERVED, states.STARTED]  # fmt: skip
     assert len(results) == 3
 
@@ -431,13 +435,13 @@ def test_heartbeat_extends_only_the_given_jobs_of_that_worker():
     add.delay(9, 9)
     [theirs] = store.claim("w2@test", ["default"], 1, 5)
     before = dict(Job.objects.values_list("id", "lease_expires_at"))
-    beats = store.heartbeat(W, [mine[0]["id"], theirs["id"]], 600, processed=7, failed=2)
-    assert beats == [(mine[0]["id"], 1, False, "")]
+    beats = store.heartbeat(W, [mine[0].id, theirs.id], 600, processed=7, failed=2)
+    assert beats == [(mine[0].id, 1, False, "")]
     after = dict(Job.objects.values_list("id", "lease_expires_at"))
     key = str
-    assert (after[key(mine[0]["id"])] - store.db_now()).total_seconds() == pytest.approx(600, abs=1)
-    assert after[key(mine[1]["id"])] == before[key(mine[1]["id"])]
-    assert after[key(theirs["id"])] == before[key(theirs["id"])]
+    assert (after[key(mine[0].id)] - store.db_now()).total_seconds() == pytest.approx(600, abs=1)
+    assert after[key(mine[1].id)] == before[key(mine[1].id)]
+    assert after[key(theirs.id)] == before[key(theirs.id)]
     w = Worker.objects.get(name=W)
     assert (w.processed, w.failed) == (7, 2)
 
@@ -446,7 +450,7 @@ def test_heartbeat_reports_revoked_jobs():
     result = add.delay(1, 1)
     [job] = claim()
     control.revoke(result.id, terminate=True, signal="SIGKILL")
-    assert store.heartbeat(W_INPROCESS, [job["id"]], 30) == [(job["id"], 1, True, "SIGKILL")]
+    assert store.heartbeat(W_INPROCESS, [job.id], 30) == [(job.id, 1, True, "SIGKILL")]
 
 
 W_INPROCESS = "inprocess@test"
@@ -463,10 +467,10 @@ def test_rescue_expired_leases():
     late = record_slowly.delay("/dev/null", "x")  # acks_late
     plain = add.delay(1, 1)
     alive = add.delay(2, 2)
-    expired = {j["id"]: j for j in _start(W, ["default"], 2, -5)}  # lease already over
+    expired = {j.id: j for j in _start(W, ["default"], 2, -5)}  # lease already over
     assert set(expired) == {late.id, plain.id}
     [fresh] = _start(W, ["default"], 1, 600)
-    assert fresh["id"] == alive.id
+    assert fresh.id == alive.id
 
     rescued = {r["id"]: r for r in store.rescue()}
     assert set(rescued) == {late.id, plain.id}
@@ -483,7 +487,7 @@ def test_rescue_expired_leases():
         AsyncResult(plain.id).get(timeout=5)
     # the acks_late job runs again, on a new attempt
     [again] = claim()
-    assert (again["id"], again["attempt"]) == (late.id, 2)
+    assert (again.id, again.attempt) == (late.id, 2)
     assert store.rescue() == []
 
 
@@ -497,7 +501,7 @@ def test_rescue_requeues_reserved_jobs_whatever_acks_late_says():
         r = row(job_id)
         assert (r.state, r.finished_at, r.lease_expires_at, r.result) == (
             states.PENDING, None, None, None)  # fmt: skip
-    assert sorted((j["id"], j["attempt"]) for j in claim()) == sorted(
+    assert sorted((j.id, j.attempt) for j in claim()) == sorted(
         [(late.id, 2), (plain.id, 2)])  # fmt: skip
 
 
@@ -516,7 +520,7 @@ def test_rescue_of_a_dead_worker_takes_all_its_jobs():
     [other] = _start("alive@test", ["default"], 1, 600)
     rescued = store.rescue(worker="dead@test")
     assert len(rescued) == 2 and {r["state"] for r in rescued} == {states.FAILURE}
-    assert row(other["id"]).state == states.STARTED
+    assert row(other.id).state == states.STARTED
     assert "dead@test" in str(AsyncResult(rescued[0]["id"]).result)
 
 
@@ -571,7 +575,7 @@ def test_revoke_a_running_job_marks_it_and_keeps_it_running():
     r = row(result.id)
     assert (r.state, r.terminate_signal) == (states.STARTED, "")
     assert r.revoked_at is not None
-    assert store.heartbeat(W_INPROCESS, [job["id"]], 30) == [(job["id"], 1, True, "")]
+    assert store.heartbeat(W_INPROCESS, [job.id], 30) == [(job.id, 1, True, "")]
 
 
 def test_revoke_of_a_finished_or_unknown_job_changes_nothing():
@@ -607,7 +611,7 @@ def test_next_due():
 
 def _finish(n: int, state=states.SUCCESS) -> list[str]:
     results = enqueue_many([add.s(i, i) for i in range(n)])
-    jobs = [j for j in claim() if j["id"] in {r.id for r in results}]
+    jobs = [j for j in claim() if j.id in {r.id for r in results}]
     store.complete([outcome(j, state, 0) for j in jobs])
     return ids(jobs)
 

@@ -362,10 +362,10 @@ def test_autoretry_for_with_exponential_backoff():
     countdowns = []
     for attempt in range(1, 5):
         [job] = claim()
-        assert job["attempt"] == attempt
+        assert job.attempt == attempt
         outcome = execute(job)
-        if outcome["state"] == states.RETRY:
-            countdowns.append(outcome["countdown"])
+        if outcome.state == states.RETRY:
+            countdowns.append(outcome.countdown)
         store.complete([outcome])
         _make_due(result.id)
     assert countdowns == pytest.approx([0.05, 0.1, 0.2])
@@ -413,7 +413,7 @@ def test_reject_with_requeue_puts_the_job_back():
     store.complete([execute(job)])
     assert result.state == states.PENDING and result.exists()
     [again] = claim()
-    assert (again["id"], again["attempt"]) == (result.id, 2)
+    assert (again.id, again.attempt) == (result.id, 2)
 
 
 @pytest.mark.django_db

@@ -1,0 +1,164 @@
+"""The completer: records what the pool finished, in batches as they come, with no fixed delay.
+
+The worker hands it outcomes (``add``) and the jobs its children began (``took``); each turn of
+the worker's loop asks it to ``record``:
+
+    nothing finished → the STARTED marks alone, once the oldest waited STARTED_WRITE_DELAY
+    ─ else → decide each outcome's continuations (from its claim's options)
+           → one statement for the batch and the STARTED marks (``store.complete``)
+           → forget the batch's claims, send its events, log each job, run lost jobs' hooks
+
+What finishes while a write is in flight is collected meanwhile and goes into the next write:
+under load each write carries many jobs, and an idle worker writes at once. A batch the database
+refuses (bad data, not an outage) is recorded job by job, and a job it refuses as a FAILURE
+saying why. The worker may instead call ``batch``/``write``/``done`` itself to share the write's
+transaction with its next claim.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable
+
+from django.db import InterfaceError, OperationalError, transaction
+
+from .. import signals, states, store
+from ..continuation import may_continue
+from ..execute import report_lost
+from ..job_guard import safely
+from ..records import Claim, Outcome, unstorable
+
+logger = logging.getLogger("djq.worker")
+
+#: how long STARTED marks may wait for a completion write to ride along with (seconds): a short
+#: job then costs one write for its start and its end; a longer one is shown STARTED after this
+STARTED_WRITE_DELAY = 0.05
+
+
+class Completer:
+    def __init__(self, using: str, held: dict[str, Claim], held_lock: threading.Lock, events):
+        self.using = using
+        self.held = held  # the worker's claims, by id: a recorded job is forgotten here
+        self.held_lock = held_lock
+        self.events = events
+        self.outcomes: list[Outcome] = []  # finished, not yet recorded
+        self.began: list[Claim] = []  # handed to a child, not yet recorded STARTED
+        self.began_at = 0.0  # when the oldest of them began
+        self.processed = self.failed = 0
+        self.totals: Counter = Counter()  # recorded jobs per task name
+
+    def add(self, outcomes: Iterable[Outcome]) -> None:
+        self.outcomes.extend(outcomes)
+
+    def took(self, began: list[Claim]) -> None:
+        """Jobs a child began: recorded STARTED with the next write."""
+        if began and not self.began:
+            self.began_at = time.monotonic()
+        self.began.extend(began)
+
+    def deadline(self) -> float | None:
+        """When the STARTED marks must be written if no outcome comes (monotonic), or None."""
+        return self.began_at + STARTED_WRITE_DELAY if self.began else None
+
+    def record(self, force: bool = False) -> bool:
+        """Write what is due (see the module); True when a job went back to waiting (a retry:
+        the worker should look at the queue again to learn its ETA)."""
+        if not self.outcomes:
+            if self.began and (force or time.monotonic() >= self.deadline()):
+                store.mark_started(self.began, using=self.using)
+                self.began = []
+            return False
+        batch = self.batch()
+        return self.done(batch, self.write(batch))
+
+    def batch(self) -> list[Outcome]:
+        """The outcomes to write now, each told whether its completion runs continuations."""
+        batch = self.outcomes
+        for outcome in batch:  # (a job failed by the guard has none: ``continues`` is False)
+            if outcome.continues is None:
+                job = self.held.get(outcome.id)
+                outcome.continues = may_continue(job.options if job else None)
+        return batch
+
+    def write(self, batch: list[Outcome]) -> set[str]:
+        """Record a batch and the STARTED marks; the ids recorded (a stale one is not)."""
+        try:
+            # (a savepoint when the claim shares the transaction: a refused batch must not
+            # abort the claim, nor the one-by-one retry below)
+            with transaction.atomic(using=self.using):
+                rows = store.complete(batch, using=self.using, started=self.began)
+            return {row["id"] for row in rows}
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:
+            if len(batch) == 1 and batch[0].unstorable:
+                raise
+            logger.exception("Recording %d outcome(s) failed; recording one by one", len(batch))
+        recorded: set[str] = set()
+        for outcome in batch:
+            try:
+                recorded |= self.write([outcome])
+            except (OperationalError, InterfaceError):
+                raise
+            except Exception as exc:
+                recorded |= self._unstorable(outcome, exc)
+        return recorded
+
+    def done(self, batch: list[Outcome], recorded: set[str]) -> bool:
+        """After the batch's write committed: forget its jobs, log them, run lost-job hooks."""
+        self.outcomes = []
+        self.began = []
+        with self.held_lock:
+            jobs = {outcome.id: self.held.pop(outcome.id, None) for outcome in batch}
+        self.events.recorded(batch, recorded, jobs)
+        waiting = False
+        for outcome in batch:
+            self._log(outcome, outcome.id in recorded)
+            if outcome.lost and outcome.id in recorded and jobs[outcome.id]:
+                safely(report_lost, jobs[outcome.id], outcome)
+            waiting = waiting or outcome.state in states.WAITING_STATES
+        return waiting
+
+    def _unstorable(self, outcome: Outcome, exc: BaseException) -> set[str]:
+        """Record a FAILURE saying why the outcome could not be stored; if even that is refused,
+        give the job up (not held: its lease runs out and the rescuer takes it)."""
+        try:
+            return self.write([unstorable(outcome, exc)])
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:
+            logger.exception("Could not record job %s at all; left to the rescuer", outcome.id)
+            return set()
+
+    def _log(self, outcome: Outcome, recorded: bool) -> None:
+        name, job_id, state = outcome.name, outcome.id, outcome.state
+        if not recorded:
+            logger.warning(
+                "Discarded the late result of %s[%s] (attempt %s, %s): the job was rescued or "
+                "finished elsewhere", name, job_id, outcome.attempt, state,
+            )  # fmt: skip
+            return
+        self.processed += 1
+        self.totals[name] += 1
+        if state == states.SUCCESS:
+            logger.info("Task %s[%s] succeeded in %.3fs: %s", name, job_id,
+                        outcome.runtime or 0.0, outcome.repr)  # fmt: skip
+        elif state == states.FAILURE and outcome.expected:  # in the task's ``throws``
+            self.failed += 1
+            logger.info("Task %s[%s] raised expected: %s", name, job_id, outcome.repr)
+        elif state == states.FAILURE:
+            self.failed += 1
+            logger.error("Task %s[%s] raised unexpected: %s", name, job_id, outcome.repr)
+            if outcome.traceback:
+                logger.error("%s", outcome.traceback.rstrip())
+        elif state == states.RETRY:
+            logger.info("Task %s[%s] retry: %s", name, job_id, outcome.repr)
+        elif state == states.REVOKED:
+            logger.info("Task %s[%s] revoked: %s", name, job_id, outcome.repr)
+            signals.task_revoked.send(sender=name, request=job_id, terminated=True,
+                                      signum=None, expired=False)  # fmt: skip
+        else:
+            logger.info("Task %s[%s] %s: %s", name, job_id, state.lower(), outcome.repr)
