@@ -32,7 +32,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from . import admin_search, control, history, monitor, states, store, workflow
+from . import admin_search, control, history, job_logs, monitor, states, store, workflow
 from .admin_controls import QueueControls, WorkerControls, task_limits_view
 from .admin_support import (
     HEAD,
@@ -358,6 +358,7 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
             if job.parent_id else None,
             "children": [(c, state_badge(c.state, c.custom_state)) for c in children[:50]],
             "payload": payload(job),
+            "logs": job_logs.for_job(job.id),
             "may_act": self.may_act(request),
             "can_revoke": job.state in states.UNREADY_STATES,
             "can_terminate": job.state == states.STARTED,

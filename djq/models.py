@@ -9,6 +9,7 @@ import uuid
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 
 from . import states
 from .options import ID_MAX, PRIORITY_MAX, PRIORITY_MIN  # (defined with the call checks)
@@ -587,3 +588,44 @@ class JobStat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bucket:%Y-%m-%d %H:%M} {self.queue} {self.name} {self.state}: {self.count}"
+
+
+class JobLog(models.Model):
+    """The log records a task emitted during one attempt (``djq.task_log``), written with the
+    attempt's outcome by the worker (``djq.job_logs``). The database deletes them with their job
+    (ON DELETE CASCADE), however the job is deleted."""
+
+    job = models.ForeignKey(Job, on_delete=models.DB_CASCADE, related_name="logs")
+    attempt = models.PositiveIntegerField()
+    created_at = models.DateTimeField(db_default=Now())
+    text = models.TextField()
+    #: the text was cut at DJQ_TASK_LOG_MAX_BYTES (it ends with a marker saying how much)
+    truncated = models.BooleanField(default=False)
+
+    class Meta:
+        db_table = "djq_job_log"
+        constraints = [
+            models.UniqueConstraint(fields=["job", "attempt"], name="djq_job_log_attempt"),
+        ]
+
+    def __str__(self) -> str:
+        return f"log of {self.job_id} attempt {self.attempt}"
+
+
+class QueueDepth(models.Model):
+    """Waiting and running jobs per queue, sampled once a minute by the elected worker
+    (``djq.stats``): the history behind the queue-depth charts."""
+
+    bucket = models.DateTimeField()
+    queue = models.CharField(max_length=200)
+    waiting = models.PositiveIntegerField()
+    running = models.PositiveIntegerField()
+
+    class Meta:
+        db_table = "djq_queue_depth"
+        constraints = [
+            models.UniqueConstraint(fields=["bucket", "queue"], name="djq_queue_depth_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bucket:%Y-%m-%d %H:%M} {self.queue}: {self.waiting} waiting"

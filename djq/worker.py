@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connections, transaction
 
-from . import signals, states, stats, store
+from . import job_logs, signals, states, stats, store
 from .conf import settings
 from .continuation import may_continue
 from .execute import report_lost
@@ -449,6 +449,7 @@ class Worker:
             # abort the claim, nor the one-by-one retry below)
             with transaction.atomic(using=self.using):
                 rows = store.complete(batch, using=self.using, started=self.began)
+                job_logs.write(batch, [row["id"] for row in rows], using=self.using)
             return {row["id"] for row in rows}
         except (OperationalError, InterfaceError):
             raise

@@ -144,6 +144,10 @@ LOGGING = {
 DJQ_WORKER_SEND_TASK_EVENTS = env.bool("DJQ_WORKER_SEND_TASK_EVENTS", default=False)
 DJQ_TASK_SEND_SENT_EVENT = env.bool("DJQ_TASK_SEND_SENT_EVENT", default=False)
 
+# Logs per attempt (docs/admin.md): the environment may change the cap and keep prints too.
+DJQ_TASK_LOG_MAX_BYTES = env.int("DJQ_TASK_LOG_MAX_BYTES", default=65536)
+DJQ_TASK_LOG_PRINT = env.bool("DJQ_TASK_LOG_PRINT", default=False)
+
 # DJQ_LISTEN=0 in the environment: poll instead of LISTEN (PgBouncer in transaction mode).
 DJQ_LISTEN = env.bool("DJQ_LISTEN", default=True)
 if env.bool("DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False):  # behind PgBouncer
