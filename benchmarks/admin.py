@@ -68,6 +68,12 @@ def main() -> None:
     parser.add_argument("--waiting", type=int, default=5_000)
     parser.add_argument("--running", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--explain", action="append", default=[], metavar="PAGE",
+                        help="print the plan (EXPLAIN ANALYZE) of each query of a page (its "
+                        "label, e.g. dashboard or metrics; repeatable)")  # fmt: skip
+    parser.add_argument("--without-rollup", action="store_true",
+                        help="then time the dashboard and the metrics with the rollup "
+                        "emptied (they read the last hour of jobs): an A/B, same load")  # fmt: skip
     args = parser.parse_args()
     django.setup()
     from django.conf import settings
@@ -94,6 +100,59 @@ def main() -> None:
         worst = max(worst, median)
         print(f"  {label:<34} {median:8.1f} {slowest:8.1f}  {queries}")
     print(f"\nslowest median: {worst:.1f} ms ({'OK' if worst < 300 else 'TOO SLOW'}: goal < 300)")
+    for label, url in urls:
+        if label in args.explain:
+            explain(client, label, url)
+    if args.without_rollup:
+        without_rollup(client, urls, args)
+
+
+def without_rollup(client, urls, args) -> None:
+    """The dashboard and the metrics again with the rollup emptied: they then read the last
+    hour of jobs themselves (as before the rollup fed them), under the same load: an A/B."""
+    import datetime as dt
+
+    from djq import store
+
+    store.prune_job_stats(store.db_now() + dt.timedelta(days=1))
+    print("\nwithout the rollup (the last hour read from djq_job), milliseconds:")
+    for label, url in urls:
+        if label.startswith(("dashboard", "metrics")):
+            median, slowest, queries = timed(client, url, args.rounds)
+            print(f"  {label:<34} {median:8.1f} {slowest:8.1f}  {queries}")
+        if label in args.explain and label.startswith(("dashboard", "metrics")):
+            explain(client, label + " (no rollup)", url)
+
+
+def explain(client, label: str, url: str) -> None:
+    """Each SELECT of one request, with the plan's time and its scans (on the ANALYZEd table)."""
+    from django.db import connection
+
+    statements = []
+
+    def keep(execute, sql, params, many, context):
+        if sql.lstrip().upper().startswith("SELECT"):
+            statements.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(keep):
+        client.get(url)
+    print(f"\nplans of {label!r} ({len(statements)} SELECTs):")
+    with connection.cursor() as cursor:
+        for sql, params in statements:
+            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
+            plan = cursor.fetchone()[0][0]
+            scans = sorted(set(_scans(plan["Plan"])))
+            print(f"  {plan['Execution Time']:7.2f} ms  {', '.join(scans) or '-'}")
+            print(f"             {' '.join(sql.split())[:150]}")
+
+
+def _scans(node: dict):
+    if "Scan" in node["Node Type"]:
+        yield f"{node['Node Type']} on {node.get('Relation Name', '?')}" + (
+            f" ({node['Index Name']})" if node.get("Index Name") else "")  # fmt: skip
+    for child in node.get("Plans", ()):
+        yield from _scans(child)
 
 
 def fill(args) -> None:
@@ -101,7 +160,8 @@ def fill(args) -> None:
 
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE djq_job, djq_worker, djq_group, djq_queue, djq_job_stat")
+        cursor.execute("TRUNCATE djq_job, djq_job_log, djq_worker, djq_group, djq_queue, "
+                       "djq_job_stat, djq_queue_depth")
         lists = {"tasks": TASKS, "queues": QUEUES, "workers": WORKERS}
         finished = args.rows - args.waiting - args.running
         cursor.execute(FILL, {**lists, "n": finished, "span": args.span_hours * 3600})
@@ -163,6 +223,7 @@ def prepare():
         ("job list, search arg:2 (failed)", f"{jobs}?state=FAILURE&q=arg%3A2"),
         ("job list, search arg:2 (a task)", f"{jobs}?name={TASKS[3]}&q=arg%3A2"),
         ("job list, search error:boom", f"{jobs}?q=error%3Aboom"),
+        ("job list, search related:", f"{jobs}?q=related%3Aauth.user%3A1"),
         ("job page", reverse("admin:djq_job_change", args=[some.pk])),
         ("queue list", reverse("admin:djq_queue_changelist")),
         ("worker list", reverse("admin:djq_worker_changelist")),

@@ -12,7 +12,7 @@
 from . import control, states
 from .canvas import Signature, chain, chord, chunks, group, signature
 from .result import AsyncResult, EagerResult, GroupResult
-from .schedules import crontab
+from .schedules import crontab, solar
 from .task import Task, enqueue_many, send_task, shared_task, task
 
 __version__ = "0.1.0"
@@ -21,5 +21,5 @@ __version__ = "0.1.0"
 __all__ = [
     "AsyncResult", "EagerResult", "GroupResult", "Signature", "Task", "chain", "chord", "chunks",
     "control", "crontab", "enqueue_many", "group", "send_task", "shared_task", "signature",
-    "states", "task",
+    "solar", "states", "task",
 ]  # fmt: skip

@@ -30,9 +30,10 @@ from django.urls import path, reverse
 from django.utils import timezone as dj_timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 
-from . import admin_search, control, history, monitor, states, store, workflow
+from . import admin_search, control, history, job_logs, monitor, states, store, workflow
 from .admin_controls import QueueControls, WorkerControls, task_limits_view
 from .admin_support import (
     HEAD,
@@ -325,6 +326,10 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
             request.POST = request.POST.copy()
             request.POST["confirm"] = "yes"
             done = handlers[action](request, Job.objects.filter(pk=job.pk))
+        back = request.GET.get("next", "")  # (JobsForObjectMixin: back to the object's page)
+        if back and url_has_allowed_host_and_scheme(back, {request.get_host()},
+                                                    require_https=request.is_secure()):  # fmt: skip
+            return HttpResponseRedirect(back)
         if action == "retry" and isinstance(done, list) and done:  # on to the new job
             return HttpResponseRedirect(reverse("admin:djq_job_change", args=[done[0].id]))
         return HttpResponseRedirect(reverse("admin:djq_job_change", args=[object_id]))
@@ -358,6 +363,7 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
             if job.parent_id else None,
             "children": [(c, state_badge(c.state, c.custom_state)) for c in children[:50]],
             "payload": payload(job),
+            "logs": job_logs.for_job(job.id),
             "may_act": self.may_act(request),
             "can_revoke": job.state in states.UNREADY_STATES,
             "can_terminate": job.state == states.STARTED,
@@ -782,7 +788,7 @@ def _zone_choices() -> list[tuple[str, str]]:
 
 
 class PeriodicTaskForm(forms.ModelForm):
-    """The three schedule kinds side by side; the model's ``clean`` says which is wrong."""
+    """The four schedule kinds side by side; the model's ``clean`` says which is wrong."""
 
     timezone = forms.ChoiceField(choices=_zone_choices, required=False)
 
@@ -811,7 +817,7 @@ class PeriodicTaskForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        keys = ("task", "args", "kwargs", *SCHEDULE_FIELDS[:5])
+        keys = ("task", "args", "kwargs", *SCHEDULE_FIELDS[:8])
         if self.errors or any(k not in cleaned for k in keys):
             return cleaned
         same = PeriodicTask.objects.filter(**{k: cleaned[k] for k in keys if k not in (
@@ -842,12 +848,14 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
             {"fields": ("args", "kwargs", "queue", "priority", "expire_seconds", "options")},
         ),  # fmt: skip
         (
-            "Schedule: give exactly one of a cron expression, an interval or a clocked time",
+            "Schedule: give exactly one of a cron expression, an interval, a clocked time or "
+            "a solar event",
             {
                 "fields": (
                     "crontab",
                     ("interval_every", "interval_period"),
                     "clocked_time",
+                    ("solar_event", "solar_latitude", "solar_longitude"),
                     "timezone",
                     "start_time",
                     "one_off",

@@ -4,6 +4,7 @@
     arg:42          jobs with 42 among their positional arguments (``"arg:alice"``: a string)
     user_id=7       jobs whose keyword argument ``user_id`` is 7
     error:timeout   failed or retried jobs whose exception type or message contains "timeout"
+    related:auth.user:7   jobs sent with ``related=`` naming that object
     other text      jobs of the tasks whose name contains it: registered tasks, schedules' tasks,
                     and the text itself (so jobs of unregistered names are found too)
 
@@ -37,6 +38,8 @@ def search(queryset: QuerySet, term: str) -> QuerySet:
         return queryset
     if term.startswith("arg:"):
         return with_argument(queryset, _value(term[4:]))
+    if term.startswith("related:"):
+        return with_related(queryset, term[8:].strip())
     if term.startswith(("error:", "exc:")):
         return with_error(queryset, term.split(":", 1)[1].strip())
     kwarg = _KWARG.match(term)
@@ -91,6 +94,18 @@ def with_kwarg(queryset: QuerySet, key: str, value) -> QuerySet:
     if connections[queryset.db].vendor == "postgresql":
         return queryset.filter(kwargs__contains={key: value})
     return queryset.filter(**{f"kwargs__{key}": value})
+
+
+def with_related(queryset: QuerySet, key: str) -> QuerySet:
+    """Jobs sent with ``related=`` naming ``key`` ("app_label.model:pk"). On PostgreSQL a partial
+    GIN index holds only the jobs that have ``related`` (migration 0008), so this is an index
+    lookup at any table size; SQLite reads each job's list."""
+    queryset = queryset.filter(options__has_key="related")
+    if connections[queryset.db].vendor == "postgresql":
+        return queryset.filter(options__related__contains=[key])
+    found = RawSQL("EXISTS (SELECT 1 FROM json_each(djq_job.options, '$.related') "
+                   "WHERE json_each.value = %s)", [key])  # fmt: skip
+    return queryset.alias(has_related=found).filter(has_related=True)
 
 
 def with_error(queryset: QuerySet, text: str) -> QuerySet:

@@ -19,7 +19,7 @@ from django.db import transaction
 from . import store
 from .conf import settings
 from .models import SCHEDULE_FIELDS, PeriodicTask
-from .schedules import crontab, interval, to_schedule
+from .schedules import crontab, interval, solar, to_schedule
 from .serialization import Encoder
 
 logger = logging.getLogger("djq.beat")
@@ -79,11 +79,15 @@ def entry_fields(name: str, entry: dict) -> dict[str, Any]:
 def schedule_fields(schedule) -> dict[str, Any]:
     """The model's schedule columns for a schedule object (the other kinds emptied)."""
     fields = {"crontab": "", "interval_every": None, "interval_period": "", "clocked_time": None,
+              "solar_event": "", "solar_latitude": None, "solar_longitude": None,
               "timezone": ""}  # fmt: skip
     if isinstance(schedule, crontab):
         fields.update(crontab=schedule.expression, timezone=schedule.tz or "")
     elif isinstance(schedule, interval):
         fields.update(interval_every=schedule.every, interval_period=schedule.period)
+    elif isinstance(schedule, solar):
+        fields.update(solar_event=schedule.event, solar_latitude=schedule.lat,
+                      solar_longitude=schedule.lon)  # fmt: skip
     else:
         fields.update(clocked_time=schedule.at)
     return fields

@@ -150,8 +150,7 @@ SETTINGS: dict[str, Entry] = {
     "worker_deduplicate_successful_tasks": _no("a job is claimed by one worker; every write is "
                                                "fenced by its attempt number"),
     # beat
-    "beat_schedule": _s("DJQ_BEAT_SCHEDULE", "import crontab from djq; solar schedules are not "
-                        "supported"),
+    "beat_schedule": _s("DJQ_BEAT_SCHEDULE", "import crontab (and solar) from djq"),
     "beat_scheduler": _no("schedules always live in the database (PeriodicTask, editable in "
                           "the admin), as with django-celery-beat"),
     "beat_schedule_filename": _no("beat keeps its state in the database, not in a file"),
@@ -362,7 +361,7 @@ _OLD_PREFIXES = (("CELERYD_", "worker_"), ("CELERYBEAT_", "beat_"), ("CELERYMON_
 
 #: the guide's import rewrites (docs/migrating-from-celery.md), in order
 IMPORTS = (
-    ("from celery.schedules import crontab", "from djq import crontab"),
+    ("from celery.schedules import", "from djq import"),
     ("from celery.result import", "from djq import"),
     ("from celery.exceptions import", "from djq.exceptions import"),
     ("from celery.signals import", "from djq.signals import"),

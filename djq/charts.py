@@ -19,10 +19,11 @@ def nice_ceiling(value: float) -> int:
         step *= 10
 
 
-def bar_chart(series: list[tuple[dt.datetime, int, int]], fmt: str = "%H:%M",
-              every: int = 10) -> dict:  # fmt: skip
-    """``series``: (slot, succeeded, failed), oldest first; ``fmt`` labels a slot, one label
-    every ``every`` slots. Returns what the template draws."""
+def bar_chart(series: list[tuple[dt.datetime, int, int]], fmt: str = "%H:%M", every: int = 10,
+              labels: tuple[str, str] = ("succeeded", "failed")) -> dict:  # fmt: skip
+    """``series``: (slot, succeeded, failed), oldest first (or two other stacked figures, named
+    by ``labels``); ``fmt`` labels a slot, one label every ``every`` slots. Returns what the
+    template draws."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     top = nice_ceiling(max((ok + bad for _, ok, bad in series), default=0))
     slot = plot_w / max(len(series), 1)
@@ -34,7 +35,7 @@ def bar_chart(series: list[tuple[dt.datetime, int, int]], fmt: str = "%H:%M",
             "x": round(LEFT + i * slot + 0.5, 2), "w": round(max(slot - 1.5, 1), 2),
             "y_ok": round(y_ok, 2), "h_ok": round(h_ok, 2),
             "y_bad": round(y_ok - h_bad, 2), "h_bad": round(h_bad, 2),
-            "title": f"{minute.strftime(fmt)} UTC: {ok} succeeded, {bad} failed",
+            "title": f"{minute.strftime(fmt)} UTC: {ok} {labels[0]}, {bad} {labels[1]}",
         })  # fmt: skip
     yticks = [{"y": round(TOP + plot_h - plot_h * f, 2), "label": _short(top * f)}
               for f in (0, 0.5, 1)]  # fmt: skip

@@ -106,3 +106,23 @@ def check_events(app_configs, **kwargs):
         errors.append(Error(f"DJQ_EVENTS_EXPIRES must be a positive number of seconds or a "
                             f"timedelta, not {expires!r}", id="djq.E031"))  # fmt: skip
     return errors
+
+
+@register()
+def check_task_logs(app_configs, **kwargs):
+    """Logs per attempt (djq.task_log): a log level, a byte cap, a switch."""
+    from .task_log import level
+
+    errors = []
+    try:
+        level()
+    except ValueError as exc:
+        errors.append(Error(str(exc), id="djq.E040"))
+    cap = settings.TASK_LOG_MAX_BYTES
+    if not isinstance(cap, int) or isinstance(cap, bool) or cap < 0:
+        errors.append(Error(f"DJQ_TASK_LOG_MAX_BYTES must be a whole number of bytes (0: keep "
+                            f"none), not {cap!r}", id="djq.E041"))  # fmt: skip
+    if not isinstance(settings.TASK_LOG_PRINT, bool):
+        errors.append(Error(f"DJQ_TASK_LOG_PRINT must be True or False, not "
+                            f"{settings.TASK_LOG_PRINT!r}", id="djq.E042"))  # fmt: skip
+    return errors

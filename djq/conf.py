@@ -67,6 +67,16 @@ DEFAULTS: dict[str, Any] = {
     "TASK_SEND_SENT_EVENT": False,
     # Events older than this (seconds or timedelta) are pruned by the publishing workers.
     "EVENTS_EXPIRES": 3600,
+    # Log records emitted inside a task at this level or above (a name or a number) are kept
+    # with the attempt and shown on the job's admin page; None: none are kept. Loggers still
+    # filter first: a record below its logger's level (the worker's -l) is never made.
+    "TASK_LOG_LEVEL": "INFO",
+    # At most this many bytes (UTF-8) of log text per attempt; the rest is dropped and the text
+    # ends with a marker saying how much. 0: keep none.
+    "TASK_LOG_MAX_BYTES": 65536,
+    # Also keep what a task prints (sys.stdout / sys.stderr); it still reaches the worker's
+    # output too.
+    "TASK_LOG_PRINT": False,
 }
 
 

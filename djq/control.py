@@ -62,7 +62,7 @@ def purge(queue: str | None = None, using: str | None = None) -> int:
 #: options a retried job keeps; links, chain steps and chord membership are not re-sent (they ran
 #: or were marked failed with the original job, and a chord counts each member once)
 RETRY_OPTIONS = ("headers", "time_limit", "soft_time_limit", "ignore_result", "track_started",
-                 "shadow")  # fmt: skip
+                 "shadow", "related")  # fmt: skip
 
 
 def purge_jobs(ids: Iterable[str], using: str | None = None) -> int:

@@ -31,7 +31,7 @@ KNOWN_OPTIONS = frozenset(
         "track_started", "max_retries", "retries", "parent_id", "root_id", "group_id",
         "group_index", "chord", "chain", "shadow", "routing_key", "exchange", "serializer",
         "compression", "retry", "retry_policy", "using", "unique", "unique_key", "unique_for",
-        "errback", "retry_of",
+        "errback", "retry_of", "related",
     }
 )  # fmt: skip
 #: options kept in the job's ``options`` column for the worker and the continuation.
@@ -39,6 +39,7 @@ _STORED_OPTIONS = frozenset({
     "link", "link_error", "headers", "time_limit", "soft_time_limit", "ignore_result",
     "track_started", "group_index", "chord", "chain", "shadow", "unique_key", "unique_for",
     "errback", "retry_of",  # retry_of: the job an admin/control retry re-sends (retried once)
+    "related",  # ["app_label.model:pk", ...]: the objects the job is about (JobsForObjectMixin)
 })  # fmt: skip
 
 
@@ -98,6 +99,8 @@ def build_row(
     for key in ("link", "link_error"):
         if key in options:
             options[key] = callbacks(options[key], name, key)
+    if options.get("related") is not None:
+        options["related"] = checks.related(name, options["related"])
     parent = request_context.current()
     parent_id = options.get("parent_id") or (parent.id if parent and not parent.is_eager else None)
     root_id = options.get("root_id") or (parent and (parent.root_id or parent.id)) or None

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from . import request as request_context
-from . import signals, states
+from . import signals, states, task_log
 from .exceptions import (
     Ignore,
     NotRegistered,
@@ -82,7 +82,10 @@ def execute(job: Claim, hostname: str = "", soft_time_limit: float | None = None
     )
     limits = resolve_options(task, options)
     soft = limits["soft_time_limit"] if soft_time_limit is None else soft_time_limit
-    outcome = run_task(task, req, soft_time_limit=soft)
+    kept: dict = {}
+    with task_log.capture(kept):  # the attempt's log records travel with its outcome
+        outcome = run_task(task, req, soft_time_limit=soft)
+    outcome.update(kept)
     if limits["ignore_result"] and outcome["state"] == states.SUCCESS:
         outcome["keep_result"] = False
     return Outcome.of({**base, **outcome, "runtime": time.monotonic() - started})

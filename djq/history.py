@@ -9,7 +9,7 @@ from collections import defaultdict
 from django.db.models import Max, Sum
 from django.db.models.functions import Trunc
 
-from . import states, store
+from . import queue_depth, states, store
 from .charts import bar_chart
 from .models import JobStat
 from .stats import percentile
@@ -87,5 +87,7 @@ def context(key: str, using: str | None = None) -> dict:
     return {"range": key, "ranges": list(LABELS.items()), "range_label": LABELS[key],
             "chart": bar_chart(data, fmt=fmt, every=every),
             "figures": task_figures(key, now, using),
+            "depth": queue_depth.charts([slot for slot, _, _ in data], RANGES[key][1], fmt,
+                                        every, using),
             "done_total": sum(ok for _, ok, _ in data), "failed_total": sum(b for _, _, b in data),
             "rolled_up_to": latest}  # fmt: skip

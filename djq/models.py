@@ -9,6 +9,7 @@ import uuid
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 
 from . import states
 from .options import ID_MAX, PRIORITY_MAX, PRIORITY_MIN  # (defined with the call checks)
@@ -260,12 +261,17 @@ class Dashboard(Job):
 INTERVAL_PERIODS = [("days", "days"), ("hours", "hours"), ("minutes", "minutes"),
                     ("seconds", "seconds")]  # fmt: skip
 #: the fields that define *when* a periodic task runs; changing one makes beat recompute
-SCHEDULE_FIELDS = ("crontab", "interval_every", "interval_period", "clocked_time", "timezone",
-                   "start_time", "enabled")  # fmt: skip
+SCHEDULE_FIELDS = ("crontab", "interval_every", "interval_period", "clocked_time",
+                   "solar_event", "solar_latitude", "solar_longitude", "timezone", "start_time",
+                   "enabled")  # fmt: skip
+#: django-celery-beat's and Celery's solar events (djq.sun)
+SOLAR_EVENTS = [(e, e.replace("_", " ")) for e in (
+    "dawn_astronomical", "dawn_nautical", "dawn_civil", "sunrise", "solar_noon", "sunset",
+    "dusk_civil", "dusk_nautical", "dusk_astronomical")]  # fmt: skip
 
 
 class PeriodicTask(models.Model):
-    """A schedule: which task to enqueue, with what, and when (exactly one of three kinds).
+    """A schedule: which task to enqueue, with what, and when (exactly one of four kinds).
 
     Beat keeps ``next_run_at`` (by the database clock) and advances it in the transaction that
     enqueues the tick's job; ``None`` means "beat: compute it", which is how edits take effect.
@@ -287,13 +293,23 @@ class PeriodicTask(models.Model):
     )  # fmt: skip
     #: other apply_async options (headers, time_limit, soft_time_limit, ignore_result ...)
     options = models.JSONField(default=dict, blank=True, encoder=Encoder, decoder=Decoder)
-    # -- the schedule: exactly one of crontab / interval / clocked ------------------------------
+    # -- the schedule: exactly one of crontab / interval / clocked / solar ----------------------
     crontab = models.CharField(max_length=200, blank=True, default="",
                                help_text='5 cron fields, e.g. "*/15 * * * *"')  # fmt: skip
     interval_every = models.PositiveIntegerField(null=True, blank=True)
     interval_period = models.CharField(max_length=8, choices=INTERVAL_PERIODS, blank=True,
                                        default="")  # fmt: skip
     clocked_time = models.DateTimeField(null=True, blank=True, help_text="run once, at this time")
+    solar_event = models.CharField(
+        max_length=24, choices=SOLAR_EVENTS, blank=True, default="",
+        help_text="at each sunrise, sunset, dawn … at a place",
+    )  # fmt: skip
+    solar_latitude = models.FloatField(
+        null=True, blank=True, help_text="degrees, north positive (-90 … 90)"
+    )
+    solar_longitude = models.FloatField(
+        null=True, blank=True, help_text="degrees, east positive (-180 … 180)"
+    )
     timezone = models.CharField(
         max_length=63, blank=True, default="", help_text="zone of the cron fields (DJQ_TIMEZONE)"
     )
@@ -326,12 +342,24 @@ class PeriodicTask(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=(
-                    Q(crontab__gt="", interval_every__isnull=True, clocked_time__isnull=True)
-                    | Q(crontab="", interval_every__isnull=False, clocked_time__isnull=True)
-                    | Q(crontab="", interval_every__isnull=True, clocked_time__isnull=False)
-                ),
+                    Q(crontab__gt="", interval_every__isnull=True, clocked_time__isnull=True,
+                      solar_event="")
+                    | Q(crontab="", interval_every__isnull=False, clocked_time__isnull=True,
+                        solar_event="")
+                    | Q(crontab="", interval_every__isnull=True, clocked_time__isnull=False,
+                        solar_event="")
+                    | Q(crontab="", interval_every__isnull=True, clocked_time__isnull=True,
+                        solar_event__gt="")
+                ),  # fmt: skip
                 name="djq_periodic_one_schedule",
             ),
+            models.CheckConstraint(
+                condition=Q(solar_event="", solar_latitude__isnull=True,
+                            solar_longitude__isnull=True)
+                | Q(solar_event__gt="", solar_latitude__gte=-90, solar_latitude__lte=90,
+                    solar_longitude__gte=-180, solar_longitude__lte=180),
+                name="djq_periodic_solar_complete",
+            ),  # fmt: skip
             models.CheckConstraint(
                 condition=Q(interval_every__isnull=True, interval_period="")
                 | Q(interval_every__gte=1, interval_period__in=[p for p, _ in INTERVAL_PERIODS]),
@@ -350,8 +378,10 @@ class PeriodicTask(models.Model):
     @property
     def schedule(self):
         """The schedule object (``djq.schedules``) this row describes."""
-        from .schedules import clocked, crontab, interval
+        from .schedules import clocked, crontab, interval, solar
 
+        if self.solar_event:
+            return solar(self.solar_event, self.solar_latitude, self.solar_longitude)
         if self.crontab:
             return crontab.from_string(self.crontab)
         if self.interval_every:
@@ -375,6 +405,9 @@ class PeriodicTask(models.Model):
             return f"every {self.interval_every} {unit}s"
         if self.clocked_time:
             return f"once at {self.clocked_time.isoformat()}"
+        if self.solar_event:
+            return (f"{self.solar_event.replace('_', ' ')} at {self.solar_latitude:g}, "
+                    f"{self.solar_longitude:g}")  # fmt: skip
         return "no schedule"
 
     def clean(self) -> None:
@@ -383,14 +416,16 @@ class PeriodicTask(models.Model):
 
         from .schedules import crontab, zone
 
-        kinds = [bool(self.crontab), self.interval_every is not None, bool(self.clocked_time)]
+        kinds = [bool(self.crontab), self.interval_every is not None, bool(self.clocked_time),
+                 bool(self.solar_event)]  # fmt: skip
         errors: dict[str, str] = {}
         if sum(kinds) == 0:
-            errors[NON_FIELD_ERRORS] = ("Give a schedule: a cron expression, an interval or a "
-                                        "clocked time.")  # fmt: skip
+            errors[NON_FIELD_ERRORS] = ("Give a schedule: a cron expression, an interval, a "
+                                        "clocked time or a solar event.")  # fmt: skip
         elif sum(kinds) > 1:
-            errors[NON_FIELD_ERRORS] = ("Give only one schedule: a cron expression, an interval "
-                                        "or a clocked time.")  # fmt: skip
+            errors[NON_FIELD_ERRORS] = ("Give only one schedule: a cron expression, an interval, "
+                                        "a clocked time or a solar event.")  # fmt: skip
+        errors.update(self._solar_errors())
         if self.crontab:
             try:
                 self.crontab = crontab.from_string(self.crontab).expression
@@ -413,6 +448,23 @@ class PeriodicTask(models.Model):
             errors["options"] = "options must be a JSON object."
         if errors:
             raise ValidationError(errors)
+
+
+    def _solar_errors(self) -> dict[str, str]:
+        """A solar event needs its place; a place needs its event."""
+        place = {"solar_latitude": (self.solar_latitude, 90),
+                 "solar_longitude": (self.solar_longitude, 180)}  # fmt: skip
+        if not self.solar_event:
+            return {name: "Give a solar event for this place, or leave it empty."
+                    for name, (value, _) in place.items() if value is not None}  # fmt: skip
+        errors = {}
+        for name, (value, bound) in place.items():
+            if value is None:
+                errors[name] = f"A {self.solar_event} schedule needs its {name[6:]}."
+            elif not -bound <= value <= bound:
+                errors[name] = (f"The {name[6:]} must be between -{bound} and {bound}, not "
+                                f"{value:g}.")  # fmt: skip
+        return errors
 
 
 class PeriodicTick(models.Model):
@@ -587,3 +639,44 @@ class JobStat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bucket:%Y-%m-%d %H:%M} {self.queue} {self.name} {self.state}: {self.count}"
+
+
+class JobLog(models.Model):
+    """The log records a task emitted during one attempt (``djq.task_log``), written with the
+    attempt's outcome by the worker (``djq.job_logs``). The database deletes them with their job
+    (ON DELETE CASCADE), however the job is deleted."""
+
+    job = models.ForeignKey(Job, on_delete=models.DB_CASCADE, related_name="logs")
+    attempt = models.PositiveIntegerField()
+    created_at = models.DateTimeField(db_default=Now())
+    text = models.TextField()
+    #: the text was cut at DJQ_TASK_LOG_MAX_BYTES (it ends with a marker saying how much)
+    truncated = models.BooleanField(default=False)
+
+    class Meta:
+        db_table = "djq_job_log"
+        constraints = [
+            models.UniqueConstraint(fields=["job", "attempt"], name="djq_job_log_attempt"),
+        ]
+
+    def __str__(self) -> str:
+        return f"log of {self.job_id} attempt {self.attempt}"
+
+
+class QueueDepth(models.Model):
+    """Waiting and running jobs per queue, sampled once a minute by the elected worker
+    (``djq.stats``): the history behind the queue-depth charts."""
+
+    bucket = models.DateTimeField()
+    queue = models.CharField(max_length=200)
+    waiting = models.PositiveIntegerField()
+    running = models.PositiveIntegerField()
+
+    class Meta:
+        db_table = "djq_queue_depth"
+        constraints = [
+            models.UniqueConstraint(fields=["bucket", "queue"], name="djq_queue_depth_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bucket:%Y-%m-%d %H:%M} {self.queue}: {self.waiting} waiting"

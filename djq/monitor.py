@@ -2,7 +2,8 @@
 
 Every query here is bounded by an index, so the answers stay fast with millions of finished rows:
 waiting and running jobs are read through their partial indexes (the backlog, never the history),
-finished jobs only over a recent window of ``finished_at`` (``djq_job_finished_idx``). Times are
+finished jobs over the last hour from the per-minute rollup (``JobStat``) and, for the minute or two
+not rolled up yet, a short range of ``finished_at`` (``djq_job_finished_idx``). Times are
 the database clock's (``store.db_now``), like the workers' leases and heartbeats.
 """
 
@@ -12,7 +13,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.db.models import Avg, Count, F, Max, Min, Q, Sum
+from django.db.models import Count, F, Max, Min, Q, Sum
 from django.db.models.functions import TruncMinute
 
 from . import states, store
@@ -37,16 +38,58 @@ def online_q(now: dt.datetime) -> Q:
     return Q(stopped_at__isnull=True, last_heartbeat__gte=cutoff)
 
 
-# --- counts ---------------------------------------------------------------------------------------
+# --- the last WINDOW of finished jobs: rolled-up minutes, then the live tail -------------------
+def recent(now: dt.datetime, using: str | None = None):
+    """(rollup rows, live jobs): jobs finished over the last WINDOW (whole minutes), as the
+    ``JobStat`` rows of the minutes the elected worker has rolled up (``djq.stats``) and the
+    jobs finished since (a minute or two of them). So the dashboard and the metrics read a few
+    thousand small rows and an index range of one or two minutes, not the last hour of jobs."""
+    start = (now - WINDOW).replace(second=0, microsecond=0)
+    stat = JobStat.objects.using(store.alias(using))
+    rolled = stat.filter(bucket__gte=start).aggregate(at=Max("bucket"))["at"]
+    if rolled is None:
+        return stat.none(), jobs(using).filter(finished_at__gte=start)
+    live = jobs(using).filter(finished_at__gte=rolled + dt.timedelta(minutes=1))
+    return stat.filter(bucket__gte=start, bucket__lte=rolled, name__gt=""), live
+
+
 def state_counts(now: dt.datetime, using: str | None = None) -> dict[tuple[str, str], int]:
     """{(queue, state): n}: waiting and running jobs now, finished ones over the last WINDOW."""
-    counts: dict[tuple[str, str], int] = {}
-    backlog = jobs(using).filter(state__in=[*states.WAITING_STATES, *states.HELD_STATES])
-    recent = jobs(using).filter(finished_at__gte=now - WINDOW)
-    for qs in (backlog, recent):
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    # (two queries: each reads one partial index; one query over both sets of states would
+    # read the whole table)
+    waiting = jobs(using).filter(state__in=sorted(states.WAITING_STATES))
+    held = jobs(using).filter(state__in=sorted(states.HELD_STATES))
+    rolled, live = recent(now, using)
+    for qs in (waiting, held, live):
         for row in qs.values("queue", "state").annotate(n=Count("*")).order_by():
-            counts[row["queue"], row["state"]] = row["n"]
-    return counts
+            counts[row["queue"], row["state"]] += row["n"]
+    for row in rolled.values("queue", "state").annotate(n=Sum("count")).order_by():
+        counts[row["queue"], row["state"]] += row["n"]
+    return dict(counts)
+
+
+def runtimes(now: dt.datetime, using: str | None = None) -> dict[str, dict]:
+    """Per task, over jobs that ran and finished in the last WINDOW: {"n", "total", "max"}
+    (timedeltas), from the rollup's sums, maxima and histograms plus the live tail."""
+    found: dict[str, dict] = {}
+
+    def add(name: str, n: int, total: dt.timedelta, longest: dt.timedelta) -> None:
+        f = found.setdefault(name, {"name": name, "n": 0, "total": dt.timedelta(0),
+                                    "max": dt.timedelta(0)})  # fmt: skip
+        f["n"] += n
+        f["total"] += total
+        f["max"] = max(f["max"], longest)
+
+    rolled, live = recent(now, using)
+    for row in rolled.values_list("name", "runtime_sum", "runtime_max", "runtime_hist"):
+        ran = sum(row[3] or ())
+        if ran:
+            add(row[0], ran, dt.timedelta(seconds=row[1]), dt.timedelta(seconds=row[2]))
+    ran = live.filter(started_at__isnull=False).values("name").order_by()
+    for row in ran.annotate(n=Count("*"), total=Sum(_RUNTIME), max=Max(_RUNTIME)):
+        add(row["name"], row["n"], row["total"] or dt.timedelta(0), row["max"] or dt.timedelta(0))
+    return found
 
 
 @dataclass
@@ -110,13 +153,9 @@ def throughput(now: dt.datetime, using: str | None = None) -> list[tuple[dt.date
 
 def slowest_tasks(now: dt.datetime, limit: int = 8, using: str | None = None) -> list[dict]:
     """Tasks by their longest run among jobs finished in the last WINDOW."""
-    return list(
-        jobs(using)
-        .filter(finished_at__gte=now - WINDOW, started_at__isnull=False)
-        .values("name")
-        .annotate(n=Count("*"), avg=Avg(_RUNTIME), max=Max(_RUNTIME))
-        .order_by("-max")[:limit]
-    )
+    rows = sorted(runtimes(now, using).values(), key=lambda f: (-f["max"], f["name"]))
+    return [{"name": f["name"], "n": f["n"], "avg": f["total"] / f["n"], "max": f["max"]}
+            for f in rows[:limit]]  # fmt: skip
 
 
 def running_jobs(limit: int = 12, using: str | None = None):
@@ -168,9 +207,13 @@ def queue_stats(now: dt.datetime, using: str | None = None) -> dict[str, QueueSt
         stats[row["queue"]].oldest_due = row["due"]
     for row in jobs(using).running().values("queue").annotate(n=Count("*")).order_by():
         stats[row["queue"]].running = row["n"]
-    failed = jobs(using).filter(finished_at__gte=now - WINDOW, state=states.FAILURE)
-    for row in failed.values("queue").annotate(n=Count("*")).order_by():
-        stats[row["queue"]].failed = row["n"]
+    rolled, live = recent(now, using)
+    failed = live.filter(state=states.FAILURE).values("queue").order_by()
+    for row in failed.annotate(n=Count("*")):
+        stats[row["queue"]].failed += row["n"]
+    failed = rolled.filter(state=states.FAILURE).values("queue").order_by()
+    for row in failed.annotate(n=Sum("count")):
+        stats[row["queue"]].failed += row["n"]
     return stats
 
 
@@ -187,10 +230,4 @@ def unconsumed_queues(now: dt.datetime, using: str | None = None) -> dict[str, i
 
 def runtime_stats(now: dt.datetime, using: str | None = None) -> list[dict]:
     """Per task, over jobs finished in the last WINDOW: count, sum and max of run times."""
-    return list(
-        jobs(using)
-        .filter(finished_at__gte=now - WINDOW, started_at__isnull=False)
-        .values("name")
-        .annotate(n=Count("*"), total=Sum(_RUNTIME), max=Max(_RUNTIME))
-        .order_by("name")
-    )
+    return sorted(runtimes(now, using).values(), key=lambda f: f["name"])

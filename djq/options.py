@@ -141,6 +141,35 @@ def signatures(task: str, what: str, value: Any) -> list:
     return list(value)
 
 
+#: the longest ``related=`` key ("app_label.model:pk") and how many one job may name
+RELATED_MAX, RELATED_COUNT = 255, 100
+
+
+def related_key(obj: Any) -> str:
+    """The key that names a model instance in ``related=``: ``"app_label.model:pk"`` (e.g.
+    ``"billing.invoice:42"``), as ``JobsForObjectMixin`` looks it up."""
+    return f"{obj._meta.label_lower}:{obj.pk}"
+
+
+def related(task: str, value: Any) -> list[str]:
+    """``related=``: a saved model instance, a key string ``"app_label.model:pk"``, or a list of
+    them → the list of keys stored with the job."""
+    items = value if isinstance(value, (list, tuple, set, frozenset)) else [value]
+    if len(items) > RELATED_COUNT:
+        raise ValueError(f"{task}: related= names {len(items)} objects (at most {RELATED_COUNT})")
+    keys = []
+    for item in items:
+        if hasattr(item, "_meta") and hasattr(item, "pk"):
+            if item.pk is None:
+                raise ValueError(f"{task}: related= takes saved objects; {item!r} has no pk yet")
+            item = related_key(item)
+        elif not isinstance(item, str) or ":" not in item or "." not in item.partition(":")[0]:
+            raise TypeError(f"{task}: related= takes model instances or 'app_label.model:pk' "
+                            f"strings, got {item!r}")  # fmt: skip
+        keys.append(text(task, "related", item, RELATED_MAX))
+    return list(dict.fromkeys(keys))
+
+
 def check(task: str, options: Mapping) -> None:
     """Check the values of the options present (None means "not given" and passes)."""
     for key, value in options.items():
@@ -171,6 +200,8 @@ def _check_one(task: str, key: str, value: Any) -> None:
         signatures(task, key, value)
     elif key == "headers":
         headers(task, value)
+    elif key == "related":
+        related(task, value)
     elif key in _FLAGS:
         flag(task, key, value)
     elif key in _TEXTS and not isinstance(value, str):

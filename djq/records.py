@@ -86,6 +86,7 @@ class Outcome:
     rejected: bool = False  # Reject: the task-rejected event
     unstorable: bool = False  # the FAILURE that stands for an outcome the database refused
     continues: bool | None = None  # None: not decided yet (see the worker)
+    log: dict | None = None  # the attempt's captured log ({"text", "truncated"}: djq.task_log)
 
     @classmethod
     def of(cls, values: Mapping) -> Outcome:

@@ -1,4 +1,5 @@
-"""Schedules (``crontab``, ``interval``, ``clocked``) and the pure "next run after" maths.
+"""Schedules (``crontab``, ``interval``, ``clocked``, ``solar``) and the pure "next run after"
+maths.
 
 Nothing here reads a clock or the database: every function takes the moment it reasons about, so
 beat, the admin's preview and the tests all get the same answer for the same input.
@@ -23,6 +24,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
+
+from . import sun
 
 UTC = dt.UTC
 #: Longer than any real DST/offset change, so scans around a transition see both sides of it.
@@ -229,7 +232,43 @@ class clocked:  # noqa: N801 - django-celery-beat's name
         return hash(("clocked", self.at))
 
 
-Schedule = crontab | interval | clocked
+class solar:  # noqa: N801 - Celery's name
+    """``solar(event, lat, lon)``: at each sunrise, sunset, solar noon, dawn or dusk at a place
+    (Celery's and django-celery-beat's events: ``dawn_astronomical``, ``dawn_nautical``,
+    ``dawn_civil``, ``sunrise``, ``solar_noon``, ``sunset``, ``dusk_civil``, ``dusk_nautical``,
+    ``dusk_astronomical``). Latitude is north positive, longitude east positive, in degrees.
+    A day on which the event does not happen (polar day or night) is skipped."""
+
+    kind = "solar"
+    EVENTS = tuple(sun.EVENTS)
+
+    def __init__(self, event: str, lat: float, lon: float):
+        if event not in sun.EVENTS:
+            raise ValueError(f"solar event {event!r} is not one of {', '.join(self.EVENTS)}")
+        for name, value, bound in (("latitude", lat, 90), ("longitude", lon, 180)):
+            if not isinstance(value, numbers.Real) or isinstance(value, bool):
+                raise TypeError(f"solar {name} must be a number of degrees, got {value!r}")
+            if not -bound <= value <= bound:
+                raise ValueError(f"solar {name} must be between -{bound} and {bound}, "
+                                 f"got {value!r}")  # fmt: skip
+        self.event, self.lat, self.lon = event, float(lat), float(lon)
+
+    def next_after(self, moment: dt.datetime) -> dt.datetime | None:
+        """The first event strictly after ``moment``, to the second (None: not within a year)."""
+        return sun.next_event(self.event, self.lat, self.lon, _aware(moment))
+
+    def __repr__(self) -> str:
+        return f"<solar: {self.event} at {self.lat:g}, {self.lon:g}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, solar) and (other.event, other.lat, other.lon) == (
+            self.event, self.lat, self.lon)  # fmt: skip
+
+    def __hash__(self) -> int:
+        return hash(("solar", self.event, self.lat, self.lon))
+
+
+Schedule = crontab | interval | clocked | solar
 
 
 def to_schedule(value: Any) -> Schedule:
@@ -237,9 +276,9 @@ def to_schedule(value: Any) -> Schedule:
 
     Accepts ``crontab(...)``, a cron string (``"*/10 * * * *"``, ``"@hourly"``), a ``timedelta``
     or a number of seconds (an interval), ``interval``/``clocked`` objects, or an aware
-    ``datetime`` (clocked).
+    ``datetime`` (clocked), or ``solar(event, lat, lon)``.
     """
-    if isinstance(value, (crontab, interval, clocked)):
+    if isinstance(value, (crontab, interval, clocked, solar)):
         return value
     if isinstance(value, str):
         return crontab.from_string(value)
@@ -247,7 +286,8 @@ def to_schedule(value: Any) -> Schedule:
         return clocked(value)
     if isinstance(value, (dt.timedelta, numbers.Real)) and not isinstance(value, bool):
         return interval(value)
-    raise TypeError(f"not a schedule: {value!r} (crontab, cron string, timedelta or seconds)")
+    raise TypeError(f"not a schedule: {value!r} (crontab, cron string, timedelta, seconds or "
+                    "solar)")  # fmt: skip
 
 
 # --- cron maths -----------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from django.db import DatabaseError
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q, Sum
 from django.db.models.functions import TruncMinute
 
-from . import store
+from . import queue_depth, store
 from .leases import acquire
 from .models import RUNTIME_BOUNDS, Job, JobStat
 
@@ -50,6 +50,7 @@ def rollup(holder: str, using: str) -> int:
     if not acquire(holder, EVERY * 3, using, name=LEASE):
         return 0
     now = store.db_now(using)
+    queue_depth.sample(now, using)  # (this minute's depth, once: the history's depth charts)
     end = now.replace(second=0, microsecond=0) - _MINUTE
     last = JobStat.objects.using(using).aggregate(at=Max("bucket"))["at"]
     start = max(last + _MINUTE if last else end - LOOKBACK, end - LOOKBACK)
@@ -59,6 +60,7 @@ def rollup(holder: str, using: str) -> int:
     rows.append({"bucket": end - _MINUTE, "queue": "", "name": "", "state": "", "count": 0})
     written = store.write_job_stats(rows, using)
     store.prune_job_stats(now - KEEP, using)
+    queue_depth.prune(now - KEEP, using)
     return written
 
 

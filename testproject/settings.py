@@ -144,6 +144,10 @@ LOGGING = {
 DJQ_WORKER_SEND_TASK_EVENTS = env.bool("DJQ_WORKER_SEND_TASK_EVENTS", default=False)
 DJQ_TASK_SEND_SENT_EVENT = env.bool("DJQ_TASK_SEND_SENT_EVENT", default=False)
 
+# Logs per attempt (docs/admin.md): the environment may change the cap and keep prints too.
+DJQ_TASK_LOG_MAX_BYTES = env.int("DJQ_TASK_LOG_MAX_BYTES", default=65536)
+DJQ_TASK_LOG_PRINT = env.bool("DJQ_TASK_LOG_PRINT", default=False)
+
 # DJQ_LISTEN=0 in the environment: poll instead of LISTEN (PgBouncer in transaction mode).
 DJQ_LISTEN = env.bool("DJQ_LISTEN", default=True)
 if env.bool("DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False):  # behind PgBouncer
@@ -164,7 +168,9 @@ else:
 
 # --- The demo (make run: scripts/run_demo.py starts every process with DJQ_DEMO=1) ---------------
 if env.bool("DJQ_DEMO", default=False):
-    # two schedules, so that the periodic pages and beat have something to show
+    from djq import solar  # (as a project's settings would: djq imports no model at import)
+
+    # three schedules (cron, interval, solar), so that the periodic pages and beat show something
     DJQ_BEAT_SCHEDULE = {
         "demo: nightly report, every minute here": {
             "task": "testproject.demo.tasks.demo_report",
@@ -175,6 +181,12 @@ if env.bool("DJQ_DEMO", default=False):
             "task": "testproject.demo.tasks.add",
             "schedule": 20.0,
             "args": (20, 22),
+        },
+        "demo: a report at sunset in Oslo": {
+            "task": "testproject.demo.tasks.demo_report",
+            "schedule": solar("sunset", 59.91, 10.75),  # latitude, longitude
+            "kwargs": {"kind": "sunset"},
+            "options": {"queue": "reports"},
         },
     }
     # a request log line per dashboard refresh would bury everything else

@@ -76,3 +76,26 @@ def test_the_dashboard_chart_reads_rolled_up_minutes_and_the_live_tail():
     finished_jobs(ok=2, failed=0, minutes_ago=0)  # not rolled up yet: read live
     context = dashboard_context()
     assert (context["done_total"], context["failed_total"]) == (5, 1)
+
+
+def test_the_last_hour_s_counts_come_from_the_rollup_and_the_live_tail():
+    """The dashboard's counts by queue and state, its slowest tasks, the queue list's failures
+    and the metrics read the rolled-up minutes, then the jobs finished since (issue 14: fast at
+    a million jobs); jobs pruned after the rollup still count."""
+    from djq import monitor, views
+
+    finished_jobs(ok=3, failed=1, minutes_ago=6)
+    assert stats.rollup("t@test", "default") > 0
+    Job.objects.all().delete()  # pruned: the rolled-up minutes keep their figures
+    finished_jobs(ok=2, failed=0, minutes_ago=0)  # not rolled up yet: read live
+    now = store.db_now()
+    counts = monitor.state_counts(now)
+    assert (counts[("default", states.SUCCESS)], counts[("default", states.FAILURE)]) == (5, 1)
+    slowest = {row["name"]: row for row in monitor.slowest_tasks(now)}
+    assert (slowest[add.name]["n"], slowest[fail.name]["n"]) == (5, 1)
+    assert slowest[add.name]["max"] >= slowest[add.name]["avg"] >= dt.timedelta(0)
+    assert monitor.queue_stats(now)["default"].failed == 1
+    text = views.render()
+    assert f'djq_job_runtime_seconds_count{{task="{add.name}"}} 5' in text
+    recent = 'djq_jobs_finished_recent{queue="default",state="SUCCESS",window_seconds="3600"}'
+    assert f"{recent} 5" in text

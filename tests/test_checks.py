@@ -74,3 +74,25 @@ def test_checks_are_registered_with_django():
     with override_settings(DJQ_DATABASE="nope", DJQ_TASK_ROUTES="bad"):
         found = ids(checks.run_checks())
     assert "djq.E001" in found and "djq.E003" in found
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({}, []),
+        ({"DJQ_TASK_LOG_LEVEL": "debug", "DJQ_TASK_LOG_MAX_BYTES": 0}, []),
+        ({"DJQ_TASK_LOG_LEVEL": None, "DJQ_TASK_LOG_PRINT": True}, []),
+        ({"DJQ_TASK_LOG_LEVEL": "LOUD"}, ["djq.E040"]),
+        ({"DJQ_TASK_LOG_MAX_BYTES": "64k"}, ["djq.E041"]),
+        ({"DJQ_TASK_LOG_MAX_BYTES": -1}, ["djq.E041"]),
+        ({"DJQ_TASK_LOG_PRINT": "yes"}, ["djq.E042"]),
+    ],
+)
+def test_task_log_settings(overrides, expected):
+    from djq.checks import check_task_logs
+
+    with override_settings(**overrides):
+        errors = check_task_logs(None)
+    assert ids(errors) == expected
+    if expected == ["djq.E040"]:
+        assert "DJQ_TASK_LOG_LEVEL" in errors[0].msg and "'LOUD'" in errors[0].msg

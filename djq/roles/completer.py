@@ -25,7 +25,7 @@ from collections.abc import Iterable
 
 from django.db import InterfaceError, OperationalError, transaction
 
-from .. import signals, states, store
+from .. import job_logs, signals, states, store
 from ..continuation import may_continue
 from ..execute import report_lost
 from ..job_guard import safely
@@ -90,6 +90,7 @@ class Completer:
             # abort the claim, nor the one-by-one retry below)
             with transaction.atomic(using=self.using):
                 rows = store.complete(batch, using=self.using, started=self.began)
+                job_logs.write(batch, [row["id"] for row in rows], using=self.using)
             return {row["id"] for row in rows}
         except (OperationalError, InterfaceError):
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import time
@@ -11,6 +12,8 @@ from django.db import DatabaseError, connection, transaction
 
 from djq import task
 from djq.exceptions import Ignore, Reject
+
+logger = logging.getLogger(__name__)
 
 
 @task
@@ -314,3 +317,19 @@ def demo_report(kind: str = "daily"):
     """A job of the second queue, run by the demo's "reports" worker."""
     time.sleep(random.uniform(0.5, 2.0))
     return {"report": kind, "rows": random.randint(10, 500)}
+
+
+# --- logs per attempt (docs/admin.md) ---------------------------------------------------------
+@task(bind=True, max_retries=3, default_retry_delay=0)
+def chatty(self, lines: int = 2, width: int = 10, retries: int = 0, say: str = ""):
+    """Logs ``lines`` records of ``width`` characters per attempt (and prints ``say``); the
+    first ``retries`` attempts end in a retry. Its job page shows a log per attempt."""
+    for number in range(lines):
+        logger.info("attempt %d line %d %s", self.request.retries + 1, number, "x" * width)
+    logger.debug("a debug record, below DJQ_TASK_LOG_LEVEL")
+    if say:
+        print(say)
+    if self.request.retries < retries:
+        logger.warning("retrying (attempt %d)", self.request.retries + 1)
+        raise self.retry()
+    return lines

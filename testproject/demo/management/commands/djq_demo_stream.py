@@ -10,7 +10,16 @@ import threading
 from django.core.management.base import BaseCommand
 
 from djq import chord, group
-from testproject.demo.tasks import add, demo_long, demo_report, demo_work, mul, retry_twice, xsum
+from testproject.demo.tasks import (
+    add,
+    chatty,
+    demo_long,
+    demo_report,
+    demo_work,
+    mul,
+    retry_twice,
+    xsum,
+)  # fmt: skip
 
 #: a summary line every this many rounds (not one per round)
 REPORT_EVERY = 30
@@ -52,6 +61,8 @@ class Command(BaseCommand):
             jobs.append(chord([mul.s(n, i) for i in range(5)], xsum.s()).delay())
         if n % 60 == 1:
             jobs.append(demo_long.delay(90))
+        if n % 9 == 4:  # logs per attempt on its page
+            jobs.append(chatty.delay(lines=3, retries=1))
         self.total += len(jobs)
         if n == 1 or n % REPORT_EVERY == 0:
             self.stdout.write(f"round {n}: {self.total} work-flows and jobs enqueued so far")
