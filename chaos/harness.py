@@ -301,6 +301,7 @@ class Proc:
         self.spawn()
 
     def spawn(self) -> None:
+        self.terminated = False
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 self.argv, cwd=REPO_ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=log,
@@ -324,11 +325,18 @@ class Proc:
         self.signal_group(signal.SIGKILL)
         self.proc.wait(timeout=30)
 
+    def terminate(self) -> None:
+        """SIGTERM (a warm shutdown), once: a second one can land after the worker's handlers
+        are gone (Python restores the default ones as it exits) and kill it with 143."""
+        if self.proc.poll() is None and not self.terminated:
+            self.signal_group(signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+            self.proc.send_signal(signal.SIGTERM)
+            self.terminated = True
+
     def stop(self, grace: float = 20) -> None:
         """SIGTERM (warm shutdown), then SIGKILL of the group after ``grace`` seconds."""
         if self.proc.poll() is None:
-            self.signal_group(signal.SIGCONT)  # a stopped process cannot act on SIGTERM
-            self.proc.send_signal(signal.SIGTERM)
+            self.terminate()
             try:
                 self.proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
@@ -379,9 +387,7 @@ class Workers:
 
     def stop_all(self) -> None:
         for proc in self.procs:
-            if proc.proc.poll() is None:
-                proc.signal_group(signal.SIGCONT)
-                proc.proc.send_signal(signal.SIGTERM)
+            proc.terminate()
         for proc in self.procs:
             proc.stop()
 
