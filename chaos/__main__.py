@@ -55,8 +55,19 @@ def outer(argv: list[str]) -> int:
            "CHAOS_HOSTS": netns.dumps_hosts(hosts), "CHAOS_NET_ERROR": error}  # fmt: skip
     script = REPO_ROOT / "scripts" / "pg-throwaway"
     try:
-        return subprocess.run([str(script), "run", sys.executable, "-m", "chaos", *argv],
-                              cwd=REPO_ROOT, env=env).returncode  # fmt: skip
+        proc = subprocess.Popen([str(script), "run", sys.executable, "-m", "chaos", *argv],
+                                cwd=REPO_ROOT, env=env)  # fmt: skip
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            # Ctrl-C reached the whole foreground group: give the inner process time to stop its
+            # workers and pg-throwaway time to remove its cluster (subprocess.run would SIGKILL
+            # the script after 0.25 s, leaving a durable server running)
+            try:
+                proc.wait(timeout=180)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
     finally:
         netns.destroy(hosts)
 

@@ -1,154 +1,119 @@
-"""The bad API calls and malformed rows of the ``bad_input`` scenario.
+"""The bad API calls and malformed rows of the ``bad_input`` scenario: the suite's own tables,
+``tests/faults.py`` (``BAD_CALLS``, ``BAD_ROWS``), judged as tests/test_fault_calls.py and
+tests/test_fault_rows.py judge them, against the campaign's durable server and real workers.
 
-The project's fault table is ``tests/faults.py`` (``BAD_CALLS``, ``BAD_ROWS``), shared with the
-test suite; when it is there the campaign uses it. Without it, the small table below stands in:
-the cases issue 12 lists. A call entry is ``(label, callable)`` (extra items are ignored); a row
-entry is ``(label, {column: value})`` where jsonb columns take JSON text. Other shapes are
-adapted where they can be (a bare callable; a dict with ``call``/``row``) and counted otherwise.
+There is no second copy to fall back on: a campaign that quietly ran a smaller table would
+prove less than it says. ``tests`` is imported from the checkout the campaign runs from (its
+root is first on ``sys.path`` under ``python -m chaos``); ``SOURCE`` names the file actually
+used, and a ``tests`` package found anywhere else (an installed distribution's) is an error.
 """
 
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable
+from pathlib import Path
 
 from django.db import DatabaseError, connection, transaction
 
-from djq import send_task
+from djq import states
 from djq.models import Job
-from testproject.demo.tasks import add, chaos_run
+from tests import faults as suite
 
-try:  # the suite's table (tests/faults.py), when the checkout has it
-    from tests import faults as _suite
-except ImportError:  # (an older checkout: the table below)
-    _suite = None
-
-SOURCE = "tests/faults.py" if _suite is not None and hasattr(_suite, "BAD_CALLS") else "chaos"
-JSONB = {"args", "kwargs", "options", "result", "meta"}
-
-
-def _deep(depth: int) -> list:
-    value: list = []
-    for _ in range(depth):
-        value = [value]
-    return value
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SUITE_FILE = REPO_ROOT / "tests" / "faults.py"
+if Path(suite.__file__).resolve() != SUITE_FILE:
+    raise ImportError(f"chaos: tests.faults is {suite.__file__}, not this checkout's {SUITE_FILE}")
+#: what the scenario's line reports as its tables' origin
+SOURCE = SUITE_FILE.relative_to(REPO_ROOT).as_posix()
 
 
-OWN_CALLS: list[tuple[str, Callable[[], object]]] = [
-    ("time_limit=abc", lambda: add.apply_async((1, 2), time_limit="abc")),
-    ("soft_time_limit=abc", lambda: add.apply_async((1, 2), soft_time_limit="abc")),
-    ("soft_time_limit=-1", lambda: add.apply_async((1, 2), soft_time_limit=-1)),
-    ("send_task(None)", lambda: send_task(None)),
-    ("send_task('')", lambda: send_task("")),
-    ("name>255", lambda: send_task("x" * 256)),
-    ("name NUL", lambda: send_task("a\x00b")),
-    ("queue NUL", lambda: add.apply_async((1, 2), queue="a\x00b")),
-    ("countdown=nan", lambda: add.apply_async((1, 2), countdown=math.nan)),
-    ("countdown=inf", lambda: add.apply_async((1, 2), countdown=math.inf)),
-    ("countdown=1e20", lambda: add.apply_async((1, 2), countdown=1e20)),
-    ("expires=nan", lambda: add.apply_async((1, 2), expires=math.nan)),
-    ("retries=-1", lambda: add.apply_async((1, 2), retries=-1)),
-    ("retries=2**40", lambda: add.apply_async((1, 2), retries=2**40)),
-    ("max_retries=abc", lambda: add.apply_async((1, 2), max_retries="abc")),
-    ("eta=garbage", lambda: add.apply_async((1, 2), eta="garbage")),
-    ("link=5", lambda: add.apply_async((1, 2), link=5)),
-    ("headers=x", lambda: add.apply_async((1, 2), headers="x")),
-    ("10000-deep list", lambda: add.apply_async((_deep(10_000), 2))),
-]
-
-OWN_ROWS: list[tuple[str, dict[str, str]]] = [
-    ("options not an object", {"options": '"x"'}),
-    ("options time_limit=abc", {"options": '{"time_limit": "abc"}'}),
-    ("args not a list", {"args": '{"a": 1}'}),
-    ("kwargs not an object", {"kwargs": "[1]"}),
-    ("unknown task", {"name": "no.such.task"}),
-]
+def bad_calls() -> list[suite.BadCall]:
+    return list(suite.BAD_CALLS)
 
 
-def _pairs(items, kind: type | Callable) -> list[tuple[str, object]]:
-    pairs = []
-    for item in items:
-        if isinstance(item, dict):
-            label = str(item.get("label") or item.get("name") or item)
-            value = item.get("call") or item.get("row") or item
-        elif isinstance(item, tuple | list):
-            label = next((str(x) for x in item if isinstance(x, str)), repr(item))
-            value = next((x for x in item if _is(x, kind)), None)
-        else:
-            label, value = getattr(item, "__name__", repr(item)), item
-        if _is(value, kind):
-            pairs.append((label[:60], value))
-    return pairs
-
-
-def _is(value, kind) -> bool:
-    return callable(value) if kind is callable else isinstance(value, kind)
-
-
-def bad_calls() -> list[tuple[str, Callable[[], object]]]:
-    """The suite's bad calls when it has usable ones, else the table above."""
-    if SOURCE == "chaos":
-        return OWN_CALLS
-    return _pairs(_suite.BAD_CALLS, callable) or OWN_CALLS
-
-
-def bad_rows() -> list[tuple[str, dict]]:
-    if SOURCE == "chaos" or not hasattr(_suite, "BAD_ROWS"):
-        return OWN_ROWS
-    return _pairs(_suite.BAD_ROWS, dict) or OWN_ROWS
+def bad_rows() -> list[suite.BadRow]:
+    """The rows this server's column types can hold (``rows_for``), those the schema refuses
+    included."""
+    return suite.rows_for(connection.vendor)
 
 
 class _Verdict(Exception):
     """Leaves the call's transaction (rolling back whatever it wrote) with the verdict."""
 
-    def __init__(self, refused: bool):
-        self.refused = refused
+    def __init__(self, why: str):
+        self.why = why
 
 
-def refused(call: Callable[[], object]) -> bool:
-    """The call raised a clear (non-database) error, wrote nothing, and left the caller's
-    transaction usable (a database error would have aborted it). An accepted call is rolled
-    back, so that it cannot disturb the scenarios after it."""
-    before = Job.objects.count()
+def judge_call(bad: suite.BadCall) -> str:
+    """ "" if the call raised its table's error naming what it must name, wrote nothing, and
+    left the caller's transaction usable (a database error would have aborted it); else why not.
+    Everything, the ``setup`` job included, is rolled back so that it cannot disturb the
+    scenarios after it."""
     try:
         with transaction.atomic():
+            if bad.setup is not None:
+                bad.setup()
+            before = Job.objects.count()
             try:
-                call()
-            except (DatabaseError, RecursionError):  # raw errors, not an answer naming the option
-                raise _Verdict(False) from None
-            except Exception:
+                bad.call()
+            except bad.error as exc:
+                missing = [name for name in bad.names if name not in str(exc)]
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT 1")  # the caller's transaction is still usable
-                raise _Verdict(Job.objects.count() == before) from None
-            raise _Verdict(False)
+                wrote = Job.objects.count() - before
+                raise _Verdict(
+                    f"message {str(exc)[:80]!r} does not name {missing}" if missing
+                    else f"wrote {wrote} job(s)" if wrote else ""
+                ) from None  # fmt: skip
+            except Exception as exc:
+                raise _Verdict(f"{type(exc).__name__} instead of {bad.error.__name__}") from None
+            raise _Verdict("accepted")
     except _Verdict as verdict:
-        return verdict.refused
+        return verdict.why
+    except DatabaseError as exc:
+        return f"{type(exc).__name__} (the transaction was aborted)"
+
+
+def write_row(bad: suite.BadRow, path: str, token: str) -> str | None:
+    """INSERT the row with plain SQL, as anything may write one; its id, or None when the schema
+    refused it (the INSERT raised: such a row never reaches a worker)."""
+    try:
+        with transaction.atomic():
+            return suite.insert_raw(suite.bad_row_columns(bad, path, token))
     except DatabaseError:
-        return False
+        return None
 
 
-def _json_text(value) -> str:
-    """JSON text for a jsonb column: JSON text as given, anything else encoded."""
-    if isinstance(value, str):
-        try:
-            json.loads(value)
-            return value
-        except ValueError:
-            pass
-    return json.dumps(value)
+def write_good(path: str, token: str) -> str:
+    return suite.insert_raw(suite.good_columns(path, token))
 
 
-def write_row(row: dict) -> str:
-    """A chaos job whose columns are then overwritten with ``row`` (in one transaction, so no
-    worker sees the good version first); returns its id."""
-    with transaction.atomic():
-        job_id = chaos_run.delay(0).id
-        for column, value in row.items():
-            cast = "::jsonb" if column in JSONB else ""
-            if cast:
-                value = _json_text(value)
-            with connection.cursor() as cursor:
-                cursor.execute(f"UPDATE djq_job SET {column} = %s{cast} WHERE id = %s",
-                               [value, job_id])  # fmt: skip
-    return job_id
+def finished(ids: list[str]) -> dict[str, tuple] | None:
+    """id → (state, result, traceback) once every job is finished, else None (read without the
+    timestamp columns: a row may hold one Python cannot load)."""
+    rows = Job.objects.filter(id__in=ids).values_list("id", "state", "result", "traceback")
+    found = {str(i): (s, r, t) for i, s, r, t in rows}
+    done = len(found) == len(ids) and all(s in states.READY_STATES for s, _, _ in found.values())
+    return found if done else None
+
+
+def judge_row(bad: suite.BadRow, found: tuple) -> str:
+    """ "" if the finished row is in its expected state with its reason; else why not."""
+    state, result, traceback = found
+    if state != bad.state:
+        return f"{state}, not {bad.state}"
+    if bad.reason and bad.reason not in json.dumps(result) + (traceback or ""):
+        return f"its result does not mention {bad.reason!r}"
+    return ""
+
+
+def runs(path: str) -> dict[str, int]:
+    """How many times each token was recorded (``record`` appends one line per run)."""
+    counts: dict[str, int] = {}
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return counts
+    for line in text.split():
+        counts[line] = counts.get(line, 0) + 1
+    return counts
