@@ -54,10 +54,12 @@ from .admin_support import (
     unconsumed_text,
     when,
 )
+from .beat import preview, run_now
 from .charts import bar_chart
 from .conf import settings
 from .models import SCHEDULE_FIELDS, Dashboard, Group, Job, PeriodicTask, Queue, Worker
 from .registry import tasks
+from .schedules import zone
 
 #: an action on more jobs than this is refused (select fewer, or use the API or a command)
 MAX_ACTION_JOBS = 10_000
@@ -906,9 +908,6 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
     @admin.display(description="next 5 runs")
     def upcoming(self, obj: PeriodicTask) -> str:
         """The next runs in the schedule's zone and in UTC, as beat will fire them."""
-        from .beat import preview
-        from .schedules import zone
-
         if obj.pk is None or not obj.enabled:
             return "—"
         try:
@@ -941,8 +940,6 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
 
     @admin.action(description="Run selected schedules now", permissions=["change"])
     def run_now(self, request, queryset):
-        from .beat import run_now
-
         ids = [i for i in (run_now(pt) for pt in queryset) if i]
         self.message_user(request, format_html("Enqueued {} job(s): {}", len(ids),
                                                job_links(ids)), messages.SUCCESS)  # fmt: skip

@@ -7,13 +7,12 @@ import sys
 
 from django.db import connections
 
+from . import __version__
 from .registry import tasks
 
 
 def banner(worker) -> str:
     import django
-
-    from . import __version__
 
     cfg = worker.config
     conn = connections[worker.using]

@@ -34,6 +34,7 @@ from django.db.models import Case, F, Min, Q, Value, When
 
 from . import store
 from .beat_sync import sync_schedule
+from .enqueue import send_task
 from .models import Lease, PeriodicTask, PeriodicTick
 from .schedules import clocked, interval, next_tick
 
@@ -109,8 +110,6 @@ def enqueue_tick(
     Call it inside ``transaction.atomic(using)``: the guard row, the job and the counters commit
     together or not at all. Beat and the admin's "run now" both come here.
     """
-    from .task import send_task
-
     job_id = str(uuid.uuid4())
     try:
         with transaction.atomic(using=using):

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from . import store
 from .conf import settings
+from .models import PeriodicTick
 from .task import task
 
 
@@ -19,9 +21,6 @@ def purge_results() -> dict[str, int]:
     Tick rows only guard ticks that beat may still fire; by the time a result expires its tick
     is long behind every schedule's ``next_run_at``, so they go together.
     """
-    from . import store
-    from .models import PeriodicTick
-
     expires = settings.RESULT_EXPIRES
     if not expires:
         return {"jobs": 0, "ticks": 0}

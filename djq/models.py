@@ -11,7 +11,9 @@ from django.db import models
 from django.db.models import Q
 
 from . import states
+from .conf import timezone_name
 from .options import ID_MAX, PRIORITY_MAX, PRIORITY_MIN  # (defined with the call checks)
+from .schedules import clocked, crontab, interval, zone
 from .serialization import Decoder, Encoder
 
 #: the longest task (and group) id: Celery's practical limit (ids are strings of any form)
@@ -350,8 +352,6 @@ class PeriodicTask(models.Model):
     @property
     def schedule(self):
         """The schedule object (``djq.schedules``) this row describes."""
-        from .schedules import clocked, crontab, interval
-
         if self.crontab:
             return crontab.from_string(self.crontab)
         if self.interval_every:
@@ -361,8 +361,6 @@ class PeriodicTask(models.Model):
         raise ValueError(f"periodic task {self.name!r} has no schedule")
 
     def zone_name(self) -> str:
-        from .conf import timezone_name
-
         return self.timezone or timezone_name()
 
     def schedule_display(self) -> str:
@@ -380,8 +378,6 @@ class PeriodicTask(models.Model):
     def clean(self) -> None:
         """One schedule, a valid cron expression and time zone: errors named by field."""
         from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-
-        from .schedules import crontab, zone
 
         kinds = [bool(self.crontab), self.interval_every is not None, bool(self.clocked_time)]
         errors: dict[str, str] = {}

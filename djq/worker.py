@@ -25,15 +25,22 @@ from dataclasses import dataclass, field
 from django.db import DatabaseError, InterfaceError, OperationalError, connections, transaction
 
 from . import signals, states, stats, store
+from .banner import banner
+from .beat import start_beat_thread
 from .conf import settings
 from .continuation import may_continue
+from .db.postgres import CONTROL_CHANNEL, JOBS_CHANNEL
+from .exceptions import TaskRevokedError, WorkerLostError
 from .execute import report_lost
 from .flow import SATURATED_BACKOFF, FlowControl
 from .job_guard import checked_limits, guard, safely, validate_row
-from .pool import lost_outcome, pool_class
+from .listen import Listener
+from .models import Worker as WorkerRow
+from .options import resolve_options
+from .pool import lost_outcome
+from .pools import pool_class
 from .registry import tasks
 from .remote import Mailbox
-from .task import resolve_options
 from .waiting import Waiter
 from .worker_events import WorkerEvents
 
@@ -180,7 +187,6 @@ class Worker:
         self.pool.start()
         beat = None
         if cfg.beat:  # djq.beat in a daemon thread with its own connection (pool children: none)
-            from .beat import start_beat_thread
 
             beat = start_beat_thread(self.using)
         self._connect_listener()
@@ -298,8 +304,6 @@ class Worker:
 
     def set_queues(self, queues: list[str]) -> None:
         """add_consumer / cancel_consumer: take jobs of these queues from now on."""
-        from .models import Worker as WorkerRow
-
         self.config.queues = list(dict.fromkeys(queues))
         WorkerRow.objects.using(self.using).filter(name=self.name).update(queues=self.config.queues)
         self.refresh_limits()
@@ -624,8 +628,6 @@ class Worker:
     def _connect_listener(self) -> None:
         if not self._wants_listener():
             return
-        from .db.postgres import CONTROL_CHANNEL, JOBS_CHANNEL
-        from .listen import Listener
 
         listener = Listener(self.using, [JOBS_CHANNEL, CONTROL_CHANNEL])
         try:
@@ -742,8 +744,6 @@ class Worker:
         logger.error("%s: could not reach the database during shutdown", self.name)
 
     def banner(self) -> str:
-        from .banner import banner
-
         return banner(self)
 
 
@@ -756,16 +756,12 @@ def _unstorable(outcome: dict, exc: BaseException) -> dict:
 
 
 def _revoked_outcome(job: dict) -> dict:
-    from .exceptions import TaskRevokedError
-
     exc = TaskRevokedError("revoked before it started")
     return lost_outcome(job, exc, state=states.REVOKED) | {"started": False}
 
 
 def _cold_outcome(job: dict) -> dict:
     """A job killed by a cold shutdown: back to the queue if acks_late, else WorkerLostError."""
-    from .exceptions import WorkerLostError
-
     if job.get("acks_late"):
         return {"id": job["id"], "attempt": job["attempt"], "name": job["name"],
                 "state": states.PENDING, "result": None, "keep_result": False,
