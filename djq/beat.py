@@ -30,12 +30,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, InterfaceError, connections, transaction
-from django.db.models import Case, F, Min, Q, Value, When
+from django.db.models import Min
 
-from . import store
+from . import store, store_rows
 from .beat_sync import sync_schedule
 from .enqueue import send_task
-from .models import Lease, PeriodicTask, PeriodicTick
+from .models import PeriodicTask
 from .schedules import clocked, interval, next_tick
 
 logger = logging.getLogger("djq.beat")
@@ -113,15 +113,11 @@ def enqueue_tick(
     job_id = str(uuid.uuid4())
     try:
         with transaction.atomic(using=using):
-            PeriodicTick.objects.using(using).create(
-                periodic_task_id=pt.pk, tick=tick, job_id=job_id, manual=manual, created_at=now
-            )
+            store_rows.add_tick(pt.pk, tick, job_id, manual, now, using)
     except IntegrityError:
         return None
     send_task(pt.task, pt.args, pt.kwargs, task_id=job_id, using=using, **job_options(pt, tick))
-    PeriodicTask.objects.using(using).filter(pk=pt.pk).update(
-        last_run_at=now, total_run_count=F("total_run_count") + 1
-    )
+    store_rows.count_run(pt.pk, now, using)
     return job_id
 
 
@@ -143,10 +139,7 @@ def fire(pt: PeriodicTask, now: dt.datetime, using: str) -> str | None:
     tick = pt.next_run_at
     nxt = following(pt, tick, now)
     with transaction.atomic(using=using):
-        moved = PeriodicTask.objects.using(using).filter(
-            pk=pt.pk, enabled=True, next_run_at=tick
-        ).update(next_run_at=nxt, enabled=nxt is not None)
-        if not moved:
+        if not store_rows.move_next_run(pt.pk, tick, nxt, using):
             return None
         try:
             with transaction.atomic(using=using):
@@ -171,11 +164,9 @@ def schedule_new_rows(now: dt.datetime, using: str) -> int:
             first = first_run(pt, now)
         except (TypeError, ValueError) as exc:
             logger.error("beat: disabling %s: its schedule is unusable (%s)", pt.name, exc)
-            PeriodicTask.objects.using(using).filter(pk=pt.pk).update(enabled=False)
+            store_rows.set_periodic_enabled([pt.pk], False, using, only_changed=False)
             continue
-        count += PeriodicTask.objects.using(using).filter(
-            pk=pt.pk, enabled=True, next_run_at__isnull=True
-        ).update(next_run_at=first, enabled=first is not None)
+        count += store_rows.move_next_run(pt.pk, None, first, using)
         logger.info("beat: %s next runs at %s", pt.name, first and first.isoformat())
     return count
 
@@ -194,30 +185,12 @@ def next_due(using: str) -> dt.datetime | None:
 # --- leader election --------------------------------------------------------------------------
 def acquire(holder: str, lease: float, using: str, name: str = LEASE_NAME) -> bool:
     """Take or renew the lease: one conditional UPDATE (holder = me, free, or expired)."""
-    now = store.db_now(using)
-    qs = Lease.objects.using(using)
-    free = Q(holder=holder) | Q(holder="") | Q(expires_at__lt=now)
-    took = qs.filter(free, name=name).update(
-        holder=holder,
-        expires_at=now + dt.timedelta(seconds=lease),
-        acquired_at=Case(When(holder=holder, then=F("acquired_at")), default=Value(now)),
-    )
-    if not took and not qs.filter(name=name).exists():  # the very first beat: create the row
-        qs.bulk_create(
-            [Lease(name=name, holder="", expires_at=now, acquired_at=now)], ignore_conflicts=True
-        )
-        return acquire(holder, lease, using, name)
-    return bool(took)
+    return store_rows.acquire_lease(holder, lease, using, name)
 
 
 def release(holder: str, using: str, name: str = LEASE_NAME) -> bool:
     """Give the lease up (at shutdown) so that another beat takes over at once."""
-    now = store.db_now(using)
-    return bool(
-        Lease.objects.using(using)
-        .filter(name=name, holder=holder)
-        .update(holder="", expires_at=now)
-    )
+    return store_rows.release_lease(holder, using, name)
 
 
 # --- the process ------------------------------------------------------------------------------

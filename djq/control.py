@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from . import options as checks
-from . import states, store
+from . import states, store, store_rows
 from .conf import settings
 from .db.postgres import JOBS_CHANNEL
 from .enqueue import build_row, enqueue
 from .limits import parse_rate
-from .models import Job, Queue, TaskLimit
+from .models import Job
 from .remote import broadcast as send
 from .remote import register
 from .result import AsyncResult
@@ -34,15 +34,11 @@ def revoke(
 
 def pause_queue(name: str, using: str | None = None) -> None:
     """Stop workers from claiming the queue's jobs; running ones finish."""
-    Queue.objects.using(using or settings.DATABASE).update_or_create(
-        name=name, defaults={"paused": True}
-    )
+    store_rows.set_queue(name, using, paused=True)
 
 
 def resume_queue(name: str, using: str | None = None) -> None:
-    Queue.objects.using(using or settings.DATABASE).update_or_create(
-        name=name, defaults={"paused": False}
-    )
+    store_rows.set_queue(name, using, paused=False)
     _wake(name, using)
 
 
@@ -116,8 +112,7 @@ def _retry_row(job) -> dict:
 def register_queues(names: Iterable[str], using: str | None = None) -> None:
     """Give queues known only from their jobs or workers a row (unpaused), so that the admin can
     list, pause and purge them. Existing rows are left as they are."""
-    rows = [Queue(name=name) for name in names]
-    Queue.objects.using(store.alias(using)).bulk_create(rows, ignore_conflicts=True)
+    store_rows.register_queues(names, using)
 
 
 # --- remote control (workers act on these; see djq.remote) ------------------------------------
@@ -147,25 +142,19 @@ def rate_limit(task_name: str, rate: str | None, destination=None, reply: bool =
     the database, so it applies to every worker, including ones started later."""
     parse_rate(rate)  # ValueError for a bad rate, before anything is written
     # "0" (not ""): an explicit "no limit" that overrides the task's own rate_limit
-    TaskLimit.objects.using(store.alias(using)).update_or_create(
-        name=task_name, defaults={"rate_limit": str(rate) if rate else "0"}
-    )
+    store_rows.set_task_limit(task_name, using, rate_limit=str(rate) if rate else "0")
     return _send("rate_limit", destination, reply, timeout, task_name=task_name, rate_limit=rate)
 
 
 def concurrency_limit(task_name: str, limit: int | None, using: str | None = None) -> None:
     """At most ``limit`` jobs of the task running at once across the cluster (None: no limit)."""
-    TaskLimit.objects.using(store.alias(using)).update_or_create(
-        name=task_name, defaults={"concurrency_limit": limit}
-    )
+    store_rows.set_task_limit(task_name, using, concurrency_limit=limit)
     broadcast("refresh_limits", using=using)
 
 
 def queue_concurrency_limit(queue: str, limit: int | None, using: str | None = None) -> None:
     """At most ``limit`` jobs of the queue running at once across the cluster."""
-    Queue.objects.using(store.alias(using)).update_or_create(
-        name=queue, defaults={"concurrency_limit": limit}
-    )
+    store_rows.set_queue(queue, using, concurrency_limit=limit)
     broadcast("refresh_limits", using=using)
 
 

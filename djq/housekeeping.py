@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from . import store
+from . import store, store_rows
 from .conf import settings
-from .models import PeriodicTick
 from .task import task
 
 
@@ -29,5 +28,5 @@ def purge_results() -> dict[str, int]:
     using = settings.DATABASE
     before = store.db_now(using) - expires
     jobs = store.purge_finished(before, using=using)
-    ticks = PeriodicTick.objects.using(using).filter(created_at__lt=before).delete()[0]
+    ticks = store_rows.purge_ticks(before, using)
     return {"jobs": jobs, "ticks": ticks}

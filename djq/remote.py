@@ -18,7 +18,7 @@ from typing import Any
 
 from django.db import connections
 
-from . import states, store
+from . import states, store, store_rows
 from .conf import DEFAULTS, settings
 from .db.postgres import CONTROL_CHANNEL
 from .models import ControlMessage, ControlReply, Job
@@ -61,11 +61,9 @@ def broadcast(
     db = store.alias(using)
     if isinstance(destination, str):
         destination = [d.strip() for d in destination.split(",") if d.strip()]
-    now = store.db_now(db)
-    message = ControlMessage.objects.using(db).create(
-        command=command, arguments=arguments or {}, destination=destination or None,
-        reply=reply, created_at=now, expires_at=now + dt.timedelta(seconds=MESSAGE_TTL),
-    )  # fmt: skip
+    message = store_rows.add_control_message(
+        command, arguments or {}, destination or None, reply, MESSAGE_TTL, using=db
+    )
     _notify(db, "broadcast")
     if not reply:
         return None
@@ -112,11 +110,9 @@ class Mailbox:
                 continue
             answer = self.handle(message.command, message.arguments or {})
             if message.reply:
-                ControlReply.objects.using(self.using).create(
-                    message=message, worker=self.worker.name, reply=answer, created_at=now
-                )
-        if messages and os.getpid() % 7 == 0:  # now and then, somebody sweeps old messages
-            ControlMessage.objects.using(self.using).filter(expires_at__lt=now).delete()
+                store_rows.add_control_reply(message, self.worker.name, answer, now, self.using)
+        if messages:  # now and then, somebody sweeps old messages (see the function)
+            store_rows.sweep_control_messages(now, self.using)
         return len(messages)
 
     def handle(self, command: str, arguments: dict) -> Any:

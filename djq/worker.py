@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connections, transaction
 
-from . import signals, states, stats, store
+from . import signals, states, stats, store, store_rows
 from .banner import banner
 from .beat import start_beat_thread
 from .conf import settings
@@ -35,7 +35,6 @@ from .execute import report_lost
 from .flow import SATURATED_BACKOFF, FlowControl
 from .job_guard import checked_limits, guard, safely, validate_row
 from .listen import Listener
-from .models import Worker as WorkerRow
 from .options import resolve_options
 from .pool import lost_outcome
 from .pools import pool_class
@@ -305,7 +304,7 @@ class Worker:
     def set_queues(self, queues: list[str]) -> None:
         """add_consumer / cancel_consumer: take jobs of these queues from now on."""
         self.config.queues = list(dict.fromkeys(queues))
-        WorkerRow.objects.using(self.using).filter(name=self.name).update(queues=self.config.queues)
+        store_rows.set_worker_queues(self.name, self.config.queues, self.using)
         self.refresh_limits()
         self.woken = True
 
