@@ -6,6 +6,8 @@ from importlib import import_module
 from django.apps import AppConfig
 from django.utils.module_loading import autodiscover_modules
 
+from .conf import settings
+
 
 class DjqConfig(AppConfig):
     name = "djq"
@@ -28,7 +30,6 @@ class DjqConfig(AppConfig):
             housekeeping,
             store,
         )
-        from .conf import settings  # noqa: I001 - (same reason)
 
         store.add_completion_hook(continuation.after_complete)
         autodiscover_modules("tasks")

@@ -7,6 +7,8 @@ import cycle among djq's modules, and every module must sit in a layer. Imports 
 
 Usage:
     python -m djq.tools.layers            the layers, bottom up, each module with its imports
+                                          (exit status 1 on a cycle, an upward import or a
+                                          module in no layer)
     python -m djq.tools.layers --cycles   only the import cycles (exit status 1 if any)
     python -m djq.tools.layers --dot      the graph in Graphviz dot
 """
@@ -22,6 +24,79 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent
 SKIPPED_DIRS = {"migrations", "templates", "static", "__pycache__"}
+
+
+#: The layers, bottom up: a module may import its own layer and the layers below, never above.
+#: Each entry is a module or a package (its submodules too). A module in no layer fails the
+#: architecture tests: place it here.
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("leaves", (
+        "djq", "djq.conf", "djq.exceptions", "djq.signals", "djq.states", "djq.serialization",
+        "djq.routers", "djq.limits", "djq.request", "djq.retry", "djq.schedules", "djq.listen",
+        "djq.options", "djq.job_guard", "djq.waiting", "djq.daemon", "djq.charts",
+        "djq.events_state", "djq.celery_flags", "djq.tools", "djq.templatetags",
+        "djq.management", "djq.management.commands",
+    )),
+    ("models", ("djq.models",)),
+    ("store", ("djq.store", "djq.store_rows", "djq.db")),
+    ("calling", ("djq.calling", "djq.registry", "djq.enqueue", "djq.result", "djq.events")),
+    ("canvas", ("djq.canvas",)),
+    ("running", (
+        "djq.running", "djq.execute", "djq.eager", "djq.pool", "djq.threads", "djq.pools",
+        "djq.records",
+    )),
+    ("task", ("djq.task", "djq.builtins", "djq.housekeeping")),
+    ("beat", ("djq.beat", "djq.beat_sync", "djq.stats")),
+    ("roles", (
+        "djq.worker", "djq.roles", "djq.worker_events", "djq.flow", "djq.remote",
+        "djq.continuation", "djq.banner", "djq.leases",
+    )),
+    ("control", ("djq.control",)),
+    ("admin", (
+        "djq.admin", "djq.adminsite", "djq.admin_controls", "djq.admin_mixins",
+        "djq.admin_search", "djq.admin_support", "djq.monitor", "djq.workflow", "djq.history",
+        "djq.views", "djq.urls",
+    )),
+    ("contrib", (
+        "djq.contrib", "djq.celery_compat", "djq.django_tasks", "djq.backends",
+        "djq.events_monitor",
+    )),
+    ("entry points", ("djq.management.commands.", "djq.apps", "djq.checks")),
+]  # fmt: skip
+
+
+def layer_of(module: str) -> int | None:
+    """The index in LAYERS of the longest entry naming ``module`` or a package holding it.
+
+    An entry ending in "." names the package's submodules only (``djq.management.commands.``).
+    """
+    best: tuple[int, int] | None = None
+    for n, (_, entries) in enumerate(LAYERS):
+        for entry in entries:
+            hit = (
+                module.startswith(entry)
+                if entry.endswith(".")
+                else module == entry or module.startswith(entry + ".")
+            )
+            if hit and (best is None or len(entry) > best[1]):
+                best = (n, len(entry))
+    return None if best is None else best[0]
+
+
+def upward_imports(graph: dict[str, Module]) -> list[str]:
+    """Imports of a module from a higher layer, as readable lines."""
+    found = []
+    for name in sorted(graph):
+        own = layer_of(name)
+        for target in sorted(graph[name].imports):
+            other = layer_of(target)
+            if own is not None and other is not None and other > own:
+                found.append(f"{name} ({LAYERS[own][0]}) imports {target} ({LAYERS[other][0]})")
+    return found
+
+
+def unplaced(graph: dict[str, Module]) -> list[str]:
+    return sorted(name for name in graph if layer_of(name) is None)
 
 
 @dataclass
@@ -174,38 +249,21 @@ def cycle_path(graph: dict[str, Module], component: list[str]) -> list[str]:
         seen.add(fresh[0])
 
 
-def levels(graph: dict[str, Module]) -> dict[str, int]:
-    """Each module's layer: 0 for a module importing no djq module, else one above the highest
-    module it imports (modules in a cycle share a layer)."""
-    level: dict[str, int] = {}
-    in_cycle = {m: c for c in cycles(graph) for m in c}
-
-    def of(name: str, trail: frozenset[str]) -> int:
-        if name in level:
-            return level[name]
-        group = set(in_cycle.get(name, [name]))
-        below = [d for m in group for d in graph[m].imports if d not in group and d not in trail]
-        value = 1 + max((of(d, trail | group) for d in below), default=-1)
-        for m in group:
-            level[m] = value
-        return value
-
-    for name in sorted(graph):
-        of(name, frozenset())
-    return level
-
-
 def render(graph: dict[str, Module]) -> str:
-    level = levels(graph)
+    """The layers bottom up, each module with the djq modules it imports."""
     lines = []
-    for n in range(max(level.values(), default=-1) + 1):
-        lines.append(f"layer {n}")
-        for name in sorted(m for m, lv in level.items() if lv == n):
+    for n, (title, _) in enumerate(LAYERS):
+        lines.append(f"{n:2} {title}")
+        for name in sorted(m for m in graph if layer_of(m) == n):
             deps = " ".join(sorted(_short(d) for d in graph[name].imports))
-            lines.append(f"  {_short(name):32} → {deps}" if deps else f"  {_short(name)}")
+            lines.append(f"     {_short(name):30} → {deps}" if deps else f"     {_short(name)}")
+    for name in unplaced(graph):
+        lines.append(f"in no layer: {name}")
     found = cycles(graph)
-    lines.append(f"{len(graph)} modules, {len(level) and max(level.values()) + 1} layers, "
-                 f"{len(found)} import cycles")  # fmt: skip
+    up = upward_imports(graph)
+    lines.append(f"{len(graph)} modules in {len(LAYERS)} layers; {len(found)} import cycles, "
+                 f"{len(up)} upward imports")  # fmt: skip
+    lines.extend(f"upward: {line}" for line in up)
     for component in found:
         lines.append("cycle: " + " → ".join(_short(m) for m in cycle_path(graph, component)))
     return "\n".join(lines)
@@ -240,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
             print("cycle: " + " → ".join(cycle_path(graph, component)))
         return 1 if found else 0
     print(render(graph))
-    return 0
+    return 1 if cycles(graph) or upward_imports(graph) or unplaced(graph) else 0
 
 
 if __name__ == "__main__":
