@@ -15,10 +15,9 @@ from pathlib import Path
 import pytest
 
 from djq.tools import layers, writers
+from tests.helpers import REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[1]
-while not (REPO / "manage.py").exists():  # the tests may sit in tiers below tests/
-    REPO = REPO.parent
+REPO = REPO_ROOT
 
 
 def _package(tmp_path: Path, files: dict[str, str]) -> Path:
