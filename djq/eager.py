@@ -33,13 +33,20 @@ def run_eagerly(
     retries = int(options.get("retries") or 0)
     while True:
         req = request_context.Request(
-            id=task_id, task=task.name, args=list(args), kwargs=dict(kwargs), retries=retries,
+            id=task_id,
+            task=task.name,
+            args=list(args),
+            kwargs=dict(kwargs),
+            retries=retries,
             max_retries=options.get("max_retries"),
-            is_eager=True, called_directly=False, hostname="eager",
+            is_eager=True,
+            called_directly=False,
+            hostname="eager",
             parent_id=parent.id if parent else None,
             root_id=(parent.root_id or parent.id) if parent else task_id,
-            delivery_info={"is_eager": True}, headers=options.get("headers") or {},
-        )  # fmt: skip
+            delivery_info={"is_eager": True},
+            headers=options.get("headers") or {},
+        )
         outcome = run_task(task, req, keep_exception=True)
         if outcome["state"] != states.RETRY:
             break
@@ -47,9 +54,7 @@ def run_eagerly(
         if outcome.get("args") is not None:  # retry(args=, kwargs=)
             args, kwargs = loads(outcome["args"]), loads(outcome["kwargs"])
     result = EagerResult(task_id, outcome, task_name=task.name)
-    if result.state == states.FAILURE and (
-        options.get("throw") or settings.TASK_EAGER_PROPAGATES
-    ):
+    if result.state == states.FAILURE and (options.get("throw") or settings.TASK_EAGER_PROPAGATES):
         raise result.result
     if result.state == states.SUCCESS:
         for link in callbacks(options.get("link")):

@@ -103,9 +103,13 @@ def add_control_message(
 ) -> ControlMessage:
     now = db_now(alias(using))
     return ControlMessage.objects.using(alias(using)).create(
-        command=command, arguments=arguments, destination=destination, reply=reply,
-        created_at=now, expires_at=now + dt.timedelta(seconds=ttl),
-    )  # fmt: skip
+        command=command,
+        arguments=arguments,
+        destination=destination,
+        reply=reply,
+        created_at=now,
+        expires_at=now + dt.timedelta(seconds=ttl),
+    )
 
 
 def add_control_reply(

@@ -37,11 +37,14 @@ def test_no_import_cycles():
 
 
 def test_a_cycle_is_found(tmp_path):
-    root = _package(tmp_path, {
-        "a.py": "from . import b\n",
-        "b.py": "def f():\n    from .a import x\n",  # function-level imports count
-        "c.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import a\n",
-    })  # fmt: skip
+    root = _package(
+        tmp_path,
+        {
+            "a.py": "from . import b\n",
+            "b.py": "def f():\n    from .a import x\n",  # function-level imports count
+            "c.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import a\n",
+        },
+    )
     graph = layers.modules(root)
     assert layers.cycles(graph) == [["djq.a", "djq.b"]]
     assert graph["djq.c"].imports == set()  # TYPE_CHECKING imports never run
@@ -65,8 +68,13 @@ def test_an_upward_import_is_found(tmp_path):
 
 
 def test_the_layer_graph_command_prints_the_layers():
-    done = subprocess.run([sys.executable, "-m", "djq.tools.layers"], cwd=REPO,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "djq.tools.layers"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert " 2 store" in done.stdout and "0 import cycles, 0 upward imports" in done.stdout
 
@@ -74,16 +82,16 @@ def test_the_layer_graph_command_prints_the_layers():
 # --- one writer per table -----------------------------------------------------------------------
 def test_only_the_store_writes_djq_tables():
     found = writers.writes()
-    assert not found, "writes of djq tables outside the store layer:\n" + "\n".join(
-        map(str, found)
-    )
+    assert not found, "writes of djq tables outside the store layer:\n" + "\n".join(map(str, found))
 
 
 def test_stray_writes_are_found(tmp_path):
-    root = _package(tmp_path, {
-        "models.py": "class Job: ...\nclass Worker: ...\n",
-        "store.py": "from .models import Job\nJob.objects.filter().update(state='X')\n",
-        "rogue.py": '''
+    root = _package(
+        tmp_path,
+        {
+            "models.py": "class Job: ...\nclass Worker: ...\n",
+            "store.py": "from .models import Job\nJob.objects.filter().update(state='X')\n",
+            "rogue.py": """
             from .models import Job, Worker as Row
             Job.objects.using("default").filter(id=1).update(state="SUCCESS")
             Row.objects.create(name="w")
@@ -92,8 +100,9 @@ def test_stray_writes_are_found(tmp_path):
                 job.save()
                 queryset.filter(a=1).delete()
                 {}.update(a=1)  # not a queryset
-        ''',
-    })  # fmt: skip
+        """,
+        },
+    )
     found = [(w.module, w.line) for w in writers.writes(root)]
     assert found == [("djq.rogue", n) for n in (3, 4, 5, 7, 8)], found
 
@@ -114,8 +123,14 @@ def test_djq_modules_are_imported_at_module_top():
 # --- the public face ----------------------------------------------------------------------------
 def test_importing_djq_imports_nothing_else():
     code = "import sys, djq; print(sorted(m for m in sys.modules if m.startswith('djq.')))"
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                          text=True, timeout=60, check=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert done.stdout.strip() == "[]"
 
 

@@ -30,39 +30,94 @@ SKIPPED_DIRS = {"migrations", "templates", "static", "__pycache__"}
 #: Each entry is a module or a package (its submodules too). A module in no layer fails the
 #: architecture tests: place it here.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("leaves", (
-        "djq", "djq.conf", "djq.exceptions", "djq.signals", "djq.states", "djq.serialization",
-        "djq.routers", "djq.limits", "djq.request", "djq.retry", "djq.schedules", "djq.listen",
-        "djq.options", "djq.job_guard", "djq.waiting", "djq.daemon", "djq.charts",
-        "djq.events_state", "djq.celery_flags", "djq.tools", "djq.templatetags",
-        "djq.management", "djq.management.commands",
-    )),
+    (
+        "leaves",
+        (
+            "djq",
+            "djq.conf",
+            "djq.exceptions",
+            "djq.signals",
+            "djq.states",
+            "djq.serialization",
+            "djq.routers",
+            "djq.limits",
+            "djq.request",
+            "djq.retry",
+            "djq.schedules",
+            "djq.listen",
+            "djq.options",
+            "djq.job_guard",
+            "djq.waiting",
+            "djq.daemon",
+            "djq.charts",
+            "djq.events_state",
+            "djq.celery_flags",
+            "djq.tools",
+            "djq.templatetags",
+            "djq.management",
+            "djq.management.commands",
+        ),
+    ),
     ("models", ("djq.models",)),
     ("store", ("djq.store", "djq.store_rows", "djq.db")),
     ("calling", ("djq.calling", "djq.registry", "djq.enqueue", "djq.result", "djq.events")),
     ("canvas", ("djq.canvas",)),
-    ("running", (
-        "djq.running", "djq.execute", "djq.eager", "djq.pool", "djq.threads", "djq.pools",
-        "djq.records",
-    )),
+    (
+        "running",
+        (
+            "djq.running",
+            "djq.execute",
+            "djq.eager",
+            "djq.pool",
+            "djq.threads",
+            "djq.pools",
+            "djq.records",
+        ),
+    ),
     ("task", ("djq.task", "djq.builtins", "djq.housekeeping")),
     ("beat", ("djq.beat", "djq.beat_sync", "djq.stats")),
-    ("roles", (
-        "djq.worker", "djq.roles", "djq.worker_events", "djq.flow", "djq.remote",
-        "djq.continuation", "djq.banner", "djq.leases",
-    )),
+    (
+        "roles",
+        (
+            "djq.worker",
+            "djq.roles",
+            "djq.worker_events",
+            "djq.flow",
+            "djq.remote",
+            "djq.continuation",
+            "djq.banner",
+            "djq.leases",
+        ),
+    ),
     ("control", ("djq.control",)),
-    ("admin", (
-        "djq.admin", "djq.adminsite", "djq.admin_controls", "djq.admin_mixins",
-        "djq.admin_search", "djq.admin_support", "djq.monitor", "djq.workflow", "djq.history",
-        "djq.views", "djq.urls",
-    )),
-    ("contrib", (
-        "djq.contrib", "djq.celery_compat", "djq.django_tasks", "djq.backends",
-        "djq.events_monitor",
-    )),
+    (
+        "admin",
+        (
+            "djq.admin",
+            "djq.adminsite",
+            "djq.admin_controls",
+            "djq.admin_mixins",
+            "djq.admin_search",
+            "djq.admin_support",
+            "djq.monitor",
+            "djq.workflow",
+            "djq.history",
+            "djq.views",
+            "djq.urls",
+        ),
+    ),
+    (
+        "contrib",
+        (
+            "djq.contrib",
+            "djq.celery_compat",
+            "djq.django_tasks",
+            "djq.backends",
+            "djq.events_monitor",
+        ),
+    ),
     ("entry points", ("djq.management.commands.", "djq.apps", "djq.checks")),
-]  # fmt: skip
+]
 
 
 def layer_of(module: str) -> int | None:
@@ -261,8 +316,10 @@ def render(graph: dict[str, Module]) -> str:
         lines.append(f"in no layer: {name}")
     found = cycles(graph)
     up = upward_imports(graph)
-    lines.append(f"{len(graph)} modules in {len(LAYERS)} layers; {len(found)} import cycles, "
-                 f"{len(up)} upward imports")  # fmt: skip
+    lines.append(
+        f"{len(graph)} modules in {len(LAYERS)} layers; {len(found)} import cycles, "
+        f"{len(up)} upward imports"
+    )
     lines.extend(f"upward: {line}" for line in up)
     for component in found:
         lines.append("cycle: " + " → ".join(_short(m) for m in cycle_path(graph, component)))
@@ -270,8 +327,11 @@ def render(graph: dict[str, Module]) -> str:
 
 
 def dot(graph: dict[str, Module]) -> str:
-    edges = [f'  "{_short(m)}" -> "{_short(d)}";' for m in sorted(graph)
-             for d in sorted(graph[m].imports)]  # fmt: skip
+    edges = [
+        f'  "{_short(m)}" -> "{_short(d)}";'
+        for m in sorted(graph)
+        for d in sorted(graph[m].imports)
+    ]
     return "digraph djq {\n  rankdir=BT;\n" + "\n".join(edges) + "\n}"
 
 

@@ -27,9 +27,14 @@ from .layers import PACKAGE, SKIPPED_DIRS, module_name
 #: the store layer: modules allowed to write (dotted prefixes)
 WRITERS = ("djq.store", "djq.db", "djq.store_rows")
 QUERYSET_WRITES = {
-    "create", "update", "delete", "bulk_create", "bulk_update", "get_or_create",
+    "create",
+    "update",
+    "delete",
+    "bulk_create",
+    "bulk_update",
+    "get_or_create",
     "update_or_create",
-}  # fmt: skip
+}
 INSTANCE_WRITES = {"save", "delete"}
 SQL_WRITE = re.compile(r"\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?djq_", re.IGNORECASE)
 ALLOW = "# djq-write:"
