@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import request as request_context
 from . import states
-from .canvas import maybe_signature
+from .canvas import Signature
 from .conf import settings
 from .enqueue import callbacks
 from .execute import run_task
@@ -58,5 +58,5 @@ def run_eagerly(
         raise result.result
     if result.state == states.SUCCESS:
         for link in callbacks(options.get("link")):
-            maybe_signature(link).apply((result.result,))
+            Signature.from_dict(link).apply((result.result,))  # type: ignore[no-untyped-call]
     return result

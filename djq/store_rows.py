@@ -95,7 +95,7 @@ SWEEP_BACKLOG = 100
 
 def add_control_message(
     command: str,
-    arguments: dict,
+    arguments: dict[str, Any],
     destination: list[str] | None,
     reply: bool,
     ttl: float,

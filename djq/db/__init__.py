@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from django.db.backends.base.base import BaseDatabaseWrapper
+
 from . import postgres, sqlite
 
 
-def sql_for(connection) -> ModuleType:
+def sql_for(connection: BaseDatabaseWrapper) -> ModuleType:
     if connection.vendor == "postgresql":
         return postgres
     if connection.vendor == "sqlite":

@@ -190,7 +190,7 @@ def _read_imports(mod: Module, known: dict[str, Module], package: str) -> None:
             if target != mod.name:
                 mod.imports.add(target)
                 if in_function:
-                    mod.inner.append((target, node.lineno))
+                    mod.inner.append((target, getattr(node, "lineno", 0)))
 
 
 def _import_nodes(body: Iterable[ast.stmt], in_function: bool) -> Iterator[tuple[ast.AST, bool]]:
@@ -210,7 +210,7 @@ def _bodies(node: ast.AST) -> Iterator[list[ast.stmt]]:
     for name in ("body", "orelse", "finalbody", "handlers"):
         value = getattr(node, name, None)
         if isinstance(value, list) and value and isinstance(value[0], ast.AST):
-            yield value  # type: ignore[misc]
+            yield value
 
 
 def _is_type_checking(test: ast.expr) -> bool:
