@@ -234,14 +234,11 @@ def _targets(
         source = node.module or ""
     if source.split(".")[0] != package:
         return []
-    found = [_known_prefix(source, known)]
-    for alias in node.names:
-        if f"{source}.{alias.name}" in known:
-            found.append(f"{source}.{alias.name}")
-    # ``from djq import x`` loads djq/__init__ only for x it does not find as a submodule
-    if source == package and len(found) > 1 and len(found) == len(node.names) + 1:
-        found.pop(0)
-    return [f for f in found if f in known]
+    submodules = [f"{source}.{a.name}" for a in node.names if f"{source}.{a.name}" in known]
+    # ``from djq.store import postgres`` depends on the submodule, not on the package's
+    # __init__ (which Python runs first anyway, as for every import below a package)
+    found = [] if len(submodules) == len(node.names) else [_known_prefix(source, known)]
+    return [f for f in [*found, *submodules] if f in known]
 
 
 def _known_prefix(dotted: str, known: dict[str, Module]) -> str:
