@@ -7,6 +7,7 @@ stopped seeing anything would fail too.
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 import textwrap
@@ -20,6 +21,12 @@ from tests.helpers import REPO_ROOT
 REPO = REPO_ROOT
 
 
+@functools.cache
+def _graph() -> dict[str, layers.Module]:
+    """The package's import graph (read once for the tests that share it)."""
+    return layers.modules()
+
+
 def _package(tmp_path: Path, files: dict[str, str]) -> Path:
     root = tmp_path / "djq"
     for name, text in {"__init__.py": "", **files}.items():
@@ -31,7 +38,7 @@ def _package(tmp_path: Path, files: dict[str, str]) -> Path:
 
 # --- import cycles ------------------------------------------------------------------------------
 def test_no_import_cycles():
-    graph = layers.modules()
+    graph = _graph()
     rings = [" → ".join(layers.cycle_path(graph, c)) for c in layers.cycles(graph)]
     assert not rings, "import cycles among djq's modules:\n" + "\n".join(rings)
 
@@ -52,11 +59,11 @@ def test_a_cycle_is_found(tmp_path):
 
 # --- layers -------------------------------------------------------------------------------------
 def test_every_module_sits_in_a_layer():
-    assert not layers.unplaced(layers.modules()), "place these in djq.tools.layers.LAYERS"
+    assert not layers.unplaced(_graph()), "place these in djq.tools.layers.LAYERS"
 
 
 def test_imports_point_down():
-    up = layers.upward_imports(layers.modules())
+    up = layers.upward_imports(_graph())
     assert not up, "imports from a higher layer:\n" + "\n".join(up)
 
 
@@ -111,7 +118,7 @@ def test_stray_writes_are_found(tmp_path):
 def test_djq_modules_are_imported_at_module_top():
     """An import of a djq module inside a function must say why (a comment just above)."""
     hidden = []
-    for mod in layers.modules().values():
+    for mod in _graph().values():
         lines = mod.path.read_text().splitlines()
         for target, line in mod.inner:
             said = " ".join(lines[max(0, line - 3) : line])

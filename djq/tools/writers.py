@@ -25,7 +25,7 @@ from pathlib import Path
 from .layers import PACKAGE, SKIPPED_DIRS, module_name
 
 #: the store layer: modules allowed to write (dotted prefixes)
-WRITERS = ("djq.store", "djq.db", "djq.store_rows")
+WRITERS = ("djq.store", "djq.db", "djq.store_rows", "djq.leases", "djq.job_logs")
 QUERYSET_WRITES = {
     "create",
     "update",
