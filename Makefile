@@ -4,7 +4,7 @@
 #   make test    lint + checks + the test suite on PostgreSQL (throwaway cluster) and on SQLite
 #   make bench   the benchmarks on a throwaway durable PostgreSQL (fsync, synchronous_commit on)
 #   make chaos   the fault campaign (docs/chaos.md): kill -9, database crashes, partitions ...
-#   make lint    ruff
+#   make lint    ruff (lint) and mypy (strict on store, calling, running, the worker and roles)
 #   make clean   remove the venv and the SQLite files
 #
 # Variables: PYTEST_ARGS="-k foo -x" (passed to both pytest passes), BENCH_ARGS, ADMIN_BENCH_ARGS
@@ -54,6 +54,7 @@ venv: $(STAMP)
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	env -u DATABASE_URL $(VENV)/bin/mypy
 
 browser:
 	@scripts/ensure-chromium >/dev/null
@@ -67,7 +68,7 @@ pgbouncer:
 # fails if either does (pytest's exit 5, "no tests collected", is a failure too). Each pass's
 # output is printed whole when it ends.
 test: venv $(if $(NEEDS_BROWSER),browser) pgbouncer
-	$(VENV)/bin/ruff check .
+	$(MAKE) lint
 	env -u DATABASE_URL $(PY) manage.py check
 	env -u DATABASE_URL $(PY) manage.py makemigrations --check --dry-run
 	scripts/pg-throwaway run $(MAKE) -k -j2 --output-sync=target test-pg test-sqlite

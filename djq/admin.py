@@ -33,7 +33,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 
-from . import admin_search, control, history, job_logs, monitor, states, store, workflow
+from . import admin_search, control, history, job_logs, monitor, states, store, store_rows, workflow
 from .admin_controls import QueueControls, WorkerControls, task_limits_view
 from .admin_support import (
     HEAD,
@@ -55,10 +55,12 @@ from .admin_support import (
     unconsumed_text,
     when,
 )
+from .beat import preview, run_now
 from .charts import bar_chart
 from .conf import settings
 from .models import SCHEDULE_FIELDS, Dashboard, Group, Job, PeriodicTask, Queue, Worker
 from .registry import tasks
+from .schedules import zone
 
 #: an action on more jobs than this is refused (select fewer, or use the API or a command)
 MAX_ACTION_JOBS = 10_000
@@ -70,6 +72,8 @@ BULK = {
     "retry": "Retry: FAILURE and REVOKED jobs are sent again as new jobs (once each); other "
              "jobs are skipped.",
     "purge": "Purge: waiting jobs are deleted and never run; other jobs are left as they are.",
+    "delete_selected": "Delete: waiting and finished jobs are deleted; jobs a worker holds "
+                       "(reserved or running) are left as they are (revoke those).",
 }  # fmt: skip
 
 
@@ -283,6 +287,35 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
         self.message_user(request, f"Purged {n} waiting job(s); {len(ids) - n} other job(s) "
                           "were left as they were.", messages.SUCCESS)  # fmt: skip
         return None
+
+    @admin.action(description="Delete selected jobs (not those a worker holds)",
+                  permissions=["delete"])  # fmt: skip
+    def delete_selected(self, request, queryset):
+        """Not Django's stock delete: a job a worker holds (RESERVED, STARTED) is never deleted,
+        or its worker would record an outcome for a row that is gone and its work-flow would
+        never continue. Waiting and finished jobs go (through the store)."""
+        asked = self.confirm_first(request, queryset, "delete_selected")
+        if asked is not None:
+            return asked
+        ids = self._ids(request, queryset)
+        if ids is None:
+            return None
+        gone = store_rows.delete_jobs(ids)
+        self.message_user(request, f"Deleted {len(gone)} job(s); {len(ids) - len(gone)} job(s) "
+                          "held by a worker were left as they were.", messages.SUCCESS)  # fmt: skip
+        return None
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        """No delete button on the page of a job a worker holds (revoke it instead)."""
+        if obj is not None and obj.state in states.HELD_STATES:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_model(self, request, obj) -> None:
+        store_rows.delete_jobs([obj.pk])
+
+    def delete_queryset(self, request, queryset) -> None:
+        store_rows.delete_jobs(queryset.values_list("id", flat=True))
 
     @admin.action(description="Retry selected failed or revoked jobs (as new jobs)",
                   permissions=["change"])  # fmt: skip
@@ -576,6 +609,12 @@ class QueueAdmin(QueueControls, ReadOnlyDetail, admin.ModelAdmin):
         """Django's delete (with its confirmation page), saying what it does to queues."""
         return django_delete_selected(self, request, queryset)
 
+    def delete_model(self, request, obj) -> None:
+        store_rows.delete_queues([obj.name])
+
+    def delete_queryset(self, request, queryset) -> None:
+        store_rows.delete_queues(queryset.values_list("name", flat=True))
+
     @admin.display(description="status", ordering="paused")
     def status(self, obj: Queue) -> str:
         if obj.paused:
@@ -744,6 +783,12 @@ class WorkerAdmin(WorkerControls, ReadOnlyDetail, admin.ModelAdmin):
     def delete_selected(self, request, queryset):
         """Django's delete (with its confirmation page), saying what it does to workers."""
         return django_delete_selected(self, request, queryset)
+
+    def delete_model(self, request, obj) -> None:
+        store_rows.delete_workers([obj.name])
+
+    def delete_queryset(self, request, queryset) -> None:
+        store_rows.delete_workers(queryset.values_list("name", flat=True))
 
     @admin.display(description="queues")
     def queue_list(self, obj: Worker) -> str:
@@ -914,9 +959,6 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
     @admin.display(description="next 5 runs")
     def upcoming(self, obj: PeriodicTask) -> str:
         """The next runs in the schedule's zone and in UTC, as beat will fire them."""
-        from .beat import preview
-        from .schedules import zone
-
         if obj.pk is None or not obj.enabled:
             return "—"
         try:
@@ -931,26 +973,31 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         """An edit of the schedule makes beat recompute ``next_run_at``; counters are kept."""
         if not change:
-            super().save_model(request, obj, form, change)
+            store_rows.save_periodic_task(obj)
             return
         if set(form.changed_data) & set(SCHEDULE_FIELDS):
             obj.next_run_at = None
-        obj.save(update_fields=[*form.changed_data, "next_run_at", "updated_at"])
+        fields = [*form.changed_data, "next_run_at", "updated_at"]
+        store_rows.save_periodic_task(obj, update_fields=fields)
+
+    def delete_model(self, request, obj) -> None:
+        store_rows.delete_periodic_tasks([obj.pk])
+
+    def delete_queryset(self, request, queryset) -> None:
+        store_rows.delete_periodic_tasks(queryset.values_list("pk", flat=True))
 
     @admin.action(description="Enable selected schedules", permissions=["change"])
     def enable(self, request, queryset):
-        done = queryset.filter(enabled=False).update(enabled=True, next_run_at=None)
+        done = store_rows.set_periodic_enabled(queryset.values_list("pk", flat=True), True)
         self.message_user(request, f"Enabled {done} schedule(s).", messages.SUCCESS)
 
     @admin.action(description="Disable selected schedules", permissions=["change"])
     def disable(self, request, queryset):
-        done = queryset.filter(enabled=True).update(enabled=False, next_run_at=None)
+        done = store_rows.set_periodic_enabled(queryset.values_list("pk", flat=True), False)
         self.message_user(request, f"Disabled {done} schedule(s).", messages.SUCCESS)
 
     @admin.action(description="Run selected schedules now", permissions=["change"])
     def run_now(self, request, queryset):
-        from .beat import run_now
-
         ids = [i for i in (run_now(pt) for pt in queryset) if i]
         self.message_user(request, format_html("Enqueued {} job(s): {}", len(ids),
                                                job_links(ids)), messages.SUCCESS)  # fmt: skip

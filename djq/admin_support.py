@@ -15,7 +15,10 @@ from django.utils.functional import cached_property
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from . import states
+from . import monitor, states, store
+from .models import Queue, Worker
+from .registry import tasks
+from .serialization import Encoder
 
 
 # --- counting -------------------------------------------------------------------------------------
@@ -69,8 +72,6 @@ class QueueFilter(_ChoicesFilter):
     parameter_name = field = "queue"
 
     def lookups(self, request, model_admin):
-        from .models import Queue
-
         names = set(Queue.objects.values_list("name", flat=True))
         names |= {self.value()} - {None}
         return [(n, n) for n in sorted(names)]
@@ -81,8 +82,6 @@ class TaskNameFilter(_ChoicesFilter):
     parameter_name = field = "name"
 
     def lookups(self, request, model_admin):
-        from .registry import tasks
-
         names = set(tasks) | ({self.value()} - {None})
         return [(n, breakable(n)) for n in sorted(names)]
 
@@ -97,8 +96,6 @@ class WorkerFilter(_ChoicesFilter):
     parameter_name = field = "worker"
 
     def lookups(self, request, model_admin):
-        from .models import Worker
-
         names = list(Worker.objects.order_by("-last_heartbeat").values_list("name", flat=True))
         return [(n, n) for n in names[:50]]
 
@@ -113,8 +110,6 @@ class OnlineFilter(admin.SimpleListFilter):
         return [("online", "online"), ("offline", "offline")]
 
     def queryset(self, request, queryset):
-        from . import monitor, store
-
         if self.value() not in ("online", "offline"):
             return queryset
         online = monitor.online_q(store.db_now())
@@ -187,8 +182,6 @@ def duration(value: dt.timedelta | None) -> str:
 
 def pretty_json(value) -> str:
     """One line when it fits, indented otherwise."""
-    from .serialization import Encoder
-
     flat = json.dumps(value, cls=Encoder, sort_keys=True, ensure_ascii=False)
     if len(flat) <= 90:
         return flat

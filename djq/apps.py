@@ -1,4 +1,12 @@
+"""The app config: registers the work-flow continuation as the store's completion hook and
+imports every installed app's ``tasks`` module so that tasks register."""
+
+from importlib import import_module
+
 from django.apps import AppConfig
+from django.utils.module_loading import autodiscover_modules
+
+from .conf import settings
 
 
 class DjqConfig(AppConfig):
@@ -7,20 +15,23 @@ class DjqConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Import every installed app's ``tasks`` module (and ``DJQ_IMPORTS``) so tasks register."""
-        from importlib import import_module
+        """Hook continuations into the store, then import ``tasks`` modules and ``DJQ_IMPORTS``.
 
-        from django.utils.module_loading import autodiscover_modules
-
+        These imports must wait for ``ready()``: they import ``djq.models``, which Django only
+        allows once the app registry is loaded.
+        """
+        # import here: models must be loaded first (see the docstring)
         from . import (  # noqa: F401 - djq tasks and checks
             beat,
             builtins,
             checks,
-            django_tasks,  # noqa: F401 - djq.django_task and its check
+            continuation,
+            django_tasks,  # djq.django_task and its check
             housekeeping,
+            store,
         )
-        from .conf import settings
 
+        store.add_completion_hook(continuation.after_complete)
         autodiscover_modules("tasks")
         for module in settings.IMPORTS:
             import_module(module)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
+import django
 from django.db import connections
 
+from . import __version__
 from .registry import tasks
 
 
-def banner(worker) -> str:
-    import django
-
-    from . import __version__
+def banner(worker: Any) -> str:
 
     cfg = worker.config
     conn = connections[worker.using]
@@ -44,7 +44,7 @@ def banner(worker) -> str:
     return "\n".join(lines)
 
 
-def _events(worker) -> str:
+def _events(worker: Any) -> str:
     if worker.events.enabled:
         return "ON"
     return "OFF (enable -E to monitor tasks in this worker)"

@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, InterfaceError, connections, transaction
-from django.db.models import F, Min
+from django.db.models import Min
 
-from . import leases, store
+from . import leases, store, store_rows
 from .beat_sync import sync_schedule
-from .models import PeriodicTask, PeriodicTick
+from .enqueue import send_task
+from .models import PeriodicTask
 from .schedules import clocked, interval, next_tick
 
 logger = logging.getLogger("djq.beat")
@@ -109,20 +110,14 @@ def enqueue_tick(
     Call it inside ``transaction.atomic(using)``: the guard row, the job and the counters commit
     together or not at all. Beat and the admin's "run now" both come here.
     """
-    from .task import send_task
-
     job_id = str(uuid.uuid4())
     try:
         with transaction.atomic(using=using):
-            PeriodicTick.objects.using(using).create(
-                periodic_task_id=pt.pk, tick=tick, job_id=job_id, manual=manual, created_at=now
-            )
+            store_rows.add_tick(pt.pk, tick, job_id, manual, now, using)
     except IntegrityError:
         return None
     send_task(pt.task, pt.args, pt.kwargs, task_id=job_id, using=using, **job_options(pt, tick))
-    PeriodicTask.objects.using(using).filter(pk=pt.pk).update(
-        last_run_at=now, total_run_count=F("total_run_count") + 1
-    )
+    store_rows.count_run(pt.pk, now, using)
     return job_id
 
 
@@ -144,10 +139,7 @@ def fire(pt: PeriodicTask, now: dt.datetime, using: str) -> str | None:
     tick = pt.next_run_at
     nxt = following(pt, tick, now)
     with transaction.atomic(using=using):
-        moved = PeriodicTask.objects.using(using).filter(
-            pk=pt.pk, enabled=True, next_run_at=tick
-        ).update(next_run_at=nxt, enabled=nxt is not None)
-        if not moved:
+        if not store_rows.move_next_run(pt.pk, tick, nxt, using):
             return None
         try:
             with transaction.atomic(using=using):
@@ -172,11 +164,9 @@ def schedule_new_rows(now: dt.datetime, using: str) -> int:
             first = first_run(pt, now)
         except (TypeError, ValueError) as exc:
             logger.error("beat: disabling %s: its schedule is unusable (%s)", pt.name, exc)
-            PeriodicTask.objects.using(using).filter(pk=pt.pk).update(enabled=False)
+            store_rows.set_periodic_enabled([pt.pk], False, using, only_changed=False)
             continue
-        count += PeriodicTask.objects.using(using).filter(
-            pk=pt.pk, enabled=True, next_run_at__isnull=True
-        ).update(next_run_at=first, enabled=first is not None)
+        count += store_rows.move_next_run(pt.pk, None, first, using)
         logger.info("beat: %s next runs at %s", pt.name, first and first.isoformat())
     return count
 

@@ -16,7 +16,7 @@ from django.core.checks import Error, Warning, register
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from . import store
+from . import store, store_rows
 from .conf import settings
 from .models import SCHEDULE_FIELDS, PeriodicTask
 from .schedules import crontab, interval, solar, to_schedule
@@ -135,16 +135,13 @@ def sync_schedule(schedule: dict | None = None, using: str | None = None) -> dic
         for name, (fields, digest) in wanted.items():
             row = existing.get(name)
             report[_sync_row(row, name, fields, digest, using)].append(name)
-        gone = PeriodicTask.objects.using(using).exclude(settings_hash="")
-        gone = gone.exclude(name__in=list(wanted))
-        report["disabled"] = sorted(gone.values_list("name", flat=True))
-        gone.update(enabled=False, settings_hash="", next_run_at=None)
+        report["disabled"] = store_rows.disable_synced(wanted, using)
     return report
 
 
 def _sync_row(row: PeriodicTask | None, name: str, fields: dict, digest: str, using: str) -> str:
     if row is None:
-        PeriodicTask.objects.using(using).create(name=name, settings_hash=digest, **fields)
+        store_rows.create_periodic_task(using, name=name, settings_hash=digest, **fields)
         return "created"
     if row.settings_hash == digest:
         return "unchanged"
@@ -153,7 +150,7 @@ def _sync_row(row: PeriodicTask | None, name: str, fields: dict, digest: str, us
     for key, value in fields.items():
         setattr(row, key, value)
     row.settings_hash = digest
-    row.save(using=using)
+    store_rows.save_periodic_task(row, using)
     return "updated"
 
 

@@ -16,7 +16,11 @@ from typing import Any
 from django.db import transaction
 
 from . import options as checks
+from . import store
+from .conf import settings
+from .enqueue import enqueue_many, send_task
 from .registry import tasks
+from .result import AsyncResult, GroupResult
 
 
 class Signature(dict):
@@ -130,8 +134,6 @@ class Signature(dict):
         return errback
 
     def freeze(self, _id: str | None = None, group_id=None, **kwargs):
-        from .result import AsyncResult
-
         task_id = self["options"].get("task_id") or _id or str(uuid.uuid4())
         self["options"]["task_id"] = task_id
         if group_id is not None:
@@ -143,7 +145,6 @@ class Signature(dict):
         args, kwargs, options = self._merge(args, kwargs, options)
         if self.task in tasks:
             return tasks[self.task].apply_async(args, kwargs, **options)
-        from .task import send_task
 
         return send_task(self.task, args, kwargs, **options)
 
@@ -258,8 +259,6 @@ def _freeze_all(steps: list[Signature]):
 
 
 def _is_eager() -> bool:
-    from .conf import settings
-
     return bool(settings.TASK_ALWAYS_EAGER)
 
 
@@ -340,8 +339,6 @@ class group(_Steps):  # noqa: N801
         return super().__or__(other)
 
     def freeze(self, _id=None, group_id=None, **kwargs):
-        from .result import GroupResult
-
         group_id = self["options"].get("group_id") or _id or group_id or str(uuid.uuid4())
         self["options"]["group_id"] = group_id
         members = self.tasks
@@ -360,8 +357,6 @@ class group(_Steps):  # noqa: N801
         return prepared
 
     def apply_async(self, args=None, kwargs=None, **options):
-        from .result import GroupResult
-
         args, kwargs, options = self._merge(args, kwargs, options)
         if _is_eager():
             return self.apply(args, kwargs)
@@ -374,8 +369,6 @@ class group(_Steps):  # noqa: N801
         return GroupResult(group_id, results, using=using)
 
     def apply(self, args=None, kwargs=None, **options):
-        from .result import GroupResult
-
         group_id = self["options"].get("group_id") or str(uuid.uuid4())
         return GroupResult(group_id, [s.apply(args, kwargs) for s in self.tasks])
 
@@ -428,8 +421,6 @@ class chord(_Workflow):  # noqa: N801
 
     def freeze(self, _id=None, group_id=None, **kwargs):
         """Freeze the header's group and the body; the chord's result is the body's."""
-        from .result import GroupResult
-
         group_id = self["options"].get("group_id") or group_id or str(uuid.uuid4())
         self["options"]["group_id"] = group_id
         header = self.tasks
@@ -442,9 +433,6 @@ class chord(_Workflow):  # noqa: N801
         return body_result
 
     def apply_async(self, args=None, kwargs=None, body=None, **options):
-        from . import store
-        from .result import GroupResult
-
         if body is not None:
             self["kwargs"]["body"] = maybe_signature(body)
         if self.body is None:
@@ -490,8 +478,6 @@ def _tag_final(sig: Signature, **options) -> Signature:
 
 def _apply_members(prepared: list[tuple[Signature, Any]], using) -> list:
     """Enqueue a group's members: plain ones in one bulk insert, work-flows one by one."""
-    from .task import enqueue_many
-
     plain = [sig for sig, _ in prepared if not sig.subtask_type]
     with transaction.atomic(using=_alias(using)):
         enqueue_many(plain, using=using)
@@ -502,8 +488,6 @@ def _apply_members(prepared: list[tuple[Signature, Any]], using) -> list:
 
 
 def _alias(using):
-    from . import store
-
     return store.alias(using)
 
 

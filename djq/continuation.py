@@ -14,9 +14,12 @@ from collections import Counter
 
 from django.db import transaction
 
-from . import states
-from .enqueue import callbacks
+from . import states, store
+from .canvas import final_steps, maybe_signature
+from .enqueue import build_row, callbacks, enqueue
 from .exceptions import ChordError
+from .models import Job
+from .registry import tasks
 from .serialization import exception_to_dict, loads
 
 logger = logging.getLogger("djq.continuation")
@@ -46,8 +49,6 @@ class _Batch:
 
 def after_complete(finished: list[dict], using: str | None = None) -> None:
     """Enqueue the continuations of just-recorded jobs (rows from ``store.complete``)."""
-    from . import store
-
     done = [job for job in finished if job["state"] in states.READY_STATES]
     if not done:
         return
@@ -89,8 +90,6 @@ def _options(job: dict) -> dict:
 
 
 def _continue(finished: list[dict], using) -> None:
-    from . import store
-
     batch = _Batch()
     chord_counts: Counter = Counter()
     unique: list[tuple[str, str, float]] = []
@@ -114,8 +113,6 @@ def _continue(finished: list[dict], using) -> None:
         for steps, error, lineage in failed:
             chord_counts.update(_mark_not_run(steps, error, using, lineage))
     if batch.rows:
-        from .enqueue import enqueue
-
         enqueue(batch.rows, using=using)
 
 
@@ -131,8 +128,6 @@ def _on_success(job: dict, options: dict, batch: _Batch, using) -> None:
 
 def _on_failure(job: dict, options: dict, batch: _Batch, using) -> None:
     """Errbacks run for the failed job; a chain stops, its remaining steps are marked."""
-    from .canvas import maybe_signature
-
     errbacks = list(callbacks(options.get("link_error")))
     for step in options.get("chain") or ():
         errbacks.extend(callbacks(maybe_signature(step).options.get("link_error")))
@@ -148,14 +143,9 @@ def _on_failure(job: dict, options: dict, batch: _Batch, using) -> None:
 def _errback_call(errback, job: dict, using) -> tuple[tuple, dict]:
     """Celery's two errback styles: ``f(task_id)``, or ``f(request, exc, traceback)`` when the
     errback task takes three positional arguments (request and exception rebuilt on run)."""
-    from .canvas import maybe_signature
-    from .registry import tasks
-
     name = maybe_signature(errback).task
     if name not in tasks or not _takes_three(tasks[name]):
         return (job["id"],), {}
-    from . import store
-    from .models import Job
 
     row = Job.objects.using(store.alias(using)).filter(id=job["id"]).values(
         "name", "args", "kwargs", "traceback", "retries", "root_id"
@@ -180,10 +170,6 @@ def _takes_three(task) -> bool:
 def _follow(sig_data, args: tuple, extra: dict, job: dict, batch: _Batch, using) -> None:
     """Queue one continuation. Arguments that do not fit fail the step (and what follows it)
     now; a work-flow step is applied in a savepoint, so that a failure leaves the batch intact."""
-    from . import store
-    from .canvas import maybe_signature
-    from .enqueue import build_row
-
     sig = maybe_signature(sig_data)
     lineage = _lineage(job)
     if sig.subtask_type:  # a chord or group (chains arrive flattened): apply it now
@@ -202,10 +188,6 @@ def _follow(sig_data, args: tuple, extra: dict, job: dict, batch: _Batch, using)
 
 def _fire_chord(chord: dict, batch: _Batch, using) -> None:
     """All header jobs finished: the body gets their results in order, or fails if one did."""
-    from . import store
-    from .canvas import maybe_signature
-    from .models import Job
-
     members = {
         str(row["id"]): row
         for row in Job.objects.using(store.alias(using))
@@ -249,10 +231,6 @@ def _mark_not_run(steps: list, error: dict, using, lineage: dict | None = None) 
     Each step's parent is the one before it (the first's: ``lineage``, the job that stopped
     them), so the failed job's work-flow tree still shows them.
     Returns the chords (group id → count) that the marked steps were members of."""
-    from . import store
-    from .canvas import final_steps
-    from .enqueue import build_row, enqueue
-
     rows, members = [], Counter()
     lineage = dict(lineage or {})
     for step in steps:

@@ -8,8 +8,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from . import options as checks
-from . import store
+from . import states, store, store_rows
 from .conf import settings
+from .db.postgres import JOBS_CHANNEL
+from .enqueue import build_row, enqueue
+from .limits import parse_rate
+from .models import Job
+from .remote import broadcast as send
+from .remote import register
+from .result import AsyncResult
 
 
 def revoke(
@@ -27,19 +34,11 @@ def revoke(
 
 def pause_queue(name: str, using: str | None = None) -> None:
     """Stop workers from claiming the queue's jobs; running ones finish."""
-    from .models import Queue
-
-    Queue.objects.using(using or settings.DATABASE).update_or_create(
-        name=name, defaults={"paused": True}
-    )
+    store_rows.set_queue(name, using, paused=True)
 
 
 def resume_queue(name: str, using: str | None = None) -> None:
-    from .models import Queue
-
-    Queue.objects.using(using or settings.DATABASE).update_or_create(
-        name=name, defaults={"paused": False}
-    )
+    store_rows.set_queue(name, using, paused=False)
     _wake(name, using)
 
 
@@ -48,8 +47,6 @@ def _wake(queue: str, using: str | None) -> None:
 
     connection = connections[using or settings.DATABASE]
     if connection.vendor == "postgresql":
-        from .db.postgres import JOBS_CHANNEL
-
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_notify(%s, %s)", [JOBS_CHANNEL, queue])
 
@@ -78,11 +75,6 @@ def retry_jobs(ids: Iterable[str], using: str | None = None) -> list:
     Returns the new jobs' ``AsyncResult``s, in the order of ``ids``."""
     from django.db import transaction
 
-    from . import states
-    from .enqueue import enqueue
-    from .models import Job
-    from .result import AsyncResult
-
     db = store.alias(using)
     ids = [str(i) for i in ids]
     with transaction.atomic(using=db):
@@ -100,8 +92,6 @@ def retry_jobs(ids: Iterable[str], using: str | None = None) -> list:
 def retried_as(ids: Iterable[str], using: str | None = None) -> dict[str, str]:
     """{old job id: id of the job that retries it} for those of ``ids`` retried already (the
     new job is a child whose options carry ``retry_of``)."""
-    from .models import Job
-
     ids = [str(i) for i in ids]
     if not ids:
         return {}
@@ -111,8 +101,6 @@ def retried_as(ids: Iterable[str], using: str | None = None) -> dict[str, str]:
 
 
 def _retry_row(job) -> dict:
-    from .enqueue import build_row
-
     options = {k: v for k, v in (job.options or {}).items() if k in RETRY_OPTIONS}
     options.update(queue=job.queue, priority=job.priority, parent_id=str(job.id),
                    root_id=str(job.root_id or job.id), retry_of=str(job.id))  # fmt: skip
@@ -124,25 +112,18 @@ def _retry_row(job) -> dict:
 def register_queues(names: Iterable[str], using: str | None = None) -> None:
     """Give queues known only from their jobs or workers a row (unpaused), so that the admin can
     list, pause and purge them. Existing rows are left as they are."""
-    from .models import Queue
-
-    rows = [Queue(name=name) for name in names]
-    Queue.objects.using(store.alias(using)).bulk_create(rows, ignore_conflicts=True)
+    store_rows.register_queues(names, using)
 
 
 # --- remote control (workers act on these; see djq.remote) ------------------------------------
 def broadcast(command: str, arguments: dict | None = None, **options) -> list[dict] | None:
     """Celery's ``app.control.broadcast``: send a command to workers through the database
     (``destination``, ``reply``, ``timeout``, ``limit``, ``using``: see ``djq.remote``)."""
-    from .remote import broadcast as send
-
     return send(command, arguments, **options)
 
 
 def command(name=None):
     """``@control.command``: register a custom remote-control command ``fn(worker, **kw)``."""
-    from .remote import register
-
     return register(name)
 
 
@@ -159,34 +140,21 @@ def rate_limit(task_name: str, rate: str | None, destination=None, reply: bool =
                timeout: float = 1.0, using: str | None = None):  # fmt: skip
     """Set a task's rate limit for the whole cluster ("100/m"; None or "" removes it). Stored in
     the database, so it applies to every worker, including ones started later."""
-    from .limits import parse_rate
-    from .models import TaskLimit
-
     parse_rate(rate)  # ValueError for a bad rate, before anything is written
     # "0" (not ""): an explicit "no limit" that overrides the task's own rate_limit
-    TaskLimit.objects.using(store.alias(using)).update_or_create(
-        name=task_name, defaults={"rate_limit": str(rate) if rate else "0"}
-    )
+    store_rows.set_task_limit(task_name, using, rate_limit=str(rate) if rate else "0")
     return _send("rate_limit", destination, reply, timeout, task_name=task_name, rate_limit=rate)
 
 
 def concurrency_limit(task_name: str, limit: int | None, using: str | None = None) -> None:
     """At most ``limit`` jobs of the task running at once across the cluster (None: no limit)."""
-    from .models import TaskLimit
-
-    TaskLimit.objects.using(store.alias(using)).update_or_create(
-        name=task_name, defaults={"concurrency_limit": limit}
-    )
+    store_rows.set_task_limit(task_name, using, concurrency_limit=limit)
     broadcast("refresh_limits", using=using)
 
 
 def queue_concurrency_limit(queue: str, limit: int | None, using: str | None = None) -> None:
     """At most ``limit`` jobs of the queue running at once across the cluster."""
-    from .models import Queue
-
-    Queue.objects.using(store.alias(using)).update_or_create(
-        name=queue, defaults={"concurrency_limit": limit}
-    )
+    store_rows.set_queue(queue, using, concurrency_limit=limit)
     broadcast("refresh_limits", using=using)
 
 

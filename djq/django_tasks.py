@@ -25,6 +25,7 @@ from django.core.checks import Error, register
 
 from . import states
 from .conf import settings
+from .models import Job
 from .task import task
 
 #: the djq task every Django task runs through
@@ -113,8 +114,6 @@ def imported_object(path: str):
 # --- job row → TaskResult -------------------------------------------------------------------
 def load_row(job_id: str, using: str | None = None) -> dict | None:
     """The job row of a Django task result, or None (unknown id, or not a Django task's job)."""
-    from .models import Job
-
     row = (
         Job.objects.using(using or settings.DATABASE)
         .filter(id=job_id, name=TASK_NAME)

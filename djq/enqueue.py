@@ -10,7 +10,7 @@ import datetime as dt
 import fnmatch
 import numbers
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.utils import timezone
@@ -21,6 +21,7 @@ from . import request as request_context
 from .conf import settings
 from .models import PRIORITY_MAX, PRIORITY_MIN
 from .registry import tasks
+from .result import AsyncResult
 from .serialization import check_arguments, dumps
 
 #: options ``apply_async`` accepts besides args/kwargs; anything else is a TypeError.
@@ -172,9 +173,10 @@ def callbacks(value, name: str = "link", option: str = "link") -> list:
     found = []
     for item in value:
         if isinstance(item, str) and item:
-            from .canvas import Signature
-
-            item = Signature(item)
+            # a task name is its signature (a canvas.Signature is this dict; canvas sits above)
+            checks.task_name(item, call="signature")
+            item = {"task": item, "args": [], "kwargs": {}, "options": {},
+                    "subtask_type": None, "immutable": False}  # fmt: skip
         if not isinstance(item, dict) or not isinstance(item.get("task"), str):
             raise TypeError(f"link/link_error take signatures (or task names), got {item!r}")
         found.append(item)
@@ -276,3 +278,31 @@ def enqueue(rows: Sequence[dict], using: str | None = None) -> dict[str, str]:
     return existing
 
 
+# --- by name and in bulk (re-exported by djq.task and djq) ----------------------------------
+def send_task(name: str, args: Any = None, kwargs: Any = None, **options: Any) -> AsyncResult:
+    """Enqueue a job by task name, without importing the task. Returns an ``AsyncResult``.
+
+    A name no worker knows is accepted here and ends FAILURE with ``NotRegistered`` when claimed.
+    """
+    using = options.pop("using", None)
+    row = build_row(name, args, kwargs, options)
+    existing = enqueue([row], using=using)  # a unique job's key may be held already
+    return AsyncResult(existing.get(row["id"], row["id"]), task_name=name, using=using)
+
+
+def enqueue_many(signatures: Iterable, using: str | None = None) -> list[AsyncResult]:
+    """Enqueue many jobs in one statement; returns their ``AsyncResult``s in order."""
+    rows, memo = [], {}
+    for sig in signatures:
+        # a Signature is a dict: the calling layer reads it as one (canvas sits above calling)
+        if not isinstance(sig, dict):
+            raise TypeError(f"expected a signature or a dict, got {type(sig).__name__}")
+        rows.append(
+            build_row(
+                sig["task"], sig.get("args") or (), sig.get("kwargs") or {},
+                dict(sig.get("options") or {}), memo,
+            )
+        )  # fmt: skip
+    existing = enqueue(rows, using=using)
+    return [AsyncResult(existing.get(row["id"], row["id"]), task_name=row["name"], using=using)
+            for row in rows]  # fmt: skip

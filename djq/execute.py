@@ -2,7 +2,7 @@
 
 Running and recording are separate: ``execute`` never writes job state (the task itself may, via
 ``update_state``); it returns an ``Outcome`` (djq.records) that the worker records in a batch with
-``store.complete``. ``run_eagerly`` runs the same steps inline for ``Task.apply``.
+``store.complete``. ``djq.eager`` runs the same steps inline for ``Task.apply``.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ import signal
 import threading
 import time
 import traceback as traceback_module
-import uuid
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import request as request_context
 from . import signals, states, task_log
@@ -28,11 +27,14 @@ from .exceptions import (
     SoftTimeLimitExceeded,
     TaskRevokedError,
 )
+from .options import resolve_options
 from .records import Claim, Outcome
 from .registry import tasks
 from .retry import autoretry_countdown
-from .serialization import dumps, exception_to_dict, loads, safe_text
-from .task import Task, resolve_options
+from .serialization import dict_to_exception, dumps, exception_to_dict, loads, safe_text
+
+if TYPE_CHECKING:
+    from .task import Task
 
 
 class ExceptionInfo:
@@ -119,8 +121,6 @@ def _decode_payload(job: Claim) -> tuple[list, dict, dict]:
 def _errback_arguments(args: list) -> list:
     """A new-style errback (``def on_error(request, exc, traceback)``) gets, as in Celery, the
     failed job's request and its exception (they travel as JSON: rebuilt here)."""
-    from .serialization import dict_to_exception
-
     request, exc, traceback = args[0], args[1], args[2]
     if isinstance(request, dict):
         request = request_context.Request(**request, called_directly=False)
@@ -306,51 +306,11 @@ def _async_raise_after(seconds: float):
         done.set()
 
 
-# --- eager runs -----------------------------------------------------------------------------
-def run_eagerly(task: Task, args, kwargs, task_id=None, **options):
-    """``Task.apply``: the execute pipeline inline, retrying inline, returning an EagerResult."""
-    from .conf import settings
-    from .result import EagerResult
-
-    task.check_arguments(args, kwargs)
-    task_id = str(task_id or uuid.uuid4())
-    parent = request_context.current()
-    retries = int(options.get("retries") or 0)
-    while True:
-        req = request_context.Request(
-            id=task_id, task=task.name, args=list(args), kwargs=dict(kwargs), retries=retries,
-            max_retries=options.get("max_retries"),
-            is_eager=True, called_directly=False, hostname="eager",
-            parent_id=parent.id if parent else None,
-            root_id=(parent.root_id or parent.id) if parent else task_id,
-            delivery_info={"is_eager": True}, headers=options.get("headers") or {},
-        )  # fmt: skip
-        outcome = run_task(task, req, keep_exception=True)
-        if outcome["state"] != states.RETRY:
-            break
-        retries += 1
-        if outcome.get("args") is not None:  # retry(args=, kwargs=)
-            args, kwargs = loads(outcome["args"]), loads(outcome["kwargs"])
-    result = EagerResult(task_id, outcome, task_name=task.name)
-    if result.state == states.FAILURE and (
-        options.get("throw") or settings.TASK_EAGER_PROPAGATES
-    ):
-        raise result.result
-    if result.state == states.SUCCESS:
-        from .canvas import maybe_signature
-        from .enqueue import callbacks
-
-        for link in callbacks(options.get("link")):
-            maybe_signature(link).apply((result.result,))
-    return result
-
-
 def report_lost(job: Claim, outcome: Outcome) -> None:
     """A job whose process died or was killed (hard time limit, crash) never reached its own
     failure hooks: run ``on_failure`` and ``task_failure`` in the worker, as Celery does."""
     if outcome.state != states.FAILURE or job.name not in tasks:
         return
-    from .serialization import dict_to_exception
 
     task = tasks[job.name]
     exc = dict_to_exception(loads(outcome.result))

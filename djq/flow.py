@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from . import store
 from .conf import settings
 from .limits import effective_limits
+from .models import Queue, TaskLimit
 from .registry import tasks
 
 #: how long a worker leaves a task (or queue) alone once it found it at its concurrency limit
@@ -29,8 +30,6 @@ class FlowControl:
     def refresh(self, queues: Sequence[str]) -> None:
         """A task's own limits, then DJQ_TASK_ANNOTATIONS, then the database's
         (``control.rate_limit`` / ``concurrency_limit``); queue limits from ``Queue`` rows."""
-        from .models import Queue, TaskLimit
-
         rows = TaskLimit.objects.using(self.using).values_list(
             "name", "rate_limit", "concurrency_limit"
         )

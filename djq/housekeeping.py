@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from . import store, store_rows
 from .conf import settings
 from .task import task
 
@@ -19,9 +20,6 @@ def purge_results() -> dict[str, int]:
     Tick rows only guard ticks that beat may still fire; by the time a result expires its tick
     is long behind every schedule's ``next_run_at``, so they go together.
     """
-    from . import store
-    from .models import PeriodicTick
-
     expires = settings.RESULT_EXPIRES
     if not expires:
         return {"jobs": 0, "ticks": 0}
@@ -30,5 +28,5 @@ def purge_results() -> dict[str, int]:
     using = settings.DATABASE
     before = store.db_now(using) - expires
     jobs = store.purge_finished(before, using=using)
-    ticks = PeriodicTick.objects.using(using).filter(created_at__lt=before).delete()[0]
+    ticks = store_rows.purge_ticks(before, using)
     return {"jobs": jobs, "ticks": ticks}

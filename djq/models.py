@@ -12,7 +12,9 @@ from django.db.models import Q
 from django.db.models.functions import Now
 
 from . import states
+from .conf import timezone_name
 from .options import ID_MAX, PRIORITY_MAX, PRIORITY_MIN  # (defined with the call checks)
+from .schedules import clocked, crontab, interval, solar, zone
 from .serialization import Decoder, Encoder
 
 #: the longest task (and group) id: Celery's practical limit (ids are strings of any form)
@@ -378,8 +380,6 @@ class PeriodicTask(models.Model):
     @property
     def schedule(self):
         """The schedule object (``djq.schedules``) this row describes."""
-        from .schedules import clocked, crontab, interval, solar
-
         if self.solar_event:
             return solar(self.solar_event, self.solar_latitude, self.solar_longitude)
         if self.crontab:
@@ -391,8 +391,6 @@ class PeriodicTask(models.Model):
         raise ValueError(f"periodic task {self.name!r} has no schedule")
 
     def zone_name(self) -> str:
-        from .conf import timezone_name
-
         return self.timezone or timezone_name()
 
     def schedule_display(self) -> str:
@@ -413,8 +411,6 @@ class PeriodicTask(models.Model):
     def clean(self) -> None:
         """One schedule, a valid cron expression and time zone: errors named by field."""
         from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-
-        from .schedules import crontab, zone
 
         kinds = [bool(self.crontab), self.interval_every is not None, bool(self.clocked_time),
                  bool(self.solar_event)]  # fmt: skip

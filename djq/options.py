@@ -13,9 +13,13 @@ import math
 import numbers
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .conf import settings
 from .limits import parse_rate
+
+if TYPE_CHECKING:
+    from .task import Task
 
 #: job priorities: higher runs first (the column's check constraint)
 PRIORITY_MIN, PRIORITY_MAX = -100, 255
@@ -227,3 +231,36 @@ def task_attributes(name: str, attrs: Mapping) -> None:
         elif key in ("queue", "priority", "max_retries", "expires", "acks_late", "track_started",
                      "ignore_result"):  # fmt: skip
             _check_one(name, key, value)
+
+
+# --- per-job execution options (read by the worker, the executor and results) ---------------
+def resolve_options(
+    task: Task | None,
+    options: dict,
+    time_limit: float | None = None,
+    soft_time_limit: float | None = None,
+) -> dict[str, Any]:
+    """Per-job execution options: job options, DJQ_TASK_ANNOTATIONS, task attributes, then the
+    worker's ``--time-limit``/``--soft-time-limit`` (given here), then settings."""
+    name = task.name if task else ""
+    annotations = settings.TASK_ANNOTATIONS or {}
+    annotated = {**annotations.get("*", {}), **annotations.get(name, {})}
+
+    def pick(key, default=None):
+        for source in (options.get(key), annotated.get(key), getattr(task, key, None)):
+            if source is not None:
+                return source
+        return default
+
+    return {
+        "time_limit": pick("time_limit", _first(time_limit, settings.TASK_TIME_LIMIT)),
+        "soft_time_limit": pick(
+            "soft_time_limit", _first(soft_time_limit, settings.TASK_SOFT_TIME_LIMIT)
+        ),
+        "ignore_result": bool(pick("ignore_result", False)),
+        "track_started": bool(pick("track_started", settings.TASK_TRACK_STARTED)),
+    }
+
+
+def _first(*values):
+    return next((v for v in values if v is not None), None)

@@ -517,10 +517,3 @@ def _describe_exit(status: int) -> str:
         sig = os.WTERMSIG(status)
         return f"signal {sig} ({signal.Signals(sig).name})"
     return f"exitcode {os.WEXITSTATUS(status)}"
-
-
-def pool_class(name: str) -> type:
-    """The pool implementation for ``--pool``: prefork (here), threads or solo (djq.threads)."""
-    from .threads import SoloPool, ThreadPool
-
-    return {"prefork": PreforkPool, "threads": ThreadPool, "solo": SoloPool}[name]

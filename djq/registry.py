@@ -10,12 +10,12 @@ if TYPE_CHECKING:
     from .task import Task
 
 
-class TaskRegistry(dict):
+class TaskRegistry(dict[str, "Task"]):
     def register(self, task: Task) -> Task:
         self[task.name] = task
         return task
 
-    def __missing__(self, name: str):
+    def __missing__(self, name: str) -> Task:
         raise NotRegistered(name)
 
     def get_task(self, name: str) -> Task:

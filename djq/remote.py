@@ -18,7 +18,12 @@ from typing import Any
 
 from django.db import connections
 
-from .conf import settings
+from . import states, store, store_rows
+from .conf import DEFAULTS, settings
+from .db.postgres import CONTROL_CHANNEL
+from .models import ControlMessage, ControlReply, Job
+from .registry import tasks
+from .serialization import loads
 
 logger = logging.getLogger("djq.remote")
 
@@ -53,17 +58,12 @@ def broadcast(
     """Send ``command`` to every worker (or those named in ``destination``). With ``reply``,
     wait up to ``timeout`` seconds (or for ``limit`` replies, or one per destination) and return
     Celery's shape: ``[{worker_name: reply}, …]``."""
-    from . import store
-    from .models import ControlMessage, ControlReply
-
     db = store.alias(using)
     if isinstance(destination, str):
         destination = [d.strip() for d in destination.split(",") if d.strip()]
-    now = store.db_now(db)
-    message = ControlMessage.objects.using(db).create(
-        command=command, arguments=arguments or {}, destination=destination or None,
-        reply=reply, created_at=now, expires_at=now + dt.timedelta(seconds=MESSAGE_TTL),
-    )  # fmt: skip
+    message = store_rows.add_control_message(
+        command, arguments or {}, destination or None, reply, MESSAGE_TTL, using=db
+    )
     _notify(db, "broadcast")
     if not reply:
         return None
@@ -84,8 +84,6 @@ def broadcast(
 def _notify(db: str, payload: str) -> None:
     connection = connections[db]
     if connection.vendor == "postgresql":
-        from .db.postgres import CONTROL_CHANNEL
-
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_notify(%s, %s)", [CONTROL_CHANNEL, payload])
 
@@ -95,17 +93,12 @@ class Mailbox:
     """A worker's view of the control table: the messages after ``last_id`` meant for it."""
 
     def __init__(self, worker, using: str):
-        from .models import ControlMessage
-
         self.worker = worker
         self.using = using
         newest = ControlMessage.objects.using(using).order_by("-id").values_list("id", flat=True)
         self.last_id = newest.first() or 0
 
     def poll(self) -> int:
-        from . import store
-        from .models import ControlMessage, ControlReply
-
         now = store.db_now(self.using)
         messages = list(
             ControlMessage.objects.using(self.using)
@@ -117,11 +110,9 @@ class Mailbox:
                 continue
             answer = self.handle(message.command, message.arguments or {})
             if message.reply:
-                ControlReply.objects.using(self.using).create(
-                    message=message, worker=self.worker.name, reply=answer, created_at=now
-                )
-        if messages and os.getpid() % 7 == 0:  # now and then, somebody sweeps old messages
-            ControlMessage.objects.using(self.using).filter(expires_at__lt=now).delete()
+                store_rows.add_control_reply(message, self.worker.name, answer, now, self.using)
+        if messages:  # now and then, somebody sweeps old messages (see the function)
+            store_rows.sweep_control_messages(now, self.using)
         return len(messages)
 
     def handle(self, command: str, arguments: dict) -> Any:
@@ -138,8 +129,6 @@ class Mailbox:
 # --- built-in commands ------------------------------------------------------------------------
 def _job_info(worker, job, pid: int | None = None, time_start: float | None = None) -> dict:
     """Celery's description of a held job (a ``Claim``): running, with its process, or not."""
-    from .serialization import loads
-
     return {
         "id": job.id, "name": job.name, "type": job.name,
         "args": loads(job.args), "kwargs": loads(job.kwargs),
@@ -176,9 +165,6 @@ def reserved(worker) -> list:
 @register
 def scheduled(worker) -> list:
     """Jobs of this worker's queues waiting for their ETA (they wait in the database)."""
-    from . import states
-    from .models import Job
-
     now = time.time()
     rows = (
         Job.objects.using(worker.using)
@@ -201,8 +187,6 @@ def revoked(worker) -> list:
 
 @register
 def registered(worker) -> list:
-    from .registry import tasks
-
     return tasks.regular()
 
 
@@ -236,8 +220,6 @@ def active_queues(worker) -> list:
 
 @register
 def conf(worker) -> dict:
-    from .conf import DEFAULTS
-
     config = {k: v for k, v in vars(worker.config).items() if _jsonable(v)}
     djq = {f"DJQ_{k}": getattr(settings, k) for k in DEFAULTS}
     return {**config, **{k: v for k, v in djq.items() if _jsonable(v)}}

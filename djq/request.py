@@ -17,23 +17,23 @@ class Request:
     def __init__(self, **fields: Any):
         self.id: str | None = None
         self.task: str | None = None
-        self.args: list = []
-        self.kwargs: dict = {}
+        self.args: list[Any] = []
+        self.kwargs: dict[str, Any] = {}
         self.retries: int = 0
         self.max_retries: int | None = None  # from apply_async(max_retries=), if given
         self.attempt: int = 0
         self.eta = None
         self.expires = None
         self.hostname: str | None = None
-        self.delivery_info: dict = {}
+        self.delivery_info: dict[str, Any] = {}
         self.parent_id: str | None = None
         self.root_id: str | None = None
         self.group: str | None = None
         self.is_eager: bool = False
         self.called_directly: bool = True
-        self.headers: dict = {}
-        self.options: dict = {}
-        self.timelimit: tuple = (None, None)
+        self.headers: dict[str, Any] = {}
+        self.options: dict[str, Any] = {}
+        self.timelimit: tuple[float | None, float | None] = (None, None)
         self.__dict__.update(fields)
 
     def __repr__(self) -> str:

@@ -11,9 +11,14 @@ from typing import Any
 
 from django.db import connections
 
-from . import states
+from . import states, store
 from .conf import settings
+from .db.postgres import DONE_CHANNEL
 from .exceptions import TaskRevokedError, TimeoutError
+from .listen import Listener
+from .models import Group, Job
+from .options import resolve_options
+from .registry import tasks
 from .serialization import decode, dict_to_exception
 
 _FIELDS = (
@@ -77,7 +82,6 @@ class AsyncResult(ResultBase):
     def _row(self) -> dict | None:
         if self._cache is not None:
             return self._cache
-        from .models import Job
 
         row = (
             Job.objects.using(self._using or settings.DATABASE)
@@ -145,8 +149,6 @@ class AsyncResult(ResultBase):
 
     @property
     def children(self) -> list[AsyncResult]:
-        from .models import Job
-
         ids = (
             Job.objects.using(self._using or settings.DATABASE)
             .filter(parent_id=self.id)
@@ -175,13 +177,9 @@ class AsyncResult(ResultBase):
 
     # --- acting ------------------------------------------------------------------------
     def revoke(self, terminate: bool = False, signal: str = "SIGTERM", **kwargs) -> None:
-        from . import control
-
-        control.revoke(self.id, terminate=terminate, signal=signal, using=self._using)
+        store.revoke([self.id], terminate=terminate, signal=signal, using=self._using)
 
     def forget(self) -> None:
-        from . import store
-
         store.forget(self.id, using=self._using)
         self._cache = None
 
@@ -210,9 +208,6 @@ def _state_of(row: dict | None) -> str:
 
 def _tracks_started(row: dict) -> bool:
     """The job's ``track_started``: its option, then annotations, the task, the setting."""
-    from .registry import tasks
-    from .task import resolve_options
-
     task = tasks.get(row["name"]) if row["name"] in tasks else None
     return resolve_options(task, row.get("options") or {})["track_started"]
 
@@ -245,7 +240,6 @@ def wait_for_rows(
     """Wait until every result is ready; return their rows by id (TimeoutError past timeout)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     interval = interval or settings.RESULT_POLL_INTERVAL
-    from .models import Job
 
     pending = {r.id: r for r in results}
     rows: dict[str, dict] = {}
@@ -311,8 +305,6 @@ def _listener(using: str | None):
     connection = connections[using or settings.DATABASE]
     if connection.vendor != "postgresql" or not settings.LISTEN:
         return _Poller()
-    from .db.postgres import DONE_CHANNEL
-    from .listen import Listener
 
     return _SafeListener(Listener(using, [DONE_CHANNEL]))
 
@@ -423,25 +415,19 @@ class GroupResult(ResultBase):
     join = get
 
     def revoke(self, terminate: bool = False, signal: str = "SIGTERM", **kwargs) -> None:
-        from . import control
-
-        control.revoke([r.id for r in self.results], terminate=terminate, signal=signal,
-                       using=self._using)  # fmt: skip
+        store.revoke([r.id for r in self.results], terminate=terminate, signal=signal,
+                     using=self._using)  # fmt: skip
 
     def forget(self) -> None:
         for r in self.results:
             r.forget()
 
     def save(self) -> GroupResult:
-        from . import store
-
         store.save_group(self.id, [r.id for r in self.results], using=self._using)
         return self
 
     @classmethod
     def restore(cls, id, using: str | None = None) -> GroupResult | None:
-        from .models import Group
-
         row = Group.objects.using(using or settings.DATABASE).filter(id=id).first()
         if row is None:
             return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 
 def backoff_delay(
@@ -22,7 +23,7 @@ def backoff_delay(
     return max(0.0, float(delay))
 
 
-def autoretry_countdown(task, retries: int, rand: random.Random | None = None) -> float | None:
+def autoretry_countdown(task: Any, retries: int, rand: random.Random | None = None) -> float | None:
     """The countdown an ``autoretry_for`` retry waits; ``None`` means the default retry delay."""
     backoff = task.retry_backoff
     if not backoff:

@@ -9,7 +9,7 @@ Outcome); the vendor modules get plain rows.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.db import IntegrityError, connections, transaction
@@ -20,12 +20,32 @@ from .conf import settings
 from .db import sql_for
 from .exceptions import TaskRevokedError, WorkerLostError
 from .job_guard import claim_order
+from .limits import slots
+from .models import EventBatch, Group, Job, JobStat, Queue, TaskLimit, Worker
 from .records import Claim, Outcome, not_run, outcome
-from .serialization import dumps, exception_to_dict
+from .serialization import dumps, exception_to_dict, loads
 
 FINISHED_FIELDS = (
     "id", "state", "name", "options", "result", "parent_id", "root_id", "group_id",
 )  # fmt: skip
+
+
+#: Called with (finished job rows, using) inside the transaction that recorded them: complete,
+#: rescue and revoke run work-flow continuations this way. ``djq.apps`` registers
+#: ``djq.continuation.after_complete`` in ``ready()``; the store never imports the layers above.
+CompletionHook = Callable[[list[dict], "str | None"], None]
+_completion_hooks: list[CompletionHook] = []
+
+
+def add_completion_hook(hook: CompletionHook) -> None:
+    """Run ``hook(finished, using)`` after jobs end (idempotent: a hook is added once)."""
+    if hook not in _completion_hooks:
+        _completion_hooks.append(hook)
+
+
+def _run_completion_hooks(finished: list[dict], using: str | None = None) -> None:
+    for hook in _completion_hooks:
+        hook(finished, using)
 
 
 def alias(using: str | None = None) -> str:
@@ -63,8 +83,6 @@ def _insert_given_ids(rows: Sequence[dict], using: str | None) -> dict[str, str]
         with transaction.atomic(using=alias(using)):
             return _insert(rows, using)
     except IntegrityError:
-        from .models import Job
-
         given = [row["id"] for row in rows if row.get("id_given")]
         taken = set(Job.objects.using(alias(using)).filter(id__in=given)
                     .values_list("id", flat=True))  # fmt: skip
@@ -114,7 +132,6 @@ def _taken(cursor, sql, row: dict, existing: dict, taken: dict) -> bool:
         taken[key] = row["id"]
         return False
     holder = sql.unique_holder(cursor, key)
-    from .models import Job
 
     if holder and not Job.objects.using(cursor.db.alias).filter(id=holder).exists():
         if sql.replace_unique(cursor, key, holder, row["id"]):
@@ -168,8 +185,6 @@ def complete(
     if not outcomes:
         mark_started(started, using=using)
         return []
-    from . import continuation
-
     outcomes = [outcome(o) for o in outcomes]
     done = {o.id for o in outcomes}  # (a row must not be updated twice in one statement)
     started = [s for s in _fences(started) if s["id"] not in done]
@@ -182,7 +197,7 @@ def complete(
     with transaction.atomic(using=alias(using)), cursor:
         rows = sql.complete(cursor, rows_in, started)
         finished = [dict(zip(FINISHED_FIELDS, row[:8], strict=True)) for row in rows]
-        continuation.after_complete(finished, using=using)
+        _run_completion_hooks(finished, using=using)
     return finished
 
 
@@ -245,14 +260,12 @@ def rescue(worker: str | None = None, using: str | None = None, grace: float = 0
     lost = WorkerLostError(
         f"Worker {worker} exited prematurely" if worker else "Worker lost: its lease expired"
     )
-    from . import continuation
-
     with transaction.atomic(using=alias(using)):
         cursor, sql = _cursor_and_sql(using)
         with cursor:
             rows = sql.rescue(cursor, dumps(exception_to_dict(lost)), worker, grace)
         rescued = [dict(zip((*FINISHED_FIELDS, "worker"), row[:9], strict=True)) for row in rows]
-        continuation.after_complete([r for r in rescued if r["state"] != states.PENDING], using)
+        _run_completion_hooks([r for r in rescued if r["state"] != states.PENDING], using)
     return rescued
 
 
@@ -264,8 +277,6 @@ def revoke(
     ids = [str(i) for i in ids]
     if not ids:
         return []
-    from . import continuation
-
     revoked = dumps(exception_to_dict(TaskRevokedError("revoked")))
     with transaction.atomic(using=alias(using)):
         cursor, sql = _cursor_and_sql(using)
@@ -277,7 +288,7 @@ def revoke(
             for row in rows
             if row[1] == states.REVOKED
         ]
-        continuation.after_complete(finished, using=using)
+        _run_completion_hooks(finished, using=using)
     return [tuple(row[:3]) for row in rows]
 
 
@@ -311,8 +322,6 @@ def db_now(using: str | None = None) -> dt.datetime:
 
 def purge_finished(before: dt.datetime, using: str | None = None, batch: int = 10_000) -> int:
     """Delete finished jobs older than ``before``, in batches so locks stay short."""
-    from .models import Job
-
     total = 0
     qs = Job.objects.using(alias(using)).finished().filter(finished_at__lt=before)
     while True:
@@ -325,8 +334,6 @@ def purge_finished(before: dt.datetime, using: str | None = None, batch: int = 1
 def purge_waiting(queue: str | None = None, using: str | None = None,
                   ids: Sequence[str] | None = None) -> int:  # fmt: skip
     """Delete waiting jobs (of one queue, or all, or of ``ids``): Celery's ``purge``."""
-    from .models import Job
-
     qs = Job.objects.using(alias(using)).waiting()
     if queue is not None:
         qs = qs.filter(queue=queue)
@@ -337,15 +344,11 @@ def purge_waiting(queue: str | None = None, using: str | None = None,
 
 def forget(job_id: str, using: str | None = None) -> int:
     """Remove a finished job's row (its result): Celery's ``AsyncResult.forget``."""
-    from .models import Job
-
     qs = Job.objects.using(alias(using)).finished().filter(id=job_id)
     return qs.delete()[0]
 
 
 def save_group(group_id: str, children: list[str], using: str | None = None) -> None:
-    from .models import Group
-
     Group.objects.using(alias(using)).update_or_create(
         id=group_id, defaults={"children": [str(c) for c in children], "size": len(children)}
     )
@@ -353,8 +356,6 @@ def save_group(group_id: str, children: list[str], using: str | None = None) -> 
 
 def create_chord(group_id: str, children: list[str], body: dict, using: str | None = None) -> None:
     """The chord's counter row, written in the same transaction as its header jobs."""
-    from .models import Group
-
     Group.objects.using(alias(using)).create(
         id=group_id, size=len(children), children=[str(c) for c in children], body=body
     )
@@ -368,8 +369,6 @@ def count_chord_members(counts: dict[str, int], using: str | None = None) -> lis
     size and sets ``fired_at``.
     """
     from django.db.models import F
-
-    from .models import Group
 
     fired = []
     for group_id, n in sorted(counts.items()):
@@ -387,8 +386,6 @@ def count_chord_members(counts: dict[str, int], using: str | None = None) -> lis
 def fail_jobs(rows: list[dict], using: str | None = None) -> None:
     """Mark freshly inserted jobs FAILURE with a given exception (a chord body whose header
     failed): the job exists, so its AsyncResult tells why it did not run."""
-
-    from .models import Job
 
     db = alias(using)
     at = db_now(db).isoformat()
@@ -417,8 +414,6 @@ def register_worker(
     an error message when the name is taken by a live worker.
     """
     import os
-
-    from .models import Worker
 
     db = alias(using)
     now = db_now(using)
@@ -458,8 +453,6 @@ def _pid_alive(pid: int, me: int) -> bool:
 
 def stop_worker(name: str, processed: int, failed: int, using: str | None = None) -> None:
 
-    from .models import Worker
-
     Worker.objects.using(alias(using)).filter(name=name).update(
         stopped_at=Now(), processed=processed, failed=failed
     )
@@ -483,8 +476,6 @@ def claim_limited(
     name is locked while its running jobs are counted, so concurrent claimers are serialised.
     Returns (jobs to run, saturated task names, saturated queues).
     """
-    from .models import Job, Queue, TaskLimit
-
     db = alias(using)
     held = sorted(states.HELD_STATES)  # reserved jobs count: they will run
     with transaction.atomic(using=db):
@@ -535,10 +526,6 @@ def claim_limited(
 
 def _take_slots(db, row, jobs: list[Claim], rate: float, now, deferred: dict) -> None:
     """Give each job without a slot the next rate-limit slot; future slots are deferred."""
-    from .limits import slots
-    from .models import TaskLimit
-    from .serialization import loads
-
     fresh = []
     for job in jobs:
         slot = (loads(job.options) or {}).get("rate_slot")
@@ -576,8 +563,6 @@ def insert_events(
 
 def prune_events(before: dt.datetime, using: str | None = None, batch: int = 10_000) -> int:
     """Delete monitoring event batches older than ``before``, in chunks so locks stay short."""
-    from .models import EventBatch
-
     events = EventBatch.objects.using(alias(using))
     total = 0
     while True:
@@ -589,8 +574,6 @@ def prune_events(before: dt.datetime, using: str | None = None, batch: int = 10_
 
 def write_job_stats(rows: list[dict], using: str | None = None) -> int:
     """Insert per-minute rollup rows (``JobStat``); a row already written is left as it is."""
-    from .models import JobStat
-
     made = JobStat.objects.using(alias(using)).bulk_create(
         [JobStat(**row) for row in rows], ignore_conflicts=True
     )
@@ -598,6 +581,4 @@ def write_job_stats(rows: list[dict], using: str | None = None) -> int:
 
 
 def prune_job_stats(before: dt.datetime, using: str | None = None) -> int:
-    from .models import JobStat
-
     return JobStat.objects.using(alias(using)).filter(bucket__lt=before).delete()[0]

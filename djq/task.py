@@ -1,4 +1,5 @@
-"""Defining tasks: the ``Task`` class, the ``@task`` decorator and ``send_task``.
+"""Defining tasks: the ``Task`` class and the ``@task`` decorator (``send_task`` and
+``enqueue_many`` live in ``djq.enqueue`` and are re-exported here).
 
 A task is a singleton instance of a ``Task`` subclass, registered by name. Calling methods
 (``delay``, ``apply_async`` …) build a job row through ``djq.enqueue`` and insert it in the
@@ -13,16 +14,19 @@ import logging
 import threading
 import types
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from django.db import transaction
 
 from . import options as checks
 from . import request as request_context
-from . import states
+from . import states, store
+from .canvas import Signature, chunks, xmap, xstarmap
 from .conf import settings
+from .eager import run_eagerly
+from .enqueue import build_row, enqueue_many, send_task  # re-exported: djq.task.send_task
 from .exceptions import MaxRetriesExceededError, Retry
 from .registry import tasks
+from .result import AsyncResult
 from .serialization import check_arguments
 
 logger = logging.getLogger("djq.task")
@@ -101,26 +105,19 @@ class Task:
 
         The call is validated now, so that a bad call fails here and not inside the commit."""
         if not settings.TASK_ALWAYS_EAGER:
-            from .enqueue import build_row
-
             build_row(self.name, args, kwargs, dict(options))
         transaction.on_commit(lambda: self.apply_async(args, kwargs, **options), using=using)
 
     def apply(self, args=None, kwargs=None, task_id=None, **options):
         """Run the task inline, now, and return an ``EagerResult`` (retries run inline too)."""
-        from .execute import run_eagerly
-
         return run_eagerly(self, args or (), kwargs or {}, task_id=task_id, **options)
 
     def AsyncResult(self, task_id: str):  # noqa: N802 - Celery's name
-        from .result import AsyncResult
 
         return AsyncResult(task_id, task_name=self.name)
 
     # --- signatures --------------------------------------------------------------------
     def signature(self, args=None, kwargs=None, **options):
-        from .canvas import Signature
-
         return Signature(self.name, args, kwargs, options)
 
     subtask = signature
@@ -132,18 +129,12 @@ class Task:
         return self.signature(args, kwargs, immutable=True)
 
     def map(self, it: Iterable):
-        from .canvas import xmap
-
         return xmap(self.s(), it)
 
     def starmap(self, it: Iterable):
-        from .canvas import xstarmap
-
         return xstarmap(self.s(), it)
 
     def chunks(self, it: Iterable, n: int):
-        from .canvas import chunks
-
         return chunks(self.s(), it, n)
 
     # --- inside a running task ---------------------------------------------------------
@@ -194,8 +185,6 @@ class Task:
 
     def update_state(self, task_id: str | None = None, state: str | None = None, meta=None):
         """Record a custom state (e.g. "PROGRESS") and its meta for the running job."""
-        from . import store
-
         job_id = task_id or self.request.id
         if job_id is None or self.request.is_eager:
             return
@@ -335,62 +324,4 @@ def task(*args, **options):
 shared_task = task
 
 
-def send_task(name: str, args=None, kwargs=None, **options):
-    """Enqueue a job by task name, without importing the task. Returns an ``AsyncResult``.
-
-    A name no worker knows is accepted here and ends FAILURE with ``NotRegistered`` when claimed.
-    """
-    from .enqueue import build_row, enqueue
-    from .result import AsyncResult
-
-    using = options.pop("using", None)
-    row = build_row(name, args, kwargs, options)
-    existing = enqueue([row], using=using)  # a unique job's key may be held already
-    return AsyncResult(existing.get(row["id"], row["id"]), task_name=name, using=using)
-
-
-def enqueue_many(signatures: Iterable, using: str | None = None) -> list:
-    """Enqueue many jobs in one statement; returns their ``AsyncResult``s in order."""
-    from .canvas import maybe_signature
-    from .enqueue import build_row, enqueue
-    from .result import AsyncResult
-
-    rows, memo = [], {}
-    for sig in signatures:
-        sig = maybe_signature(sig)
-        rows.append(build_row(sig.task, sig.args, sig.kwargs, dict(sig.options), memo))
-    existing = enqueue(rows, using=using)
-    return [AsyncResult(existing.get(row["id"], row["id"]), task_name=row["name"], using=using)
-            for row in rows]  # fmt: skip
-
-
-def resolve_options(
-    task: Task | None,
-    options: dict,
-    time_limit: float | None = None,
-    soft_time_limit: float | None = None,
-) -> dict[str, Any]:
-    """Per-job execution options: job options, DJQ_TASK_ANNOTATIONS, task attributes, then the
-    worker's ``--time-limit``/``--soft-time-limit`` (given here), then settings."""
-    name = task.name if task else ""
-    annotations = settings.TASK_ANNOTATIONS or {}
-    annotated = {**annotations.get("*", {}), **annotations.get(name, {})}
-
-    def pick(key, default=None):
-        for source in (options.get(key), annotated.get(key), getattr(task, key, None)):
-            if source is not None:
-                return source
-        return default
-
-    return {
-        "time_limit": pick("time_limit", _first(time_limit, settings.TASK_TIME_LIMIT)),
-        "soft_time_limit": pick(
-            "soft_time_limit", _first(soft_time_limit, settings.TASK_SOFT_TIME_LIMIT)
-        ),
-        "ignore_result": bool(pick("ignore_result", False)),
-        "track_started": bool(pick("track_started", settings.TASK_TRACK_STARTED)),
-    }
-
-
-def _first(*values):
-    return next((v for v in values if v is not None), None)
+__all__ = ["Task", "enqueue_many", "send_task", "shared_task", "task"]

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import math
 import select
+from typing import Any
 
 
 class Waiter:
     """``select.poll`` over the loop's waitables, rebuilt only when the set of fds changes
     (``multiprocessing.connection.wait`` builds a new selector on every call)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.key: tuple[int, ...] = ()
         self.poller = select.poll()
 
-    def wait(self, objects: list, timeout: float) -> list:
+    def wait(self, objects: list[Any], timeout: float) -> list[Any]:
         by_fd = {obj.fileno(): obj for obj in objects}
         key = tuple(sorted(by_fd))
         if key != self.key:

@@ -27,17 +27,22 @@ from dataclasses import dataclass, field
 
 from django.db import DatabaseError, InterfaceError, connections, transaction
 
-from . import records, signals, store
+from . import records, signals, store, store_rows
+from .banner import banner
+from .beat import start_beat_thread
 from .conf import settings
+from .db.postgres import CONTROL_CHANNEL, JOBS_CHANNEL
+from .exceptions import TaskRevokedError, WorkerLostError
 from .job_guard import checked_limits, guard, validate_row
-from .pool import pool_class
+from .listen import Listener
+from .options import resolve_options
+from .pools import pool_class
 from .records import Claim, Outcome
 from .registry import tasks
 from .remote import Mailbox
 from .roles.completer import Completer
 from .roles.producer import Producer
 from .roles.rescuer import Rescuer
-from .task import resolve_options
 from .waiting import Waiter
 from .worker_events import WorkerEvents
 
@@ -198,7 +203,6 @@ class Worker:
         self.pool.start()
         beat = None
         if cfg.beat:  # djq.beat in a daemon thread with its own connection (pool children: none)
-            from .beat import start_beat_thread
 
             beat = start_beat_thread(self.using)
         self._connect_listener()
@@ -285,10 +289,8 @@ class Worker:
 
     def set_queues(self, queues: list[str]) -> None:
         """add_consumer / cancel_consumer: take jobs of these queues from now on."""
-        from .models import Worker as WorkerRow
-
         self.config.queues = list(dict.fromkeys(queues))
-        WorkerRow.objects.using(self.using).filter(name=self.name).update(queues=self.config.queues)
+        store_rows.set_worker_queues(self.name, self.config.queues, self.using)
         self.refresh_limits()
         self.producer.woken = True
 
@@ -463,8 +465,6 @@ class Worker:
     def _connect_listener(self) -> None:
         if not self._wants_listener():
             return
-        from .db.postgres import CONTROL_CHANNEL, JOBS_CHANNEL
-        from .listen import Listener
 
         listener = Listener(self.using, [JOBS_CHANNEL, CONTROL_CHANNEL])
         try:
@@ -575,21 +575,15 @@ class Worker:
         logger.error("%s: could not reach the database during shutdown", self.name)
 
     def banner(self) -> str:
-        from .banner import banner
-
         return banner(self)
 
 
 def _revoked_outcome(job: Claim) -> Outcome:
-    from .exceptions import TaskRevokedError
-
     return records.not_run(job, TaskRevokedError("revoked before it started"))
 
 
 def _cold_outcome(job: Claim) -> Outcome:
     """A job killed by a cold shutdown: back to the queue if acks_late, else WorkerLostError."""
-    from .exceptions import WorkerLostError
-
     if job.acks_late:
         return records.requeued(job, "requeued (cold shutdown)")
     return records.lost(job, WorkerLostError("Worker exited prematurely: cold shutdown."))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from . import store
 from .models import Group, Job
-from .states import READY_STATES
+from .states import ALL_STATES, READY_STATES
 
 MAX_NODES = 200
 MAX_DEPTH = 50
@@ -34,8 +34,6 @@ class Node:
 
     @property
     def css(self) -> str:
-        from .states import ALL_STATES
-
         return self.state if self.state in ALL_STATES else "CUSTOM"
 
     @property

@@ -20,7 +20,7 @@ from djq.celery_compat import check_settings, report
 from djq.conf import ANNOTATION_KEYS
 from djq.exceptions import TimeoutError
 from djq.models import Job, Worker
-from djq.task import resolve_options
+from djq.options import resolve_options
 from testproject.demo.tasks import add, lookup, sleep
 from tests.helpers import MANAGE_PY, REPO_ROOT, run_manage, wait_for, worker_env
 

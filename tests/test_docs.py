@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import REPO_ROOT
+
+ROOT = REPO_ROOT
 
 
 @pytest.mark.sqlite_only

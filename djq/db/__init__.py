@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from django.db.backends.base.base import BaseDatabaseWrapper
 
-def sql_for(connection) -> ModuleType:
+from . import postgres, sqlite
+
+
+def sql_for(connection: BaseDatabaseWrapper) -> ModuleType:
     if connection.vendor == "postgresql":
-        from . import postgres
-
         return postgres
     if connection.vendor == "sqlite":
-        from . import sqlite
-
         return sqlite
     raise NotImplementedError(
         f"djq supports PostgreSQL and SQLite; the database {connection.alias!r} is "

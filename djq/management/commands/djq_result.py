@@ -7,8 +7,9 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from djq import AsyncResult, states
+from djq import states
 from djq.exceptions import TimeoutError
+from djq.result import AsyncResult
 
 
 class Command(BaseCommand):

@@ -1,0 +1,75 @@
+"""djq.pools, djq.pool and djq.threads: the pools behind --pool, driven as the worker drives
+them (submit, wait on waitables, collect), with real claimed jobs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import select
+
+import pytest
+from django.db.models import F
+
+from djq import states, store
+from djq.exceptions import WorkerLostError
+from djq.models import Job
+from djq.pool import PreforkPool, lost_outcome
+from djq.pools import pool_class
+from djq.threads import SoloPool, ThreadPool
+from testproject.demo.tasks import add
+
+pytestmark = pytest.mark.django_db
+
+
+def test_pool_class_names_the_three_pools():
+    assert pool_class("prefork") is PreforkPool
+    assert pool_class("threads") is ThreadPool
+    assert pool_class("solo") is SoloPool
+    with pytest.raises(KeyError):
+        pool_class("gevent")
+
+
+def test_lost_outcome_is_a_failure_naming_the_error():
+    job = {"id": "j1", "attempt": 1, "name": "t"}
+    outcome = lost_outcome(job, WorkerLostError("child died"))
+    assert outcome["id"] == "j1" and outcome["attempt"] == 1
+    assert outcome["state"] == states.FAILURE
+    assert json.loads(outcome["result"])["exc_type"] == "WorkerLostError"
+
+
+def _claimed(n: int) -> list[dict]:
+    for i in range(n):
+        add.delay(i, 10)
+    Job.objects.waiting().update(run_after=F("run_after") - dt.timedelta(minutes=1))
+    return store.claim("pool@test", ["default"], n, 30.0)
+
+
+def _collect(pool, n: int) -> list[dict]:
+    outcomes: list[dict] = []
+    for _ in range(100):
+        ready, _, _ = select.select(pool.waitables(), [], [], 0.1)
+        outcomes += pool.collect(ready)
+        if len(outcomes) >= n:
+            return outcomes
+    raise AssertionError(f"{len(outcomes)} of {n} outcomes")
+
+
+@pytest.mark.parametrize("pool_type", [ThreadPool, SoloPool])
+def test_in_process_pools_run_jobs_and_report_outcomes(pool_type):
+    jobs = _claimed(3)
+    pool = pool_type(2, "pool@test")
+    pool.start()
+    try:
+        assert pool.free_slots() >= 1
+        for job in jobs:
+            pool.submit(job, None, None)
+        outcomes = _collect(pool, 3)
+    finally:
+        pool.begin_stop()
+        pool.stop(timeout=5)
+        pool.wake_r.close()  # (the worker's process ends with its pool: stop leaves them open)
+        pool.wake_w.close()
+    assert sorted(json.loads(o["result"]) for o in outcomes) == [10, 11, 12]
+    assert {o["state"] for o in outcomes} == {states.SUCCESS}
+    assert {j["id"] for j in pool.take_began()} <= {j["id"] for j in jobs}
+    assert pool.busy() == 0
