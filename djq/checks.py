@@ -7,6 +7,7 @@ from django.db import connections
 
 from .conf import ANNOTATION_KEYS, settings
 from .models import PRIORITY_MAX, PRIORITY_MIN
+from .task_log import level
 
 
 @register()
@@ -111,8 +112,6 @@ def check_events(app_configs, **kwargs):
 @register()
 def check_task_logs(app_configs, **kwargs):
     """Logs per attempt (djq.task_log): a log level, a byte cap, a switch."""
-    from .task_log import level
-
     errors = []
     try:
         level()

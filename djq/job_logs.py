@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from .models import JobLog
 from .records import Outcome
 from .store import alias
 
@@ -13,8 +14,6 @@ from .store import alias
 def write(outcomes: Sequence[Outcome], recorded: Iterable[str], using: str | None = None) -> int:
     """Keep the logs of the ``outcomes`` that were recorded (an outcome refused as stale — its
     job rescued or finished elsewhere — keeps none); an attempt's log already kept stays."""
-    from .models import JobLog
-
     recorded = set(recorded)
     rows = [JobLog(job_id=o.id, attempt=o.attempt, text=o.log["text"],
                    truncated=bool(o.log.get("truncated")))
@@ -26,6 +25,4 @@ def write(outcomes: Sequence[Outcome], recorded: Iterable[str], using: str | Non
 
 def for_job(job_id: str, using: str | None = None) -> list:
     """The job's logs, first attempt first (what its admin page shows)."""
-    from .models import JobLog
-
     return list(JobLog.objects.using(alias(using)).filter(job_id=job_id).order_by("attempt"))

@@ -13,37 +13,20 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 
-from django.db.models import Count, Max
+from django.db.models import Max
 from django.db.models.functions import Trunc
 
-from . import store
+from . import store, store_rows
 from .charts import bar_chart
-from .models import Job, QueueDepth
+from .models import QueueDepth
 
 #: the most queues the history page charts one by one (the deepest in the range)
 CHARTED = 6
 
 
-def sample(now: dt.datetime, using: str | None = None) -> int:
-    """Write this minute's sample unless it is written already; rows written."""
-    db = store.alias(using)
-    minute = now.replace(second=0, microsecond=0)
-    if QueueDepth.objects.using(db).filter(bucket=minute, queue="").exists():
-        return 0
-    depth: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    jobs = Job.objects.using(db)
-    for i, backlog in enumerate((jobs.waiting(), jobs.running())):
-        for row in backlog.values("queue").annotate(n=Count("*")).order_by():
-            depth[row["queue"]][i] = row["n"]
-    total = [sum(w for w, _ in depth.values()), sum(r for _, r in depth.values())]
-    rows = [QueueDepth(bucket=minute, queue=q, waiting=w, running=r)
-            for q, (w, r) in sorted(depth.items()) if q] + [
-            QueueDepth(bucket=minute, queue="", waiting=total[0], running=total[1])]  # fmt: skip
-    return len(QueueDepth.objects.using(db).bulk_create(rows, ignore_conflicts=True))
-
-
-def prune(before: dt.datetime, using: str | None = None) -> int:
-    return QueueDepth.objects.using(store.alias(using)).filter(bucket__lt=before).delete()[0]
+#: the writes live in the store layer (one writer per table)
+sample = store_rows.sample_queue_depth
+prune = store_rows.prune_queue_depth
 
 
 def charts(slots: list[dt.datetime], kind: str, fmt: str, every: int,

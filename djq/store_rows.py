@@ -11,20 +11,21 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Count, F
 
 from . import states
 from .models import (
     ControlMessage,
     ControlReply,
     Job,
-    Lease,
     PeriodicTask,
     PeriodicTick,
     Queue,
+    QueueDepth,
     TaskLimit,
     Worker,
 )
@@ -205,29 +206,29 @@ def purge_ticks(before: dt.datetime, using: str) -> int:
     return PeriodicTick.objects.using(using).filter(created_at__lt=before).delete()[0]
 
 
-# --- leases (beat's leader lock) --------------------------------------------------------------
+# --- queue depth (djq.queue_depth samples it, the history page charts it) --------------------
 
 
-def acquire_lease(holder: str, lease: float, using: str, name: str) -> bool:
-    """Take or renew the lease: one conditional UPDATE (holder = me, free, or expired)."""
-    now = db_now(using)
-    qs = Lease.objects.using(using)
-    free = Q(holder=holder) | Q(holder="") | Q(expires_at__lt=now)
-    took = qs.filter(free, name=name).update(
-        holder=holder,
-        expires_at=now + dt.timedelta(seconds=lease),
-        acquired_at=Case(When(holder=holder, then=F("acquired_at")), default=Value(now)),
-    )
-    if not took and not qs.filter(name=name).exists():  # the very first holder: create the row
-        qs.bulk_create(
-            [Lease(name=name, holder="", expires_at=now, acquired_at=now)], ignore_conflicts=True
-        )
-        return acquire_lease(holder, lease, using, name)
-    return bool(took)
+def sample_queue_depth(now: dt.datetime, using: str | None = None) -> int:
+    """Write this minute's sample of waiting and running jobs per queue unless it is written
+    already (one row per queue that has any, plus queue "" marking the minute); rows written.
+
+    The backlog is read through the partial indexes that hold only waiting and running jobs."""
+    db = alias(using)
+    minute = now.replace(second=0, microsecond=0)
+    if QueueDepth.objects.using(db).filter(bucket=minute, queue="").exists():
+        return 0
+    depth: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    jobs = Job.objects.using(db)
+    for i, backlog in enumerate((jobs.waiting(), jobs.running())):
+        for row in backlog.values("queue").annotate(n=Count("*")).order_by():
+            depth[row["queue"]][i] = row["n"]
+    total = [sum(w for w, _ in depth.values()), sum(r for _, r in depth.values())]
+    rows = [QueueDepth(bucket=minute, queue=q, waiting=w, running=r)
+            for q, (w, r) in sorted(depth.items()) if q] + [
+            QueueDepth(bucket=minute, queue="", waiting=total[0], running=total[1])]  # fmt: skip
+    return len(QueueDepth.objects.using(db).bulk_create(rows, ignore_conflicts=True))
 
 
-def release_lease(holder: str, using: str, name: str) -> bool:
-    """Give the lease up so that another process takes over at once."""
-    now = db_now(using)
-    qs = Lease.objects.using(using).filter(name=name, holder=holder)
-    return bool(qs.update(holder="", expires_at=now))
+def prune_queue_depth(before: dt.datetime, using: str | None = None) -> int:
+    return QueueDepth.objects.using(alias(using)).filter(bucket__lt=before).delete()[0]

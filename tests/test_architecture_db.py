@@ -37,7 +37,7 @@ def test_the_job_admin_has_no_stock_bulk_delete():
 
 
 def test_the_admin_never_deletes_a_held_job(staff):  # noqa: F811
-    held = [j["id"] for j in _claim_and_start(2)]
+    held = [j.id for j in _claim_and_start(2)]
     assert {Job.objects.get(id=i).state for i in held} == {states.RESERVED, states.STARTED}
     waiting = add.apply_async((1, 1), countdown=LATER).id
     done = add.delay(2, 2).id
@@ -53,7 +53,7 @@ def test_the_admin_never_deletes_a_held_job(staff):  # noqa: F811
 
 
 def test_delete_jobs_keeps_held_jobs():
-    held = [j["id"] for j in _claim_and_start(2)]
+    held = [j.id for j in _claim_and_start(2)]
     waiting = add.apply_async((1, 1), countdown=LATER).id
     assert store_rows.delete_jobs([*held, waiting, "no-such-job"]) == [waiting]
     assert Job.objects.count() == 2
