@@ -48,6 +48,7 @@ def main() -> None:
     parser.add_argument("--latency-jobs", type=int, default=200)
     parser.add_argument("--history", type=int, default=1_000_000,
                         help="finished rows in the table for the drain beside history")  # fmt: skip
+    parser.add_argument("--only", choices=["wal"], help="one part only (wal: WAL per job)")
     args = parser.parse_args()
     django.setup()
     from django.core.management import call_command
@@ -57,6 +58,9 @@ def main() -> None:
         sys.exit("make bench needs PostgreSQL: set DATABASE_URL (make bench starts one)")
     call_command("migrate", verbosity=0)
     n, rounds = args.jobs, args.rounds
+    if args.only == "wal":
+        print_wal(bench_wal(n))
+        return
     rows = [
         ("enqueue, delay() loop", bench_delay_loop(min(n, 2000), rounds), None),
         ("enqueue, enqueue_many", *bench_enqueue_many(n, rounds)),
@@ -66,8 +70,9 @@ def main() -> None:
     rows.append(("W1 drain, defaults", default, ceiling))
     rows.append(("W1 drain, " + " ".join(THROUGHPUT), bench_drain(n, rounds, THROUGHPUT)[0],
                  ceiling))  # fmt: skip
-    rows.append(("W1 drain, defaults, -E (events)", bench_drain(n, rounds, ["-E"])[0],
-                 default))  # fmt: skip  (the ratio to the drain without events: target >= 90 %)
+    rows.append(
+        ("W1 drain, defaults, -E (events)", bench_drain(n, rounds, ["-E"])[0], default)
+    )  # fmt: skip  (the ratio to the drain without events: target >= 90 %)
     fill_history(args.history)
     rows.append((f"W1 drain, defaults, {args.history:,} done rows",
                  bench_drain(n, rounds, [], keep_history=True)[0], default))  # fmt: skip
@@ -231,6 +236,65 @@ def raw_drain(n: int) -> float:
     for thread in threads:
         thread.join()
     return time.perf_counter() - start
+
+
+# --- write amplification ------------------------------------------------------------------
+WAL_STATS = """
+SELECT pg_current_wal_insert_lsn(), s.wal_records, s.wal_fpi, t.n_tup_upd, t.n_tup_hot_upd
+FROM pg_stat_wal s, pg_stat_user_tables t WHERE t.relname = 'djq_job'
+"""
+
+
+def wal_sample(conn) -> tuple:
+    from django.db import connection
+
+    connection.close()  # a backend flushes its statistics when it exits (the worker's: too)
+    time.sleep(0.5)
+    return conn.execute(WAL_STATS).fetchone()
+
+
+def wal_delta(conn, before: tuple, after: tuple, n: int) -> dict:
+    wal_bytes = conn.execute("SELECT %s::pg_lsn - %s::pg_lsn", [after[0], before[0]]).fetchone()
+    upd, hot = after[3] - before[3], after[4] - before[4]
+    return {"bytes": float(wal_bytes[0]) / n, "records": (after[1] - before[1]) / n,
+            "fpi": (after[2] - before[2]) / n, "hot": hot / upd if upd else 0.0}  # fmt: skip
+
+
+def bench_wal(n: int) -> dict:
+    """WAL written per job: by ``enqueue_many`` of n jobs, then by a default drain of them
+    (``djq_worker -c 2 --burst``), after a CHECKPOINT (full-page images counted apart)."""
+    from djq import enqueue_many
+    from testproject.demo.tasks import noop
+
+    truncate()
+    with raw_connection() as conn:
+        conn.execute("VACUUM ANALYZE djq_job")
+        conn.execute("CHECKPOINT")
+        before = wal_sample(conn)
+        enqueue_many([noop.s() for _ in range(n)])
+        enqueued = wal_sample(conn)
+        start = time.perf_counter()
+        run_worker_burst([])
+        seconds = time.perf_counter() - start
+        check_done(n)
+        drained = wal_sample(conn)
+        width = conn.execute("SELECT avg(pg_column_size(j.*)) FROM djq_job j").fetchone()[0]
+        indexes = conn.execute(
+            "SELECT count(*) FROM pg_indexes WHERE tablename = 'djq_job'"
+        ).fetchone()[0]
+        return {"enqueue": wal_delta(conn, before, enqueued, n),
+                "drain": wal_delta(conn, enqueued, drained, n), "rate": n / seconds,
+                "row_bytes": float(width), "indexes": indexes, "n": n}  # fmt: skip
+
+
+def print_wal(wal: dict) -> None:
+    print(f"WAL per job ({wal['n']:,} no-op jobs; djq_job: {wal['indexes']} indexes, finished "
+          f"row {wal['row_bytes']:.0f} bytes)")  # fmt: skip
+    for part in ("enqueue", "drain"):
+        w = wal[part]
+        print(f"  {part:<8} {w['bytes']:>8,.0f} bytes {w['records']:>6.1f} records "
+              f"{w['fpi']:>5.2f} full pages   HOT updates {w['hot']:.0%}")  # fmt: skip
+    print(f"  drain rate (defaults) {wal['rate']:,.0f} jobs/s")
 
 
 # --- latency --------------------------------------------------------------------------------

@@ -28,10 +28,14 @@ _PENDING_EVENT = "jsonb_build_array(jsonb_build_array('PENDING', clock_timestamp
 def _records(rows: list[dict], raw: frozenset = frozenset()) -> str:
     """One JSON array for ``jsonb_to_recordset``; values under ``raw`` keys are JSON already."""
     encode = json.JSONEncoder(default=str, separators=(",", ":")).encode
-    return "[" + ",".join(
-        "{" + ",".join(f'"{k}":{v if k in raw else encode(v)}' for k, v in row.items()) + "}"
-        for row in rows
-    ) + "]"
+    return (
+        "["
+        + ",".join(
+            "{" + ",".join(f'"{k}":{v if k in raw else encode(v)}' for k, v in row.items()) + "}"
+            for row in rows
+        )
+        + "]"
+    )
 
 
 INSERT = f"""
@@ -85,9 +89,7 @@ def _copy(cursor, rows: list[dict]) -> None:
                 r["acks_late"], "", "", r["parent_id"], r["root_id"], r["group_id"],
             ))  # fmt: skip
     queues = sorted({r["queue"] for r in rows})
-    cursor.execute(
-        f"SELECT pg_notify('{JOBS_CHANNEL}', q) FROM unnest(%s::text[]) AS q", [queues]
-    )
+    cursor.execute(f"SELECT pg_notify('{JOBS_CHANNEL}', q) FROM unnest(%s::text[]) AS q", [queues])
 
 
 # Timestamps Python cannot hold (±infinity, past year 9999, BC: rows written by raw SQL) are
@@ -259,8 +261,11 @@ UPDATE djq_job j SET
     finished_at = CASE WHEN {_REQUEUE} THEN NULL ELSE now() END,
     run_after = CASE WHEN {_REQUEUE} THEN now() ELSE j.run_after END,
     lease_expires_at = NULL,
-    history = j.history || {_EVENT.format(
-        state=f"CASE WHEN {_REQUEUE} THEN 'PENDING' ELSE 'FAILURE' END", worker="j.worker")}
+    history = j.history || {
+    _EVENT.format(
+        state=f"CASE WHEN {_REQUEUE} THEN 'PENDING' ELSE 'FAILURE' END", worker="j.worker"
+    )
+}
 WHERE j.state IN {_HELD} AND {{condition}}
 RETURNING j.id::text, j.state, j.name, j.options::text, j.result::text, j.parent_id::text,
     j.root_id::text, j.group_id::text, j.worker, pg_notify('{DONE_CHANNEL}', '')
@@ -302,11 +307,25 @@ def revoke(cursor, ids: list[str], signal: str, revoked_json: str) -> list:
     return cursor.fetchall()
 
 
+# The next ETA of the worker's queues, from djq_job_claim_idx alone (no index in run_after order:
+# one more index written by every enqueue): a loose index scan finds the priorities present in a
+# queue's backlog (one probe each), then the first ETA of each priority (one probe each).
 NEXT_DUE = f"""
 SELECT EXTRACT(EPOCH FROM (min(d.run_after) - statement_timestamp()))::float8
 FROM unnest(%s::text[]) AS q(name), LATERAL (
-    SELECT run_after FROM djq_job
-    WHERE state IN {_WAITING} AND queue = q.name ORDER BY run_after LIMIT 1
+    WITH RECURSIVE p(priority) AS (
+        (SELECT j.priority FROM djq_job j WHERE j.state IN {_WAITING} AND j.queue = q.name
+         ORDER BY j.priority DESC LIMIT 1)
+        UNION ALL
+        SELECT (SELECT j.priority FROM djq_job j
+                WHERE j.state IN {_WAITING} AND j.queue = q.name AND j.priority < p.priority
+                ORDER BY j.priority DESC LIMIT 1)
+        FROM p WHERE p.priority IS NOT NULL
+    )
+    SELECT (SELECT j.run_after FROM djq_job j
+            WHERE j.state IN {_WAITING} AND j.queue = q.name AND j.priority = p.priority
+            ORDER BY j.priority DESC, j.run_after LIMIT 1) AS run_after
+    FROM p WHERE p.priority IS NOT NULL
 ) AS d
 """
 
