@@ -89,6 +89,9 @@ class Job(models.Model):
     group_id = models.CharField(max_length=TASK_ID_MAX, null=True, blank=True)
     #: [[state, time, worker], ...]: every state change, appended by the statement that makes it
     history = models.JSONField(default=list)
+    #: someone waits on this result (``AsyncResult.get()`` on PostgreSQL): its completion
+    #: NOTIFYs the result's channel. Jobs nobody waits on finish without a NOTIFY.
+    waited = models.BooleanField(default=False, db_default=False, editable=False)
 
     objects = JobQuerySet.as_manager()
 

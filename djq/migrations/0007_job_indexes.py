@@ -6,9 +6,12 @@ entry per transition. Dropped: ``djq_job_due_idx`` (NEXT_DUE walks the claim ind
 lease in no index a heartbeat is a HOT update) and ``djq_job_running_idx`` (a dead worker's
 rescue and the admin's running jobs read the held index too). ``djq_job_running_name_idx``
 becomes ``djq_job_held_idx``. The comment of 0002 on HOT updates held for heartbeats only.
+
+``waited``: set by ``AsyncResult.get()``; a completion NOTIFYs only the results someone waits on
+(a column with a database default: adding it rewrites nothing).
 """
 
-from django.db import migrations
+from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
@@ -33,5 +36,10 @@ class Migration(migrations.Migration):
             model_name="job",
             new_name="djq_job_held_idx",
             old_name="djq_job_running_name_idx",
+        ),
+        migrations.AddField(
+            model_name="job",
+            name="waited",
+            field=models.BooleanField(db_default=False, default=False, editable=False),
         ),
     ]
