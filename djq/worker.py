@@ -288,7 +288,9 @@ class Worker:
         self.buffer.extend(jobs)
         self.more = len(jobs) == room
         if not self.more:
-            self.next_poll = now + self._poll_delay()
+            # next_due only once the queue looked empty: after a claim that found jobs, look
+            # again at once (after they are dispatched); that claim finding none asks for it
+            self.next_poll = now + self._poll_delay() if not jobs else now
 
     def _claim(self, room: int) -> list[dict]:
         return self.flow.claim(self.name, self.config.queues, room, self.config.lease)
