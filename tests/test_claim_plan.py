@@ -143,3 +143,16 @@ def test_a_concurrency_limit_counts_held_jobs_through_the_held_index():
         plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
     names = [n.get("Index Name") for n in _job_scans(plan)]
     assert names == ["djq_job_held_idx"], plan
+
+
+
+def test_the_lease_and_the_waited_flag_are_in_no_index():
+    """A heartbeat moves only the lease, get() sets only ``waited``: with neither column in any
+    index (columns, expressions or predicates), both are HOT updates (no index entry written,
+    given room in the page)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'djq_job'")
+        indexes = dict(cursor.fetchall())
+    assert len(indexes) == 11, sorted(indexes)  # the primary key and the 10 of djq/models.py
+    for column in ("lease_expires_at", "waited", "history", "attempt"):
+        assert not [name for name, sql in indexes.items() if column in sql], (column, indexes)
