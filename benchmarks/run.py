@@ -54,8 +54,8 @@ def main() -> None:
                         help="finished rows in the table for the drain beside history")  # fmt: skip
     parser.add_argument(
         "--only",
-        choices=["wal", "big"],
-        help="one part only (wal: WAL per job; big: the --big backlog drain)",
+        choices=["wal", "big", "latency"],
+        help="one part only (wal: WAL per job; big: the --big backlog drain; latency: W2)",
     )
     parser.add_argument(
         "--big",
@@ -74,6 +74,9 @@ def main() -> None:
     n, rounds = args.jobs, args.rounds
     if args.only == "wal":
         print_wal(bench_wal(n))
+        return
+    if args.only == "latency":
+        print(bench_latency(args.latency_jobs))
         return
     if args.only == "big":
         print_big(bench_big(args.big or 1_000_000, n), None)

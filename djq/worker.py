@@ -139,6 +139,7 @@ class Worker:
         self.listener_retry_at = 0.0
         self.woken = True
         self.more = False  # the last claim was full: claim again at once
+        self.due_stale = False  # the last claim found the queue empty: ask for the next ETA
         self.next_poll = self.next_heartbeat = self.next_rescue = 0.0
         self.next_stats = 0.0  # the charts' rollup (djq.stats; one elected worker writes)
         self.db_failures = 0
@@ -232,6 +233,7 @@ class Worker:
             self._unreserve()
             self._record_and_fill()
             self._dispatch()
+            self._next_due()  # (after the dispatch: the claimed jobs run meanwhile)
             self.events.flush()  # the events of the last turns, in one statement, when due
             self.db_failures = 0
         except (DatabaseError, InterfaceError) as exc:
@@ -288,9 +290,8 @@ class Worker:
         self.buffer.extend(jobs)
         self.more = len(jobs) == room
         if not self.more:
-            # next_due only once the queue looked empty: after a claim that found jobs, look
-            # again at once (after they are dispatched); that claim finding none asks for it
-            self.next_poll = now + self._poll_delay() if not jobs else now
+            self.next_poll = now + self._poll_delay()
+            self.due_stale = True
 
     def _claim(self, room: int) -> list[dict]:
         return self.flow.claim(self.name, self.config.queues, room, self.config.lease)
@@ -308,16 +309,24 @@ class Worker:
         self.woken = True
 
     def _poll_delay(self) -> float:
-        """Until the next look: the poll interval (jittered), or sooner if an ETA falls due."""
+        """Until the next look: the poll interval (jittered); ``_next_due`` makes it sooner if
+        an ETA falls due."""
         interval = self.config.poll_interval * random.uniform(0.9, 1.1)
         if self.listener is not None:
             interval *= 5  # NOTIFY wakes us; polling is only the safety net
+        return interval
+
+    def _next_due(self) -> None:
+        """After a claim that found the queue empty (and once its jobs are dispatched, so that
+        this query is not between a claim and its jobs' start): look sooner if an ETA is due."""
+        if not self.due_stale:
+            return
+        self.due_stale = False
         due = store.next_due(self.config.queues, using=self.using)
         if due is not None:
             # due jobs we skip (a saturated limit) must not make us spin
             soonest = SATURATED_BACKOFF if self.flow.full_until else 0.001
-            interval = min(interval, max(due, 0.0) + soonest)
-        return interval
+            self.next_poll = min(self.next_poll, time.monotonic() + max(due, 0.0) + soonest)
 
     def _dispatch(self) -> None:
         # (not once stopping: the solo pool runs jobs inline, so a SIGTERM lands in the middle
