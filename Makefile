@@ -2,13 +2,15 @@
 #
 #   make run     the demo: SQLite, admin at http://127.0.0.1:$(PORT)/admin/, a worker, a task stream
 #   make test    lint + checks + the test suite on PostgreSQL (throwaway cluster) and on SQLite
-#   make bench   the benchmarks on a throwaway durable PostgreSQL (fsync, synchronous_commit on)
+#   make bench   the benchmarks on a throwaway durable PostgreSQL (fsync, synchronous_commit on;
+#                BIG=1: also 1,000,000 waiting jobs and the memory over their drain, ~30 min more)
 #   make chaos   the fault campaign (docs/chaos.md): kill -9, database crashes, partitions ...
 #   make lint    ruff (lint) and mypy (strict on store, calling, running, the worker and roles)
 #   make clean   remove the venv and the SQLite files
 #
 # Variables: PYTEST_ARGS="-k foo -x" (passed to both pytest passes), BENCH_ARGS, ADMIN_BENCH_ARGS
-# (e.g. "--rows 200000"), CHAOS_ARGS (e.g. "--short", "--only kill9"), PORT (make run).
+# (e.g. "--rows 200000"), BIG=1 (make bench: also 1,000,000 waiting jobs and the worker's memory
+# over their drain: much longer), CHAOS_ARGS (e.g. "--short", "--only kill9"), PORT (make run).
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -22,6 +24,7 @@ PYTEST_ARGS ?=
 # Each pass its own temporary tree (the passes run at the same time).
 BASETEMP ?= $(or $(TMPDIR),/tmp)/djq-pytest-$(shell printf %s "$(CURDIR)" | cksum | cut -d" " -f1)
 BENCH_ARGS ?=
+BIG ?=
 ADMIN_BENCH_ARGS ?=
 CHAOS_ARGS ?=
 PORT ?= 8000
@@ -33,7 +36,7 @@ NEEDS_BROWSER := $(shell grep -rlsq playwright tests && echo yes)
 .PHONY: help venv test test-pg test-sqlite run bench chaos lint clean browser pgbouncer
 
 help:
-	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,10p' Makefile | sed 's/^# \{0,1\}//'
 
 # The venv is (re)built with the newest Python >= 3.12 found by scripts/find-python; pip
 # re-runs only when pyproject.toml changes (or the venv's interpreter is gone).
@@ -91,7 +94,7 @@ run: venv
 	env -u DATABASE_URL $(PY) scripts/run_demo.py
 
 bench: venv
-	DJQ_PG_DURABLE=1 scripts/pg-throwaway run $(PY) -m benchmarks.run $(BENCH_ARGS)
+	DJQ_PG_DURABLE=1 scripts/pg-throwaway run $(PY) -m benchmarks.run $(if $(BIG),--big 1000000) $(BENCH_ARGS)
 	scripts/pg-throwaway run $(PY) -m benchmarks.admin $(ADMIN_BENCH_ARGS)
 
 # Its own durable throwaway PostgreSQL (python -m chaos starts it) and network namespaces (root).

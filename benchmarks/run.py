@@ -12,7 +12,11 @@ other ``DATABASE_URL`` the report says what it ran on. Each figure is the median
 - W2 latency: an idle default worker, single jobs one at a time, ``delay()`` → finished (the row
   polled every 0.5 ms), p50/p95;
 - the default drain with ``-E`` (task and worker events) beside the one without;
-- the worker's peak resident memory over the default drain (its largest process).
+- the worker's peak resident memory over the default drain (its largest process);
+- the WAL a job costs (bytes and records per job, enqueue and drain: ``--only wal``);
+- with ``--big N`` (``make bench BIG=1``: N = 1,000,000): the first 10,000 jobs of N waiting
+  (after ANALYZE) beside the default drain of 10,000, then the rest of the N drained by the same
+  worker, its resident memory (main process and children) sampled at job 100,000 and at the end.
 """
 
 from __future__ import annotations
@@ -48,6 +52,17 @@ def main() -> None:
     parser.add_argument("--latency-jobs", type=int, default=200)
     parser.add_argument("--history", type=int, default=1_000_000,
                         help="finished rows in the table for the drain beside history")  # fmt: skip
+    parser.add_argument(
+        "--only",
+        choices=["wal", "big", "latency"],
+        help="one part only (wal: WAL per job; big: the --big backlog drain; latency: W2)",
+    )
+    parser.add_argument(
+        "--big",
+        type=int,
+        default=0,
+        help="waiting jobs for the backlog drain and the memory run (0: skip)",
+    )
     args = parser.parse_args()
     django.setup()
     from django.core.management import call_command
@@ -57,6 +72,15 @@ def main() -> None:
         sys.exit("make bench needs PostgreSQL: set DATABASE_URL (make bench starts one)")
     call_command("migrate", verbosity=0)
     n, rounds = args.jobs, args.rounds
+    if args.only == "wal":
+        print_wal(bench_wal(n))
+        return
+    if args.only == "latency":
+        print(bench_latency(args.latency_jobs))
+        return
+    if args.only == "big":
+        print_big(bench_big(args.big or 1_000_000, n), None)
+        return
     rows = [
         ("enqueue, delay() loop", bench_delay_loop(min(n, 2000), rounds), None),
         ("enqueue, enqueue_many", *bench_enqueue_many(n, rounds)),
@@ -66,13 +90,21 @@ def main() -> None:
     rows.append(("W1 drain, defaults", default, ceiling))
     rows.append(("W1 drain, " + " ".join(THROUGHPUT), bench_drain(n, rounds, THROUGHPUT)[0],
                  ceiling))  # fmt: skip
-    rows.append(("W1 drain, defaults, -E (events)", bench_drain(n, rounds, ["-E"])[0],
-                 default))  # fmt: skip  (the ratio to the drain without events: target >= 90 %)
+    rows.append(
+        ("W1 drain, defaults, -E (events)", bench_drain(n, rounds, ["-E"])[0], default)
+    )  # fmt: skip  (the ratio to the drain without events: target >= 90 %)
     fill_history(args.history)
     rows.append((f"W1 drain, defaults, {args.history:,} done rows",
                  bench_drain(n, rounds, [], keep_history=True)[0], default))  # fmt: skip
     truncate()
-    report(rows, bench_latency(args.latency_jobs), rss, args)
+    latency = bench_latency(args.latency_jobs)
+    wal = bench_wal(n)
+    big = bench_big(args.big, n) if args.big else None
+    report(rows, latency, rss, args)
+    print()
+    print_wal(wal)
+    if big:
+        print_big(big, default)
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -140,12 +172,12 @@ COPY_COLUMNS = (
 )
 
 
-def copy_rows(n: int, state: str, name: str) -> float:
+def copy_rows(n: int, state: str, name: str, priority: int = 0) -> float:
     """The fastest way to put n rows in the table: one COPY, rows prepared beforehand."""
     now = "2000-01-01 00:00:00+00"
     done = now if state == "SUCCESS" else "\\N"
     lines = "".join(
-        f"{uuid.uuid4()}\t{name}\tdefault\t0\t{state}\t\t[]\t{{}}\t{{}}\t\t{now}\t0\t1\tf\t\t\t"
+        f"{uuid.uuid4()}\t{name}\tdefault\t{priority}\t{state}\t\t[]\t{{}}\t{{}}\t\t{now}\t0\t1\tf\t\t\t"
         f"{now}\t{done}\t[]\n"
         for _ in range(n)
     )
@@ -231,6 +263,153 @@ def raw_drain(n: int) -> float:
     for thread in threads:
         thread.join()
     return time.perf_counter() - start
+
+
+# --- write amplification ------------------------------------------------------------------
+WAL_STATS = """
+SELECT pg_current_wal_insert_lsn(), s.wal_records, s.wal_fpi, t.n_tup_upd, t.n_tup_hot_upd
+FROM pg_stat_wal s, pg_stat_user_tables t WHERE t.relname = 'djq_job'
+"""
+
+
+def wal_sample(conn) -> tuple:
+    from django.db import connection
+
+    connection.close()  # a backend flushes its statistics when it exits (the worker's: too)
+    time.sleep(0.5)
+    return conn.execute(WAL_STATS).fetchone()
+
+
+def wal_delta(conn, before: tuple, after: tuple, n: int) -> dict:
+    wal_bytes = conn.execute("SELECT %s::pg_lsn - %s::pg_lsn", [after[0], before[0]]).fetchone()
+    upd, hot = after[3] - before[3], after[4] - before[4]
+    return {"bytes": float(wal_bytes[0]) / n, "records": (after[1] - before[1]) / n,
+            "fpi": (after[2] - before[2]) / n, "hot": hot / upd if upd else 0.0}  # fmt: skip
+
+
+def bench_wal(n: int) -> dict:
+    """WAL written per job: by ``enqueue_many`` of n jobs, then by a default drain of them
+    (``djq_worker -c 2 --burst``), after a CHECKPOINT (full-page images counted apart)."""
+    from djq import enqueue_many
+    from testproject.demo.tasks import noop
+
+    truncate()
+    with raw_connection() as conn:
+        conn.execute("VACUUM ANALYZE djq_job")
+        conn.execute("CHECKPOINT")
+        before = wal_sample(conn)
+        enqueue_many([noop.s() for _ in range(n)])
+        enqueued = wal_sample(conn)
+        start = time.perf_counter()
+        run_worker_burst([])
+        seconds = time.perf_counter() - start
+        check_done(n)
+        drained = wal_sample(conn)
+        width = conn.execute("SELECT avg(pg_column_size(j.*)) FROM djq_job j").fetchone()[0]
+        indexes = conn.execute(
+            "SELECT count(*) FROM pg_indexes WHERE tablename = 'djq_job'"
+        ).fetchone()[0]
+        return {"enqueue": wal_delta(conn, before, enqueued, n),
+                "drain": wal_delta(conn, enqueued, drained, n), "rate": n / seconds,
+                "row_bytes": float(width), "indexes": indexes, "n": n}  # fmt: skip
+
+
+def print_wal(wal: dict) -> None:
+    print(f"WAL per job ({wal['n']:,} no-op jobs; djq_job: {wal['indexes']} indexes, finished "
+          f"row {wal['row_bytes']:.0f} bytes)")  # fmt: skip
+    for part in ("enqueue", "drain"):
+        w = wal[part]
+        print(f"  {part:<8} {w['bytes']:>8,.0f} bytes {w['records']:>6.1f} records "
+              f"{w['fpi']:>5.2f} full pages   HOT updates {w['hot']:.0%}")  # fmt: skip
+    print(f"  drain rate (defaults) {wal['rate']:,.0f} jobs/s")
+
+
+# --- a large backlog, and memory over a long drain ----------------------------------------
+def bench_big(waiting: int, first: int) -> dict:
+    """``waiting`` due jobs (COPY, then ANALYZE); the first ``first`` of them (a higher
+    priority, so they are claimed first) are timed from the worker's spawn; the worker then
+    drains the rest, its RSS sampled as it goes (jobs done: the Worker row's counter)."""
+    from djq.models import Worker
+    from testproject.demo.tasks import noop
+
+    truncate()
+    started = time.perf_counter()
+    for start in range(0, waiting - first, 100_000):
+        copy_rows(min(100_000, waiting - first - start), "PENDING", noop.name)
+    copy_rows(first, "PENDING", noop.name, priority=1)
+    with raw_connection() as conn:
+        conn.execute("VACUUM ANALYZE djq_job")
+    fill_seconds = time.perf_counter() - started
+    cmd = [sys.executable, str(ROOT / "manage.py"), "djq_worker", "-l", "WARNING", "-c", "2",
+           "-n", "big@%h", "--burst"]  # fmt: skip
+    start = time.perf_counter()
+    worker = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
+    first_left = ("SELECT EXISTS (SELECT 1 FROM djq_job WHERE state IN ('PENDING', 'RETRY') "
+                  "AND queue = 'default' AND priority = 1) OR EXISTS (SELECT 1 FROM djq_job "
+                  "WHERE state IN ('RESERVED', 'STARTED') AND priority = 1)")  # fmt: skip
+    samples: list[tuple[int, int]] = []  # (jobs done, RSS KiB)
+    with raw_connection() as conn:
+        while conn.execute(first_left).fetchone()[0]:
+            time.sleep(0.05)
+        first_rate = first / (time.perf_counter() - start)
+        while worker.poll() is None:
+            time.sleep(2)
+            row = Worker.objects.filter(name__startswith="big@").values("processed").first()
+            rss = tree_rss_kib(worker.pid)
+            if row and row["processed"] and rss:  # (0: the worker has just exited)
+                samples.append((row["processed"], rss))
+    seconds = time.perf_counter() - start
+    from django.db import connection
+
+    connection.close()
+    check_done_named(noop.name, waiting)
+    return {"waiting": waiting, "first": first, "first_rate": first_rate,
+            "rate": waiting / seconds, "seconds": seconds, "fill_seconds": fill_seconds,
+            "samples": samples}  # fmt: skip
+
+
+def tree_rss_kib(pid: int) -> int:
+    """Resident memory of a process and its children (the prefork pool), KiB."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            total += int(next(line.split()[1] for line in status.splitlines()
+                              if line.startswith("VmRSS:")))  # fmt: skip
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError, StopIteration):
+            continue
+    return total
+
+
+def check_done_named(name: str, n: int) -> None:
+    from djq.models import Job
+
+    done = Job.objects.filter(name=name, state="SUCCESS").count()
+    if done != n:
+        sys.exit(f"drain: only {done} of {n} jobs succeeded")
+
+
+def print_big(big: dict, default: float | None) -> None:
+    print(f"backlog: {big['waiting']:,} waiting jobs (loaded and analysed in "
+          f"{big['fill_seconds']:.0f} s), djq_worker -c 2 --burst, defaults")  # fmt: skip
+    beside = f"   ({big['first_rate'] / default:.0%} of the 10,000-job drain, {default:,.0f})" \
+        if default else ""  # fmt: skip
+    print(f"  the first {big['first']:,} jobs {big['first_rate']:>10,.0f} jobs/s{beside}")
+    print(f"  all {big['waiting']:,} {big['rate']:>10,.0f} jobs/s ({big['seconds'] / 60:.1f} min)")
+    samples = big["samples"]
+    at = [s for s in samples if s[0] >= 100_000]
+    if at:
+        (n0, rss0), (n1, rss1) = at[0], samples[-1]
+        print(f"  worker RSS (main + children): {rss0 / 1024:.1f} MiB at job {n0:,}, "
+              f"{rss1 / 1024:.1f} MiB at job {n1:,} ({rss1 / rss0 - 1:+.1%})")  # fmt: skip
+    elif samples:
+        print(
+            f"  worker RSS (main + children): {samples[0][1] / 1024:.1f} MiB at job "
+            f"{samples[0][0]:,}, {samples[-1][1] / 1024:.1f} MiB at job {samples[-1][0]:,}"
+        )
 
 
 # --- latency --------------------------------------------------------------------------------

@@ -92,50 +92,46 @@ class Job(models.Model):
     group_id = models.CharField(max_length=TASK_ID_MAX, null=True, blank=True)
     #: [[state, time, worker], ...]: every state change, appended by the statement that makes it
     history = models.JSONField(default=list)
+    #: someone waits on this result (``AsyncResult.get()`` on PostgreSQL): its completion
+    #: NOTIFYs the result's channel. Jobs nobody waits on finish without a NOTIFY.
+    waited = models.BooleanField(default=False, db_default=False, editable=False)
 
     objects = JobQuerySet.as_manager()
 
     class Meta:
         db_table = "djq_job"
         ordering = ["-created_at"]
+        # Every index here is written by each state change (a change of ``state`` is never a
+        # HOT update: the partial indexes name it), so only indexes a measured query needs are
+        # kept, each with the query it serves (migration 0007 dropped the others; benchmarks/run.py
+        # --only wal measures the WAL a job costs).
         indexes = [
-            # The claim: "due jobs of these queues, highest priority first, oldest ETA first".
-            # Partial on the waiting states so the index holds only the (small) backlog, never
-            # the history of finished jobs; its column order matches the claim's ORDER BY.
+            # The claim (djq.db.postgres.CLAIM): "due jobs of this queue, highest priority first,
+            # oldest ETA first". Partial on the waiting states so the index holds only the
+            # backlog, never the finished jobs; its column order matches the claim's ORDER BY.
+            # It also answers NEXT_DUE (the worker's sleep: one probe per priority present);
+            # ``inspect scheduled`` reads the queues' backlog from it and sorts it (rare).
             models.Index(
                 fields=["queue", "-priority", "run_after"],
                 condition=Q(state__in=_WAITING),
                 name="djq_job_claim_idx",
             ),
-            # Heartbeats ("extend my jobs' leases") and the rescuer ("leases that ran out") scan
-            # held (reserved or running) jobs only: a few rows per worker slot.
+            # The held (reserved or running) jobs: a few rows per worker slot. The rescue sweep
+            # (lease ran out), a dead worker's rescue (worker = …), concurrency limits
+            # (``name`` / ``queue`` of held jobs, djq.store.claim_limited), the admin's running
+            # jobs per worker. ``lease_expires_at`` is in no index, so a heartbeat (which only
+            # moves the lease) is a HOT update.
             models.Index(
-                fields=["worker"], condition=Q(state__in=_HELD), name="djq_job_running_idx"
+                fields=["name", "queue"], condition=Q(state__in=_HELD), name="djq_job_held_idx"
             ),
-            # "When is the next job of this queue due?" (the worker's sleep): the first entry of
-            # the queue in run_after order, not a scan of a backlog of future ETAs.
-            models.Index(
-                fields=["queue", "run_after"],
-                condition=Q(state__in=_WAITING),
-                name="djq_job_due_idx",
-            ),
-            # Concurrency limits count a task's (or queue's) running jobs: running rows only.
-            models.Index(
-                fields=["name", "queue"],
-                condition=Q(state__in=_HELD),
-                name="djq_job_running_name_idx",
-            ),
-            models.Index(
-                fields=["lease_expires_at"],
-                condition=Q(state__in=_HELD),
-                name="djq_job_lease_idx",
-            ),
-            # Result expiry removes finished jobs by age.
+            # Result expiry (purge: finished_at < …), the per-minute rollup (djq.stats) and the
+            # dashboard's recent window (djq.monitor: finished_at >= …).
             models.Index(
                 fields=["finished_at"],
                 condition=Q(finished_at__isnull=False),
                 name="djq_job_finished_idx",
             ),
+            # A group's results and a chord's members (group_id = …); children (parent_id = …).
             models.Index(
                 fields=["group_id"], condition=Q(group_id__isnull=False), name="djq_job_group_idx"
             ),
@@ -144,18 +140,18 @@ class Job(models.Model):
                 condition=Q(parent_id__isnull=False),
                 name="djq_job_parent_idx",
             ),
+            # The admin's job list (benchmarks/admin.py): newest first (its default order and
+            # date filter), and its task, state, queue and worker filters, each walked in that
+            # order and stopped after one page, whatever the table's size. The state filter is
+            # partial on the finished states: the waiting and held ones are served by the claim
+            # and held indexes (a second index on the backlog tempts the planner into sorting
+            # it). Pending jobs have no worker: not in the worker index.
             models.Index(fields=["name", "-created_at"], name="djq_job_name_idx"),
-            # The admin's state filter over history. Partial on the finished states: the waiting
-            # ones are served by the claim index, which must stay the only index the claim
-            # query can use for them (a second one tempts the planner into sorting the backlog).
             models.Index(
                 fields=["state", "-created_at"],
                 condition=Q(state__in=_READY),
                 name="djq_job_state_idx",
             ),
-            # The admin's job list: newest first (its default order and date filter), and its
-            # queue and worker filters, each walked in that order and stopped after one page,
-            # whatever the table's size. Pending jobs have no worker: not in the worker index.
             models.Index(fields=["-created_at"], name="djq_job_created_idx"),
             models.Index(fields=["queue", "-created_at"], name="djq_job_queue_idx"),
             models.Index(
@@ -178,8 +174,7 @@ class Job(models.Model):
             ),
             # a held (reserved or running) job always has a lease and a worker
             models.CheckConstraint(
-                condition=~Q(state__in=_HELD)
-                | (Q(lease_expires_at__isnull=False) & ~Q(worker="")),
+                condition=~Q(state__in=_HELD) | (Q(lease_expires_at__isnull=False) & ~Q(worker="")),
                 name="djq_job_running_has_lease",
             ),
         ]
@@ -338,8 +333,9 @@ class PeriodicTask(models.Model):
         ordering = ["name"]
         indexes = [
             # beat's "what is due next": enabled schedules by next_run_at
-            models.Index(fields=["next_run_at"], condition=Q(enabled=True),
-                         name="djq_periodic_due_idx"),  # fmt: skip
+            models.Index(
+                fields=["next_run_at"], condition=Q(enabled=True), name="djq_periodic_due_idx"
+            ),  # fmt: skip
         ]
         constraints = [
             models.CheckConstraint(
@@ -629,8 +625,9 @@ class JobStat(models.Model):
     class Meta:
         db_table = "djq_job_stat"
         constraints = [
-            models.UniqueConstraint(fields=["bucket", "queue", "name", "state"],
-                                    name="djq_job_stat_key"),  # fmt: skip
+            models.UniqueConstraint(
+                fields=["bucket", "queue", "name", "state"], name="djq_job_stat_key"
+            ),  # fmt: skip
         ]
 
     def __str__(self) -> str:

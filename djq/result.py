@@ -1,7 +1,8 @@
 """Results: ``AsyncResult`` reads a job row; ``EagerResult`` wraps an inline run; ``GroupResult``.
 
-``get()`` waits on PostgreSQL's NOTIFY (the completer notifies once per batch) and re-checks the
-row on each notification, with a slow poll as the safety net; on SQLite it polls.
+``get()`` waits on PostgreSQL's NOTIFY and re-checks the row when one of its results is announced,
+with a slow poll as the safety net; on SQLite it polls. A completion NOTIFYs only results someone
+waits on: ``get()`` LISTENs on its results' channels and then flags their rows (``waited``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from django.db import connections
 
 from . import states, store
 from .conf import settings
-from .db.postgres import DONE_CHANNEL
+from .db.postgres import done_channel
 from .exceptions import TaskRevokedError, TimeoutError
 from .listen import Listener
 from .models import Group, Job
@@ -244,8 +245,9 @@ def wait_for_rows(
     pending = {r.id: r for r in results}
     rows: dict[str, dict] = {}
     jobs = Job.objects.using(using or settings.DATABASE)
-    with _listener(using) as listener:
+    with _listener(using, list(pending)) as listener:
         while True:
+            listener.mark(pending)  # (before the read: a completion after it NOTIFYs)
             ready = jobs.filter(id__in=list(pending), state__in=sorted(states.READY_STATES))
             for row in ready.values(*_FIELDS):  # one query for all that are still pending
                 job_id = str(row["id"])
@@ -268,15 +270,22 @@ class _Poller:
     def __exit__(self, *exc):
         return False
 
+    def mark(self, ids) -> None:
+        pass
+
     def wait(self, seconds: float) -> None:
         time.sleep(seconds)
 
 
 class _SafeListener:
-    """LISTEN for ``get()``; when the connection fails (a database restart), poll instead."""
+    """LISTEN for ``get()`` on the channels of ``ids``, then flag their rows as waited on (on the
+    listening connection: autocommitted, whatever transaction the caller is in, so a completion
+    never waits for the caller); when the connection fails (a database restart), poll instead."""
 
-    def __init__(self, listener):
+    def __init__(self, listener, ids: list[str]):
         self.listener = listener
+        self.ids = set(ids)
+        self.marked: set[str] = set()
         self.broken = False
 
     def __enter__(self):
@@ -286,27 +295,48 @@ class _SafeListener:
             self.broken = True
         return self
 
+    def mark(self, ids) -> None:
+        """Flag the rows of ``ids`` not flagged yet (a row not inserted yet: at the next look)."""
+        from .db.postgres import MARK_WAITED
+
+        todo = sorted(set(ids) - self.marked)
+        if self.broken or not todo:
+            return
+        try:
+            found = self.listener.conn.execute(MARK_WAITED, [todo, todo]).fetchall()
+        except Exception:
+            self.broken = True
+            self.listener.close()
+            return
+        self.marked.update(row[0] for row in found)
+
     def __exit__(self, *exc):
         self.listener.close()
         return False
 
     def wait(self, seconds: float) -> None:
-        if not self.broken:
+        """Until one of our results is announced, or ``seconds`` (the safety-net poll)."""
+        deadline = time.monotonic() + seconds
+        while not self.broken:
             try:
-                self.listener.wait(seconds)
-                return
+                notes = self.listener.wait(deadline - time.monotonic())
             except Exception:
                 self.broken = True
                 self.listener.close()
-        time.sleep(seconds)
+                break
+            # (others' results on a shared channel are ignored; so is the end of the wait)
+            if not notes or any(payload in self.ids for _, payload in notes):
+                return
+        time.sleep(max(0.0, deadline - time.monotonic()))
 
 
-def _listener(using: str | None):
+def _listener(using: str | None, ids: list[str]):
     connection = connections[using or settings.DATABASE]
     if connection.vendor != "postgresql" or not settings.LISTEN:
         return _Poller()
 
-    return _SafeListener(Listener(using, [DONE_CHANNEL]))
+    channels = sorted({done_channel(job_id) for job_id in ids})
+    return _SafeListener(Listener(using, channels), ids)
 
 
 class EagerResult(ResultBase):

@@ -254,6 +254,7 @@ class Worker:
             self.producer.unreserve(self.pool, bool(self.stopping))
             self._record_and_fill()
             self._dispatch()
+            self.producer.next_due()  # (after the dispatch: the claimed jobs run meanwhile)
             self.events.flush()  # the events of the last turns, in one statement, when due
             self.db_failures = 0
         except (DatabaseError, InterfaceError) as exc:

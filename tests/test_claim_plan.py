@@ -94,3 +94,65 @@ def test_a_paused_queue_is_not_claimed_from_on_an_analysed_backlog():
         plan = _plan(cursor, ["paused"], skip=[])
     assert plan["Actual Rows"] == 0, plan
     assert not [n for n in _job_scans(plan) if n.get("Actual Loops")], plan
+
+
+def test_next_due_walks_the_claim_index_one_probe_per_priority():
+    """The worker's "when is the next job due?" has no index in run_after order of its own (one
+    index fewer to write per job): it probes the claim index once per priority present."""
+    from djq.db.postgres import NEXT_DUE, next_due
+
+    with connection.cursor() as cursor:
+        _fill(cursor, ["default"])
+        # the soonest future ETA sits at the lowest priority, behind the whole due backlog
+        cursor.execute(
+            "UPDATE djq_job SET run_after = now() + make_interval(secs => 3600 + priority * 60)"
+        )
+        cursor.execute("ANALYZE djq_job")
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + NEXT_DUE, [["default", "none"]])
+        raw = cursor.fetchone()[0]
+        plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
+        due = next_due(cursor, ["default", "none"])
+    scans = _job_scans(plan)
+    assert scans, plan
+    for scan in scans:
+        assert scan["Node Type"] in ("Index Scan", "Index Only Scan"), plan
+        assert scan["Index Name"] == "djq_job_claim_idx", plan
+        assert scan["Actual Rows"] <= 1, plan
+    # three priorities, one queue with jobs: a handful of probes, not a walk of the backlog
+    assert sum(n["Actual Loops"] for n in scans) <= 2 * (3 + 1) + 3, plan
+    assert 3500 < due <= 3600  # (now(): the start of the test transaction)
+
+
+def test_a_concurrency_limit_counts_held_jobs_through_the_held_index():
+    """Concurrency limits count a task's held jobs among a large history of its finished ones."""
+    with connection.cursor() as cursor:
+        _fill(cursor, ["default"])
+        cursor.execute(
+            "UPDATE djq_job SET state = 'SUCCESS', finished_at = now() WHERE random() < 0.999"
+        )
+        cursor.execute(
+            "UPDATE djq_job SET state = 'STARTED', worker = 'w@plan', "
+            "lease_expires_at = now() + interval '30 seconds' WHERE state = 'PENDING'"
+        )
+        cursor.execute("ANALYZE djq_job")
+        cursor.execute(
+            "EXPLAIN (FORMAT JSON) SELECT count(*) FROM djq_job "
+            "WHERE name = 'demo.noop' AND state IN ('RESERVED', 'STARTED')"
+        )
+        raw = cursor.fetchone()[0]
+        plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
+    names = [n.get("Index Name") for n in _job_scans(plan)]
+    assert names == ["djq_job_held_idx"], plan
+
+
+
+def test_the_lease_and_the_waited_flag_are_in_no_index():
+    """A heartbeat moves only the lease, get() sets only ``waited``: with neither column in any
+    index (columns, expressions or predicates), both are HOT updates (no index entry written,
+    given room in the page)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'djq_job'")
+        indexes = dict(cursor.fetchall())
+    assert len(indexes) == 11, sorted(indexes)  # the primary key and the 10 of djq/models.py
+    for column in ("lease_expires_at", "waited", "history", "attempt"):
+        assert not [name for name, sql in indexes.items() if column in sql], (column, indexes)

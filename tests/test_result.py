@@ -9,7 +9,7 @@ import time
 import uuid
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 from django.test.utils import override_settings
 
 from djq import AsyncResult, GroupResult, states, store, task
@@ -289,13 +289,9 @@ def test_children_in_order_of_creation():
 
 
 # --- waiting across connections ---------------------------------------------------------------
-def _listening() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN \"djq_done\"' "
-            "AND pid <> pg_backend_pid()"
-        )
-        return cursor.fetchone()[0] > 0
+def _listening(job_id: str) -> bool:
+    """get() LISTENs, then flags the row it waits on: once flagged, it is listening."""
+    return Job.objects.filter(id=job_id, waited=True).exists()
 
 
 def _finish_when(condition, job):
@@ -311,7 +307,7 @@ def _finish_when(condition, job):
 def test_get_wakes_on_notify():
     result = add.delay(20, 22)
     [job] = claim()
-    thread = threading.Thread(target=_finish_when, args=(_listening, job))
+    thread = threading.Thread(target=_finish_when, args=(lambda: _listening(result.id), job))
     thread.start()
     started = time.monotonic()
     try:

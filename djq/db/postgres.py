@@ -8,11 +8,20 @@ Batches travel as one JSON document expanded by ``jsonb_to_recordset``: one roun
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 JOBS_CHANNEL = "djq_jobs"
-DONE_CHANNEL = "djq_done"
 CONTROL_CHANNEL = "djq_control"
+#: finished results are announced on one of 256 channels, by a hash of the job id (an id can be
+#: longer than a channel name), with the id as payload, and only when someone waits on them
+DONE_CHANNEL_PREFIX = "djq_done_"
+
+
+def done_channel(job_id: str) -> str:
+    """The channel a finished job waited on is announced on (what ``_NOTIFY_DONE`` computes)."""
+    return DONE_CHANNEL_PREFIX + hashlib.md5(str(job_id).encode()).hexdigest()[:2]
+
 
 _READY = "('SUCCESS','FAILURE','REVOKED','IGNORED')"
 _WAITING = "('PENDING','RETRY')"
@@ -22,16 +31,26 @@ _EVENT = "jsonb_build_array(jsonb_build_array({state}, now(), {worker}))"
 # transaction: a countdown given late in a long transaction still counts from the call, and jobs
 # inserted one after another in one transaction keep their order (FIFO within a priority). So
 # "is it due?" compares with statement_timestamp(), never with an earlier transaction start.
+# A job's completion NOTIFYs only when a get() waits on it (it set ``waited`` first), and only once
+# it is ready: a drain nobody waits on sends no notification at all.
+_NOTIFY_DONE = (
+    f"CASE WHEN j.waited AND j.state IN {_READY} "
+    f"THEN pg_notify('{DONE_CHANNEL_PREFIX}' || left(md5(j.id), 2), j.id) END"
+)
 _PENDING_EVENT = "jsonb_build_array(jsonb_build_array('PENDING', clock_timestamp(), ''))"
 
 
 def _records(rows: list[dict], raw: frozenset = frozenset()) -> str:
     """One JSON array for ``jsonb_to_recordset``; values under ``raw`` keys are JSON already."""
     encode = json.JSONEncoder(default=str, separators=(",", ":")).encode
-    return "[" + ",".join(
-        "{" + ",".join(f'"{k}":{v if k in raw else encode(v)}' for k, v in row.items()) + "}"
-        for row in rows
-    ) + "]"
+    return (
+        "["
+        + ",".join(
+            "{" + ",".join(f'"{k}":{v if k in raw else encode(v)}' for k, v in row.items()) + "}"
+            for row in rows
+        )
+        + "]"
+    )
 
 
 INSERT = f"""
@@ -85,9 +104,7 @@ def _copy(cursor, rows: list[dict]) -> None:
                 r["acks_late"], "", "", r["parent_id"], r["root_id"], r["group_id"],
             ))  # fmt: skip
     queues = sorted({r["queue"] for r in rows})
-    cursor.execute(
-        f"SELECT pg_notify('{JOBS_CHANNEL}', q) FROM unnest(%s::text[]) AS q", [queues]
-    )
+    cursor.execute(f"SELECT pg_notify('{JOBS_CHANNEL}', q) FROM unnest(%s::text[]) AS q", [queues])
 
 
 # Timestamps Python cannot hold (±infinity, past year 9999, BC: rows written by raw SQL) are
@@ -182,7 +199,7 @@ FROM jsonb_to_recordset(%(outcomes)s::jsonb) AS o(
     countdown float8, eta timestamptz, args text, kwargs text, started bool)
 WHERE j.id = o.id AND j.attempt = o.attempt AND j.state IN {_HELD}
 RETURNING j.id::text, j.state, j.name, j.options::text, j.result::text, j.parent_id::text,
-    j.root_id::text, j.group_id::text, pg_notify('{DONE_CHANNEL}', '')
+    j.root_id::text, j.group_id::text, {_NOTIFY_DONE}
 """
 
 
@@ -259,11 +276,14 @@ UPDATE djq_job j SET
     finished_at = CASE WHEN {_REQUEUE} THEN NULL ELSE now() END,
     run_after = CASE WHEN {_REQUEUE} THEN now() ELSE j.run_after END,
     lease_expires_at = NULL,
-    history = j.history || {_EVENT.format(
-        state=f"CASE WHEN {_REQUEUE} THEN 'PENDING' ELSE 'FAILURE' END", worker="j.worker")}
+    history = j.history || {
+    _EVENT.format(
+        state=f"CASE WHEN {_REQUEUE} THEN 'PENDING' ELSE 'FAILURE' END", worker="j.worker"
+    )
+}
 WHERE j.state IN {_HELD} AND {{condition}}
 RETURNING j.id::text, j.state, j.name, j.options::text, j.result::text, j.parent_id::text,
-    j.root_id::text, j.group_id::text, j.worker, pg_notify('{DONE_CHANNEL}', '')
+    j.root_id::text, j.group_id::text, j.worker, {_NOTIFY_DONE}
 """
 # After a database restart every live worker needs a moment to reconnect and heartbeat (its
 # leases may have run out while the server was down): no lease is rescued in the first
@@ -293,7 +313,8 @@ UPDATE djq_job j SET
         THEN j.history || {_EVENT.format(state="'REVOKED'", worker="''")} ELSE j.history END
 WHERE j.id = ANY(%(ids)s::text[]) AND j.state NOT IN {_READY}
 RETURNING j.id::text, j.state, j.worker, j.name, j.options::text, j.result::text,
-    j.parent_id::text, j.root_id::text, j.group_id::text, pg_notify('{CONTROL_CHANNEL}', 'revoke')
+    j.parent_id::text, j.root_id::text, j.group_id::text, pg_notify('{CONTROL_CHANNEL}', 'revoke'),
+    {_NOTIFY_DONE}
 """
 
 
@@ -302,11 +323,25 @@ def revoke(cursor, ids: list[str], signal: str, revoked_json: str) -> list:
     return cursor.fetchall()
 
 
+# The next ETA of the worker's queues, from djq_job_claim_idx alone (no index in run_after order:
+# one more index written by every enqueue): a loose index scan finds the priorities present in a
+# queue's backlog (one probe each), then the first ETA of each priority (one probe each).
 NEXT_DUE = f"""
 SELECT EXTRACT(EPOCH FROM (min(d.run_after) - statement_timestamp()))::float8
 FROM unnest(%s::text[]) AS q(name), LATERAL (
-    SELECT run_after FROM djq_job
-    WHERE state IN {_WAITING} AND queue = q.name ORDER BY run_after LIMIT 1
+    WITH RECURSIVE p(priority) AS (
+        (SELECT j.priority FROM djq_job j WHERE j.state IN {_WAITING} AND j.queue = q.name
+         ORDER BY j.priority DESC LIMIT 1)
+        UNION ALL
+        SELECT (SELECT j.priority FROM djq_job j
+                WHERE j.state IN {_WAITING} AND j.queue = q.name AND j.priority < p.priority
+                ORDER BY j.priority DESC LIMIT 1)
+        FROM p WHERE p.priority IS NOT NULL
+    )
+    SELECT (SELECT j.run_after FROM djq_job j
+            WHERE j.state IN {_WAITING} AND j.queue = q.name AND j.priority = p.priority
+            ORDER BY j.priority DESC, j.run_after LIMIT 1) AS run_after
+    FROM p WHERE p.priority IS NOT NULL
 ) AS d
 """
 
@@ -400,3 +435,17 @@ def insert_events(cursor, hostnames: list[str], counts: list[int], payloads: lis
         cursor.execute(INSERT_EVENT, [hostnames[0], counts[0], payloads[0]])
     else:
         cursor.execute(INSERT_EVENTS, [hostnames, counts, payloads])
+
+
+# ``AsyncResult.get()``: on its own autocommitted connection, after its LISTEN, before it reads
+# the rows: a completion that commits after this sees the flag and NOTIFYs; one that committed
+# before is seen by the read. Returns the ids flagged (or flagged already).
+MARK_WAITED = f"""
+WITH flagged AS (
+    UPDATE djq_job SET waited = true
+    WHERE id = ANY(%s::text[]) AND NOT waited AND state NOT IN {_READY}
+    RETURNING id
+)
+SELECT id::text FROM flagged
+UNION ALL SELECT id::text FROM djq_job WHERE id = ANY(%s::text[]) AND waited
+"""

@@ -42,6 +42,7 @@ class Producer:
         self.woken = True  # a reason to look now (NOTIFY, start-up, a retry, an outage)
         self.more = False  # the last claim was full: claim again at once
         self.next_poll = 0.0
+        self.due_stale = False  # the last claim found the queue empty: ask for the next ETA
 
     def room(self, pool, stopping: bool) -> int:
         """How many jobs to claim now (see the module)."""
@@ -74,18 +75,27 @@ class Producer:
         self.more = len(jobs) == room
         if not self.more:
             self.next_poll = now + self.poll_delay(listening)
+            self.due_stale = True  # the queue looked empty: ask for the next ETA (next_due)
 
     def poll_delay(self, listening: bool) -> float:
-        """Until the next look: the poll interval (jittered), or sooner if an ETA falls due."""
+        """Until the next look: the poll interval (jittered); ``next_due`` makes it sooner if an
+        ETA falls due."""
         interval = self.config.poll_interval * random.uniform(0.9, 1.1)
         if listening:
             interval *= 5  # NOTIFY wakes us; polling is only the safety net
+        return interval
+
+    def next_due(self) -> None:
+        """After a claim that found the queue empty, once its jobs are dispatched (so that this
+        query is not between a claim and its jobs' start): look sooner if an ETA falls due."""
+        if not self.due_stale:
+            return
+        self.due_stale = False
         due = store.next_due(self.config.queues, using=self.using)
         if due is not None:
             # due jobs we skip (a saturated limit) must not make us spin
             soonest = SATURATED_BACKOFF if self.flow.full_until else 0.001
-            interval = min(interval, max(due, 0.0) + soonest)
-        return interval
+            self.next_poll = min(self.next_poll, time.monotonic() + max(due, 0.0) + soonest)
 
     def take(self) -> Claim:
         """The next reserved job for the pool (highest priority first)."""
