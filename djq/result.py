@@ -14,7 +14,7 @@ from django.db import connections
 
 from . import states, store
 from .conf import settings
-from .db.postgres import done_channel
+from .db.postgres import MARK_WAITED, done_channel
 from .exceptions import TaskRevokedError, TimeoutError
 from .listen import Listener
 from .models import Group, Job
@@ -297,8 +297,6 @@ class _SafeListener:
 
     def mark(self, ids) -> None:
         """Flag the rows of ``ids`` not flagged yet (a row not inserted yet: at the next look)."""
-        from .db.postgres import MARK_WAITED
-
         todo = sorted(set(ids) - self.marked)
         if self.broken or not todo:
             return

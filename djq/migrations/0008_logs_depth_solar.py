@@ -23,7 +23,7 @@ def _on_postgres(sql):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('djq', '0006_job_stats'),
+        ('djq', '0007_job_indexes'),
     ]
 
     operations = [
