@@ -32,6 +32,7 @@ from .options import related_key
 
 
 class JobsForObjectMixin:
+    admin_site: admin.AdminSite  # (set by the ModelAdmin it is mixed into)
     djq_job_kwargs: tuple[str, ...] = ()
     djq_job_tasks: tuple[str, ...] = ()
     djq_job_limit = 20

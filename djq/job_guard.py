@@ -86,7 +86,9 @@ def checked_limits(name: str, soft, hard) -> tuple[float | None, float | None]:
 def failed_outcome(job: Claim, exc: BaseException) -> Outcome:
     """The FAILURE recorded for a job the worker could not handle. It has no continuation (its
     options may be what is wrong) and its task's hooks are not run (its data is not trusted)."""
-    return failed(job, exc, safe_text(f"{type(exc).__name__}: {exc}\n"), safe_text(repr(exc)))
+    traceback, text = safe_text(f"{type(exc).__name__}: {exc}\n"), safe_text(repr(exc))
+    assert traceback is not None and text is not None  # (safe_text of a text is a text)
+    return failed(job, exc, traceback, text)
 
 
 @contextmanager

@@ -44,12 +44,12 @@ class Claim:
     acks_late: bool
     revoked: bool
 
-    def to_message(self) -> dict:
+    def to_message(self) -> dict[str, Any]:
         """The claim as a dict for a prefork child's pipe (JSON: datetimes become text)."""
         return {name: getattr(self, name) for name in self.__slots__}
 
     @classmethod
-    def from_message(cls, message: Mapping) -> Claim:
+    def from_message(cls, message: Mapping[str, Any]) -> Claim:
         return cls(**message)
 
 
@@ -86,28 +86,29 @@ class Outcome:
     rejected: bool = False  # Reject: the task-rejected event
     unstorable: bool = False  # the FAILURE that stands for an outcome the database refused
     continues: bool | None = None  # None: not decided yet (see the worker)
-    log: dict | None = None  # the attempt's captured log ({"text", "truncated"}: djq.task_log)
+    #: the attempt's captured log ({"text", "truncated"}: djq.task_log)
+    log: dict[str, Any] | None = None
 
     @classmethod
-    def of(cls, values: Mapping) -> Outcome:
+    def of(cls, values: Mapping[str, Any]) -> Outcome:
         """From a mapping (a child's JSON answer, or a caller's dict); unknown keys are errors."""
         return cls(**values)
 
-    def to_message(self) -> dict:
+    def to_message(self) -> dict[str, Any]:
         """The outcome as a dict for the pipe back from a prefork child (JSON)."""
         return {name: getattr(self, name) for name in self.__slots__}
 
-    def recorded(self) -> dict:
+    def recorded(self) -> dict[str, Any]:
         """The fields ``store.complete`` writes, as the vendor SQL reads them."""
         return {key: getattr(self, key) for key in _RECORDED}
 
 
-def outcome(values: Outcome | Mapping) -> Outcome:
+def outcome(values: Outcome | Mapping[str, Any]) -> Outcome:
     """An ``Outcome`` as it is, or one made of a mapping (callers of ``store.complete``)."""
     return values if isinstance(values, Outcome) else Outcome.of(values)
 
 
-def lost(job: Claim, exc: BaseException, state: str = states.FAILURE, **more) -> Outcome:
+def lost(job: Claim, exc: BaseException, state: str = states.FAILURE, **more: Any) -> Outcome:
     """A job whose process died (or was killed) before answering; ``more``: other fields."""
     return Outcome(
         id=job.id, attempt=job.attempt, name=job.name, state=state,

@@ -219,7 +219,7 @@ def sample_queue_depth(now: dt.datetime, using: str | None = None) -> int:
     if QueueDepth.objects.using(db).filter(bucket=minute, queue="").exists():
         return 0
     depth: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    jobs = Job.objects.using(db)
+    jobs: Any = Job.objects.using(db)  # (JobQuerySet's waiting()/running() are unannotated)
     for i, backlog in enumerate((jobs.waiting(), jobs.running())):
         for row in backlog.values("queue").annotate(n=Count("*")).order_by():
             depth[row["queue"]][i] = row["n"]

@@ -66,6 +66,7 @@ def event_on(event: str, day: dt.date, latitude: float, longitude: float) -> dt.
         if kind == "noon":
             moment = noon
             continue
+        assert altitude is not None  # (only solar noon has none: EVENTS)
         hour_angle = _hour_angle(latitude, declination, altitude)
         if hour_angle is None:
             return None

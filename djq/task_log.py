@@ -27,7 +27,7 @@ MARKER = "\n… log truncated at {limit} bytes: {records} more record(s), {size}
 
 _active: dict[int, _Buffer] = {}  # thread ident → the capture of the task it runs
 _install_lock = threading.Lock()
-_installed: list[logging.Handler] = []
+_installed: list[_Handler] = []
 
 
 def level() -> int | None:
@@ -45,7 +45,8 @@ class _Buffer:
     """One attempt's text, kept up to ``limit`` bytes; what does not fit is counted."""
 
     def __init__(self, limit: int):
-        self.limit, self.parts, self.size = limit, [], 0
+        self.parts: list[str] = []
+        self.limit, self.size = limit, 0
         self.dropped_records = self.dropped_bytes = 0
 
     def add(self, text: str) -> None:
@@ -75,15 +76,18 @@ class _Buffer:
 class _Handler(logging.Handler):
     """Root handler: a record goes to the capture of its thread, if any."""
 
+    capture_level: int  # the lowest level kept, set by ``_install``
+
     def emit(self, record: logging.LogRecord) -> None:
-        buffer = _active.get(record.thread)
+        buffer = _active.get(record.thread) if record.thread is not None else None
         if buffer is not None and record.levelno >= self.capture_level:
             try:
                 buffer.add(self.format(record) + "\n")
             except Exception:  # (a record that cannot be formatted must not fail the task)
                 self.handleError(record)
-        if _unhandled(record):
-            logging.lastResort.handle(record)
+        last = logging.lastResort
+        if last is not None and _unhandled(record):  # (_unhandled is False without one)
+            last.handle(record)
 
 
 def _unhandled(record: logging.LogRecord) -> bool:
@@ -92,7 +96,7 @@ def _unhandled(record: logging.LogRecord) -> bool:
     last = logging.lastResort
     if last is None or record.levelno < last.level:
         return False
-    logger = logging.getLogger(record.name)
+    logger: logging.Logger | None = logging.getLogger(record.name)
     while logger is not None:
         if any(h is not _installed[0] for h in logger.handlers):
             return False

@@ -22,6 +22,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from django.db import InterfaceError, OperationalError, transaction
 
@@ -31,6 +32,9 @@ from ..execute import report_lost
 from ..job_guard import safely
 from ..records import Claim, Outcome, unstorable
 
+if TYPE_CHECKING:  # (for annotations only: the worker's layer imports this module)
+    from ..worker_events import WorkerEvents
+
 logger = logging.getLogger("djq.worker")
 
 #: how long STARTED marks may wait for a completion write to ride along with (seconds): a short
@@ -39,7 +43,9 @@ STARTED_WRITE_DELAY = 0.05
 
 
 class Completer:
-    def __init__(self, using: str, held: dict[str, Claim], held_lock: threading.Lock, events):
+    def __init__(
+        self, using: str, held: dict[str, Claim], held_lock: threading.Lock, events: WorkerEvents
+    ) -> None:
         self.using = using
         self.held = held  # the worker's claims, by id: a recorded job is forgotten here
         self.held_lock = held_lock
@@ -48,7 +54,7 @@ class Completer:
         self.began: list[Claim] = []  # handed to a child, not yet recorded STARTED
         self.began_at = 0.0  # when the oldest of them began
         self.processed = self.failed = 0
-        self.totals: Counter = Counter()  # recorded jobs per task name
+        self.totals: Counter[str | None] = Counter()  # recorded jobs per task name
 
     def add(self, outcomes: Iterable[Outcome]) -> None:
         self.outcomes.extend(outcomes)
@@ -67,7 +73,8 @@ class Completer:
         """Write what is due (see the module); True when a job went back to waiting (a retry:
         the worker should look at the queue again to learn its ETA)."""
         if not self.outcomes:
-            if self.began and (force or time.monotonic() >= self.deadline()):
+            deadline = self.deadline()  # (None when nothing began)
+            if deadline is not None and (force or time.monotonic() >= deadline):
                 store.mark_started(self.began, using=self.using)
                 self.began = []
             return False
@@ -118,8 +125,9 @@ class Completer:
         waiting = False
         for outcome in batch:
             self._log(outcome, outcome.id in recorded)
-            if outcome.lost and outcome.id in recorded and jobs[outcome.id]:
-                safely(report_lost, jobs[outcome.id], outcome)
+            job = jobs[outcome.id]
+            if outcome.lost and outcome.id in recorded and job:
+                safely(report_lost, job, outcome)
             waiting = waiting or outcome.state in states.WAITING_STATES
         return waiting
 

@@ -21,16 +21,32 @@ import random
 import threading
 import time
 from collections import deque
+from typing import TYPE_CHECKING, Any
 
 from .. import store
 from ..flow import SATURATED_BACKOFF, FlowControl
 from ..records import Claim
 
+if TYPE_CHECKING:  # (for annotations only: the worker imports this module)
+    from ..pool import PreforkPool
+    from ..threads import ThreadPool
+    from ..worker import WorkerConfig
+    from ..worker_events import WorkerEvents
+
+    Pool = PreforkPool | ThreadPool
+
 logger = logging.getLogger("djq.worker")
 
 
 class Producer:
-    def __init__(self, config, held: dict[str, Claim], held_lock: threading.Lock, events):
+    def __init__(
+        self,
+        config: WorkerConfig,
+        held: dict[str, Claim],
+        held_lock: threading.Lock,
+        events: WorkerEvents,
+    ) -> None:
+        assert config.using is not None  # (a resolved config: WorkerConfig.resolved())
         self.config = config  # the worker's resolved config: name, queues, lease, poll interval
         self.using = config.using
         self.held = held
@@ -44,10 +60,12 @@ class Producer:
         self.next_poll = 0.0
         self.due_stale = False  # the last claim found the queue empty: ask for the next ETA
 
-    def room(self, pool, stopping: bool) -> int:
+    def room(self, pool: Pool, stopping: bool) -> int:
         """How many jobs to claim now (see the module)."""
         if stopping:
             return 0
+        # (a resolved config: WorkerConfig.resolved() set both)
+        assert self.config.concurrency is not None and self.config.prefetch_multiplier is not None
         capacity = self.config.concurrency * self.config.prefetch_multiplier
         room = min(capacity - pool.busy(), pool.reserve_room(0)) - len(self.reserve)
         if room <= 0 or not (self.woken or self.more or time.monotonic() >= self.next_poll):
@@ -60,7 +78,10 @@ class Producer:
 
     def claim(self, room: int) -> list[Claim]:
         cfg = self.config
-        return self.flow.claim(cfg.name, cfg.queues, room, cfg.lease)
+        assert cfg.lease is not None  # (a resolved config)
+        # (claims: FlowControl.claim's annotation says dicts, djq.flow is typing debt)
+        jobs: list[Any] = self.flow.claim(cfg.name, cfg.queues, room, cfg.lease)
+        return jobs
 
     def claimed(self, jobs: list[Claim], room: int, listening: bool) -> None:
         """Take claimed jobs into the reserve."""
@@ -80,6 +101,7 @@ class Producer:
     def poll_delay(self, listening: bool) -> float:
         """Until the next look: the poll interval (jittered); ``next_due`` makes it sooner if an
         ETA falls due."""
+        assert self.config.poll_interval is not None  # (a resolved config)
         interval = self.config.poll_interval * random.uniform(0.9, 1.1)
         if listening:
             interval *= 5  # NOTIFY wakes us; polling is only the safety net
@@ -107,7 +129,7 @@ class Producer:
         """Jobs a child handed back unstarted: first in line again."""
         self.reserve.extendleft(reversed(jobs))
 
-    def unreserve(self, pool, stopping: bool) -> None:
+    def unreserve(self, pool: Pool, stopping: bool) -> None:
         """Cap the reserve by time: jobs queued behind long-running ones are taken back from
         the children, and reserved jobs that waited ``reserve_wait`` with no slot free go back
         to the queue, where an idle worker takes them (NOTIFY wakes it)."""
