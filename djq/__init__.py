@@ -24,9 +24,9 @@ __version__ = "0.1.0"
 
 # public name → the module that defines it
 _EXPORTS = {
-    "AsyncResult": "djq.result",
-    "EagerResult": "djq.result",
-    "GroupResult": "djq.result",
+    "AsyncResult": "djq.calling.result",
+    "EagerResult": "djq.calling.result",
+    "GroupResult": "djq.calling.result",
     "Signature": "djq.canvas",
     "chain": "djq.canvas",
     "chord": "djq.canvas",
@@ -50,11 +50,11 @@ __all__ = [
 ]  # fmt: skip
 
 if TYPE_CHECKING:
-    from . import control, states
-    from .canvas import Signature, chain, chord, chunks, group, signature
-    from .result import AsyncResult, EagerResult, GroupResult
-    from .schedules import crontab, solar
-    from .task import Task, enqueue_many, send_task, shared_task, task
+    from djq import control, states
+    from djq.calling.result import AsyncResult, EagerResult, GroupResult
+    from djq.canvas import Signature, chain, chord, chunks, group, signature
+    from djq.schedules import crontab, solar
+    from djq.task import Task, enqueue_many, send_task, shared_task, task
 
 
 def __getattr__(name: str) -> Any:

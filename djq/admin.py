@@ -33,9 +33,12 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 
-from . import admin_search, control, history, job_logs, monitor, states, store, store_rows, workflow
-from .admin_controls import QueueControls, WorkerControls, task_limits_view
-from .admin_support import (
+from djq import control, states, store
+from djq.adminsite import history, monitor, workflow
+from djq.adminsite import search as admin_search
+from djq.adminsite.charts import bar_chart
+from djq.adminsite.controls import QueueControls, WorkerControls, task_limits_view
+from djq.adminsite.support import (
     HEAD,
     EstimatedCountPaginator,
     OnlineFilter,
@@ -55,12 +58,13 @@ from .admin_support import (
     unconsumed_text,
     when,
 )
-from .beat import preview, run_now
-from .charts import bar_chart
-from .conf import settings
-from .models import SCHEDULE_FIELDS, Dashboard, Group, Job, PeriodicTask, Queue, Worker
-from .registry import tasks
-from .schedules import zone
+from djq.beat import preview, run_now
+from djq.calling.registry import tasks
+from djq.conf import settings
+from djq.models import SCHEDULE_FIELDS, Dashboard, Group, Job, PeriodicTask, Queue, Worker
+from djq.schedules import zone
+from djq.store import job_logs
+from djq.store import rows as store_rows
 
 #: an action on more jobs than this is refused (select fewer, or use the API or a command)
 MAX_ACTION_JOBS = 10_000

@@ -25,10 +25,11 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from . import admin_search, states
-from .admin_support import state_badge, when
-from .models import Job
-from .options import related_key
+from djq import states
+from djq.adminsite import search as admin_search
+from djq.adminsite.support import state_badge, when
+from djq.models import Job
+from djq.options import related_key
 
 
 class JobsForObjectMixin:

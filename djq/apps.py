@@ -6,7 +6,7 @@ from importlib import import_module
 from django.apps import AppConfig
 from django.utils.module_loading import autodiscover_modules
 
-from .conf import settings
+from djq.conf import settings
 
 
 class DjqConfig(AppConfig):
@@ -21,15 +21,8 @@ class DjqConfig(AppConfig):
         allows once the app registry is loaded.
         """
         # import here: models must be loaded first (see the docstring)
-        from . import (  # noqa: F401 - djq tasks and checks
-            beat,
-            builtins,
-            checks,
-            continuation,
-            django_tasks,  # djq.django_task and its check
-            housekeeping,
-            store,
-        )
+        from djq import beat, builtins, checks, continuation, housekeeping, store  # noqa: F401
+        from djq.contrib import django_tasks  # noqa: F401
 
         store.add_completion_hook(continuation.after_complete)
         autodiscover_modules("tasks")

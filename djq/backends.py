@@ -32,10 +32,10 @@ except ImportError as exc:  # Django < 6.0
         "djq.backends.DjqBackend needs Django's Tasks framework (django.tasks, Django >= 6.0)"
     ) from exc
 
-from . import django_tasks
-from .conf import settings
-from .enqueue import build_row
-from .enqueue import enqueue as insert_rows
+from djq.calling.enqueue import build_row
+from djq.calling.enqueue import enqueue as insert_rows
+from djq.conf import settings
+from djq.contrib import django_tasks
 
 #: djq ``apply_async`` options that OPTIONS["JOB_OPTIONS"] may set for every job of the backend
 #: (queue, priority and ETA come from the Django task; results are always kept)

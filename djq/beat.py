@@ -32,11 +32,13 @@ from typing import Any
 from django.db import DatabaseError, IntegrityError, InterfaceError, connections, transaction
 from django.db.models import Min
 
-from . import leases, store, store_rows
-from .beat_sync import sync_schedule
-from .enqueue import send_task
-from .models import PeriodicTask
-from .schedules import clocked, interval, next_tick
+from djq import store
+from djq.beat_sync import sync_schedule
+from djq.calling.enqueue import send_task
+from djq.models import PeriodicTask
+from djq.schedules import clocked, interval, next_tick
+from djq.store import leases
+from djq.store import rows as store_rows
 
 logger = logging.getLogger("djq.beat")
 

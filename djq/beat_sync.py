@@ -16,11 +16,12 @@ from django.core.checks import Error, Warning, register
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from . import store, store_rows
-from .conf import settings
-from .models import SCHEDULE_FIELDS, PeriodicTask
-from .schedules import crontab, interval, solar, to_schedule
-from .serialization import Encoder
+from djq import store
+from djq.conf import settings
+from djq.models import SCHEDULE_FIELDS, PeriodicTask
+from djq.schedules import crontab, interval, solar, to_schedule
+from djq.serialization import Encoder
+from djq.store import rows as store_rows
 
 logger = logging.getLogger("djq.beat")
 

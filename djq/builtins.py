@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .registry import tasks
-from .task import task
+from djq.calling.registry import tasks
+from djq.task import task
 
 
 @task(name="djq.map")

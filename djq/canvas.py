@@ -15,12 +15,12 @@ from typing import Any
 
 from django.db import transaction
 
-from . import options as checks
-from . import store
-from .conf import settings
-from .enqueue import enqueue_many, send_task
-from .registry import tasks
-from .result import AsyncResult, GroupResult
+from djq import options as checks
+from djq import store
+from djq.calling.enqueue import enqueue_many, send_task
+from djq.calling.registry import tasks
+from djq.calling.result import AsyncResult, GroupResult
+from djq.conf import settings
 
 
 class Signature(dict):

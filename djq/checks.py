@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.core.checks import Error, Warning, register
 from django.db import connections
 
-from .conf import ANNOTATION_KEYS, settings
-from .models import PRIORITY_MAX, PRIORITY_MIN
-from .task_log import level
+from djq.conf import ANNOTATION_KEYS, settings
+from djq.models import PRIORITY_MAX, PRIORITY_MIN
+from djq.running.task_log import level
 
 
 @register()

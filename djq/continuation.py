@@ -14,13 +14,13 @@ from collections import Counter
 
 from django.db import transaction
 
-from . import states, store
-from .canvas import final_steps, maybe_signature
-from .enqueue import build_row, callbacks, enqueue
-from .exceptions import ChordError
-from .models import Job
-from .registry import tasks
-from .serialization import exception_to_dict, loads
+from djq import states, store
+from djq.calling.enqueue import build_row, callbacks, enqueue
+from djq.calling.registry import tasks
+from djq.canvas import final_steps, maybe_signature
+from djq.exceptions import ChordError
+from djq.models import Job
+from djq.serialization import exception_to_dict, loads
 
 logger = logging.getLogger("djq.continuation")
 

@@ -7,16 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from . import options as checks
-from . import states, store, store_rows
-from .conf import settings
-from .db.postgres import JOBS_CHANNEL
-from .enqueue import build_row, enqueue
-from .limits import parse_rate
-from .models import Job
-from .remote import broadcast as send
-from .remote import register
-from .result import AsyncResult
+from djq import options as checks
+from djq import states, store
+from djq.calling.enqueue import build_row, enqueue
+from djq.calling.result import AsyncResult
+from djq.conf import settings
+from djq.limits import parse_rate
+from djq.models import Job
+from djq.roles.remote import broadcast as send
+from djq.roles.remote import register
+from djq.store import rows as store_rows
+from djq.store.postgres import JOBS_CHANNEL
 
 
 def revoke(

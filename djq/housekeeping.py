@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from . import store, store_rows
-from .conf import settings
-from .task import task
+from djq import store
+from djq.conf import settings
+from djq.store import rows as store_rows
+from djq.task import task
 
 
 @task(name="djq.purge_results")

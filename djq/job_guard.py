@@ -18,9 +18,9 @@ from contextlib import contextmanager
 
 from django.db import DatabaseError, InterfaceError
 
-from . import options as checks
-from .records import Claim, Outcome, failed
-from .serialization import loads, safe_text
+from djq import options as checks
+from djq.records import Claim, Outcome, failed
+from djq.serialization import loads, safe_text
 
 logger = logging.getLogger("djq.worker")
 

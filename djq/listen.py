@@ -10,7 +10,7 @@ import select
 
 from django.db import connections
 
-from .conf import settings
+from djq.conf import settings
 
 
 class Listener:

@@ -11,11 +11,11 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
 
-from . import states
-from .conf import timezone_name
-from .options import ID_MAX, PRIORITY_MAX, PRIORITY_MIN  # (defined with the call checks)
-from .schedules import clocked, crontab, interval, solar, zone
-from .serialization import Decoder, Encoder
+from djq import states
+from djq.conf import timezone_name
+from djq.options import ID_MAX, PRIORITY_MAX, PRIORITY_MIN  # (defined with the call checks)
+from djq.schedules import clocked, crontab, interval, solar, zone
+from djq.serialization import Decoder, Encoder
 
 #: the longest task (and group) id: Celery's practical limit (ids are strings of any form)
 TASK_ID_MAX = ID_MAX

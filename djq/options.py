@@ -15,11 +15,11 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .conf import settings
-from .limits import parse_rate
+from djq.conf import settings
+from djq.limits import parse_rate
 
 if TYPE_CHECKING:
-    from .task import Task
+    from djq.task import Task
 
 #: job priorities: higher runs first (the column's check constraint)
 PRIORITY_MIN, PRIORITY_MAX = -100, 255

@@ -16,9 +16,10 @@ from collections import defaultdict
 from django.db.models import Max
 from django.db.models.functions import Trunc
 
-from . import store, store_rows
-from .charts import bar_chart
-from .models import QueueDepth
+from djq import store
+from djq.adminsite.charts import bar_chart
+from djq.models import QueueDepth
+from djq.store import rows as store_rows
 
 #: the most queues the history page charts one by one (the deepest in the range)
 CHARTED = 6

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import states
-from .serialization import dumps, exception_to_dict
+from djq import states
+from djq.serialization import dumps, exception_to_dict
 
 
 @dataclass(frozen=True, slots=True)

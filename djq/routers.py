@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.db import DEFAULT_DB_ALIAS
 
-from .conf import settings
+from djq.conf import settings
 
 APP_LABEL = "djq"
 

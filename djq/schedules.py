@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
-from . import sun
+from djq import sun
 
 UTC = dt.UTC
 #: Longer than any real DST/offset change, so scans around a transition see both sides of it.

@@ -18,9 +18,9 @@ from django.db import DatabaseError
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q, Sum
 from django.db.models.functions import TruncMinute
 
-from . import queue_depth, store
-from .leases import acquire
-from .models import RUNTIME_BOUNDS, Job, JobStat
+from djq import queue_depth, store
+from djq.models import RUNTIME_BOUNDS, Job, JobStat
+from djq.store.leases import acquire
 
 logger = logging.getLogger("djq.stats")
 

@@ -17,17 +17,21 @@ from collections.abc import Callable, Iterable
 
 from django.db import transaction
 
-from . import options as checks
-from . import request as request_context
-from . import states, store
-from .canvas import Signature, chunks, xmap, xstarmap
-from .conf import settings
-from .eager import run_eagerly
-from .enqueue import build_row, enqueue_many, send_task  # re-exported: djq.task.send_task
-from .exceptions import MaxRetriesExceededError, Retry
-from .registry import tasks
-from .result import AsyncResult
-from .serialization import check_arguments
+from djq import options as checks
+from djq import states, store
+from djq.calling import request as request_context
+from djq.calling.enqueue import (  # re-exported: djq.task.send_task
+    build_row,
+    enqueue_many,
+    send_task,
+)
+from djq.calling.registry import tasks
+from djq.calling.result import AsyncResult
+from djq.canvas import Signature, chunks, xmap, xstarmap
+from djq.conf import settings
+from djq.exceptions import MaxRetriesExceededError, Retry
+from djq.running.eager import run_eagerly
+from djq.serialization import check_arguments
 
 logger = logging.getLogger("djq.task")
 

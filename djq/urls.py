@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from djq.adminsite import views
 
 app_name = "djq"
 urlpatterns = [

@@ -27,24 +27,25 @@ from dataclasses import dataclass, field
 
 from django.db import DatabaseError, InterfaceError, connections, transaction
 
-from . import records, signals, store, store_rows
-from .banner import banner
-from .beat import start_beat_thread
-from .conf import settings
-from .db.postgres import CONTROL_CHANNEL, JOBS_CHANNEL
-from .exceptions import TaskRevokedError, WorkerLostError
-from .job_guard import checked_limits, guard, validate_row
-from .listen import Listener
-from .options import resolve_options
-from .pools import pool_class
-from .records import Claim, Outcome
-from .registry import tasks
-from .remote import Mailbox
-from .roles.completer import Completer
-from .roles.producer import Producer
-from .roles.rescuer import Rescuer
-from .waiting import Waiter
-from .worker_events import WorkerEvents
+from djq import records, signals, store
+from djq.beat import start_beat_thread
+from djq.calling.registry import tasks
+from djq.conf import settings
+from djq.exceptions import TaskRevokedError, WorkerLostError
+from djq.job_guard import checked_limits, guard, validate_row
+from djq.listen import Listener
+from djq.options import resolve_options
+from djq.records import Claim, Outcome
+from djq.roles.banner import banner
+from djq.roles.completer import Completer
+from djq.roles.events import WorkerEvents
+from djq.roles.producer import Producer
+from djq.roles.remote import Mailbox
+from djq.roles.rescuer import Rescuer
+from djq.running.pools import pool_class
+from djq.running.waiting import Waiter
+from djq.store import rows as store_rows
+from djq.store.postgres import CONTROL_CHANNEL, JOBS_CHANNEL
 
 logger = logging.getLogger("djq.worker")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from djq import store
-from djq.execute import execute
+from djq.running.execute import execute
 
 WORKER = "inprocess@test"
 

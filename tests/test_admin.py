@@ -14,10 +14,10 @@ from django.test import Client, override_settings
 from django.urls import reverse
 
 from djq import control, send_task, states, store
-from djq.admin_support import EstimatedCountPaginator, duration
-from djq.charts import bar_chart, nice_ceiling
+from djq.adminsite.charts import bar_chart, nice_ceiling
+from djq.adminsite.support import EstimatedCountPaginator, duration
+from djq.adminsite.workflow import tree
 from djq.models import Job, Queue, Worker
-from djq.workflow import tree
 from testproject.demo.tasks import add, fail, xsum
 
 pytestmark = pytest.mark.django_db

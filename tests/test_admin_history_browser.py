@@ -82,7 +82,7 @@ def test_the_last_hour_s_counts_come_from_the_rollup_and_the_live_tail():
     """The dashboard's counts by queue and state, its slowest tasks, the queue list's failures
     and the metrics read the rolled-up minutes, then the jobs finished since (issue 14: fast at
     a million jobs); jobs pruned after the rollup still count."""
-    from djq import monitor, views
+    from djq.adminsite import monitor, views
 
     finished_jobs(ok=3, failed=1, minutes_ago=6)
     assert stats.rollup("t@test", "default") > 0

@@ -11,9 +11,10 @@ from django.db.models import F
 from django.urls import reverse
 
 from djq import admin as djq_admin
-from djq import states, store, store_rows
+from djq import states, store
 from djq.models import ControlMessage, ControlReply, Job
-from djq.remote import Mailbox
+from djq.roles.remote import Mailbox
+from djq.store import rows as store_rows
 from testproject.demo.tasks import add
 from tests.test_admin import post_action, staff  # noqa: F401 - the fixture
 

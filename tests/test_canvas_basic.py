@@ -150,7 +150,7 @@ def test_a_fenced_off_completion_enqueues_no_link():
     # The link is enqueued in the transaction that records the outcome: a fenced-off
     # outcome records nothing and so enqueues nothing.
     from djq import store
-    from djq.execute import execute
+    from djq.running.execute import execute
 
     first = add.apply_async((2, 2), link=mul.s(10))
     [job] = claim()

@@ -16,8 +16,8 @@ from django.test import override_settings
 from django.urls import reverse
 
 from djq import AsyncResult, control, send_task, states, task
-from djq.celery_compat import check_settings, report
 from djq.conf import ANNOTATION_KEYS
+from djq.contrib.celery_compat import check_settings, report
 from djq.exceptions import TimeoutError
 from djq.models import Job, Worker
 from djq.options import resolve_options
@@ -490,8 +490,8 @@ def test_docs_name_exactly_the_annotation_keys_djq_reads():
 
 @pytest.mark.django_db
 def test_each_annotation_key_has_an_effect():
+    from djq.calling.registry import tasks
     from djq.limits import effective_limits
-    from djq.registry import tasks
 
     given = {"time_limit": 9.0, "soft_time_limit": 8.0, "ignore_result": True,
              "track_started": False}  # fmt: skip

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from djq import celery_compat as cc
 from djq.conf import DEFAULTS
+from djq.contrib import celery_compat as cc
 from tests.helpers import REPO_ROOT, run_manage
 
 SAMPLE = REPO_ROOT / "tests" / "celery_sample"

@@ -13,8 +13,8 @@ import json
 import pytest
 from django.db import connection
 
-from djq.db.postgres import CLAIM
 from djq.models import Queue
+from djq.store.postgres import CLAIM
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres_only]
 
@@ -99,7 +99,7 @@ def test_a_paused_queue_is_not_claimed_from_on_an_analysed_backlog():
 def test_next_due_walks_the_claim_index_one_probe_per_priority():
     """The worker's "when is the next job due?" has no index in run_after order of its own (one
     index fewer to write per job): it probes the claim index once per priority present."""
-    from djq.db.postgres import NEXT_DUE, next_due
+    from djq.store.postgres import NEXT_DUE, next_due
 
     with connection.cursor() as cursor:
         _fill(cursor, ["default"])

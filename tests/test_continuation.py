@@ -10,8 +10,8 @@ import pytest
 from django.db.models import F
 
 from djq import continuation, states, store
-from djq.execute import execute
 from djq.models import Job
+from djq.running.execute import execute
 from testproject.demo.tasks import add, mul
 
 pytestmark = pytest.mark.django_db

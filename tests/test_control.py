@@ -9,9 +9,9 @@ import threading
 import pytest
 
 from djq import control, states, store
+from djq.calling.registry import tasks
 from djq.limits import effective_limits, parse_rate, slots
 from djq.models import Job, TaskLimit
-from djq.registry import tasks
 from testproject.demo.tasks import add, exclusive, limited
 from tests.inprocess import in_thread
 

@@ -30,7 +30,7 @@ from django.utils import timezone  # noqa: E402
 
 from djq import AsyncResult, states  # noqa: E402
 from djq.backends import DjqBackend  # noqa: E402
-from djq.django_tasks import TASK_NAME  # noqa: E402
+from djq.contrib.django_tasks import TASK_NAME  # noqa: E402
 from djq.models import Job  # noqa: E402
 from testproject.djtasks import tasks as djt  # noqa: E402
 from tests.helpers import run_python, worker_env  # noqa: E402

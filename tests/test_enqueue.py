@@ -13,8 +13,8 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext, override_settings
 
 from djq import EagerResult, enqueue_many, send_task, states, store, task
+from djq.calling.result import AsyncResult
 from djq.models import Job
-from djq.result import AsyncResult
 from testproject.demo.tasks import add, echo, fail, record_slowly, retry_twice
 from tests.inprocess import claim, in_thread
 

@@ -22,7 +22,7 @@ from django.db import transaction
 
 from djq import chain, control, signals, states
 from djq.events import EVENT_TYPES, EventDispatcher, Receiver
-from djq.events_monitor import Dumper
+from djq.events.monitor import Dumper
 from djq.events_state import State
 from djq.listen import Listener
 from djq.models import EventBatch

@@ -11,8 +11,8 @@ from django.test.utils import override_settings
 
 from djq import send_task, states
 from djq.exceptions import SoftTimeLimitExceeded
-from djq.execute import execute, soft_limit
 from djq.models import Job
+from djq.running.execute import execute, soft_limit
 from djq.serialization import loads
 from testproject.demo.tasks import add, fail, soft_limited
 from tests.inprocess import claim

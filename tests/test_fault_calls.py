@@ -12,8 +12,8 @@ import threading
 import pytest
 from django.db import connection, connections, transaction
 
+from djq.calling.registry import tasks
 from djq.models import Job
-from djq.registry import tasks
 from tests.faults import BAD_CALLS, TAKEN_ID
 
 pytestmark = pytest.mark.django_db

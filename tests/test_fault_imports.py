@@ -107,7 +107,7 @@ def test_a_worker_gives_an_errback_the_exception_without_importing_its_module(st
 @pytest.mark.django_db(transaction=True)
 def test_a_django_task_header_never_imports_the_module_it_names(start_worker, probe):
     pytest.importorskip("django.tasks")
-    from djq.django_tasks import HEADER, TASK_NAME
+    from djq.contrib.django_tasks import HEADER, TASK_NAME
 
     header = {"path": f"{probe.module}.task", "backend": "default", "priority": 0,
               "queue_name": "default", "run_after": None, "takes_context": False}  # fmt: skip

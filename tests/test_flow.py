@@ -9,8 +9,8 @@ import pytest
 from django.db.models import F
 
 from djq import control, store
-from djq.flow import FlowControl
 from djq.models import Job
+from djq.roles.flow import FlowControl
 from testproject.demo.tasks import add
 
 pytestmark = pytest.mark.django_db

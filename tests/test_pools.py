@@ -13,9 +13,9 @@ from django.db.models import F
 from djq import states, store
 from djq.exceptions import WorkerLostError
 from djq.models import Job
-from djq.pool import PreforkPool, lost_outcome
-from djq.pools import pool_class
-from djq.threads import SoloPool, ThreadPool
+from djq.running.pools import pool_class
+from djq.running.pools.prefork import PreforkPool, lost_outcome
+from djq.running.pools.threads import SoloPool, ThreadPool
 from testproject.demo.tasks import add
 
 pytestmark = pytest.mark.django_db

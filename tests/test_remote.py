@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from djq import remote, store, store_rows
+from djq import store
 from djq.models import ControlMessage, ControlReply
+from djq.roles import remote
+from djq.store import rows as store_rows
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,8 @@ from django.test.utils import override_settings
 
 from djq import AsyncResult, GroupResult, states, store, task
 from djq.exceptions import TaskRevokedError, TimeoutError
-from djq.execute import execute
 from djq.models import Job
+from djq.running.execute import execute
 from testproject.demo.tasks import (
     DemoError,
     add,

@@ -25,8 +25,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def _listen_everywhere():
     """A connection LISTENing on every result channel: it hears any completion NOTIFY."""
-    from djq.db.postgres import DONE_CHANNEL_PREFIX
     from djq.listen import Listener
+    from djq.store.postgres import DONE_CHANNEL_PREFIX
 
     channels = [f"{DONE_CHANNEL_PREFIX}{i:02x}" for i in range(256)]
     return Listener(None, channels)  # (connects on ``with``)
@@ -50,7 +50,7 @@ def test_completions_nobody_waits_on_send_no_notify(start_worker):
         assert _heard(listener) == []
         assert not Job.objects.filter(waited=True).exists()
         # one get(): exactly its own job is announced, on its own channel
-        from djq.db.postgres import done_channel
+        from djq.store.postgres import done_channel
 
         waited = demo.slow_add.delay(2, 3, seconds=0.5)
         assert waited.get(timeout=20) == 5

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from djq.retry import autoretry_countdown, backoff_delay
+from djq.running.retry import autoretry_countdown, backoff_delay
 from testproject.demo.tasks import divide
 
 # retries, factor, maximum, expected delay without jitter

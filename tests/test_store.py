@@ -13,9 +13,9 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from djq import control, enqueue_many, states, store
+from djq.calling.result import AsyncResult
 from djq.exceptions import TaskRevokedError, WorkerLostError
 from djq.models import Job, Worker
-from djq.result import AsyncResult
 from djq.serialization import dumps, exception_to_dict, loads
 from testproject.demo.tasks import add, echo, noop, record_slowly
 from tests.inprocess import claim, in_thread
@@ -247,7 +247,7 @@ def test_a_claim_skips_rows_locked_by_another_transaction():
 
 @pytest.mark.postgres_only
 def test_the_claim_query_uses_the_partial_claim_index():
-    from djq.db.postgres import CLAIM
+    from djq.store.postgres import CLAIM
 
     with connection.cursor() as cursor:
         # A history of finished jobs (which the partial index leaves out) and a small backlog.

@@ -9,10 +9,10 @@ import pytest
 from django.test.utils import override_settings
 
 from djq import EagerResult, Task, shared_task, signals, states, store, task
+from djq.calling.registry import tasks
 from djq.exceptions import Ignore, MaxRetriesExceededError, Reject, Retry
-from djq.execute import execute
 from djq.models import Job
-from djq.registry import tasks
+from djq.running.execute import execute
 from testproject.demo.tasks import (
     DemoError,
     add,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from djq.waiting import Waiter
+from djq.running.waiting import Waiter
 
 
 def test_wait_returns_the_readable_objects_and_rebuilds_only_on_a_new_set():

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from djq.daemon import node_format
 from djq.models import Worker
+from djq.roles.daemon import node_format
 from djq.worker import expand_name
 from testproject.demo import tasks as demo
 from tests.helpers import MANAGE_PY, wait_for, worker_env

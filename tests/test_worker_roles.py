@@ -11,10 +11,11 @@ import signal
 
 import pytest
 
-from djq import enqueue_many, leases, states, store
+from djq import enqueue_many, states, store
 from djq.exceptions import WorkerLostError
 from djq.models import Job, Lease
 from djq.roles.rescuer import LEASE_NAME, Rescuer
+from djq.store import leases
 from testproject.demo import tasks as demo
 from tests.helpers import wait_for
 from tests.worker_support import job, lines, wait_lines, wait_state

@@ -26,14 +26,15 @@ from typing import TYPE_CHECKING
 
 from django.db import InterfaceError, OperationalError, transaction
 
-from .. import job_logs, signals, states, store
-from ..continuation import may_continue
-from ..execute import report_lost
-from ..job_guard import safely
-from ..records import Claim, Outcome, unstorable
+from djq import signals, states, store
+from djq.continuation import may_continue
+from djq.job_guard import safely
+from djq.records import Claim, Outcome, unstorable
+from djq.running.execute import report_lost
+from djq.store import job_logs
 
 if TYPE_CHECKING:  # (for annotations only: the worker's layer imports this module)
-    from ..worker_events import WorkerEvents
+    from djq.roles.events import WorkerEvents
 
 logger = logging.getLogger("djq.worker")
 

@@ -23,15 +23,15 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from .. import store
-from ..flow import SATURATED_BACKOFF, FlowControl
-from ..records import Claim
+from djq import store
+from djq.records import Claim
+from djq.roles.flow import SATURATED_BACKOFF, FlowControl
 
 if TYPE_CHECKING:  # (for annotations only: the worker imports this module)
-    from ..pool import PreforkPool
-    from ..threads import ThreadPool
-    from ..worker import WorkerConfig
-    from ..worker_events import WorkerEvents
+    from djq.roles.events import WorkerEvents
+    from djq.running.pools.prefork import PreforkPool
+    from djq.running.pools.threads import ThreadPool
+    from djq.worker import WorkerConfig
 
     Pool = PreforkPool | ThreadPool
 

@@ -21,9 +21,10 @@ import logging
 import random
 import time
 
-from .. import leases, stats, store
-from ..events import events_expire
-from ..states import PENDING
+from djq import stats, store
+from djq.events import events_expire
+from djq.states import PENDING
+from djq.store import leases
 
 logger = logging.getLogger("djq.worker")
 

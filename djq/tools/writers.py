@@ -22,10 +22,16 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .layers import PACKAGE, SKIPPED_DIRS, module_name
+from djq.tools.layers import PACKAGE, SKIPPED_DIRS, module_name
 
 #: the store layer: modules allowed to write (dotted prefixes)
-WRITERS = ("djq.store", "djq.db", "djq.store_rows", "djq.leases", "djq.job_logs")
+WRITERS = (
+    "djq.store",
+    "djq.store.vendor",
+    "djq.store.rows",
+    "djq.store.leases",
+    "djq.store.job_logs",
+)
 QUERYSET_WRITES = {
     "create",
     "update",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 
 from djq.beat import DEFAULT_LEASE, Beat, BeatConfig
-from djq.celery_flags import BEAT_FLAGS, add_flags, warn_given
+from djq.contrib.celery_flags import BEAT_FLAGS, add_flags, warn_given
 from djq.management.commands.djq_worker import _setup_logging, _write_pidfile, run_service
 
 

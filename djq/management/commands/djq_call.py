@@ -8,7 +8,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from djq.enqueue import send_task
+from djq.calling.enqueue import send_task
 from djq.serialization import Decoder
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from djq.celery_compat import check_settings, report
+from djq.contrib.celery_compat import check_settings, report
 
 
 class Command(BaseCommand):

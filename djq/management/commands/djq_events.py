@@ -11,7 +11,7 @@ from django.db import connections
 
 from djq import store
 from djq.events import Receiver
-from djq.events_monitor import Dumper, Monitor, json_line
+from djq.events.monitor import Dumper, Monitor, json_line
 
 #: events replayed into the monitor at start, so that it opens on a populated screen
 MONITOR_BACKLOG = 1000

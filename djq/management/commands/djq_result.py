@@ -8,8 +8,8 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from djq import states
+from djq.calling.result import AsyncResult
 from djq.exceptions import TimeoutError
-from djq.result import AsyncResult
 
 
 class Command(BaseCommand):

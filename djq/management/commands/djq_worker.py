@@ -10,8 +10,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from djq import daemon
-from djq.celery_flags import WORKER_FLAGS, add_flags, standin_pool, warn_given
+from djq.contrib.celery_flags import WORKER_FLAGS, add_flags, standin_pool, warn_given
+from djq.roles import daemon
 from djq.worker import DEFAULT_NAME, Worker, WorkerConfig, expand_name
 
 

@@ -1,0 +1,1 @@
+"""Integrations: Celery compatibility and Django's Tasks framework."""

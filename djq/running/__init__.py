@@ -1,0 +1,1 @@
+"""Running jobs: the execute steps, eager mode, retry policy and the pools."""

@@ -1,0 +1,186 @@
+"""The ``threads`` and ``solo`` pools: jobs run in the worker process itself.
+
+For I/O-bound tasks (threads) and debugging (solo). Neither can enforce a hard time limit or
+terminate a running job (a thread cannot be killed); soft limits are raised asynchronously in a
+pool thread, and by SIGALRM in the solo pool (the main thread).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue as queue_module
+import socket
+import threading
+import time
+
+from django.db import close_old_connections, connections
+
+from djq.records import Claim, Outcome, lost
+from djq.running.execute import execute
+
+logger = logging.getLogger("djq.worker")
+
+
+class ThreadPool:
+    """Jobs run in threads of the worker process: for I/O-bound tasks. Hard time limits and
+    terminate are not possible for threads; soft limits are raised asynchronously."""
+
+    name = "threads"
+
+    def __init__(self, concurrency: int, hostname: str, depth: int = 1, reserve_wait: float = 1.0,
+                 **ignored):  # fmt: skip
+        self.max_procs = self.min_procs = concurrency
+        self.depth = max(1, depth)  # the worker keeps up to depth x threads jobs in reserve
+        self.reserve_wait = reserve_wait
+        self.began: list[Claim] = []
+        self.started_at: dict[str, float] = {}
+        self.hostname = hostname
+        self.inbox: queue_module.Queue = queue_module.Queue()
+        self.outbox: queue_module.Queue = queue_module.Queue()
+        self.running: dict[str, Claim] = {}
+        self.lock = threading.Lock()
+        self.wake_r, self.wake_w = socket.socketpair()
+        self.wake_r.setblocking(False)
+        self.threads: list[threading.Thread] = []
+        self.unstarted: list[Claim] = []
+
+    @property
+    def concurrency(self) -> int:
+        return self.max_procs
+
+    def start(self) -> None:
+        for i in range(self.max_procs):
+            thread = threading.Thread(target=self._loop, name=f"djq-pool-{i}", daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def _loop(self) -> None:
+        while (message := self.inbox.get()) is not None:
+            self._run(*message)
+        connections.close_all()
+
+    def _run(self, job: Claim, soft: float | None) -> None:
+        """Run one job in this thread and post its outcome (waking the worker's loop)."""
+        try:
+            outcome = execute(job, self.hostname, soft)
+        except BaseException as exc:
+            outcome = lost(job, exc)
+        finally:
+            close_old_connections()
+        with self.lock:
+            self.running.pop(job.id, None)
+            self.started_at.pop(job.id, None)
+        self.outbox.put(outcome)
+        self.wake_w.send(b"x")
+
+    def busy(self) -> int:
+        with self.lock:
+            return len(self.running)
+
+    def free_slots(self) -> int:
+        return self.max_procs - self.busy()
+
+    def take_began(self) -> list[Claim]:
+        began, self.began = self.began, []
+        return began
+
+    def reserve_room(self, buffered: int) -> int:
+        """More jobs the worker may claim into its reserve: none while every thread is busy
+        with a job older than ``reserve_wait`` (the reserve would wait behind long jobs)."""
+        with self.lock:
+            oldest = min(self.started_at.values(), default=None)
+        if self.free_slots() <= 0 and oldest is not None:
+            if time.monotonic() - oldest > self.reserve_wait:
+                return 0
+        return self.max_procs * self.depth - self.busy() - buffered
+
+    def reclaim_stuck(self) -> None:
+        pass  # jobs wait in the worker's reserve, not in threads
+
+    def running_jobs(self) -> list[Claim]:
+        with self.lock:
+            return list(self.running.values())
+
+    def active_jobs(self) -> list[tuple[Claim, int, float | None]]:
+        return [(job, os.getpid(), None) for job in self.running_jobs()]
+
+    def pids(self) -> list[int]:
+        return [os.getpid()]
+
+    def submit(self, job: Claim, soft: float | None, hard: float | None) -> None:
+        with self.lock:
+            self.running[job.id] = job
+            self.started_at[job.id] = time.monotonic()
+        self.began.append(job)
+        self.inbox.put((job, soft))
+
+    def waitables(self) -> list:
+        return [self.wake_r]
+
+    def collect(self, ready: list) -> list[Outcome]:
+        try:
+            while self.wake_r.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+        outcomes = []
+        while True:
+            try:
+                outcomes.append(self.outbox.get_nowait())
+            except queue_module.Empty:
+                return outcomes
+
+    def check_limits(self, now: float) -> list[Outcome]:
+        return []
+
+    def next_deadline(self) -> float | None:
+        return None
+
+    def terminate(self, job_id: str, signame: str) -> bool:
+        logger.warning("The %s pool cannot terminate a running job (%s)", self.name, job_id)
+        return False
+
+    def skip(self, job_id: str) -> None:
+        pass
+
+    def begin_stop(self) -> None:
+        pass
+
+    def alive(self) -> int:
+        return len(self.threads)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for _ in self.threads:
+            self.inbox.put(None)
+        deadline = time.monotonic() + timeout
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def kill_all(self) -> list[Claim]:
+        return self.running_jobs()
+
+    def resize(self, max_procs: int, min_procs: int | None = None) -> None:
+        logger.warning("The threads pool cannot be resized while running")
+
+
+class SoloPool(ThreadPool):
+    """One job at a time, inline in the worker's main thread (soft limits by SIGALRM)."""
+
+    name = "solo"
+
+    def __init__(self, concurrency: int, hostname: str, depth: int = 1, reserve_wait: float = 1.0,
+                 **ignored):  # fmt: skip
+        super().__init__(1, hostname, depth, reserve_wait)
+
+    def start(self) -> None:
+        pass
+
+    def submit(self, job: Claim, soft: float | None, hard: float | None) -> None:
+        with self.lock:
+            self.running[job.id] = job
+        self.began.append(job)
+        self._run(job, soft)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        pass

@@ -1,0 +1,584 @@
+"""The one module that writes job state: enqueue, claim, complete, release, heartbeat, rescue,
+revoke, progress and purge. The worker, the API, the admin and the commands all come here.
+
+Each function takes a database alias (default ``DJQ_DATABASE``) and delegates its SQL to the vendor
+module in ``djq.db``. Claimed jobs and outcomes travel as typed records (``djq.records``: Claim,
+Outcome); the vendor modules get plain rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from django.db import IntegrityError, connections, transaction
+from django.db.models.functions import Now
+
+from djq import states
+from djq.conf import settings
+from djq.exceptions import TaskRevokedError, WorkerLostError
+from djq.job_guard import claim_order
+from djq.limits import slots
+from djq.models import EventBatch, Group, Job, JobStat, Queue, TaskLimit, Worker
+from djq.records import Claim, Outcome, not_run, outcome
+from djq.serialization import dumps, exception_to_dict, loads
+from djq.store.vendor import sql_for
+
+FINISHED_FIELDS = (
+    "id", "state", "name", "options", "result", "parent_id", "root_id", "group_id",
+)  # fmt: skip
+
+
+#: Called with (finished job rows, using) inside the transaction that recorded them: complete,
+#: rescue and revoke run work-flow continuations this way. ``djq.apps`` registers
+#: ``djq.continuation.after_complete`` in ``ready()``; the store never imports the layers above.
+CompletionHook = Callable[[list[dict], "str | None"], None]
+_completion_hooks: list[CompletionHook] = []
+
+
+def add_completion_hook(hook: CompletionHook) -> None:
+    """Run ``hook(finished, using)`` after jobs end (idempotent: a hook is added once)."""
+    if hook not in _completion_hooks:
+        _completion_hooks.append(hook)
+
+
+def _run_completion_hooks(finished: list[dict], using: str | None = None) -> None:
+    for hook in _completion_hooks:
+        hook(finished, using)
+
+
+def alias(using: str | None = None) -> str:
+    return using or settings.DATABASE
+
+
+def _cursor_and_sql(using: str | None):
+    connection = connections[alias(using)]
+    return connection.cursor(), sql_for(connection)
+
+
+def insert_jobs(rows: Sequence[dict], using: str | None = None) -> dict[str, str]:
+    """Insert job rows (built by ``djq.enqueue``) in one statement, in the caller's transaction.
+
+    On PostgreSQL the same statement NOTIFYs the rows' queues; the notification is delivered at
+    commit, so a worker is never woken for a job it cannot see yet. Unique jobs whose key is
+    taken are not inserted: returns {their id: the id of the job holding the key}.
+    """
+    if not rows:
+        return {}
+    if any(row.get("id_given") for row in rows):
+        return _insert_given_ids(rows, using)
+    return _insert(rows, using)
+
+
+def _insert_given_ids(rows: Sequence[dict], using: str | None) -> dict[str, str]:
+    """Rows whose task id the caller chose may collide with an existing job: the insert runs in
+    a savepoint, so a taken id is a ValueError naming it and the caller's transaction goes on
+    (a unique violation waits for a concurrent inserter of the same id: race-free)."""
+    ids = [row["id"] for row in rows]
+    if len(set(ids)) < len(ids):
+        dup = next(row for i, row in enumerate(rows) if row["id"] in ids[:i])
+        raise ValueError(f"{dup['name']}: task_id {dup['id']!r} is given to two jobs")
+    try:
+        with transaction.atomic(using=alias(using)):
+            return _insert(rows, using)
+    except IntegrityError:
+        given = [row["id"] for row in rows if row.get("id_given")]
+        taken = set(Job.objects.using(alias(using)).filter(id__in=given)
+                    .values_list("id", flat=True))  # fmt: skip
+        for row in rows:
+            if row.get("id_given") and _same_id(row["id"], taken):
+                raise ValueError(f"{row['name']}: task_id {row['id']!r} is already the id of "
+                                 "another job") from None  # fmt: skip
+        raise
+
+
+def _same_id(job_id: str, taken: set) -> bool:
+    return any(str(t) == str(job_id) for t in taken)
+
+
+def _insert(rows: Sequence[dict], using: str | None) -> dict[str, str]:
+    existing: dict[str, str] = {}
+    if not any(row.get("unique_key") for row in rows):
+        cursor, sql = _cursor_and_sql(using)
+        with cursor:
+            sql.insert(cursor, list(rows))
+        return existing
+    with transaction.atomic(using=alias(using)):  # the key and its job commit together
+        cursor, sql = _cursor_and_sql(using)
+        with cursor:
+            taken: dict[str, str] = {}  # keys taken by rows of this very batch
+            rows = [row for row in rows if not _taken(cursor, sql, row, existing, taken)]
+            if rows:
+                sql.insert(cursor, list(rows))
+    return existing
+
+
+def _taken(cursor, sql, row: dict, existing: dict, taken: dict) -> bool:
+    """Take the row's unique key for it, or note which job holds it (True: do not insert).
+
+    The lock row is written with one upsert that succeeds only when the key is free (its
+    holder finished more than ``unique_for`` ago); concurrent enqueuers of a key wait for each
+    other on that row, so exactly one of them inserts a job. A holder that was deleted (purged)
+    is replaced by a conditional update.
+    """
+    key = row.get("unique_key")
+    if not key:
+        return False
+    if key in taken:  # an earlier row of this batch (not inserted yet) holds it
+        existing[row["id"]] = taken[key]
+        return True
+    if sql.take_unique(cursor, key, row["id"]):
+        taken[key] = row["id"]
+        return False
+    holder = sql.unique_holder(cursor, key)
+
+    if holder and not Job.objects.using(cursor.db.alias).filter(id=holder).exists():
+        if sql.replace_unique(cursor, key, holder, row["id"]):
+            taken[key] = row["id"]
+            return False
+        holder = sql.unique_holder(cursor, key)
+    existing[row["id"]] = holder
+    return True
+
+
+def release_unique(jobs: Iterable[tuple[str, str, float]], using: str | None = None) -> None:
+    """Finished unique jobs (key, job id, unique_for): their key is free after unique_for."""
+    cursor, sql = _cursor_and_sql(using)
+    with cursor:
+        for key, job_id, unique_for in jobs:
+            sql.release_unique(cursor, key, job_id, unique_for)
+
+
+def claim(
+    worker: str,
+    queues: Sequence[str],
+    limit: int,
+    lease: float,
+    using: str | None = None,
+    skip: Sequence[str] = (),
+) -> list[Claim]:
+    """Mark up to ``limit`` due jobs of ``queues`` RESERVED for ``worker``, highest priority
+    first (jobs of the task names in ``skip`` are left alone)."""
+    if limit <= 0 or not queues:
+        return []
+    cursor, sql = _cursor_and_sql(using)
+    with cursor:
+        rows = sql.claim(cursor, worker, list(queues), limit, lease, list(skip))
+    jobs = [Claim(*row) for row in rows]
+    jobs.sort(key=claim_order)  # (a row with a bad priority or ETA is failed at dispatch)
+    return jobs
+
+
+def complete(
+    outcomes: Sequence[Outcome | dict], using: str | None = None, started: Sequence = ()
+) -> list[dict]:
+    """Record outcomes of claimed jobs in one statement; returns the jobs actually recorded.
+
+    An outcome whose (id, attempt) no longer holds a held job (the lease ran out and the job
+    was rescued, or it was recorded already) is not recorded: the caller logs it as discarded.
+    ``started`` (claims) are jobs handed to a child since the last write: they become
+    STARTED in the same statement. Continuations (links, chains, chords) are enqueued in the
+    same transaction, so they happen exactly once; a batch whose jobs have none is a single
+    autocommitted statement.
+    """
+    if not outcomes:
+        mark_started(started, using=using)
+        return []
+    outcomes = [outcome(o) for o in outcomes]
+    done = {o.id for o in outcomes}  # (a row must not be updated twice in one statement)
+    started = [s for s in _fences(started) if s["id"] not in done]
+    rows_in = [o.recorded() for o in outcomes]
+    cursor, sql = _cursor_and_sql(using)
+    if not any(o.continues is not False for o in outcomes):
+        with cursor:
+            rows = sql.complete(cursor, rows_in, started)
+        return [dict(zip(FINISHED_FIELDS, row[:8], strict=True)) for row in rows]
+    with transaction.atomic(using=alias(using)), cursor:
+        rows = sql.complete(cursor, rows_in, started)
+        finished = [dict(zip(FINISHED_FIELDS, row[:8], strict=True)) for row in rows]
+        _run_completion_hooks(finished, using=using)
+    return finished
+
+
+def _fences(jobs: Iterable) -> list[dict]:
+    """(id, attempt) of claims — or of dicts holding them — for a fenced statement."""
+    return [
+        {"id": j.id, "attempt": j.attempt} if isinstance(j, Claim)
+        else {"id": j["id"], "attempt": j["attempt"]}
+        for j in jobs
+    ]  # fmt: skip
+
+
+def mark_started(started: Iterable, using: str | None = None) -> list[str]:
+    """RESERVED → STARTED for jobs handed to a child (a batch: one statement)."""
+    started = _fences(started)
+    if not started:
+        return []
+    cursor, sql = _cursor_and_sql(using)
+    with cursor:
+        return [row[0] for row in sql.mark_started(cursor, started)]
+
+
+def release(claims: Iterable, using: str | None = None) -> list[str]:
+    """Hand claimed-but-unstarted jobs back to the queue (warm shutdown)."""
+    claims = _fences(claims)
+    if not claims:
+        return []
+    cursor, sql = _cursor_and_sql(using)
+    with cursor:
+        return [row[0] for row in sql.release(cursor, claims)]
+
+
+def heartbeat(
+    worker: str,
+    ids: Iterable[str],
+    lease: float,
+    processed: int = 0,
+    failed: int = 0,
+    using: str | None = None,
+) -> list[tuple]:
+    """Extend the leases of the jobs ``worker`` holds (``ids``) and refresh its Worker row.
+
+    Only the jobs the worker knows it holds are extended: a job claimed by a statement whose
+    answer was lost (connection dropped at commit) is left to expire and be rescued.
+    Returns (id, attempt, revoked, signal) of those jobs so the worker can act on revokes.
+    """
+    cursor, sql = _cursor_and_sql(using)
+    with cursor:
+        return sql.heartbeat(cursor, worker, list(ids), lease, processed, failed)
+
+
+def rescue(worker: str | None = None, using: str | None = None, grace: float = 0.0) -> list[dict]:
+    """Jobs whose lease expired (or, with ``worker``, all jobs of that dead worker).
+
+    Reserved (never started) and started acks_late jobs are put back on the queue; the other
+    started ones end FAILURE with WorkerLostError.
+    ``grace``: seconds after a database restart during which expired leases are left alone, so
+    that live workers reconnect and extend theirs first (PostgreSQL).
+    """
+    lost = WorkerLostError(
+        f"Worker {worker} exited prematurely" if worker else "Worker lost: its lease expired"
+    )
+    with transaction.atomic(using=alias(using)):
+        cursor, sql = _cursor_and_sql(using)
+        with cursor:
+            rows = sql.rescue(cursor, dumps(exception_to_dict(lost)), worker, grace)
+        rescued = [dict(zip((*FINISHED_FIELDS, "worker"), row[:9], strict=True)) for row in rows]
+        _run_completion_hooks([r for r in rescued if r["state"] != states.PENDING], using)
+    return rescued
+
+
+def revoke(
+    ids: Iterable[str], terminate: bool = False, signal: str = "SIGTERM", using: str | None = None
+) -> list[tuple]:
+    """Revoke jobs: waiting ones end REVOKED at once and never run; running ones are marked, and
+    with ``terminate`` their worker kills the child running them. Returns (id, state, worker)."""
+    ids = [str(i) for i in ids]
+    if not ids:
+        return []
+    revoked = dumps(exception_to_dict(TaskRevokedError("revoked")))
+    with transaction.atomic(using=alias(using)):
+        cursor, sql = _cursor_and_sql(using)
+        with cursor:
+            rows = sql.revoke(cursor, ids, signal if terminate else "", revoked)
+        # jobs that never ran still count for their chord and fire their errbacks
+        finished = [
+            dict(zip(("id", "state", "worker", *FINISHED_FIELDS[2:]), row[:9], strict=True))
+            for row in rows
+            if row[1] == states.REVOKED
+        ]
+        _run_completion_hooks(finished, using=using)
+    return [tuple(row[:3]) for row in rows]
+
+
+def expire_outcome(job: Claim) -> Outcome:
+    """The outcome recorded for a claimed job whose ``expires`` has passed: REVOKED."""
+    return not_run(job, TaskRevokedError("expired"), text="")
+
+
+def set_progress(
+    job_id: str, state: str, meta: Any, attempt: int | None = None, using: str | None = None
+) -> bool:
+    """``Task.update_state`` for a running job: a custom state and its meta (only while the
+    job is STARTED, and with ``attempt`` only for that run)."""
+    cursor, sql = _cursor_and_sql(using)
+    with cursor:
+        return sql.set_progress(cursor, str(job_id), state, dumps(meta), attempt) > 0
+
+
+def next_due(queues: Sequence[str], using: str | None = None) -> float | None:
+    """Seconds (by the database clock) until the next waiting job of ``queues`` is due."""
+    cursor, sql = _cursor_and_sql(using)
+    with cursor:
+        return sql.next_due(cursor, list(queues))
+
+
+def db_now(using: str | None = None) -> dt.datetime:
+    cursor, sql = _cursor_and_sql(using)
+    with cursor:
+        return sql.db_now(cursor)
+
+
+def purge_finished(before: dt.datetime, using: str | None = None, batch: int = 10_000) -> int:
+    """Delete finished jobs older than ``before``, in batches so locks stay short."""
+    total = 0
+    qs = Job.objects.using(alias(using)).finished().filter(finished_at__lt=before)
+    while True:
+        ids = list(qs.values_list("id", flat=True)[:batch])
+        if not ids:
+            return total
+        total += Job.objects.using(alias(using)).filter(id__in=ids).delete()[0]
+
+
+def purge_waiting(queue: str | None = None, using: str | None = None,
+                  ids: Sequence[str] | None = None) -> int:  # fmt: skip
+    """Delete waiting jobs (of one queue, or all, or of ``ids``): Celery's ``purge``."""
+    qs = Job.objects.using(alias(using)).waiting()
+    if queue is not None:
+        qs = qs.filter(queue=queue)
+    if ids is not None:
+        qs = qs.filter(id__in=list(ids))
+    return qs.delete()[0]
+
+
+def forget(job_id: str, using: str | None = None) -> int:
+    """Remove a finished job's row (its result): Celery's ``AsyncResult.forget``."""
+    qs = Job.objects.using(alias(using)).finished().filter(id=job_id)
+    return qs.delete()[0]
+
+
+def save_group(group_id: str, children: list[str], using: str | None = None) -> None:
+    Group.objects.using(alias(using)).update_or_create(
+        id=group_id, defaults={"children": [str(c) for c in children], "size": len(children)}
+    )
+
+
+def create_chord(group_id: str, children: list[str], body: dict, using: str | None = None) -> None:
+    """The chord's counter row, written in the same transaction as its header jobs."""
+    Group.objects.using(alias(using)).create(
+        id=group_id, size=len(children), children=[str(c) for c in children], body=body
+    )
+
+
+def count_chord_members(counts: dict[str, int], using: str | None = None) -> list[dict]:
+    """Add finished header jobs to their chords' counters; return the chords now complete.
+
+    Runs inside the completion transaction. The UPDATE takes the chord row's lock, so concurrent
+    completers of one chord are serialised and exactly one of them sees the counter reach the
+    size and sets ``fired_at``.
+    """
+    from django.db.models import F
+
+    fired = []
+    for group_id, n in sorted(counts.items()):
+        qs = Group.objects.using(alias(using)).filter(id=group_id, body__isnull=False)
+        if not qs.update(completed=F("completed") + n):
+            continue
+        done = qs.filter(completed__gte=F("size"), fired_at__isnull=True).update(
+            fired_at=Now()
+        )
+        if done:
+            fired.append(qs.values("id", "children", "body").get())
+    return fired
+
+
+def fail_jobs(rows: list[dict], using: str | None = None) -> None:
+    """Mark freshly inserted jobs FAILURE with a given exception (a chord body whose header
+    failed): the job exists, so its AsyncResult tells why it did not run."""
+
+    db = alias(using)
+    at = db_now(db).isoformat()
+    jobs = Job.objects.using(db)
+    found = jobs.filter(id__in=[r["id"] for r in rows]).values_list("id", "history")
+    history = {str(i): h for i, h in found}
+    for row in rows:
+        entries = list(history.get(str(row["id"])) or []) + [[states.FAILURE, at, ""]]
+        jobs.filter(id=row["id"], state=states.PENDING).update(
+            state=states.FAILURE,
+            result=row["result"],
+            traceback=row.get("traceback", ""),
+            finished_at=Now(),
+            history=entries,  # the timeline shows the FAILURE (read, then written: fresh rows)
+        )
+
+
+def register_worker(
+    name: str, hostname: str, pid: int, queues: list[str], concurrency: int, pool: str,
+    lease: float, using: str | None = None,
+) -> str | None:  # fmt: skip
+    """Create or take over the Worker row ``name``.
+
+    A row of that name whose heartbeat is fresh belongs to a live worker, unless it is on this host
+    and its process is gone (a restart after a crash): then its jobs are rescued at once. Returns
+    an error message when the name is taken by a live worker.
+    """
+    import os
+
+    db = alias(using)
+    now = db_now(using)
+    old = Worker.objects.using(db).filter(name=name).first()
+    if old is not None and old.stopped_at is None:
+        fresh = (now - old.last_heartbeat).total_seconds() < lease
+        if fresh and not (old.hostname == hostname and not _pid_alive(old.pid, os.getpid())):
+            return (
+                f"a worker named {name!r} is running (pid {old.pid} on {old.hostname}); "
+                "give each worker a unique name with -n"
+            )
+        rescue(worker=name, using=using)
+    Worker.objects.using(db).update_or_create(
+        name=name,
+        defaults={
+            "hostname": hostname, "pid": pid, "queues": list(queues),
+            "concurrency": concurrency, "pool": pool, "started_at": now,
+            "last_heartbeat": now, "stopped_at": None, "processed": 0, "failed": 0,
+        },
+    )  # fmt: skip
+    return None
+
+
+def _pid_alive(pid: int, me: int) -> bool:
+    import os
+
+    if pid == me:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_worker(name: str, processed: int, failed: int, using: str | None = None) -> None:
+
+    Worker.objects.using(alias(using)).filter(name=name).update(
+        stopped_at=Now(), processed=processed, failed=failed
+    )
+
+
+def claim_limited(
+    worker: str,
+    queues: Sequence[str],
+    limit: int,
+    lease: float,
+    task_limits: dict[str, tuple[float | None, int | None]],
+    queue_limits: dict[str, int],
+    skip: Sequence[str] = (),
+    using: str | None = None,
+) -> tuple[list[Claim], set[str], set[str]]:
+    """``claim``, then cluster-wide flow control in the same transaction.
+
+    ``task_limits``: name → (rate in jobs/s, concurrency limit); ``queue_limits``: queue →
+    concurrency limit. Rate-limited jobs whose slot is in the future are deferred to it; jobs
+    over a concurrency limit are handed back. The ``TaskLimit``/``Queue`` row of each limited
+    name is locked while its running jobs are counted, so concurrent claimers are serialised.
+    Returns (jobs to run, saturated task names, saturated queues).
+    """
+    db = alias(using)
+    held = sorted(states.HELD_STATES)  # reserved jobs count: they will run
+    with transaction.atomic(using=db):
+        jobs = claim(worker, queues, limit, lease, using, skip)
+        names = sorted({j.name for j in jobs if j.name in task_limits})
+        limited_queues = sorted({j.queue for j in jobs if j.queue in queue_limits})
+        if not names and not limited_queues:
+            return jobs, set(), set()
+        now = db_now(using)
+        dropped: dict[str, Claim] = {}
+        deferred: dict[str, tuple[Claim, dt.datetime]] = {}
+        full_tasks: set[str] = set()
+        full_queues: set[str] = set()
+        TaskLimit.objects.using(db).bulk_create(
+            [TaskLimit(name=n) for n in names], ignore_conflicts=True
+        )
+        for name in names:
+            rate, most = task_limits[name]
+            row = TaskLimit.objects.using(db).select_for_update().get(name=name)
+            mine = [j for j in jobs if j.name == name]
+            if rate:
+                _take_slots(db, row, mine, rate, now, deferred)
+            mine = [j for j in mine if j.id not in deferred]
+            if most is not None:
+                running = Job.objects.using(db).filter(name=name, state__in=held).count()
+                running -= sum(1 for j, _ in deferred.values() if j.name == name)
+                if _over(mine, running - most, dropped):
+                    full_tasks.add(name)
+        for queue in limited_queues:
+            Queue.objects.using(db).select_for_update().filter(name=queue).first()
+            mine = [j for j in jobs if j.queue == queue and j.id not in dropped
+                    and j.id not in deferred]  # fmt: skip
+            running = Job.objects.using(db).filter(queue=queue, state__in=held).count()
+            running -= sum(1 for j, _ in deferred.values() if j.queue == queue)
+            running -= sum(1 for j in dropped.values() if j.queue == queue)
+            if _over(mine, running - queue_limits[queue], dropped):
+                full_queues.add(queue)
+        cursor, sql = _cursor_and_sql(using)
+        with cursor:
+            if deferred:
+                items = [{"id": j.id, "attempt": j.attempt, "slot": slot,
+                          "slot_text": slot.isoformat()} for j, slot in deferred.values()]
+                sql.defer(cursor, items)  # fmt: skip
+        release(dropped.values(), using=using)
+    kept = [j for j in jobs if j.id not in dropped and j.id not in deferred]
+    return kept, full_tasks, full_queues
+
+
+def _take_slots(db, row, jobs: list[Claim], rate: float, now, deferred: dict) -> None:
+    """Give each job without a slot the next rate-limit slot; future slots are deferred."""
+    fresh = []
+    for job in jobs:
+        slot = (loads(job.options) or {}).get("rate_slot")
+        if slot is None or abs(
+            (dt.datetime.fromisoformat(slot) - job.eta).total_seconds()
+        ) > 0.001:
+            fresh.append(job)
+    if not fresh:
+        return
+    taken, next_slot = slots(row.next_slot_at, now, len(fresh), rate)
+    TaskLimit.objects.using(db).filter(name=row.name).update(next_slot_at=next_slot)
+    for job, slot in zip(fresh, taken, strict=True):
+        if slot > now:
+            deferred[job.id] = (job, slot)
+
+
+def _over(jobs: list[Claim], excess: int, dropped: dict) -> bool:
+    """Hand back the ``excess`` last (lowest-priority) of ``jobs``; True when at the limit."""
+    for job in jobs[::-1][: max(excess, 0)]:
+        dropped[job.id] = job
+    return excess >= 0
+
+
+def insert_events(
+    hostnames: list[str], counts: list[int], payloads: list[str], using: str | None = None
+) -> None:
+    """Append batches of monitoring events (each a JSON text of ``counts[i]`` events) in one
+    statement, in the caller's transaction; on PostgreSQL readers are NOTIFYed at commit."""
+    if not payloads:
+        return
+    cursor, sql = _cursor_and_sql(using)
+    with cursor:
+        sql.insert_events(cursor, hostnames, counts, payloads)
+
+
+def prune_events(before: dt.datetime, using: str | None = None, batch: int = 10_000) -> int:
+    """Delete monitoring event batches older than ``before``, in chunks so locks stay short."""
+    events = EventBatch.objects.using(alias(using))
+    total = 0
+    while True:
+        ids = list(events.filter(created_at__lt=before).values_list("id", flat=True)[:batch])
+        if not ids:
+            return total
+        total += events.filter(id__in=ids).delete()[0]
+
+
+def write_job_stats(rows: list[dict], using: str | None = None) -> int:
+    """Insert per-minute rollup rows (``JobStat``); a row already written is left as it is."""
+    made = JobStat.objects.using(alias(using)).bulk_create(
+        [JobStat(**row) for row in rows], ignore_conflicts=True
+    )
+    return len(made)
+
+
+def prune_job_stats(before: dt.datetime, using: str | None = None) -> int:
+    return JobStat.objects.using(alias(using)).filter(bucket__lt=before).delete()[0]
