@@ -62,7 +62,7 @@ lint: venv
 browser:
 	@scripts/ensure-chromium >/dev/null
 
-# tests/test_pgbouncer.py runs workers through a PgBouncer it starts itself (Debian's package).
+# tests/system/test_pgbouncer.py runs workers through a PgBouncer it starts itself (Debian's package).
 pgbouncer:
 	@scripts/ensure-pgbouncer >/dev/null
 

@@ -1,6 +1,7 @@
 """The bad API calls and malformed rows of the ``bad_input`` scenario: the suite's own tables,
-``tests/faults.py`` (``BAD_CALLS``, ``BAD_ROWS``), judged as tests/test_fault_calls.py and
-tests/test_fault_rows.py judge them, against the campaign's durable server and real workers.
+``tests/faults.py`` (``BAD_CALLS``, ``BAD_ROWS``), judged as tests/integration/test_fault_calls.py
+and
+tests/system/test_fault_rows.py judge them, against the campaign's durable server and real workers.
 
 There is no second copy to fall back on: a campaign that quietly ran a smaller table would
 prove less than it says. ``tests`` is imported from the checkout the campaign runs from (its

@@ -11,7 +11,7 @@
 #   3. run the shell commands the pages show (djq_worker --burst, djq_purge …), the worker-name
 #      collision, SIGHUP restart and the cold shutdown described in docs/worker.md.
 # docs/periodic-jobs.md is not checked here (it has its own examples).
-# Exits non-zero on the first failure; tests/test_docs.py runs it in the SQLite test pass.
+# Exits non-zero on the first failure; tests/system/test_docs.py runs it in the SQLite test pass.
 set -euo pipefail
 
 PYTHON=${PYTHON:-python}

@@ -1,5 +1,6 @@
 """The test project's settings plus a DJQ_BEAT_SCHEDULE read from the environment, for beat
-processes started by tests/test_beat_processes.py (DJANGO_SETTINGS_MODULE=tests.beat_settings)."""
+processes started by tests/system/test_beat_processes.py
+(DJANGO_SETTINGS_MODULE=tests.beat_settings)."""
 
 import json
 import os

@@ -1,5 +1,5 @@
 """The test project's settings plus DJQ_* settings given as JSON in DJQ_TEST_SETTINGS, for
-``manage.py`` subprocesses started by tests/test_celery_cli.py
+``manage.py`` subprocesses started by tests/system/test_celery_cli.py
 (DJANGO_SETTINGS_MODULE=tests.cli_settings)."""
 
 import json

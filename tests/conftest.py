@@ -95,7 +95,7 @@ def start_process(process_pool):
     return process_pool.start
 
 
-# --- beat (appended by the beat work; see tests/test_beat_processes.py) ---------------------------
+# --- beat (appended by the beat work; see tests/system/test_beat_processes.py) --------------------
 @pytest.fixture
 def start_beat(request, process_pool):
     """Start ``manage.py djq_beat -l info ARGS`` against the test database; wait until ready.
@@ -119,7 +119,7 @@ def start_beat(request, process_pool):
     return start
 
 
-# --- browser (appended by the admin work; see tests/test_admin_browser.py) ------------------------
+# --- browser (appended by the admin work; see tests/system/test_admin_browser.py) -----------------
 CHROMIUM_ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]  # fmt: skip

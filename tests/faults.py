@@ -2,11 +2,11 @@
 
 ``BAD_CALLS``: API calls that must raise at the call, a ``TypeError``/``ValueError`` whose
 message names the task, the option and the value, with nothing written and the caller's
-transaction still usable (tests/test_fault_calls.py).
+transaction still usable (tests/integration/test_fault_calls.py).
 
 ``BAD_ROWS``: job rows as anything may write them (raw SQL, no djq code involved), each with the
 state a real worker must bring it to — FAILURE with a reason for what is unusable — without
-dying, stalling or hurting the other jobs of its batch (tests/test_fault_rows.py).
+dying, stalling or hurting the other jobs of its batch (tests/system/test_fault_rows.py).
 ``insert_raw(row, **columns)`` writes one with plain SQL and returns its id.
 
 Reusable as they are: ``from tests.faults import BAD_CALLS, BAD_ROWS, insert_raw``.

@@ -1,6 +1,7 @@
 """The test project with a dedicated queue database (docs/deployment.md): ``DJQ_DATABASE =
 "queue"`` and ``djq.routers.DjqRouter``. Both databases come from the environment
-(``DATABASE_URL``, ``QUEUE_DATABASE_URL``); tests/test_deployment.py runs it in subprocesses."""
+(``DATABASE_URL``, ``QUEUE_DATABASE_URL``); tests/system/test_deployment.py runs it in
+subprocesses."""
 
 from testproject.settings import *  # noqa: F403
 from testproject.settings import DATABASES, env

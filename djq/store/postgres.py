@@ -118,7 +118,8 @@ _LOADABLE = "CASE WHEN {column} BETWEEN '0001-01-02' AND '9999-12-30' THEN {colu
 # analysed, as a seq scan + sort of the whole backlog: 14-44 ms at 20,000-100,000 waiting jobs.)
 # The per-queue rows are then merged by priority and ETA and cut to the batch; rows locked beyond
 # it (several queues) are released at the end of the statement's transaction. The test
-# tests/test_claim_plan.py asserts the plan on an analysed table of 100,000 waiting jobs.
+# tests/integration/test_claim_plan.py asserts the plan on an analysed table of 100,000 waiting
+# jobs.
 CLAIM = f"""
 WITH due AS (
     SELECT d.id FROM (

@@ -48,11 +48,11 @@ def bound(self, x):
 
 
 def test_default_name_is_module_and_function():
-    assert plain.name == "tests.test_task.plain"
+    assert plain.name == "tests.integration.test_task.plain"
     assert add.name == "testproject.demo.tasks.add"
-    assert tasks["tests.test_task.plain"] is plain
+    assert tasks["tests.integration.test_task.plain"] is plain
     assert plain.__doc__ == "Doc of plain."
-    assert repr(plain) == "<@task: tests.test_task.plain>"
+    assert repr(plain) == "<@task: tests.integration.test_task.plain>"
 
 
 def test_decorator_options_become_attributes():
@@ -69,7 +69,7 @@ def test_unknown_decorator_option_is_a_type_error():
         def broken():
             pass
 
-    assert "tests.test_task.broken" not in tasks
+    assert "tests.integration.test_task.broken" not in tasks
 
 
 def test_positional_decorator_arguments_are_refused():

@@ -4,7 +4,7 @@ inline ones (a synopsis with placeholders maps to concrete lines in ``SYNOPSES``
 
 Lines are run as written, with what a test needs: ``djq_worker`` gets ``--burst`` (it would run
 for ever), ``djq_events`` gets ``--once`` (and ``--dump`` for the monitor, which
-tests/test_events.py drives in a terminal), ``djq_beat`` is started until ready and stopped,
+tests/system/test_events.py drives in a terminal), ``djq_beat`` is started until ready and stopped,
 paths under /run and /var/log go to a temporary directory, systemd's ``%i``/``%H`` are filled in.
 """
 
@@ -89,7 +89,7 @@ def test_every_synopsis_in_the_table_is_documented():
 
 
 # One database is enough to prove a documented line runs (docs/check_examples.sh, run by
-# tests/test_docs.py, walks the SQLite quick start); PostgreSQL is what production runs.
+# tests/system/test_docs.py, walks the SQLite quick start); PostgreSQL is what production runs.
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.timeout(900)
@@ -115,7 +115,7 @@ def _run(argv: list[str], tmp: Path, start_process) -> None:
     if command == "djq_worker" and "--burst" not in argv:
         argv.append("--burst")
     if command == "djq_events":  # (it runs until stopped; the curses monitor needs a terminal:
-        # tests/test_events.py drives it under tmux) — here: the stored events, then exit
+        # tests/system/test_events.py drives it under tmux) — here: the stored events, then exit
         argv += [] if {"--dump", "--json"} & set(argv) else ["--dump"]
         argv += [] if "--once" in argv else ["--once"]
     proc = run_manage(*argv, env_extra=env, check=False, timeout=180, cwd=cwd)

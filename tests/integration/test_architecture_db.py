@@ -16,7 +16,7 @@ from djq.models import ControlMessage, ControlReply, Job
 from djq.roles.remote import Mailbox
 from djq.store import rows as store_rows
 from testproject.demo.tasks import add
-from tests.test_admin import post_action, staff  # noqa: F401 - the fixture
+from tests.integration.test_admin import post_action, staff  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.django_db
 LATER = 3600

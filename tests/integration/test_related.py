@@ -1,7 +1,7 @@
 """``apply_async(related=...)`` (issue 14): the objects a job is about, stored as
 "app_label.model:pk" keys; bad values are refused at the call, naming the task, the option and
 the value; the job list's ``related:`` search finds the jobs. (In the admin, with Retry and
-Revoke: tests/test_admin_related_browser.py.)"""
+Revoke: tests/system/test_admin_related_browser.py.)"""
 
 from __future__ import annotations
 

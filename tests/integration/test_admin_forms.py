@@ -1,7 +1,7 @@
 """The schedule form refuses what cannot work, retry happens once and links to the new job,
 "Run now" links to the job it made, and the pages say what they mean (issue 14, defects 3, 4
 and the wording of 5), through Django's test client. (Layout in Chromium:
-tests/test_admin_layout_browser.py.)"""
+tests/system/test_admin_layout_browser.py.)"""
 
 from __future__ import annotations
 

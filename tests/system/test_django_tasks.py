@@ -1,5 +1,5 @@
 """DjqBackend for Django's Tasks framework, in this process (no worker): enqueue, results,
-validation, signals, checks. The worker side is in tests/test_django_tasks_worker.py.
+validation, signals, checks. The worker side is in tests/system/test_django_tasks_worker.py.
 
 Each test names the test of Django's own suite (django/django ``tests/tasks/``) whose behaviour it
 mirrors for our backend: ``test_tasks.TaskTestCase`` (the API every backend must honour) and
@@ -49,7 +49,7 @@ def test_the_default_backend_is_djq():
 
 def test_supports_flags_are_true():
     """Each flag is backed by a test: defer (run_after), async tasks, get_result from another
-    process, priority order (tests/test_django_tasks_worker.py)."""
+    process, priority order (tests/system/test_django_tasks_worker.py)."""
     backend = default_task_backend
     assert backend.supports_defer is True
     assert backend.supports_async_task is True

@@ -1,5 +1,5 @@
 """Beat in-process: settings sync, firing ticks exactly once, missed ticks, the lease, housekeeping,
-the admin for schedules. (Real beat processes: tests/test_beat_processes.py.)"""
+the admin for schedules. (Real beat processes: tests/system/test_beat_processes.py.)"""
 
 from __future__ import annotations
 

@@ -106,7 +106,8 @@ HANDLED = {
         "python manage.py djq_check_celery proj.settings",
         "python manage.py djq_worker -l info -Q default,email -c 4",
         "python manage.py djq_beat -l info",
-        # Celery command lines (issue 10): run by tests/test_docs_commands.py, with every other
+        # Celery command lines (issue 10): run by tests/system/test_docs_commands.py, with every
+        # other
         # manage.py line of the docs
         "python manage.py djq_worker -l INFO -Q default,email -c 4 --without-gossip "
         "--without-mingle --without-heartbeat -O fair --maxtasksperchild 100 -P gevent "

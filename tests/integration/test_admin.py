@@ -1,6 +1,6 @@
 """The control room without a browser (Django's test client): pages, permissions, actions and
 their admin-log entries, the paginator, the work-flow tree, retry, and the metrics endpoint.
-(In a real browser with a real worker: tests/test_admin_browser.py.)"""
+(In a real browser with a real worker: tests/system/test_admin_browser.py.)"""
 
 from __future__ import annotations
 

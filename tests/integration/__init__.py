@@ -1,0 +1,1 @@
+"""Tests on one database, with several connections where they need them."""

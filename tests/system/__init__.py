@@ -1,0 +1,1 @@
+"""Tests of worker and beat processes: signals, kill -9, real subprocesses."""
