@@ -63,8 +63,12 @@ FROM generate_series(1, %(n)s) AS g
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--span-hours", type=float, default=24.0,
-                        help="finished jobs are spread over this many hours (default 24)")
+    parser.add_argument(
+        "--span-hours",
+        type=float,
+        default=24.0,
+        help="finished jobs are spread over this many hours (default 24)",
+    )
     parser.add_argument("--waiting", type=int, default=5_000)
     parser.add_argument("--running", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=7)
@@ -91,8 +95,10 @@ def main() -> None:
     stats.rollup("bench@rollup", "default")  # what the elected worker does once a minute
     print(f"rolled up the last hour into djq_job_stat in {time.perf_counter() - started:.1f} s")
     client, urls = prepare()
-    print(f"\ndjq admin with {count_rows():,} jobs (PostgreSQL "
-          f"{connection.pg_version // 10000}); {args.rounds} requests each, milliseconds:")
+    print(
+        f"\ndjq admin with {count_rows():,} jobs (PostgreSQL "
+        f"{connection.pg_version // 10000}); {args.rounds} requests each, milliseconds:"
+    )
     print(f"  {'page':<34} {'median':>8} {'worst':>8}  queries")
     worst = 0.0
     for label, url in urls:
@@ -160,16 +166,19 @@ def fill(args) -> None:
 
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE djq_job, djq_job_log, djq_worker, djq_group, djq_queue, "
-                       "djq_job_stat, djq_queue_depth")
+        cursor.execute(
+            "TRUNCATE djq_job, djq_job_log, djq_worker, djq_group, djq_queue, "
+            "djq_job_stat, djq_queue_depth"
+        )
         lists = {"tasks": TASKS, "queues": QUEUES, "workers": WORKERS}
         finished = args.rows - args.waiting - args.running
         cursor.execute(FILL, {**lists, "n": finished, "span": args.span_hours * 3600})
         cursor.execute(BACKLOG, {**lists, "n": args.waiting, "state": "PENDING", "attempt": 0,
                                  "worker": "", "lease": None, "started": None})  # fmt: skip
         cursor.execute(
-            BACKLOG.replace("%(lease)s", "now() + interval '30 seconds'")
-            .replace("%(started)s", "now() - make_interval(secs => g %% 60)"),
+            BACKLOG.replace("%(lease)s", "now() + interval '30 seconds'").replace(
+                "%(started)s", "now() - make_interval(secs => g %% 60)"
+            ),
             {**lists, "n": args.running, "state": "STARTED", "attempt": 1, "worker": WORKERS[0]},
         )
         cursor.execute(
@@ -181,9 +190,11 @@ def fill(args) -> None:
         )
     # what autovacuum would do soon after such a load: statistics and the visibility map
     connection.cursor().execute("VACUUM ANALYZE djq_job")
-    print(f"filled {args.rows:,} jobs in {time.perf_counter() - started:.1f} s "
-          f"(finished over the last {args.span_hours:g} h, {args.waiting:,} waiting, "
-          f"{args.running} running)")
+    print(
+        f"filled {args.rows:,} jobs in {time.perf_counter() - started:.1f} s "
+        f"(finished over the last {args.span_hours:g} h, {args.waiting:,} waiting, "
+        f"{args.running} running)"
+    )
 
 
 def count_rows() -> int:

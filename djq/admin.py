@@ -110,8 +110,6 @@ LIST_FIELDS = ("id", "name", "queue", "state", "custom_state", "worker", "create
                "started_at", "finished_at", "retries")  # fmt: skip
 
 
-
-
 def _head(expression) -> Left:
     return Left(Cast(expression, TextField()), HEAD + 1)
 
@@ -412,16 +410,6 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
         }  # fmt: skip
 
 
-
-
-
-
-
-
-
-
-
-
 def payload(job: Job) -> list[tuple[str, str]]:
     """(title, text) of the job page's payload: JSON, but an exception as ``Type: message``."""
     error = exception_text(job.result)
@@ -435,8 +423,6 @@ def payload(job: Job) -> list[tuple[str, str]]:
     if job.result is not None:
         shown.insert(2 if job.kwargs else 1, result)
     return shown
-
-
 
 
 def retry_message(results, before: dict[str, str], asked: int) -> str:
@@ -499,8 +485,12 @@ class DashboardAdmin(admin.ModelAdmin):
         """Charts over 1 h … 30 d from the rollup table (``djq.history``)."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        context = {**self.admin_site.each_context(request), "opts": self.opts,
-                   "title": "History", **history.context(request.GET.get("range", "1h"))}
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "History",
+            **history.context(request.GET.get("range", "1h")),
+        }
         return TemplateResponse(request, "admin/djq/history.html", context)
 
     def dashboard_view(self, request):
@@ -557,9 +547,6 @@ def dashboard_context() -> dict:
 #: what deleting a queue or worker row does (Django's "Delete selected …" does not say)
 DELETE_QUEUE = "Delete settings of selected queues (pause, limit; their jobs stay)"
 DELETE_WORKER = "Delete records of selected workers (a live worker is not stopped)"
-
-
-
 
 
 def warn_unconsumed(request, queues: dict[str, int]) -> None:

@@ -352,4 +352,3 @@ def start_beat_thread(using: str | None = None) -> BeatThread:
     thread = BeatThread(BeatConfig(using=using))
     thread.start()
     return thread
-

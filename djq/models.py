@@ -340,22 +340,44 @@ class PeriodicTask(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=(
-                    Q(crontab__gt="", interval_every__isnull=True, clocked_time__isnull=True,
-                      solar_event="")
-                    | Q(crontab="", interval_every__isnull=False, clocked_time__isnull=True,
-                        solar_event="")
-                    | Q(crontab="", interval_every__isnull=True, clocked_time__isnull=False,
-                        solar_event="")
-                    | Q(crontab="", interval_every__isnull=True, clocked_time__isnull=True,
-                        solar_event__gt="")
+                    Q(
+                        crontab__gt="",
+                        interval_every__isnull=True,
+                        clocked_time__isnull=True,
+                        solar_event="",
+                    )
+                    | Q(
+                        crontab="",
+                        interval_every__isnull=False,
+                        clocked_time__isnull=True,
+                        solar_event="",
+                    )
+                    | Q(
+                        crontab="",
+                        interval_every__isnull=True,
+                        clocked_time__isnull=False,
+                        solar_event="",
+                    )
+                    | Q(
+                        crontab="",
+                        interval_every__isnull=True,
+                        clocked_time__isnull=True,
+                        solar_event__gt="",
+                    )
                 ),  # fmt: skip
                 name="djq_periodic_one_schedule",
             ),
             models.CheckConstraint(
-                condition=Q(solar_event="", solar_latitude__isnull=True,
-                            solar_longitude__isnull=True)
-                | Q(solar_event__gt="", solar_latitude__gte=-90, solar_latitude__lte=90,
-                    solar_longitude__gte=-180, solar_longitude__lte=180),
+                condition=Q(
+                    solar_event="", solar_latitude__isnull=True, solar_longitude__isnull=True
+                )
+                | Q(
+                    solar_event__gt="",
+                    solar_latitude__gte=-90,
+                    solar_latitude__lte=90,
+                    solar_longitude__gte=-180,
+                    solar_longitude__lte=180,
+                ),
                 name="djq_periodic_solar_complete",
             ),  # fmt: skip
             models.CheckConstraint(
@@ -440,7 +462,6 @@ class PeriodicTask(models.Model):
             errors["options"] = "options must be a JSON object."
         if errors:
             raise ValidationError(errors)
-
 
     def _solar_errors(self) -> dict[str, str]:
         """A solar event needs its place; a place needs its event."""

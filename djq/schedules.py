@@ -109,9 +109,7 @@ class crontab:  # noqa: N801 - Celery's name
         self.month_of_year = str(month_of_year)
         self.tz = tz
         fields = (self.minute, self.hour, self.day_of_month, self.month_of_year, self.day_of_week)
-        if any(not f or f.split() != [f] for f in fields) or not croniter.is_valid(
-            self.expression
-        ):
+        if any(not f or f.split() != [f] for f in fields) or not croniter.is_valid(self.expression):
             raise ValueError(f"invalid crontab: {self.expression!r}")
         check_cron_fields(self.expression)
         if tz:
@@ -130,8 +128,7 @@ class crontab:  # noqa: N801 - Celery's name
     @property
     def expression(self) -> str:
         return (
-            f"{self.minute} {self.hour} {self.day_of_month} {self.month_of_year} "
-            f"{self.day_of_week}"
+            f"{self.minute} {self.hour} {self.day_of_month} {self.month_of_year} {self.day_of_week}"
         )
 
     def next_after(self, moment: dt.datetime, tz: str | None = None) -> dt.datetime:

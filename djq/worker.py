@@ -204,7 +204,6 @@ class Worker:
         self.pool.start()
         beat = None
         if cfg.beat:  # djq.beat in a daemon thread with its own connection (pool children: none)
-
             beat = start_beat_thread(self.using)
         self._connect_listener()
         if cfg.pool != "prefork":

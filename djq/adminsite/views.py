@@ -26,7 +26,7 @@ def allowed(request) -> bool:
     token = settings.METRICS_TOKEN
     header = request.headers.get("Authorization", "")
     if token and header.startswith("Bearer "):
-        return hmac.compare_digest(header[len("Bearer "):].encode(), str(token).encode())
+        return hmac.compare_digest(header[len("Bearer ") :].encode(), str(token).encode())
     user = request.user
     return user.is_active and user.is_staff and (
         user.has_perm("djq.view_job") or user.has_perm("djq.change_job"))  # fmt: skip
@@ -87,25 +87,43 @@ def render(using: str | None = None) -> str:
            [({"queue": q, "state": s, "window_seconds": window}, n)
             for (q, s), n in sorted(counts.items()) if s not in backlog])  # fmt: skip
     runtimes = monitor.runtime_stats(now, using)
-    metric("djq_job_runtime_seconds_sum", "gauge",
-           f"Total run time of jobs finished in the last {window} s, by task.",
-           [({"task": r["name"]}, round(r["total"].total_seconds(), 6)) for r in runtimes])
+    metric(
+        "djq_job_runtime_seconds_sum",
+        "gauge",
+        f"Total run time of jobs finished in the last {window} s, by task.",
+        [({"task": r["name"]}, round(r["total"].total_seconds(), 6)) for r in runtimes],
+    )
     metric("djq_job_runtime_seconds_count", "gauge",
            f"Jobs finished in the last {window} s that ran, by task.",
            [({"task": r["name"]}, r["n"]) for r in runtimes])  # fmt: skip
-    metric("djq_job_runtime_seconds_max", "gauge",
-           f"Longest run time among jobs finished in the last {window} s, by task.",
-           [({"task": r["name"]}, round(r["max"].total_seconds(), 6)) for r in runtimes])
+    metric(
+        "djq_job_runtime_seconds_max",
+        "gauge",
+        f"Longest run time among jobs finished in the last {window} s, by task.",
+        [({"task": r["name"]}, round(r["max"].total_seconds(), 6)) for r in runtimes],
+    )
     totals = history_totals(using)
     metric("djq_jobs_finished_total", "counter",
            "Jobs finished, by queue and state, from the per-minute history (kept 31 days).",
            [({"queue": q, "state": s}, n) for (q, s), (n, _, _) in totals])  # fmt: skip
-    metric("djq_job_wait_seconds_sum", "counter", "Total wait (due to start) of those jobs.",
-           [({"queue": q, "state": s}, round(w, 6)) for (q, s), (_, w, _) in totals])
-    metric("djq_job_runtime_seconds_total", "counter", "Total run time of those jobs.",
-           [({"queue": q, "state": s}, round(r, 6)) for (q, s), (_, _, r) in totals])
+    metric(
+        "djq_job_wait_seconds_sum",
+        "counter",
+        "Total wait (due to start) of those jobs.",
+        [({"queue": q, "state": s}, round(w, 6)) for (q, s), (_, w, _) in totals],
+    )
+    metric(
+        "djq_job_runtime_seconds_total",
+        "counter",
+        "Total run time of those jobs.",
+        [({"queue": q, "state": s}, round(r, 6)) for (q, s), (_, _, r) in totals],
+    )
     online = monitor.workers(now, using).count()
     total = Worker.objects.count()
-    metric("djq_workers", "gauge", "Workers by status (online: fresh heartbeat, not stopped).",
-           [({"status": "online"}, online), ({"status": "offline"}, total - online)])
+    metric(
+        "djq_workers",
+        "gauge",
+        "Workers by status (online: fresh heartbeat, not stopped).",
+        [({"status": "online"}, online), ({"status": "offline"}, total - online)],
+    )
     return "\n".join(out) + "\n"

@@ -146,8 +146,10 @@ def _unique(name: str, options: dict, args_json: str, kwargs_json: str) -> dict:
     if len(full) > 255:
         raise ValueError(f"{name}: unique_key is too long ({len(full)} > 255 characters)")
     unique_for = options.get("unique_for")
-    return {"unique_key": full,
-            "unique_for": _seconds(name, "unique_for", unique_for) if unique_for else 0.0}
+    return {
+        "unique_key": full,
+        "unique_for": _seconds(name, "unique_for", unique_for) if unique_for else 0.0,
+    }
 
 
 def _options_json(name: str, stored: dict) -> str:
@@ -225,9 +227,7 @@ def _priority(name: str, priority) -> int:
     if isinstance(priority, bool) or not isinstance(priority, numbers.Integral):
         raise TypeError(f"{name}: priority must be an integer, got {priority!r}")
     if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
-        raise ValueError(
-            f"{name}: priority {priority} is outside {PRIORITY_MIN}..{PRIORITY_MAX}"
-        )
+        raise ValueError(f"{name}: priority {priority} is outside {PRIORITY_MIN}..{PRIORITY_MAX}")
     return int(priority)
 
 

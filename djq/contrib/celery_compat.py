@@ -57,7 +57,8 @@ SETTINGS: dict[str, Entry] = {
     "broker_url": _no(_BROKER),
     "broker_transport": _no(_BROKER),
     "broker_transport_options": _no(
-        _BROKER + "; visibility timeouts are leases (DJQ_WORKER_LEASE)"),
+        _BROKER + "; visibility timeouts are leases (DJQ_WORKER_LEASE)"
+    ),
     "broker_connection_retry": _no("workers retry a lost database with backoff by themselves"),
     "broker_connection_retry_on_startup": _no("workers retry the database by themselves"),
     "broker_connection_max_retries": _no("workers retry the database until it is back"),
@@ -69,14 +70,19 @@ SETTINGS: dict[str, Entry] = {
     "result_backend_transport_options": _no(_RESULTS),
     "result_extended": _no("name, args, kwargs, worker, retries and times are always stored"),
     "result_persistent": _no("results are rows: durable as the database"),
-    "result_expires": _s("DJQ_RESULT_EXPIRES", "the built-in djq.purge_results task (run by "
-                         "beat hourly) and manage.py djq_purge delete older results"),
+    "result_expires": _s(
+        "DJQ_RESULT_EXPIRES",
+        "the built-in djq.purge_results task (run by "
+        "beat hourly) and manage.py djq_purge delete older results",
+    ),
     "result_serializer": _no(_JSON),
     "result_accept_content": _no(_JSON),
-    "result_compression": _unsupported("results are JSON columns (PostgreSQL compresses "
-                                       "large values itself)"),
-    "result_chord_join_timeout": _no("a chord's body is enqueued by the completion of its last "
-                                     "member, not by polling"),
+    "result_compression": _unsupported(
+        "results are JSON columns (PostgreSQL compresses large values itself)"
+    ),
+    "result_chord_join_timeout": _no(
+        "a chord's body is enqueued by the completion of its last member, not by polling"
+    ),
     "database_url": _no(_RESULTS + " (not SQLAlchemy)"),
     "cache_backend": _no(_RESULTS),
     # serialization
@@ -90,26 +96,33 @@ SETTINGS: dict[str, Entry] = {
     "include": _s("DJQ_IMPORTS"),
     "task_always_eager": _s("DJQ_TASK_ALWAYS_EAGER"),
     "task_eager_propagates": _s("DJQ_TASK_EAGER_PROPAGATES"),
-    "task_store_eager_result": _unsupported("eager runs (Task.apply) return an EagerResult "
-                                            "and write nothing"),
+    "task_store_eager_result": _unsupported(
+        "eager runs (Task.apply) return an EagerResult and write nothing"
+    ),
     "task_track_started": _s("DJQ_TASK_TRACK_STARTED", "djq's default is True"),
     "task_acks_late": _s("DJQ_TASK_ACKS_LATE"),
-    "task_acks_on_failure_or_timeout": _unsupported("a failed or timed-out job always ends "
-                                                    "FAILURE (retries are explicit)"),
-    "task_reject_on_worker_lost": _unsupported("acks_late jobs of a dead worker are requeued "
-                                               "when its lease expires; a pool child that dies "
-                                               "mid-job fails its job (WorkerLostError)"),
+    "task_acks_on_failure_or_timeout": _unsupported(
+        "a failed or timed-out job always ends FAILURE (retries are explicit)"
+    ),
+    "task_reject_on_worker_lost": _unsupported(
+        "acks_late jobs of a dead worker are requeued "
+        "when its lease expires; a pool child that dies "
+        "mid-job fails its job (WorkerLostError)"
+    ),
     "task_time_limit": _s("DJQ_TASK_TIME_LIMIT"),
     "task_soft_time_limit": _s("DJQ_TASK_SOFT_TIME_LIMIT"),
     "task_default_queue": _s("DJQ_DEFAULT_QUEUE"),
-    "task_default_priority": _s("DJQ_TASK_DEFAULT_PRIORITY", "-100..255, higher first (Celery "
-                                "on Redis runs lower numbers first)"),
+    "task_default_priority": _s(
+        "DJQ_TASK_DEFAULT_PRIORITY",
+        "-100..255, higher first (Celery on Redis runs lower numbers first)",
+    ),
     "task_queue_max_priority": _no("priorities are always -100..255 on every database"),
     "task_inherit_parent_priority": _unsupported("give the priority when calling"),
     "task_routes": _s("DJQ_TASK_ROUTES", "only queue and priority are kept"),
     "task_annotations": _s("DJQ_TASK_ANNOTATIONS"),
-    "task_default_rate_limit": _s("DJQ_TASK_ANNOTATIONS", 'as {"*": {"rate_limit": …}}; djq '
-                                  "enforces it for the whole cluster"),
+    "task_default_rate_limit": _s(
+        "DJQ_TASK_ANNOTATIONS", 'as {"*": {"rate_limit": …}}; djq enforces it for the whole cluster'
+    ),
     "task_ignore_result": _s("DJQ_TASK_ANNOTATIONS", 'as {"*": {"ignore_result": …}}'),
     "task_queues": _no(_QUEUES),
     "task_create_missing_queues": _no(_QUEUES),
@@ -134,8 +147,9 @@ SETTINGS: dict[str, Entry] = {
     "worker_max_tasks_per_child": _s("DJQ_WORKER_MAX_TASKS_PER_CHILD"),
     "worker_max_memory_per_child": _s("DJQ_WORKER_MAX_MEMORY_PER_CHILD"),
     "worker_autoscaler": _unsupported("djq_worker --autoscale MAX,MIN has one built-in policy"),
-    "worker_disable_rate_limits": _s("DJQ_DISABLE_RATE_LIMITS", "rate limits are otherwise "
-                                     "enforced for the whole cluster"),
+    "worker_disable_rate_limits": _s(
+        "DJQ_DISABLE_RATE_LIMITS", "rate limits are otherwise enforced for the whole cluster"
+    ),
     "worker_enable_remote_control": _no("remote control goes through the database; always on"),
     "worker_hijack_root_logger": _no(_LOGGING),
     "worker_log_format": _no(_LOGGING),
@@ -146,13 +160,17 @@ SETTINGS: dict[str, Entry] = {
     "worker_state_db": _no("revokes are stored in the job row and survive restarts"),
     "worker_pool_restarts": _unsupported("restart the worker with SIGHUP instead"),
     "worker_cancel_long_running_tasks_on_connection_loss": _no(
-        "running jobs keep running; fencing discards a result that comes after a rescue"),
-    "worker_deduplicate_successful_tasks": _no("a job is claimed by one worker; every write is "
-                                               "fenced by its attempt number"),
+        "running jobs keep running; fencing discards a result that comes after a rescue"
+    ),
+    "worker_deduplicate_successful_tasks": _no(
+        "a job is claimed by one worker; every write is fenced by its attempt number"
+    ),
     # beat
     "beat_schedule": _s("DJQ_BEAT_SCHEDULE", "import crontab (and solar) from djq"),
-    "beat_scheduler": _no("schedules always live in the database (PeriodicTask, editable in "
-                          "the admin), as with django-celery-beat"),
+    "beat_scheduler": _no(
+        "schedules always live in the database (PeriodicTask, editable in "
+        "the admin), as with django-celery-beat"
+    ),
     "beat_schedule_filename": _no("beat keeps its state in the database, not in a file"),
     "beat_max_loop_interval": _cli("djq_beat --max-interval"),
     "beat_sync_every": _no("beat writes each tick in the transaction that enqueues it"),
@@ -169,11 +187,15 @@ SETTINGS: dict[str, Entry] = {
     "broker_login_method": _no(_BROKER),
     "broker_channel_error_retry": _no("workers retry the database by themselves"),
     "broker_native_delayed_delivery_queue_type": _no("ETAs are a column of the job row"),
-    "broker_host": _no(_BROKER), "broker_port": _no(_BROKER), "broker_user": _no(_BROKER),
-    "broker_password": _no(_BROKER), "broker_vhost": _no(_BROKER),
+    "broker_host": _no(_BROKER),
+    "broker_port": _no(_BROKER),
+    "broker_user": _no(_BROKER),
+    "broker_password": _no(_BROKER),
+    "broker_vhost": _no(_BROKER),
     "broker_insist": _no(_BROKER),
     "result_cache_max": _no(_RESULTS + "; AsyncResult reads the row, nothing is cached"),
-    "result_exchange": _no(_RESULTS), "result_exchange_type": _no(_RESULTS),
+    "result_exchange": _no(_RESULTS),
+    "result_exchange_type": _no(_RESULTS),
     "result_backend_always_retry": _no(_RESULTS + " (written in the completion transaction)"),
     "result_backend_max_retries": _no(_RESULTS + " (written in the completion transaction)"),
     "result_backend_base_sleep_between_retries": _no(_RESULTS),
@@ -190,8 +212,7 @@ SETTINGS: dict[str, Entry] = {
     "task_store_errors_even_if_ignored": _no("a failure is always stored with its job"),
     "task_allow_error_cb_on_chord_header": _unsupported("give the chord's body a link_error"),
     "chord_propagates": _no("a failed chord member fails the chord's body"),
-    "send_task_error_emails": _unsupported("attach Django's AdminEmailHandler to the 'djq' "
-                                           "logger"),
+    "send_task_error_emails": _unsupported("attach Django's AdminEmailHandler to the 'djq' logger"),
     "task_error_whitelist": _unsupported("attach a logging filter to the 'djq' logger"),
     "queue_ha_policy": _no(_QUEUES),
     "worker_agent": _no("there is no monitoring agent: the admin reads the database"),
@@ -208,8 +229,9 @@ SETTINGS: dict[str, Entry] = {
     "worker_enable_prefetch_count_reduction": _no("claims are sized to free slots"),
     "worker_disable_prefetch": _cli("djq_worker --prefetch-multiplier 1", "djq's default"),
     "worker_detect_quorum_queues": _no(_QUEUES),
-    "worker_soft_shutdown_timeout": _no("SIGTERM is a warm shutdown: running jobs finish, "
-                                        "unstarted ones go back to the queue"),
+    "worker_soft_shutdown_timeout": _no(
+        "SIGTERM is a warm shutdown: running jobs finish, unstarted ones go back to the queue"
+    ),
     "worker_enable_soft_shutdown_on_idle": _no("SIGTERM is a warm shutdown"),
     "worker_autoreloader": _unsupported("restart the worker with SIGHUP"),
     "worker_force_execv": _no("pool children are forked before any database connection"),
@@ -375,7 +397,7 @@ def convert_imports(source: str) -> str:
     for line in source.splitlines(keepends=True):
         for old, new in IMPORTS:
             if line.startswith(old):
-                line = new + line[len(old):]
+                line = new + line[len(old) :]
                 break
         lines.append(line)
     return "".join(lines)
@@ -449,7 +471,7 @@ def celery_name(name: str) -> str | None:
         return OLD_NAMES[name]
     for prefix, namespace in _OLD_PREFIXES:
         if name.startswith(prefix):
-            return namespace + name[len(prefix):].lower()
+            return namespace + name[len(prefix) :].lower()
     if name in SETTINGS or _family(name):  # a celeryconfig.py module: lower-case names
         return name
     return None

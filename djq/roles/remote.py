@@ -208,8 +208,11 @@ def stats(worker) -> dict:
             "max-tasks-per-child": worker.config.max_tasks_per_child,
         },
         "prefetch_count": worker.config.concurrency * worker.config.prefetch_multiplier,
-        "broker": {"transport": "djq", "database": worker.using,
-                   "vendor": connections[worker.using].vendor},  # fmt: skip
+        "broker": {
+            "transport": "djq",
+            "database": worker.using,
+            "vendor": connections[worker.using].vendor,
+        },  # fmt: skip
         "rusage": {"utime": usage.ru_utime, "stime": usage.ru_stime, "maxrss": usage.ru_maxrss},
     }
 

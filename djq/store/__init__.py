@@ -375,9 +375,7 @@ def count_chord_members(counts: dict[str, int], using: str | None = None) -> lis
         qs = Group.objects.using(alias(using)).filter(id=group_id, body__isnull=False)
         if not qs.update(completed=F("completed") + n):
             continue
-        done = qs.filter(completed__gte=F("size"), fired_at__isnull=True).update(
-            fired_at=Now()
-        )
+        done = qs.filter(completed__gte=F("size"), fired_at__isnull=True).update(fired_at=Now())
         if done:
             fired.append(qs.values("id", "children", "body").get())
     return fired
@@ -516,8 +514,10 @@ def claim_limited(
         cursor, sql = _cursor_and_sql(using)
         with cursor:
             if deferred:
-                items = [{"id": j.id, "attempt": j.attempt, "slot": slot,
-                          "slot_text": slot.isoformat()} for j, slot in deferred.values()]
+                items = [
+                    {"id": j.id, "attempt": j.attempt, "slot": slot, "slot_text": slot.isoformat()}
+                    for j, slot in deferred.values()
+                ]
                 sql.defer(cursor, items)  # fmt: skip
         release(dropped.values(), using=using)
     kept = [j for j in jobs if j.id not in dropped and j.id not in deferred]
@@ -529,9 +529,7 @@ def _take_slots(db, row, jobs: list[Claim], rate: float, now, deferred: dict) ->
     fresh = []
     for job in jobs:
         slot = (loads(job.options) or {}).get("rate_slot")
-        if slot is None or abs(
-            (dt.datetime.fromisoformat(slot) - job.eta).total_seconds()
-        ) > 0.001:
+        if slot is None or abs((dt.datetime.fromisoformat(slot) - job.eta).total_seconds()) > 0.001:
             fresh.append(job)
     if not fresh:
         return

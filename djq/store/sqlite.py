@@ -185,8 +185,8 @@ def complete(cursor, outcomes: list[dict], started: list[dict] = ()) -> list:
     done = []
     for outcome in outcomes:
         eta = outcome.get("eta")
-        run_after = fmt(dt.datetime.fromisoformat(eta)) if eta else now_text(
-            outcome.get("countdown") or 0
+        run_after = (
+            fmt(dt.datetime.fromisoformat(eta)) if eta else now_text(outcome.get("countdown") or 0)
         )
         params = {
             "state": outcome["state"],

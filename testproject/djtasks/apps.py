@@ -8,4 +8,3 @@ class DjTasksConfig(AppConfig):
 
     def ready(self) -> None:
         from . import signals  # noqa: F401 - receivers of Django's task signals
-

@@ -463,8 +463,9 @@ def test_metrics_for_staff_and_with_the_token(staff, client):
     text = staff.get(reverse("djq:metrics")).content.decode()
     assert 'djq_queue_waiting_jobs{queue="emails"} 1' in text
     assert 'djq_jobs{queue="emails",state="PENDING"} 1' in text
-    assert 'djq_jobs_finished_recent{queue="default",state="SUCCESS",window_seconds="3600"} 1' \
-        in text
+    assert (
+        'djq_jobs_finished_recent{queue="default",state="SUCCESS",window_seconds="3600"} 1' in text
+    )
     assert f'djq_job_runtime_seconds_count{{task="{ADD}"}} 1' in text
     assert 'djq_workers{status="online"} 1' in text
     anonymous = Client()

@@ -99,7 +99,10 @@ def test_sync_skips_invalid_entries_and_the_system_check_reports_them(caplog):
     with override_settings(DJQ_BEAT_SCHEDULE=bad):
         errors = [e for e in run_checks() if e.id == "djq.E011"]
     assert sorted(e.msg.split("]")[0] for e in errors) == [
-        "DJQ_BEAT_SCHEDULE['bad-cron'", "DJQ_BEAT_SCHEDULE['no-task'", "DJQ_BEAT_SCHEDULE['typo'"]
+        "DJQ_BEAT_SCHEDULE['bad-cron'",
+        "DJQ_BEAT_SCHEDULE['no-task'",
+        "DJQ_BEAT_SCHEDULE['typo'",
+    ]
 
 
 def test_housekeeping_is_scheduled_without_configuration_and_can_be_switched_off():

@@ -38,8 +38,16 @@ def test_djq_database_must_name_a_database():
         ({"app.*": {"queue": "q", "colour": "red"}}, ["djq.E004"]),
         ({"a": {"queues": "q"}, "b": None}, ["djq.E004", "djq.E004"]),
     ],
-    ids=["ok", "ok-list", "string", "list-with-int", "target-queue-name", "target-empty",
-         "extra-key", "two-bad"],
+    ids=[
+        "ok",
+        "ok-list",
+        "string",
+        "list-with-int",
+        "target-queue-name",
+        "target-empty",
+        "extra-key",
+        "two-bad",
+    ],
 )
 def test_task_routes_shape(routes, expected):
     with override_settings(DJQ_TASK_ROUTES=routes):

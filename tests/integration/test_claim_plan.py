@@ -145,7 +145,6 @@ def test_a_concurrency_limit_counts_held_jobs_through_the_held_index():
     assert names == ["djq_job_held_idx"], plan
 
 
-
 def test_the_lease_and_the_waited_flag_are_in_no_index():
     """A heartbeat moves only the lease, get() sets only ``waited``: with neither column in any
     index (columns, expressions or predicates), both are HOT updates (no index entry written,

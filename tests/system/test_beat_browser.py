@@ -80,5 +80,3 @@ def test_admin_schedule_form_errors_and_a_new_schedule_fires_without_restarting_
     page.click("button[name=index]")
     page.wait_for_selector(".messagelist .success")
     assert not PeriodicTask.objects.get(name="browser-made").enabled
-
-

@@ -35,7 +35,9 @@ def test_every_djq_setting_named_exists():
 
 
 def test_names_new_old_and_celeryconfig_style(tmp_path):
-    path = _write(tmp_path, """
+    path = _write(
+        tmp_path,
+        """
 import os
 CELERY_TASK_ALWAYS_EAGER = True      # namespace="CELERY"
 CELERYD_CONCURRENCY = 4              # Celery 3 name
@@ -43,7 +45,8 @@ BROKER_URL = os.environ["BROKER"]    # Celery 3 name, not a literal
 task_default_queue = "main"          # celeryconfig.py style
 CELERY_SOMETHING_ELSE = 1            # unknown
 DEBUG = True                         # not Celery's
-""")
+""",
+    )
     found = {f.name: f for f in cc.check_settings(str(path))}
     assert list(found) == ["CELERY_TASK_ALWAYS_EAGER", "CELERYD_CONCURRENCY", "BROKER_URL",
                            "task_default_queue", "CELERY_SOMETHING_ELSE"]  # fmt: skip
@@ -55,14 +58,17 @@ DEBUG = True                         # not Celery's
 
 
 def test_conversions(tmp_path):
-    path = _write(tmp_path, """
+    path = _write(
+        tmp_path,
+        """
 CELERY_TASK_ROUTES = {"a.*": {"queue": "q", "routing_key": "k", "priority": 5}, "b": "bq"}
 CELERY_TASK_DEFAULT_RATE_LIMIT = "10/m"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_POOL = "gevent"
 CELERY_IMPORTS = ("a.tasks", "b.tasks")
 CELERY_BEAT_MAX_LOOP_INTERVAL = 5
-""")
+""",
+    )
     findings = cc.check_settings(str(path))
     found = {f.name: f for f in findings}
     routes = found["CELERY_TASK_ROUTES"]
@@ -108,7 +114,8 @@ def test_code_conversion_is_the_guide_s_import_rewrites():
     assert not (AFTER / "proj" / "celery.py").exists()  # the Celery app module is deleted
     assert (AFTER / "proj" / "__init__.py").read_text() == ""
     assert "celery" not in "".join(p.read_text() for p in AFTER.rglob("*.py")).replace(
-        "celery_sample", "")
+        "celery_sample", ""
+    )
 
 
 def test_settings_conversion_is_djq_check_celery_s_output():

@@ -16,9 +16,7 @@ from tests.worker_support import lines, wait_state
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres_only]
 
 
-def test_revoke_terminate_ends_a_running_job_quickly_and_the_worker_goes_on(
-    start_worker, tmp_path
-):
+def test_revoke_terminate_ends_a_running_job_quickly_and_the_worker_goes_on(start_worker, tmp_path):
     marker = tmp_path / "started"
     start_worker("-c", "1", name="term")
     long = demo.sleep.apply_async((60, str(marker)))

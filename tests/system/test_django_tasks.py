@@ -238,8 +238,9 @@ def test_job_options_apply_to_every_job(settings):
         "default": {
             "BACKEND": "djq.backends.DjqBackend",
             "QUEUES": [],
-            "OPTIONS": {"JOB_OPTIONS": {"acks_late": True, "time_limit": 30,
-                                        "headers": {"team": "x"}}},  # fmt: skip
+            "OPTIONS": {
+                "JOB_OPTIONS": {"acks_late": True, "time_limit": 30, "headers": {"team": "x"}}
+            },  # fmt: skip
         }
     }
     assert list(default_task_backend.check()) == []
@@ -285,7 +286,6 @@ except Exception as exc:
     assert "(djq.E020) TASKS['default'] uses djq.backends.DjqBackend" in proc.stdout
     assert "has no django.tasks" in proc.stdout
     assert "ImproperlyConfigured djq.backends.DjqBackend needs Django's Tasks" in proc.stdout
-
 
 
 def test_a_refused_enqueue_leaves_the_callers_transaction_usable():

@@ -62,8 +62,19 @@ def _manage(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.django_db(transaction=True)
 def test_pidfile_and_logfile_names_expand(start_process, tmp_path):
-    argv = [sys.executable, str(MANAGE_PY), "djq_worker", "-n", "x%i@%h", "-c", "1",
-            "--pidfile", str(tmp_path / "%n.pid"), "--logfile", str(tmp_path / "%p%I.log")]
+    argv = [
+        sys.executable,
+        str(MANAGE_PY),
+        "djq_worker",
+        "-n",
+        "x%i@%h",
+        "-c",
+        "1",
+        "--pidfile",
+        str(tmp_path / "%n.pid"),
+        "--logfile",
+        str(tmp_path / "%p%I.log"),
+    ]
     w = start_process(argv, env=worker_env(), ready_pattern=r"\bready\b")
     node = expand_name("x%i@%h", os.uname().nodename)
     assert Worker.objects.filter(name=node, stopped_at__isnull=True).exists()

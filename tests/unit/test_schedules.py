@@ -98,9 +98,9 @@ def test_crontab_without_a_zone_uses_the_zone_it_is_given_and_utc_by_default():
 
 def test_next_after_is_strictly_after():
     assert crontab(minute="*/15").next_after(utc(2024, 1, 1, 10, 15)) == utc(2024, 1, 1, 10, 30)
-    assert crontab(minute="*/15").next_after(
-        utc(2024, 1, 1, 10, 14, 59, 999999)
-    ) == utc(2024, 1, 1, 10, 15)
+    assert crontab(minute="*/15").next_after(utc(2024, 1, 1, 10, 14, 59, 999999)) == utc(
+        2024, 1, 1, 10, 15
+    )
 
 
 def test_instants_of_a_wall_time():
