@@ -72,12 +72,20 @@ def main() -> None:
     parser.add_argument("--waiting", type=int, default=5_000)
     parser.add_argument("--running", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--explain", action="append", default=[], metavar="PAGE",
-                        help="print the plan (EXPLAIN ANALYZE) of each query of a page (its "
-                        "label, e.g. dashboard or metrics; repeatable)")  # fmt: skip
-    parser.add_argument("--without-rollup", action="store_true",
-                        help="then time the dashboard and the metrics with the rollup "
-                        "emptied (they read the last hour of jobs): an A/B, same load")  # fmt: skip
+    parser.add_argument(
+        "--explain",
+        action="append",
+        default=[],
+        metavar="PAGE",
+        help="print the plan (EXPLAIN ANALYZE) of each query of a page (its "
+        "label, e.g. dashboard or metrics; repeatable)",
+    )
+    parser.add_argument(
+        "--without-rollup",
+        action="store_true",
+        help="then time the dashboard and the metrics with the rollup "
+        "emptied (they read the last hour of jobs): an A/B, same load",
+    )
     args = parser.parse_args()
     django.setup()
     from django.conf import settings
@@ -156,7 +164,8 @@ def explain(client, label: str, url: str) -> None:
 def _scans(node: dict):
     if "Scan" in node["Node Type"]:
         yield f"{node['Node Type']} on {node.get('Relation Name', '?')}" + (
-            f" ({node['Index Name']})" if node.get("Index Name") else "")  # fmt: skip
+            f" ({node['Index Name']})" if node.get("Index Name") else ""
+        )
     for child in node.get("Plans", ()):
         yield from _scans(child)
 
@@ -173,8 +182,18 @@ def fill(args) -> None:
         lists = {"tasks": TASKS, "queues": QUEUES, "workers": WORKERS}
         finished = args.rows - args.waiting - args.running
         cursor.execute(FILL, {**lists, "n": finished, "span": args.span_hours * 3600})
-        cursor.execute(BACKLOG, {**lists, "n": args.waiting, "state": "PENDING", "attempt": 0,
-                                 "worker": "", "lease": None, "started": None})  # fmt: skip
+        cursor.execute(
+            BACKLOG,
+            {
+                **lists,
+                "n": args.waiting,
+                "state": "PENDING",
+                "attempt": 0,
+                "worker": "",
+                "lease": None,
+                "started": None,
+            },
+        )
         cursor.execute(
             BACKLOG.replace("%(lease)s", "now() + interval '30 seconds'").replace(
                 "%(started)s", "now() - make_interval(secs => g %% 60)"
@@ -226,8 +245,12 @@ def prepare():
         ("job list, queue=emails", f"{jobs}?queue=emails"),
         ("job list, task name", f"{jobs}?name={TASKS[3]}"),
         ("job list, worker", f"{jobs}?worker={WORKERS[2]}"),
-        ("job list, created today", f"{jobs}?created_at__gte="
-         + time.strftime("%Y-%m-%d", time.gmtime()) + "+00%3A00%3A00%2B00%3A00"),
+        (
+            "job list, created today",
+            f"{jobs}?created_at__gte="
+            + time.strftime("%Y-%m-%d", time.gmtime())
+            + "+00%3A00%3A00%2B00%3A00",
+        ),
         ("job list, search by id", f"{jobs}?q={some.pk}"),
         ("job list, search by name", f"{jobs}?q=task_1"),
         ("job list, search by id prefix", f"{jobs}?q={str(some.pk)[:8]}"),
@@ -243,7 +266,7 @@ def prepare():
         ("metrics", reverse("djq:metrics")),
         ("history, 24 h", reverse("admin:djq_dashboard_history") + "?range=24h"),
         ("history, 30 d", reverse("admin:djq_dashboard_history") + "?range=30d"),
-    ]  # fmt: skip
+    ]
     urls = [(label, url) for label, url in urls if url]
     return client, urls
 

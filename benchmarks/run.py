@@ -50,8 +50,12 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--latency-jobs", type=int, default=200)
-    parser.add_argument("--history", type=int, default=1_000_000,
-                        help="finished rows in the table for the drain beside history")  # fmt: skip
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=1_000_000,
+        help="finished rows in the table for the drain beside history",
+    )
     parser.add_argument(
         "--only",
         choices=["wal", "big", "latency"],
@@ -88,14 +92,20 @@ def main() -> None:
     ceiling = median_rate([(n, raw_drain(n)) for _ in range(rounds)])
     default, rss = bench_drain(n, rounds, [])
     rows.append(("W1 drain, defaults", default, ceiling))
-    rows.append(("W1 drain, " + " ".join(THROUGHPUT), bench_drain(n, rounds, THROUGHPUT)[0],
-                 ceiling))  # fmt: skip
+    rows.append(
+        ("W1 drain, " + " ".join(THROUGHPUT), bench_drain(n, rounds, THROUGHPUT)[0], ceiling)
+    )
     rows.append(
         ("W1 drain, defaults, -E (events)", bench_drain(n, rounds, ["-E"])[0], default)
-    )  # fmt: skip  (the ratio to the drain without events: target >= 90 %)
+    )  # (the ratio to the drain without events: target >= 90 %)
     fill_history(args.history)
-    rows.append((f"W1 drain, defaults, {args.history:,} done rows",
-                 bench_drain(n, rounds, [], keep_history=True)[0], default))  # fmt: skip
+    rows.append(
+        (
+            f"W1 drain, defaults, {args.history:,} done rows",
+            bench_drain(n, rounds, [], keep_history=True)[0],
+            default,
+        )
+    )
     truncate()
     latency = bench_latency(args.latency_jobs)
     wal = bench_wal(n)
@@ -217,8 +227,19 @@ def bench_drain(n: int, rounds: int, extra: list[str], keep_history: bool = Fals
 
 
 def run_worker_burst(extra: list[str]) -> None:
-    cmd = [sys.executable, str(ROOT / "manage.py"), "djq_worker", "--burst", "-l", "WARNING",
-           "-c", "2", "-n", "bench@%h", *extra]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(ROOT / "manage.py"),
+        "djq_worker",
+        "--burst",
+        "-l",
+        "WARNING",
+        "-c",
+        "2",
+        "-n",
+        "bench@%h",
+        *extra,
+    ]
     subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
@@ -283,8 +304,12 @@ def wal_sample(conn) -> tuple:
 def wal_delta(conn, before: tuple, after: tuple, n: int) -> dict:
     wal_bytes = conn.execute("SELECT %s::pg_lsn - %s::pg_lsn", [after[0], before[0]]).fetchone()
     upd, hot = after[3] - before[3], after[4] - before[4]
-    return {"bytes": float(wal_bytes[0]) / n, "records": (after[1] - before[1]) / n,
-            "fpi": (after[2] - before[2]) / n, "hot": hot / upd if upd else 0.0}  # fmt: skip
+    return {
+        "bytes": float(wal_bytes[0]) / n,
+        "records": (after[1] - before[1]) / n,
+        "fpi": (after[2] - before[2]) / n,
+        "hot": hot / upd if upd else 0.0,
+    }
 
 
 def bench_wal(n: int) -> dict:
@@ -309,18 +334,27 @@ def bench_wal(n: int) -> dict:
         indexes = conn.execute(
             "SELECT count(*) FROM pg_indexes WHERE tablename = 'djq_job'"
         ).fetchone()[0]
-        return {"enqueue": wal_delta(conn, before, enqueued, n),
-                "drain": wal_delta(conn, enqueued, drained, n), "rate": n / seconds,
-                "row_bytes": float(width), "indexes": indexes, "n": n}  # fmt: skip
+        return {
+            "enqueue": wal_delta(conn, before, enqueued, n),
+            "drain": wal_delta(conn, enqueued, drained, n),
+            "rate": n / seconds,
+            "row_bytes": float(width),
+            "indexes": indexes,
+            "n": n,
+        }
 
 
 def print_wal(wal: dict) -> None:
-    print(f"WAL per job ({wal['n']:,} no-op jobs; djq_job: {wal['indexes']} indexes, finished "
-          f"row {wal['row_bytes']:.0f} bytes)")  # fmt: skip
+    print(
+        f"WAL per job ({wal['n']:,} no-op jobs; djq_job: {wal['indexes']} indexes, finished "
+        f"row {wal['row_bytes']:.0f} bytes)"
+    )
     for part in ("enqueue", "drain"):
         w = wal[part]
-        print(f"  {part:<8} {w['bytes']:>8,.0f} bytes {w['records']:>6.1f} records "
-              f"{w['fpi']:>5.2f} full pages   HOT updates {w['hot']:.0%}")  # fmt: skip
+        print(
+            f"  {part:<8} {w['bytes']:>8,.0f} bytes {w['records']:>6.1f} records "
+            f"{w['fpi']:>5.2f} full pages   HOT updates {w['hot']:.0%}"
+        )
     print(f"  drain rate (defaults) {wal['rate']:,.0f} jobs/s")
 
 
@@ -340,13 +374,25 @@ def bench_big(waiting: int, first: int) -> dict:
     with raw_connection() as conn:
         conn.execute("VACUUM ANALYZE djq_job")
     fill_seconds = time.perf_counter() - started
-    cmd = [sys.executable, str(ROOT / "manage.py"), "djq_worker", "-l", "WARNING", "-c", "2",
-           "-n", "big@%h", "--burst"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(ROOT / "manage.py"),
+        "djq_worker",
+        "-l",
+        "WARNING",
+        "-c",
+        "2",
+        "-n",
+        "big@%h",
+        "--burst",
+    ]
     start = time.perf_counter()
     worker = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
-    first_left = ("SELECT EXISTS (SELECT 1 FROM djq_job WHERE state IN ('PENDING', 'RETRY') "
-                  "AND queue = 'default' AND priority = 1) OR EXISTS (SELECT 1 FROM djq_job "
-                  "WHERE state IN ('RESERVED', 'STARTED') AND priority = 1)")  # fmt: skip
+    first_left = (
+        "SELECT EXISTS (SELECT 1 FROM djq_job WHERE state IN ('PENDING', 'RETRY') "
+        "AND queue = 'default' AND priority = 1) OR EXISTS (SELECT 1 FROM djq_job "
+        "WHERE state IN ('RESERVED', 'STARTED') AND priority = 1)"
+    )
     samples: list[tuple[int, int]] = []  # (jobs done, RSS KiB)
     with raw_connection() as conn:
         while conn.execute(first_left).fetchone()[0]:
@@ -363,9 +409,15 @@ def bench_big(waiting: int, first: int) -> dict:
 
     connection.close()
     check_done_named(noop.name, waiting)
-    return {"waiting": waiting, "first": first, "first_rate": first_rate,
-            "rate": waiting / seconds, "seconds": seconds, "fill_seconds": fill_seconds,
-            "samples": samples}  # fmt: skip
+    return {
+        "waiting": waiting,
+        "first": first,
+        "first_rate": first_rate,
+        "rate": waiting / seconds,
+        "seconds": seconds,
+        "fill_seconds": fill_seconds,
+        "samples": samples,
+    }
 
 
 def tree_rss_kib(pid: int) -> int:
@@ -375,8 +427,9 @@ def tree_rss_kib(pid: int) -> int:
         current = todo.pop()
         try:
             status = Path(f"/proc/{current}/status").read_text()
-            total += int(next(line.split()[1] for line in status.splitlines()
-                              if line.startswith("VmRSS:")))  # fmt: skip
+            total += int(
+                next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))
+            )
             for task in Path(f"/proc/{current}/task").iterdir():
                 todo += [int(c) for c in (task / "children").read_text().split()]
         except (FileNotFoundError, ProcessLookupError, StopIteration):
@@ -393,18 +446,25 @@ def check_done_named(name: str, n: int) -> None:
 
 
 def print_big(big: dict, default: float | None) -> None:
-    print(f"backlog: {big['waiting']:,} waiting jobs (loaded and analysed in "
-          f"{big['fill_seconds']:.0f} s), djq_worker -c 2 --burst, defaults")  # fmt: skip
-    beside = f"   ({big['first_rate'] / default:.0%} of the 10,000-job drain, {default:,.0f})" \
-        if default else ""  # fmt: skip
+    print(
+        f"backlog: {big['waiting']:,} waiting jobs (loaded and analysed in "
+        f"{big['fill_seconds']:.0f} s), djq_worker -c 2 --burst, defaults"
+    )
+    beside = (
+        f"   ({big['first_rate'] / default:.0%} of the 10,000-job drain, {default:,.0f})"
+        if default
+        else ""
+    )
     print(f"  the first {big['first']:,} jobs {big['first_rate']:>10,.0f} jobs/s{beside}")
     print(f"  all {big['waiting']:,} {big['rate']:>10,.0f} jobs/s ({big['seconds'] / 60:.1f} min)")
     samples = big["samples"]
     at = [s for s in samples if s[0] >= 100_000]
     if at:
         (n0, rss0), (n1, rss1) = at[0], samples[-1]
-        print(f"  worker RSS (main + children): {rss0 / 1024:.1f} MiB at job {n0:,}, "
-              f"{rss1 / 1024:.1f} MiB at job {n1:,} ({rss1 / rss0 - 1:+.1%})")  # fmt: skip
+        print(
+            f"  worker RSS (main + children): {rss0 / 1024:.1f} MiB at job {n0:,}, "
+            f"{rss1 / 1024:.1f} MiB at job {n1:,} ({rss1 / rss0 - 1:+.1%})"
+        )
     elif samples:
         print(
             f"  worker RSS (main + children): {samples[0][1] / 1024:.1f} MiB at job "
@@ -418,10 +478,20 @@ def bench_latency(count: int) -> dict:
     from testproject.demo.tasks import noop
 
     truncate()
-    cmd = [sys.executable, str(ROOT / "manage.py"), "djq_worker", "-l", "INFO", "-c", "2",
-           "-n", "latency@%h"]  # fmt: skip
-    worker = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True)  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(ROOT / "manage.py"),
+        "djq_worker",
+        "-l",
+        "INFO",
+        "-c",
+        "2",
+        "-n",
+        "latency@%h",
+    ]
+    worker = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     ms = []
     try:
         for line in worker.stderr:
@@ -456,23 +526,32 @@ def report(rows, latency: dict, rss_kib: int, args) -> None:
             settings.append(f"{name}={cursor.fetchone()[0]}")
     print()
     print(f"djq bench — {args.jobs:,} no-op jobs, median of {args.rounds} rounds")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
-          f"{platform.python_version()}, Django {dj.get_version()}, PostgreSQL {pg}")  # fmt: skip
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}, Django {dj.get_version()}, PostgreSQL {pg}"
+    )
     print(f"PostgreSQL: {', '.join(settings)}")
-    print(f"worker: djq_worker -c 2 (defaults) and {' '.join(THROUGHPUT)}; ceiling: "
-          f"{CEILING_PROCS} procs, batch {CEILING_BATCH}, claim + complete per batch")  # fmt: skip
+    print(
+        f"worker: djq_worker -c 2 (defaults) and {' '.join(THROUGHPUT)}; ceiling: "
+        f"{CEILING_PROCS} procs, batch {CEILING_BATCH}, claim + complete per batch"
+    )
     print()
     print(f"{'figure':<44}{'djq':>10}{'beside':>10}{'ratio':>8}")
     for name, rate, beside in rows:
         ratio = f"{rate / beside:>8.1%}" if beside else ""
         beside_text = f"{beside:>10,.0f}" if beside else f"{'':>10}"
         print(f"{name:<44}{rate:>10,.0f}{beside_text}{ratio}")
-    print("  (enqueue_many beside COPY; drains beside the ceiling; the history drain beside the "
-          "empty-table drain)")  # fmt: skip
-    print(f"{'W2 latency p50 / p95 (ms)':<44}{latency['p50']:>10.2f}{latency['p95']:>10.2f}"
-          f"   (delay() → finished, idle worker, {latency['n']} jobs)")  # fmt: skip
-    print(f"{'worker peak RSS (MiB)':<44}{rss_kib / 1024:>10.1f}   (largest process, "
-          "default drain)")  # fmt: skip
+    print(
+        "  (enqueue_many beside COPY; drains beside the ceiling; the history drain beside the "
+        "empty-table drain)"
+    )
+    print(
+        f"{'W2 latency p50 / p95 (ms)':<44}{latency['p50']:>10.2f}{latency['p95']:>10.2f}"
+        f"   (delay() → finished, idle worker, {latency['n']} jobs)"
+    )
+    print(
+        f"{'worker peak RSS (MiB)':<44}{rss_kib / 1024:>10.1f}   (largest process, default drain)"
+    )
 
 
 if __name__ == "__main__":

@@ -50,13 +50,19 @@ def outer(argv: list[str]) -> int:
         hosts = netns.create(3)
     except netns.NetError as exc:
         error = str(exc)
-    env = {**os.environ, "CHAOS_INNER": "1", "DJQ_PG_DURABLE": "1",
-           "DJQ_PG_LISTEN": ",".join(["127.0.0.1", *(h.server_ip for h in hosts)]),
-           "CHAOS_HOSTS": netns.dumps_hosts(hosts), "CHAOS_NET_ERROR": error}  # fmt: skip
+    env = {
+        **os.environ,
+        "CHAOS_INNER": "1",
+        "DJQ_PG_DURABLE": "1",
+        "DJQ_PG_LISTEN": ",".join(["127.0.0.1", *(h.server_ip for h in hosts)]),
+        "CHAOS_HOSTS": netns.dumps_hosts(hosts),
+        "CHAOS_NET_ERROR": error,
+    }
     script = REPO_ROOT / "scripts" / "pg-throwaway"
     try:
-        proc = subprocess.Popen([str(script), "run", sys.executable, "-m", "chaos", *argv],
-                                cwd=REPO_ROOT, env=env)  # fmt: skip
+        proc = subprocess.Popen(
+            [str(script), "run", sys.executable, "-m", "chaos", *argv], cwd=REPO_ROOT, env=env
+        )
         try:
             return proc.wait()
         except KeyboardInterrupt:
@@ -91,10 +97,19 @@ def inner(argv: list[str]) -> int:
     if hosts:
         cluster.allow_network(netns.network(hosts))
     log_dir = Path(tempfile.mkdtemp(prefix="djq-chaos-"))
-    print(f"chaos: lease {args.lease:.0f}s, {'short' if args.short else 'full'} run, "
-          f"logs in {log_dir}", flush=True)  # fmt: skip
-    run = Run(short=args.short, lease=args.lease, log_dir=log_dir, cluster=cluster,
-              hosts=hosts, net_error=os.environ.get("CHAOS_NET_ERROR", ""))  # fmt: skip
+    print(
+        f"chaos: lease {args.lease:.0f}s, {'short' if args.short else 'full'} run, "
+        f"logs in {log_dir}",
+        flush=True,
+    )
+    run = Run(
+        short=args.short,
+        lease=args.lease,
+        log_dir=log_dir,
+        cluster=cluster,
+        hosts=hosts,
+        net_error=os.environ.get("CHAOS_NET_ERROR", ""),
+    )
     failed = 0
     for name in args.only:
         started = time.monotonic()

@@ -63,9 +63,12 @@ def judge_call(bad: suite.BadCall) -> str:
                     cursor.execute("SELECT 1")  # the caller's transaction is still usable
                 wrote = Job.objects.count() - before
                 raise _Verdict(
-                    f"message {str(exc)[:80]!r} does not name {missing}" if missing
-                    else f"wrote {wrote} job(s)" if wrote else ""
-                ) from None  # fmt: skip
+                    f"message {str(exc)[:80]!r} does not name {missing}"
+                    if missing
+                    else f"wrote {wrote} job(s)"
+                    if wrote
+                    else ""
+                ) from None
             except Exception as exc:
                 raise _Verdict(f"{type(exc).__name__} instead of {bad.error.__name__}") from None
             raise _Verdict("accepted")

@@ -157,11 +157,14 @@ def delivery_figures(outcome: Outcome, expected: int, late_ids: set[str]) -> Non
     late_failed = late_ids - success
     stuck = sum(counts[s] for s in ACTIVE)
     outcome.figures.update(
-        jobs=len(ids), success=counts[states.SUCCESS], worker_lost=len(lost), stuck=stuck,
+        jobs=len(ids),
+        success=counts[states.SUCCESS],
+        worker_lost=len(lost),
+        stuck=stuck,
         max_runs_plain=max((runs.get(i, 0) for i in plain), default=0),
         max_runs_late=max((runs.get(i, 0) for i in late_ids), default=0),
         reruns_before_started=len(repeated) - len(twice),
-    )  # fmt: skip
+    )
     outcome.check(len(ids) == expected, f"{expected - len(ids)} job(s) missing from the table")
     outcome.check(stuck == 0, f"{stuck} job(s) stuck in {dict((s, counts[s]) for s in ACTIVE)}")
     outcome.check(
@@ -199,15 +202,15 @@ class Cluster:
     def _as_server(self, *argv: str) -> subprocess.CompletedProcess:
         runas = self.state.get("PG_RUNAS")
         prefix = ["runuser", "-u", runas, "--"] if runas and os.geteuid() == 0 else []
-        return subprocess.run([*prefix, *argv], cwd=self.state["PG_TMP"], capture_output=True,
-                              text=True, timeout=120)  # fmt: skip
+        return subprocess.run(
+            [*prefix, *argv], cwd=self.state["PG_TMP"], capture_output=True, text=True, timeout=120
+        )
 
     def stop_immediate(self) -> None:
         """``pg_ctl stop -m immediate``: a crash (no checkpoint; recovery at the next start)."""
         connections.close_all()
         pg_ctl = str(Path(self.state["PG_BINDIR"]) / "pg_ctl")
-        done = self._as_server(pg_ctl, "-D", self.state["PG_DATA"], "-m", "immediate", "-w",
-                               "stop")  # fmt: skip
+        done = self._as_server(pg_ctl, "-D", self.state["PG_DATA"], "-m", "immediate", "-w", "stop")
         if done.returncode != 0:
             raise RuntimeError(f"pg_ctl stop -m immediate failed: {done.stderr.strip()}")
 
@@ -235,8 +238,13 @@ class Cluster:
 
     def restart(self) -> None:
         connections.close_all()
-        subprocess.run([self.script, "restart"], check=True, capture_output=True, timeout=180,
-                       env={**os.environ, "DJQ_PG_STATE": self.state_file})  # fmt: skip
+        subprocess.run(
+            [self.script, "restart"],
+            check=True,
+            capture_output=True,
+            timeout=180,
+            env={**os.environ, "DJQ_PG_STATE": self.state_file},
+        )
 
     def allow_network(self, cidr: str) -> None:
         """Trust connections from ``cidr`` (the campaign's own veth addresses) and reload."""
@@ -304,16 +312,25 @@ class Proc:
         self.terminated = False
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                self.argv, cwd=REPO_ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+                self.argv,
+                cwd=REPO_ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
     def wait_ready(self, timeout: float = 60) -> bool:
-        return bool(wait_until(lambda: " ready" in self.log() or self.proc.poll() is not None,
-                               timeout)) and self.proc.poll() is None  # fmt: skip
+        return (
+            bool(
+                wait_until(lambda: " ready" in self.log() or self.proc.poll() is not None, timeout)
+            )
+            and self.proc.poll() is None
+        )
 
     def signal_group(self, sig: int) -> None:
         try:
@@ -373,10 +390,28 @@ class Workers:
     lease: float
     procs: list[Proc] = field(default_factory=list)
 
-    def start(self, name: str, *args: str, netns: str | None = None,
-              database_url: str | None = None, ready: bool = True) -> Proc:  # fmt: skip
-        argv = [sys.executable, str(MANAGE_PY), "djq_worker", "-n", f"{name}@%h", "-l", "info",
-                "--lease", str(self.lease), "--poll-interval", "0.5", *args]  # fmt: skip
+    def start(
+        self,
+        name: str,
+        *args: str,
+        netns: str | None = None,
+        database_url: str | None = None,
+        ready: bool = True,
+    ) -> Proc:
+        argv = [
+            sys.executable,
+            str(MANAGE_PY),
+            "djq_worker",
+            "-n",
+            f"{name}@%h",
+            "-l",
+            "info",
+            "--lease",
+            str(self.lease),
+            "--poll-interval",
+            "0.5",
+            *args,
+        ]
         if netns:
             argv = ["ip", "netns", "exec", netns, *argv]
         proc = Proc(argv, name, self.log_dir, subprocess_env(database_url, WORKER_DB_OPTIONS))

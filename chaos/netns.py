@@ -54,8 +54,13 @@ def create(count: int) -> list[Host]:
     hosts: list[Host] = []
     try:
         for i in range(count):
-            host = Host(f"djqc{block}n{i}", f"djqc{block}h{i}", f"djqc{block}p{i}",
-                        f"10.200.{block}.{4 * i + 1}", f"10.200.{block}.{4 * i + 2}")  # fmt: skip
+            host = Host(
+                f"djqc{block}n{i}",
+                f"djqc{block}h{i}",
+                f"djqc{block}p{i}",
+                f"10.200.{block}.{4 * i + 1}",
+                f"10.200.{block}.{4 * i + 2}",
+            )
             hosts.append(host)
             ip("netns", "add", host.netns)
             ip("link", "add", host.outer_if, "type", "veth", "peer", "name", host.inner_if)

@@ -60,8 +60,9 @@ class Run:
         return f"postgres://postgres@{host.server_ip}:{self.cluster.port}/djq"
 
 
-def enqueue(n: int, seconds: float = 0.0, late_every: int = 2, batch: int = 1000,
-            durable: bool = False) -> set[str]:  # fmt: skip
+def enqueue(
+    n: int, seconds: float = 0.0, late_every: int = 2, batch: int = 1000, durable: bool = False
+) -> set[str]:
     """Enqueue ``n`` chaos jobs (every ``late_every``-th one acks_late); the acks_late ids.
     ``durable``: the side-table insert waits for its WAL flush (scenarios that crash the server).
     """
@@ -112,8 +113,11 @@ def kill9(run: Run) -> Outcome:
     workers = run.workers()
     # (all three up before the first job: started one by one under a backlog, the first ones
     # would drain a short run's jobs before the kills begin)
-    procs = [workers.start("k1", "-c", "2"), workers.start("k2", "-c", "2"),
-             workers.start("k3", "-c", "2", "--prefetch-multiplier", "4")]  # fmt: skip
+    procs = [
+        workers.start("k1", "-c", "2"),
+        workers.start("k2", "-c", "2"),
+        workers.start("k3", "-c", "2", "--prefetch-multiplier", "4"),
+    ]
     late = enqueue(n)
     kills, started = 0, time.monotonic()
     try:
@@ -143,8 +147,12 @@ def pg_crash(run: Run) -> Outcome:
     workers.start("p1", "-c", "2")
     workers.start("p2", "-c", "2", "--prefetch-multiplier", "4")
     log = run.log_dir / "enqueuer.log"
-    enqueuer = Proc([sys.executable, "-m", "chaos.enqueuer", str(log), "10"], "enqueuer",
-                    run.log_dir, subprocess_env())  # fmt: skip
+    enqueuer = Proc(
+        [sys.executable, "-m", "chaos.enqueuer", str(log), "10"],
+        "enqueuer",
+        run.log_dir,
+        subprocess_env(),
+    )
     recoveries, late, n = [], set(), 0
     try:
         for crash in (run.cluster.stop_immediate, run.cluster.kill_postmaster):
@@ -164,17 +172,22 @@ def pg_crash(run: Run) -> Outcome:
     late |= {
         str(i) for i in Job.objects.filter(id__in=sent, acks_late=True).values_list("id", flat=True)
     }
-    out.figures.update(enqueued_ok=len(ok), enqueue_raised=len(err),
-                       raised_in_flight=len(in_flight),
-                       in_flight_written=len(set(in_flight) & written),
-                       recovery_s="/".join(f"{r:.1f}" for r in recoveries if r is not None),
-                       bound_s=2 * run.lease)  # fmt: skip
+    out.figures.update(
+        enqueued_ok=len(ok),
+        enqueue_raised=len(err),
+        raised_in_flight=len(in_flight),
+        in_flight_written=len(set(in_flight) & written),
+        recovery_s="/".join(f"{r:.1f}" for r in recoveries if r is not None),
+        bound_s=2 * run.lease,
+    )
     missing = set(ok) - written
     out.check(not missing, f"{len(missing)} enqueue(s) returned an id but wrote nothing")
     out.check(not set(err) & written, f"{len(set(err) & written)} raised enqueue(s) wrote a row")
     out.check(None not in recoveries, "the queue did not drain after a crash")
-    out.check(all(r is None or r <= 2 * run.lease for r in recoveries),
-              f"a recovery took more than 2 × lease = {2 * run.lease:.0f}s")  # fmt: skip
+    out.check(
+        all(r is None or r <= 2 * run.lease for r in recoveries),
+        f"a recovery took more than 2 × lease = {2 * run.lease:.0f}s",
+    )
     out.check(workers.log_count("Database unavailable") > 0, "no worker saw the outage")
     delivery_figures(out, n + len(ok) + len(set(in_flight) & written), late)
     return out
@@ -262,8 +275,11 @@ def _two_running_jobs(seconds: float) -> tuple[str, str]:
     wait_until(lambda: runs_per_job().keys() >= {plain, late}, 30, interval=0.05)
     # (and recorded STARTED: before that, a job the worker began is still RESERVED in the
     # database, and a frozen worker's reserved jobs are requeued: docs/worker.md)
-    wait_until(lambda: Job.objects.filter(id__in=[plain, late], state=states.STARTED).count() == 2,
-               30, interval=0.05)  # fmt: skip
+    wait_until(
+        lambda: Job.objects.filter(id__in=[plain, late], state=states.STARTED).count() == 2,
+        30,
+        interval=0.05,
+    )
     return plain, late
 
 
@@ -304,15 +320,20 @@ def partition(run: Run) -> Outcome:
         netns.heal(host)
     healed = time.monotonic()
     discarded = wait_until(lambda: cut.log().count("Discarded the late result") >= 2, 120)
-    out.figures.update(cut_s=2 * run.lease, rescued=2 if rescued else 0,
-                       late_results_discarded=cut.log().count("Discarded the late result"),
-                       back_after_heal_s=time.monotonic() - healed)  # fmt: skip
+    out.figures.update(
+        cut_s=2 * run.lease,
+        rescued=2 if rescued else 0,
+        late_results_discarded=cut.log().count("Discarded the late result"),
+        back_after_heal_s=time.monotonic() - healed,
+    )
     _two_jobs_checks(out, plain, late, rescued, discarded)
     workers.procs[1].stop()  # only the healed worker is left to take the next job
     after = chaos_run.delay(0)
     runs = wait_until(lambda: runs_per_job()[after.id], 60)
-    out.check(bool(runs) and "cut@" in (Job.objects.get(id=after.id).worker or ""),
-              "the healed worker does not take new jobs")  # fmt: skip
+    out.check(
+        bool(runs) and "cut@" in (Job.objects.get(id=after.id).worker or ""),
+        "the healed worker does not take new jobs",
+    )
     workers.stop_all()
     return out
 
@@ -363,34 +384,48 @@ def bad_input(run: Run) -> Outcome:
         else:
             bad_ids[job_id] = bad
     workers = run.workers()
-    procs = [workers.start("bad1", "-c", "2", "--prefetch-multiplier", "4"),
-             workers.start("bad2", "-c", "1")]  # fmt: skip
+    procs = [
+        workers.start("bad1", "-c", "2", "--prefetch-multiplier", "4"),
+        workers.start("bad2", "-c", "1"),
+    ]
     found = wait_until(lambda: faults.finished([*bad_ids, *good_ids]), run.lease * 10) or {}
-    verdicts = {bad.id: faults.judge_row(bad, found[i]) if found else "not finished"
-                for i, bad in bad_ids.items()}  # fmt: skip
+    verdicts = {
+        bad.id: faults.judge_row(bad, found[i]) if found else "not finished"
+        for i, bad in bad_ids.items()
+    }
     wrong_rows = [f"{label}: {why}" for label, why in verdicts.items() if why]
     should_refuse = {bad.id for bad in rows if bad.refused}
     ran = faults.runs(path)
     good = chaos_run.delay(0)
     next_ran = wait_until(lambda: runs_per_job()[good.id], 30)
-    out.figures.update(source=faults.SOURCE, calls=len(calls), refused=len(calls) - len(wrong),
-                       rows=len(rows), rows_as_expected=len(bad_ids) - len(wrong_rows),
-                       rows_refused_by_schema=len(refused), good_rows=len(good_ids),
-                       good_ran_once=sum(ran.get(f"good{i}") == 1 for i in range(len(good_ids))),
-                       worker_starts=sum(p.log().count(" ready") for p in procs))  # fmt: skip
+    out.figures.update(
+        source=faults.SOURCE,
+        calls=len(calls),
+        refused=len(calls) - len(wrong),
+        rows=len(rows),
+        rows_as_expected=len(bad_ids) - len(wrong_rows),
+        rows_refused_by_schema=len(refused),
+        good_rows=len(good_ids),
+        good_ran_once=sum(ran.get(f"good{i}") == 1 for i in range(len(good_ids))),
+        worker_starts=sum(p.log().count(" ready") for p in procs),
+    )
     out.check(bool(calls) and bool(rows), f"{faults.SOURCE} has no calls or no rows")
     out.check(not wrong, f"bad calls: {'; '.join(wrong)}")
     out.check(bool(found), "a job is stuck")
     out.check(not wrong_rows, f"bad rows: {'; '.join(wrong_rows)}")
-    out.check(set(refused) == should_refuse,
-              f"schema refused {sorted(refused)}, not {sorted(should_refuse)}")  # fmt: skip
+    out.check(
+        set(refused) == should_refuse,
+        f"schema refused {sorted(refused)}, not {sorted(should_refuse)}",
+    )
     out.check(out.figures["good_ran_once"] == len(good_ids), "a good row did not run exactly once")
     out.check(not any(ran.get(f"bad{i}", 0) > 1 for i in range(len(rows))), "a bad row ran twice")
     out.check(bool(next_ran), "the good job after them did not run")
     out.check(all(p.proc.poll() is None for p in procs), "a worker died")
     out.check(not Job.objects.filter(state=states.STARTED).exists(), "a job is left STARTED")
-    out.check(workers.log_count("Unexpected error in the worker loop") == 0,
-              "a worker hit its loop's last-resort handler")  # fmt: skip
+    out.check(
+        workers.log_count("Unexpected error in the worker loop") == 0,
+        "a worker hit its loop's last-resort handler",
+    )
     workers.stop_all()
     codes = [p.proc.returncode for p in procs]
     out.check(codes == [0, 0], f"the workers did not shut down cleanly: exit statuses {codes}")
@@ -410,8 +445,9 @@ def enqueue_under_drain(run: Run) -> Outcome:
     enqueued = time.monotonic() - started
     took = drained(stall=10 * run.lease)
     total = time.monotonic() - started
-    out.figures.update(enqueue_s=enqueued, enqueue_per_s=int(n / enqueued),
-                       drain_per_s=int(n / total))  # fmt: skip
+    out.figures.update(
+        enqueue_s=enqueued, enqueue_per_s=int(n / enqueued), drain_per_s=int(n / total)
+    )
     out.check(took is not None, f"the queue stalled (no job finished for {10 * run.lease:.0f}s)")
     workers.stop_all()
     delivery_figures(out, n, set())

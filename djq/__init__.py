@@ -44,10 +44,25 @@ _EXPORTS = {
 _SUBMODULES = ("control", "states")
 
 __all__ = [
-    "AsyncResult", "EagerResult", "GroupResult", "Signature", "Task", "chain", "chord", "chunks",
-    "control", "crontab", "enqueue_many", "group", "send_task", "shared_task", "signature",
-    "solar", "states", "task",
-]  # fmt: skip
+    "AsyncResult",
+    "EagerResult",
+    "GroupResult",
+    "Signature",
+    "Task",
+    "chain",
+    "chord",
+    "chunks",
+    "control",
+    "crontab",
+    "enqueue_many",
+    "group",
+    "send_task",
+    "shared_task",
+    "signature",
+    "solar",
+    "states",
+    "task",
+]
 
 if TYPE_CHECKING:
     from djq import control, states

@@ -72,13 +72,13 @@ MAX_ACTION_JOBS = 10_000
 BULK = {
     "revoke": "Revoke: waiting jobs will not run; running ones are marked revoked and finish.",
     "revoke_and_terminate": "Revoke and terminate: waiting jobs will not run; the processes "
-                            "running the others are killed (SIGTERM).",
+    "running the others are killed (SIGTERM).",
     "retry": "Retry: FAILURE and REVOKED jobs are sent again as new jobs (once each); other "
-             "jobs are skipped.",
+    "jobs are skipped.",
     "purge": "Purge: waiting jobs are deleted and never run; other jobs are left as they are.",
     "delete_selected": "Delete: waiting and finished jobs are deleted; jobs a worker holds "
-                       "(reserved or running) are left as they are (revoke those).",
-}  # fmt: skip
+    "(reserved or running) are left as they are (revoke those).",
+}
 
 
 def log_change(request, objects_and_messages) -> None:
@@ -86,9 +86,16 @@ def log_change(request, objects_and_messages) -> None:
     entries = []
     for obj, message in objects_and_messages:
         ct = ContentType.objects.get_for_model(obj, for_concrete_model=False)
-        entries.append(LogEntry(user_id=request.user.pk, content_type_id=ct.pk,
-                                object_id=str(obj.pk), object_repr=str(obj)[:200],
-                                action_flag=CHANGE, change_message=message))  # fmt: skip
+        entries.append(
+            LogEntry(
+                user_id=request.user.pk,
+                content_type_id=ct.pk,
+                object_id=str(obj.pk),
+                object_repr=str(obj)[:200],
+                action_flag=CHANGE,
+                change_message=message,
+            )
+        )
     LogEntry.objects.bulk_create(entries)
 
 
@@ -106,8 +113,18 @@ class ReadOnlyDetail:
 
 
 # --- jobs -----------------------------------------------------------------------------------------
-LIST_FIELDS = ("id", "name", "queue", "state", "custom_state", "worker", "created_at",
-               "started_at", "finished_at", "retries")  # fmt: skip
+LIST_FIELDS = (
+    "id",
+    "name",
+    "queue",
+    "state",
+    "custom_state",
+    "worker",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "retries",
+)
 
 
 def _head(expression) -> Left:
@@ -122,9 +139,12 @@ class JobChangeList(ChangeList):
         qs = super().get_queryset(request, exclude_parameters)
         return qs.only(*LIST_FIELDS).annotate(
             db_now=Value(store.db_now(), DateTimeField()),
-            args_head=_head("args"), kwargs_head=_head("kwargs"), result_head=_head("result"),
-            exc_type=KT("result__exc_type"), exc_head=_head(KT("result__exc_message")),
-        )  # fmt: skip
+            args_head=_head("args"),
+            kwargs_head=_head("kwargs"),
+            result_head=_head("result"),
+            exc_type=KT("result__exc_type"),
+            exc_head=_head(KT("result__exc_message")),
+        )
 
 
 @admin.register(Job)
@@ -135,9 +155,11 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
     #: only columns with an index that serves "filtered, newest first"
     sortable_by = ("task", "state_display", "created")
     search_fields = ("name",)  # see get_search_results
-    search_help_text = ("A job id or its start · part of a task name · arg:42 (a positional "
-                        "argument) · user_id=7 (a keyword argument) · error:timeout (exception "
-                        "type or message)")  # fmt: skip
+    search_help_text = (
+        "A job id or its start · part of a task name · arg:42 (a positional "
+        "argument) · user_id=7 (a keyword argument) · error:timeout (exception "
+        "type or message)"
+    )
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     paginator = EstimatedCountPaginator
@@ -171,9 +193,13 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
         """``add(1, 2, x=3)`` above its module: what Flower shows as name, args and kwargs."""
         call = call_text(getattr(obj, "args_head", ""), getattr(obj, "kwargs_head", ""))
         short, _, module = obj.name.rpartition(".")[::-1]
-        return format_html('<span class="djq-call">{}<span class="djq-args">({})</span></span>'
-                           '<span class="djq-module">{}</span>', short, call,
-                           module)  # fmt: skip
+        return format_html(
+            '<span class="djq-call">{}<span class="djq-args">({})</span></span>'
+            '<span class="djq-module">{}</span>',
+            short,
+            call,
+            module,
+        )
 
     @admin.display(description="result / exception")
     def outcome(self, obj: Job) -> str:
@@ -199,8 +225,11 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
         notes = [self.runtime(obj)] if obj.started_at else []
         if obj.retries:
             notes.append(f"{obj.retries} retr{'y' if obj.retries == 1 else 'ies'}")
-        return format_html('{}<span class="djq-module">{}</span>',
-                           state_badge(obj.state, obj.custom_state), " · ".join(notes))  # fmt: skip
+        return format_html(
+            '{}<span class="djq-module">{}</span>',
+            state_badge(obj.state, obj.custom_state),
+            " · ".join(notes),
+        )
 
     @admin.display(description="worker")
     def worker_display(self, obj: Job) -> str:
@@ -217,8 +246,9 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
     def _ids(self, request, queryset) -> list[str] | None:
         ids = [str(i) for i in queryset.values_list("id", flat=True)[: MAX_ACTION_JOBS + 1]]
         if len(ids) > MAX_ACTION_JOBS:
-            self.message_user(request, f"Select at most {MAX_ACTION_JOBS:,} jobs for an action.",
-                              messages.ERROR)  # fmt: skip
+            self.message_user(
+                request, f"Select at most {MAX_ACTION_JOBS:,} jobs for an action.", messages.ERROR
+            )
             return None
         return ids
 
@@ -232,14 +262,27 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
         if not (always or across or len(ids) > 1):
             return None
         preview = queryset.order_by()[: MAX_ACTION_JOBS + 1]
-        by_state = Job.objects.filter(pk__in=preview.values("pk")).values("state").order_by(
-            "state").annotate(n=Count("*"))  # fmt: skip
+        by_state = (
+            Job.objects.filter(pk__in=preview.values("pk"))
+            .values("state")
+            .order_by("state")
+            .annotate(n=Count("*"))
+        )
         total = sum(row["n"] for row in by_state)
-        context = {**self.admin_site.each_context(request), "opts": self.opts,
-                   "title": "Are you sure?", "action": action, "across": across, "ids": ids,
-                   "description": BULK[action], "by_state": by_state, "total": total,
-                   "too_many": total > MAX_ACTION_JOBS, "limit": MAX_ACTION_JOBS,
-                   "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME}  # fmt: skip
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Are you sure?",
+            "action": action,
+            "across": across,
+            "ids": ids,
+            "description": BULK[action],
+            "by_state": by_state,
+            "total": total,
+            "too_many": total > MAX_ACTION_JOBS,
+            "limit": MAX_ACTION_JOBS,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
         return TemplateResponse(request, "admin/djq/job/action_confirmation.html", context)
 
     def _revoke(self, request, queryset, terminate: bool):
@@ -269,13 +312,17 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
     def revoke(self, request, queryset):
         return self._revoke(request, queryset, terminate=False)
 
-    @admin.action(description="Revoke and terminate selected jobs (kills running ones)",
-                  permissions=["change"])  # fmt: skip
+    @admin.action(
+        description="Revoke and terminate selected jobs (kills running ones)",
+        permissions=["change"],
+    )
     def revoke_and_terminate(self, request, queryset):
         return self._revoke(request, queryset, terminate=True)
 
-    @admin.action(description="Purge selected waiting jobs (delete them; they never run)",
-                  permissions=["delete"])  # fmt: skip
+    @admin.action(
+        description="Purge selected waiting jobs (delete them; they never run)",
+        permissions=["delete"],
+    )
     def purge(self, request, queryset):
         asked = self.confirm_first(request, queryset, "purge", always=True)
         if asked is not None:
@@ -286,12 +333,16 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
         gone = list(Job.objects.waiting().filter(id__in=ids).only("id", "name", "state"))
         log_change(request, [(job, "Purged (deleted while waiting)") for job in gone])
         n = control.purge_jobs(ids)
-        self.message_user(request, f"Purged {n} waiting job(s); {len(ids) - n} other job(s) "
-                          "were left as they were.", messages.SUCCESS)  # fmt: skip
+        self.message_user(
+            request,
+            f"Purged {n} waiting job(s); {len(ids) - n} other job(s) were left as they were.",
+            messages.SUCCESS,
+        )
         return None
 
-    @admin.action(description="Delete selected jobs (not those a worker holds)",
-                  permissions=["delete"])  # fmt: skip
+    @admin.action(
+        description="Delete selected jobs (not those a worker holds)", permissions=["delete"]
+    )
     def delete_selected(self, request, queryset):
         """Not Django's stock delete: a job a worker holds (RESERVED, STARTED) is never deleted,
         or its worker would record an outcome for a row that is gone and its work-flow would
@@ -303,8 +354,12 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
         if ids is None:
             return None
         gone = store_rows.delete_jobs(ids)
-        self.message_user(request, f"Deleted {len(gone)} job(s); {len(ids) - len(gone)} job(s) "
-                          "held by a worker were left as they were.", messages.SUCCESS)  # fmt: skip
+        self.message_user(
+            request,
+            f"Deleted {len(gone)} job(s); {len(ids) - len(gone)} job(s) "
+            "held by a worker were left as they were.",
+            messages.SUCCESS,
+        )
         return None
 
     def has_delete_permission(self, request, obj=None) -> bool:
@@ -319,8 +374,9 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
     def delete_queryset(self, request, queryset) -> None:
         store_rows.delete_jobs(queryset.values_list("id", flat=True))
 
-    @admin.action(description="Retry selected failed or revoked jobs (as new jobs)",
-                  permissions=["change"])  # fmt: skip
+    @admin.action(
+        description="Retry selected failed or revoked jobs (as new jobs)", permissions=["change"]
+    )
     def retry(self, request, queryset):
         asked = self.confirm_first(request, queryset, "retry")
         if asked is not None:
@@ -333,8 +389,11 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
         new = Job.objects.filter(id__in=[r.id for r in results]).values_list("parent_id", "id")
         old = {str(j.id): j for j in Job.objects.filter(id__in=ids).only("id", "name", "state")}
         log_change(request, [(old[str(p)], f"Retried as job {i}") for p, i in new])
-        self.message_user(request, retry_message(results, before, len(ids)),
-                          messages.SUCCESS if results else messages.WARNING)  # fmt: skip
+        self.message_user(
+            request,
+            retry_message(results, before, len(ids)),
+            messages.SUCCESS if results else messages.WARNING,
+        )
         return results
 
     # --- the job's page --------------------------------------------------------------------
@@ -351,8 +410,11 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
         """The job page's buttons: the list's actions, on this one job (POST, CSRF-checked)."""
         if request.method != "POST":
             return HttpResponseRedirect(reverse("admin:djq_job_change", args=[object_id]))
-        handlers = {"revoke": self.revoke, "terminate": self.revoke_and_terminate,
-                    "retry": self.retry}  # fmt: skip
+        handlers = {
+            "revoke": self.revoke,
+            "terminate": self.revoke_and_terminate,
+            "retry": self.retry,
+        }
         if action not in handlers or not self.may_act(request):
             raise PermissionDenied
         job = get_object_or_404(Job, pk=unquote(object_id))  # (the admin quotes ids in URLs)
@@ -362,8 +424,9 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
             request.POST["confirm"] = "yes"
             done = handlers[action](request, Job.objects.filter(pk=job.pk))
         back = request.GET.get("next", "")  # (JobsForObjectMixin: back to the object's page)
-        if back and url_has_allowed_host_and_scheme(back, {request.get_host()},
-                                                    require_https=request.is_secure()):  # fmt: skip
+        if back and url_has_allowed_host_and_scheme(
+            back, {request.get_host()}, require_https=request.is_secure()
+        ):
             return HttpResponseRedirect(back)
         if action == "retry" and isinstance(done, list) and done:  # on to the new job
             return HttpResponseRedirect(reverse("admin:djq_job_change", args=[done[0].id]))
@@ -393,9 +456,11 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
             "timeline": timeline(job),
             "tree": workflow.tree(job),
             "parent": Job.objects.filter(id=job.parent_id).only("id", "name", "state").first()
-            if job.parent_id else None,
+            if job.parent_id
+            else None,
             "parent_group": Group.objects.filter(id=job.parent_id).first()
-            if job.parent_id else None,
+            if job.parent_id
+            else None,
             "children": [(c, state_badge(c.state, c.custom_state)) for c in children[:50]],
             "payload": payload(job),
             "logs": job_logs.for_job(job.id),
@@ -405,21 +470,34 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
             "can_retry": retryable,
             "retried_as": retried,
             "retry_of": (job.options or {}).get("retry_of"),
-            "show_save": False, "show_save_and_continue": False,
-            "show_save_and_add_another": False, "show_close": True,
-        }  # fmt: skip
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+            "show_close": True,
+        }
 
 
 def payload(job: Job) -> list[tuple[str, str]]:
     """(title, text) of the job page's payload: JSON, but an exception as ``Type: message``."""
     error = exception_text(job.result)
-    result = ("Exception", error) if error else (
-        "Result" if job.state == states.SUCCESS else "Result / exception",
-        pretty_json(job.result))  # fmt: skip
+    result = (
+        ("Exception", error)
+        if error
+        else (
+            "Result" if job.state == states.SUCCESS else "Result / exception",
+            pretty_json(job.result),
+        )
+    )
     shown = [("Arguments", pretty_json(job.args))]
-    shown += [(title, pretty_json(value)) for title, value in (
-        ("Keyword arguments", job.kwargs), ("Meta", job.meta), ("Options", job.options))
-        if value not in (None, {}, [])]  # fmt: skip
+    shown += [
+        (title, pretty_json(value))
+        for title, value in (
+            ("Keyword arguments", job.kwargs),
+            ("Meta", job.meta),
+            ("Options", job.options),
+        )
+        if value not in (None, {}, [])
+    ]
     if job.result is not None:
         shown.insert(2 if job.kwargs else 1, result)
     return shown
@@ -431,8 +509,9 @@ def retry_message(results, before: dict[str, str], asked: int) -> str:
     if results:
         text = format_html("{}: {}", text, job_links(r.id for r in results))
     if before:
-        text = format_html("{}; {} job(s) already retried, as {}", text, len(before),
-                           job_links(before.values()))  # fmt: skip
+        text = format_html(
+            "{}; {} job(s) already retried, as {}", text, len(before), job_links(before.values())
+        )
     skipped = asked - len(results) - len(before)
     if skipped > 0:
         text = format_html("{}; {} job(s) not FAILURE or REVOKED were skipped", text, skipped)
@@ -448,8 +527,14 @@ def timeline(job: Job) -> list[dict]:
         at = parse_datetime(when) if isinstance(when, str) else when
         if at is not None and dj_timezone.is_naive(at):
             at = at.replace(tzinfo=dt.UTC)
-        rows.append({"state": state_badge(state), "at": at, "worker": worker,
-                     "after": duration(at - previous) if previous and at else ""})  # fmt: skip
+        rows.append(
+            {
+                "state": state_badge(state),
+                "at": at,
+                "worker": worker,
+                "after": duration(at - previous) if previous and at else "",
+            }
+        )
         previous = at or previous
     return rows
 
@@ -463,8 +548,11 @@ class DashboardAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None) -> bool:
         user = request.user
-        return user.is_active and user.is_staff and (
-            user.has_perm("djq.view_job") or user.has_perm("djq.change_job"))  # fmt: skip
+        return (
+            user.is_active
+            and user.is_staff
+            and (user.has_perm("djq.view_job") or user.has_perm("djq.change_job"))
+        )
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -478,8 +566,10 @@ class DashboardAdmin(admin.ModelAdmin):
     def get_urls(self):
         view = self.admin_site.admin_view(self.dashboard_view)
         past = self.admin_site.admin_view(self.history_view)
-        return [path("", view, name="djq_dashboard_changelist"),
-                path("history/", past, name="djq_dashboard_history")]  # fmt: skip
+        return [
+            path("", view, name="djq_dashboard_changelist"),
+            path("history/", past, name="djq_dashboard_history"),
+        ]
 
     def history_view(self, request):
         """Charts over 1 h … 30 d from the rollup table (``djq.history``)."""
@@ -500,8 +590,12 @@ class DashboardAdmin(admin.ModelAdmin):
         template = "admin/djq/dashboard_body.html" if partial else "admin/djq/dashboard.html"
         context = dashboard_context()
         if not partial:
-            context.update(self.admin_site.each_context(request), title="Dashboard",
-                           opts=self.opts, refresh_seconds=self._refresh(request))  # fmt: skip
+            context.update(
+                self.admin_site.each_context(request),
+                title="Dashboard",
+                opts=self.opts,
+                refresh_seconds=self._refresh(request),
+            )
         return TemplateResponse(request, template, context)
 
     def _refresh(self, request) -> int:
@@ -520,28 +614,44 @@ def dashboard_context() -> dict:
     running = list(monitor.running_jobs())
     recent = list(monitor.recent_jobs())
     online = list(monitor.workers(now).order_by("name"))
-    busy = dict(Job.objects.running().values("worker").annotate(n=Count("*"))
-                .order_by().values_list("worker", "n"))  # fmt: skip
+    busy = dict(
+        Job.objects.running()
+        .values("worker")
+        .annotate(n=Count("*"))
+        .order_by()
+        .values_list("worker", "n")
+    )
     return {
         "now": now,
         "window_minutes": int(monitor.WINDOW.total_seconds() // 60),
         "table": monitor.count_table(counts, sorted(paused)),
         "paused": paused,
         "chart": bar_chart(series),
-        "done_total": sum(s for _, s, _ in series), "failed_total": sum(f for _, _, f in series),
-        "running": [(j, state_badge(j.state, j.custom_state), duration(now - j.started_at))
-                    for j in running],
+        "done_total": sum(s for _, s, _ in series),
+        "failed_total": sum(f for _, _, f in series),
+        "running": [
+            (j, state_badge(j.state, j.custom_state), duration(now - j.started_at)) for j in running
+        ],
         "running_total": sum(n for (_, s), n in counts.items() if s == states.STARTED),
         "waiting_total": sum(n for (_, s), n in counts.items() if s in states.WAITING_STATES),
-        "recent": [(j, state_badge(j.state), duration(j.finished_at - j.started_at)
-                    if j.started_at else "—") for j in recent],
-        "slowest": [dict(row, avg=duration(row["avg"]), max=duration(row["max"]))
-                    for row in monitor.slowest_tasks(now)],
+        "recent": [
+            (
+                j,
+                state_badge(j.state),
+                duration(j.finished_at - j.started_at) if j.started_at else "—",
+            )
+            for j in recent
+        ],
+        "slowest": [
+            dict(row, avg=duration(row["avg"]), max=duration(row["max"]))
+            for row in monitor.slowest_tasks(now)
+        ],
         "workers": [(w, busy.get(w.name, 0), duration(now - w.last_heartbeat)) for w in online],
         "offline_workers": Worker.objects.exclude(monitor.online_q(now)).count(),
-        "unconsumed": unconsumed_text(unconsumed) if (unconsumed := monitor.unconsumed_queues(
-            now)) else "",
-    }  # fmt: skip
+        "unconsumed": unconsumed_text(unconsumed)
+        if (unconsumed := monitor.unconsumed_queues(now))
+        else "",
+    }
 
 
 #: what deleting a queue or worker row does (Django's "Delete selected …" does not say)
@@ -571,8 +681,15 @@ class QueueChangeList(ChangeList):
 
 @admin.register(Queue)
 class QueueAdmin(QueueControls, ReadOnlyDetail, admin.ModelAdmin):
-    list_display = ("name", "status", "waiting", "running", "failed", "oldest_waiting",
-                    "concurrency_limit")  # fmt: skip
+    list_display = (
+        "name",
+        "status",
+        "waiting",
+        "running",
+        "failed",
+        "oldest_waiting",
+        "concurrency_limit",
+    )
     fields = readonly_fields = ("name", "status", "concurrency_limit", "created")
     actions = ["pause", "resume", "purge", "delete_selected"]
 
@@ -637,15 +754,15 @@ class QueueAdmin(QueueControls, ReadOnlyDetail, admin.ModelAdmin):
     def _log(self, request, queryset, message: str) -> None:
         log_change(request, [(q, message) for q in queryset])
 
-    @admin.action(description="Pause selected queues (running jobs finish)",
-                  permissions=["change"])  # fmt: skip
+    @admin.action(description="Pause selected queues (running jobs finish)", permissions=["change"])
     def pause(self, request, queryset):
         names = list(queryset.values_list("name", flat=True))
         for name in names:
             control.pause_queue(name)
         self._log(request, queryset, "Paused")
-        self.message_user(request, f"Paused {', '.join(names)}: their jobs wait until resumed.",
-                          messages.SUCCESS)  # fmt: skip
+        self.message_user(
+            request, f"Paused {', '.join(names)}: their jobs wait until resumed.", messages.SUCCESS
+        )
 
     @admin.action(description="Resume selected queues", permissions=["change"])
     def resume(self, request, queryset):
@@ -668,23 +785,51 @@ class QueueAdmin(QueueControls, ReadOnlyDetail, admin.ModelAdmin):
             return None
         stats = monitor.queue_stats(store.db_now())
         waiting = [(q, stats[q.name].waiting) for q in queues]
-        context = {**self.admin_site.each_context(request), "title": "Purge waiting jobs?",
-                   "opts": self.opts, "queues": waiting, "total": sum(n for _, n in waiting),
-                   "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME}  # fmt: skip
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Purge waiting jobs?",
+            "opts": self.opts,
+            "queues": waiting,
+            "total": sum(n for _, n in waiting),
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
         return TemplateResponse(request, "admin/djq/queue/purge_confirmation.html", context)
 
 
 # --- workers --------------------------------------------------------------------------------------
 @admin.register(Worker)
 class WorkerAdmin(WorkerControls, ReadOnlyDetail, admin.ModelAdmin):
-    list_display = ("name", "status", "host", "queue_list", "slots", "up", "heartbeat",
-                    "done", "failed_count", "current")  # fmt: skip
+    list_display = (
+        "name",
+        "status",
+        "host",
+        "queue_list",
+        "slots",
+        "up",
+        "heartbeat",
+        "done",
+        "failed_count",
+        "current",
+    )
     list_filter = (OnlineFilter, "pool")
     show_facets = admin.ShowFacets.NEVER
     search_fields = ("name", "hostname")
-    fields = ("name", "status", "hostname", "pid", "queue_list", "concurrency", "pool",
-              "started", "last_beat", "heartbeat", "stopped", "processed", "failed",
-              "current_jobs")  # fmt: skip
+    fields = (
+        "name",
+        "status",
+        "hostname",
+        "pid",
+        "queue_list",
+        "concurrency",
+        "pool",
+        "started",
+        "last_beat",
+        "heartbeat",
+        "stopped",
+        "processed",
+        "failed",
+        "current_jobs",
+    )
     readonly_fields = fields
     actions = ["ping", "shutdown", "delete_selected"]
 
@@ -694,18 +839,20 @@ class WorkerAdmin(WorkerControls, ReadOnlyDetail, admin.ModelAdmin):
     @admin.action(description="Ping selected workers", permissions=["change"])
     def ping(self, request, queryset):
         names = list(queryset.values_list("name", flat=True))
-        answered = {name for reply in control.ping(destination=names, timeout=1.0)
-                    for name in reply}  # fmt: skip
+        answered = {
+            name for reply in control.ping(destination=names, timeout=1.0) for name in reply
+        }
         silent = sorted(set(names) - answered)
         if answered:
-            self.message_user(request, f"pong from {', '.join(sorted(answered))}",
-                              messages.SUCCESS)  # fmt: skip
+            self.message_user(request, f"pong from {', '.join(sorted(answered))}", messages.SUCCESS)
         if silent:
-            self.message_user(request, f"no answer within 1 s from {', '.join(silent)}",
-                              messages.WARNING)  # fmt: skip
+            self.message_user(
+                request, f"no answer within 1 s from {', '.join(silent)}", messages.WARNING
+            )
 
-    @admin.action(description="Shut down selected workers (warm: running jobs finish)",
-                  permissions=["change"])  # fmt: skip
+    @admin.action(
+        description="Shut down selected workers (warm: running jobs finish)", permissions=["change"]
+    )
     def shutdown(self, request, queryset):
         names = list(queryset.values_list("name", flat=True))
         control.shutdown(destination=names)
@@ -715,11 +862,16 @@ class WorkerAdmin(WorkerControls, ReadOnlyDetail, admin.ModelAdmin):
     def get_queryset(self, request):
         now = store.db_now()
         running = Job.objects.running().filter(worker=OuterRef("name")).order_by()
-        return super().get_queryset(request).annotate(
-            db_now=Value(now, DateTimeField()),
-            n_running=Coalesce(Subquery(
-                running.values("worker").annotate(n=Count("*")).values("n")), 0),
-        )  # fmt: skip
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                db_now=Value(now, DateTimeField()),
+                n_running=Coalesce(
+                    Subquery(running.values("worker").annotate(n=Count("*")).values("n")), 0
+                ),
+            )
+        )
 
     def is_online(self, obj: Worker) -> bool:
         lease = float(settings.WORKER_LEASE)
@@ -750,9 +902,11 @@ class WorkerAdmin(WorkerControls, ReadOnlyDetail, admin.ModelAdmin):
     @admin.display(description="up", ordering="started_at")
     def up(self, obj: Worker) -> str:
         end = obj.stopped_at or obj.db_now
-        return format_html('<span title="since {}">{}</span>',
-                           dj_timezone.localtime(obj.started_at).strftime("%Y-%m-%d %H:%M:%S"),
-                           duration(end - obj.started_at))  # fmt: skip
+        return format_html(
+            '<span title="since {}">{}</span>',
+            dj_timezone.localtime(obj.started_at).strftime("%Y-%m-%d %H:%M:%S"),
+            duration(end - obj.started_at),
+        )
 
     @admin.display(description="last heartbeat")
     def last_beat(self, obj: Worker) -> str:
@@ -800,8 +954,10 @@ class WorkerAdmin(WorkerControls, ReadOnlyDetail, admin.ModelAdmin):
         links = (
             (reverse("admin:djq_job_change", args=[quote(j.pk)]), j.name, j.pk) for j in running
         )
-        return format_html_join(mark_safe("<br>"), '<a href="{}">{}</a> <code>{}</code>',
-                                links) or "none"  # fmt: skip
+        return (
+            format_html_join(mark_safe("<br>"), '<a href="{}">{}</a> <code>{}</code>', links)
+            or "none"
+        )
 
 
 # --- schedules (beat) -----------------------------------------------------------------------------
@@ -856,8 +1012,9 @@ class PeriodicTaskForm(forms.ModelForm):
         keys = ("task", "args", "kwargs", *SCHEDULE_FIELDS[:8])
         if self.errors or any(k not in cleaned for k in keys):
             return cleaned
-        same = PeriodicTask.objects.filter(**{k: cleaned[k] for k in keys if k not in (
-            "args", "kwargs")}).exclude(pk=self.instance.pk)  # fmt: skip
+        same = PeriodicTask.objects.filter(
+            **{k: cleaned[k] for k in keys if k not in ("args", "kwargs")}
+        ).exclude(pk=self.instance.pk)
         for other in same:
             if other.args == cleaned["args"] and other.kwargs == cleaned["kwargs"]:
                 raise forms.ValidationError(
@@ -870,19 +1027,34 @@ class PeriodicTaskForm(forms.ModelForm):
 @admin.register(PeriodicTask)
 class PeriodicTaskAdmin(admin.ModelAdmin):
     form = PeriodicTaskForm
-    list_display = ("name", "task_name", "schedule_display", "enabled", "next_run",
-                    "last_run", "runs", "source")  # fmt: skip
+    list_display = (
+        "name",
+        "task_name",
+        "schedule_display",
+        "enabled",
+        "next_run",
+        "last_run",
+        "runs",
+        "source",
+    )
     list_filter = ("enabled", "one_off")
     search_fields = ("name", "task", "description")
     actions = ["enable", "disable", "run_now"]
-    readonly_fields = ("upcoming", "next_run", "last_run", "total_run_count", "source",
-                       "created", "updated")  # fmt: skip
+    readonly_fields = (
+        "upcoming",
+        "next_run",
+        "last_run",
+        "total_run_count",
+        "source",
+        "created",
+        "updated",
+    )
     fieldsets = [
         (None, {"fields": ("name", "task", "enabled", "description")}),
         (
             "Arguments and options",
             {"fields": ("args", "kwargs", "queue", "priority", "expire_seconds", "options")},
-        ),  # fmt: skip
+        ),
         (
             "Schedule: give exactly one of a cron expression, an interval, a clocked time or "
             "a solar event",
@@ -898,7 +1070,7 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
                     "catch_up",
                 ),
             },
-        ),  # fmt: skip
+        ),
         (
             "Runs",
             {
@@ -912,7 +1084,7 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
                     "updated",
                 )
             },
-        ),  # fmt: skip
+        ),
     ]
 
     @admin.display(description="task", ordering="task")
@@ -957,8 +1129,10 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
             times = preview(obj, dj_timezone.now())
         except (TypeError, ValueError) as exc:
             return f"unusable schedule: {exc}"
-        lines = [(t.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z"), t.strftime("%H:%M:%S UTC"))
-                 for t in times]  # fmt: skip
+        lines = [
+            (t.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z"), t.strftime("%H:%M:%S UTC"))
+            for t in times
+        ]
         return format_html_join(mark_safe("<br>"), "{} ({})", lines) or "none"
 
     def save_model(self, request, obj, form, change):
@@ -990,5 +1164,8 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
     @admin.action(description="Run selected schedules now", permissions=["change"])
     def run_now(self, request, queryset):
         ids = [i for i in (run_now(pt) for pt in queryset) if i]
-        self.message_user(request, format_html("Enqueued {} job(s): {}", len(ids),
-                                               job_links(ids)), messages.SUCCESS)  # fmt: skip
+        self.message_user(
+            request,
+            format_html("Enqueued {} job(s): {}", len(ids), job_links(ids)),
+            messages.SUCCESS,
+        )

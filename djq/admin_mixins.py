@@ -60,12 +60,25 @@ class JobsForObjectMixin:
         if obj is None or obj.pk is None:
             return "—"
         jobs = self.djq_jobs_of(obj).only("id", "name", "state", "custom_state", "created_at")
-        back = urlencode({"next": reverse(
-            f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[quote(obj.pk)],
-            current_app=self.admin_site.name)})  # fmt: skip
-        rows = ((reverse("admin:djq_job_change", args=[quote(j.pk)]), j.name,
-                 state_badge(j.state, j.custom_state), when(j.created_at), _buttons(j, back))
-                for j in jobs[: self.djq_job_limit])  # fmt: skip
+        back = urlencode(
+            {
+                "next": reverse(
+                    f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change",
+                    args=[quote(obj.pk)],
+                    current_app=self.admin_site.name,
+                )
+            }
+        )
+        rows = (
+            (
+                reverse("admin:djq_job_change", args=[quote(j.pk)]),
+                j.name,
+                state_badge(j.state, j.custom_state),
+                when(j.created_at),
+                _buttons(j, back),
+            )
+            for j in jobs[: self.djq_job_limit]
+        )
         listed = format_html_join("", '<li><a href="{}">{}</a> {} {} {}</li>', rows)
         return format_html('<ul class="djq-object-jobs">{}</ul>', listed) if listed else "none"
 
@@ -78,10 +91,15 @@ def _buttons(job: Job, back: str) -> str:
         shown.append(("retry", "Retry"))
     if job.state in states.UNREADY_STATES:
         shown.append(("revoke", "Revoke"))
-    return format_html_join(mark_safe(" "), '<button type="submit" class="button djq-job-{}" '
-                            'formaction="{}?{}" formmethod="post" formnovalidate>{}</button>',
-                            ((action, reverse("admin:djq_job_action", args=[quote(job.pk), action]),
-                              back, label) for action, label in shown))  # fmt: skip
+    return format_html_join(
+        mark_safe(" "),
+        '<button type="submit" class="button djq-job-{}" '
+        'formaction="{}?{}" formmethod="post" formnovalidate>{}</button>',
+        (
+            (action, reverse("admin:djq_job_action", args=[quote(job.pk), action]), back, label)
+            for action, label in shown
+        ),
+    )
 
 
 __all__ = ["JobsForObjectMixin", "related_key"]

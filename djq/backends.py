@@ -60,18 +60,36 @@ class DjqBackend(BaseTaskBackend):
         # Built first: Django's TaskResult rejects arguments that are not JSON ("Unsupported
         # type"), before anything is written.
         pending = TaskResult(
-            task=task, id="", status=TaskResultStatus.READY, enqueued_at=None, started_at=None,
-            finished_at=None, last_attempted_at=None, args=args, kwargs=kwargs,
-            backend=self.alias, errors=[], worker_ids=[],
-        )  # fmt: skip
-        headers = {**self.job_options.get("headers", {}),
-                   django_tasks.HEADER: django_tasks.header_for(task)}  # fmt: skip
+            task=task,
+            id="",
+            status=TaskResultStatus.READY,
+            enqueued_at=None,
+            started_at=None,
+            finished_at=None,
+            last_attempted_at=None,
+            args=args,
+            kwargs=kwargs,
+            backend=self.alias,
+            errors=[],
+            worker_ids=[],
+        )
+        headers = {
+            **self.job_options.get("headers", {}),
+            django_tasks.HEADER: django_tasks.header_for(task),
+        }
         options = {**self.job_options, "headers": headers}
         row = build_row(
-            django_tasks.TASK_NAME, pending.args, pending.kwargs,
-            {"queue": task.queue_name, "priority": task.priority, "eta": task.run_after,
-             "shadow": task.module_path, **options},
-        )  # fmt: skip
+            django_tasks.TASK_NAME,
+            pending.args,
+            pending.kwargs,
+            {
+                "queue": task.queue_name,
+                "priority": task.priority,
+                "eta": task.run_after,
+                "shadow": task.module_path,
+                **options,
+            },
+        )
         # One transaction (or part of the caller's): the result is read back READY, before any
         # worker can see the job, with the database's enqueue time. (Validation is done: nothing
         # raised in here leaves the caller's transaction to roll back but a database error.)
@@ -94,8 +112,9 @@ class DjqBackend(BaseTaskBackend):
         if not apps.is_installed("djq"):
             yield checks.Error(
                 f"TASKS[{self.alias!r}] uses DjqBackend, but djq is not in INSTALLED_APPS",
-                hint="Add 'djq' to INSTALLED_APPS.", id="djq.E021",
-            )  # fmt: skip
+                hint="Add 'djq' to INSTALLED_APPS.",
+                id="djq.E021",
+            )
         unknown = set(self.options) - {"JOB_OPTIONS"}
         bad = set(self.job_options) - JOB_OPTIONS
         if unknown or bad:

@@ -147,14 +147,24 @@ def fire(pt: PeriodicTask, now: dt.datetime, using: str) -> str | None:
             with transaction.atomic(using=using):
                 job_id = enqueue_tick(pt, tick, now, using)
         except (TypeError, ValueError) as exc:
-            logger.error("beat: cannot enqueue %s (%s): %s; tick %s skipped",
-                         pt.name, pt.task, exc, tick.isoformat())  # fmt: skip
+            logger.error(
+                "beat: cannot enqueue %s (%s): %s; tick %s skipped",
+                pt.name,
+                pt.task,
+                exc,
+                tick.isoformat(),
+            )
             return None
     if job_id is None:
         logger.warning("beat: %s tick %s was already enqueued", pt.name, tick.isoformat())
     else:
-        logger.info("Scheduler: Sending due task %s (%s) [tick %s] → %s",
-                    pt.name, pt.task, tick.isoformat(), job_id)  # fmt: skip
+        logger.info(
+            "Scheduler: Sending due task %s (%s) [tick %s] → %s",
+            pt.name,
+            pt.task,
+            tick.isoformat(),
+            job_id,
+        )
     return job_id
 
 
@@ -235,8 +245,9 @@ class Beat:
         return 0
 
     def loop(self) -> None:
-        logger.info("beat %s: ready (lease %gs, database %s)",
-                    self.name, self.config.lease, self.using)  # fmt: skip
+        logger.info(
+            "beat %s: ready (lease %gs, database %s)", self.name, self.config.lease, self.using
+        )
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_w.setblocking(False)
         try:
@@ -266,15 +277,19 @@ class Beat:
         leading = acquire(self.name, self.config.lease, self.using)
         if leading != self.leading:
             self.leading = leading
-            logger.info("beat %s: %s", self.name,
-                        "leading (the lease is ours)" if leading else "standing by")  # fmt: skip
+            logger.info(
+                "beat %s: %s",
+                self.name,
+                "leading (the lease is ours)" if leading else "standing by",
+            )
         if not leading:
             return self.renew_every
         if self.config.sync and not self.synced:
             report = sync_schedule(using=self.using)
             self.synced = True
-            logger.info("beat %s: schedule synced: %s", self.name,
-                        {k: v for k, v in report.items() if v})  # fmt: skip
+            logger.info(
+                "beat %s: schedule synced: %s", self.name, {k: v for k, v in report.items() if v}
+            )
         now = store.db_now(self.using)
         schedule_new_rows(now, self.using)
         if fire_due(now, self.using) >= FIRE_BATCH:
@@ -292,8 +307,13 @@ class Beat:
         self.failures += 1
         self.leading = False
         delay = min(5.0, 0.2 * 2**self.failures)
-        logger.warning("beat %s: database unavailable (%s: %s); retrying in %.1fs",
-                       self.name, type(exc).__name__, str(exc).strip(), delay)  # fmt: skip
+        logger.warning(
+            "beat %s: database unavailable (%s: %s); retrying in %.1fs",
+            self.name,
+            type(exc).__name__,
+            str(exc).strip(),
+            delay,
+        )
         try:
             connections[self.using].close()
         except Exception:

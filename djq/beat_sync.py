@@ -27,9 +27,20 @@ logger = logging.getLogger("djq.beat")
 
 PURGE_TASK = "djq.purge_results"
 ENTRY_KEYS = frozenset(
-    {"task", "schedule", "args", "kwargs", "options", "enabled", "one_off", "catch_up",
-     "start_time", "description", "relative"}
-)  # fmt: skip
+    {
+        "task",
+        "schedule",
+        "args",
+        "kwargs",
+        "options",
+        "enabled",
+        "one_off",
+        "catch_up",
+        "start_time",
+        "description",
+        "relative",
+    }
+)
 #: why Celery's ``relative`` entry key is ignored (``manage.py check`` warns: djq.W011)
 RELATIVE_IGNORED = (
     "'relative' is ignored: an interval counts from the first run (or start_time); use a crontab "
@@ -79,16 +90,24 @@ def entry_fields(name: str, entry: dict) -> dict[str, Any]:
 
 def schedule_fields(schedule) -> dict[str, Any]:
     """The model's schedule columns for a schedule object (the other kinds emptied)."""
-    fields = {"crontab": "", "interval_every": None, "interval_period": "", "clocked_time": None,
-              "solar_event": "", "solar_latitude": None, "solar_longitude": None,
-              "timezone": ""}  # fmt: skip
+    fields = {
+        "crontab": "",
+        "interval_every": None,
+        "interval_period": "",
+        "clocked_time": None,
+        "solar_event": "",
+        "solar_latitude": None,
+        "solar_longitude": None,
+        "timezone": "",
+    }
     if isinstance(schedule, crontab):
         fields.update(crontab=schedule.expression, timezone=schedule.tz or "")
     elif isinstance(schedule, interval):
         fields.update(interval_every=schedule.every, interval_period=schedule.period)
     elif isinstance(schedule, solar):
-        fields.update(solar_event=schedule.event, solar_latitude=schedule.lat,
-                      solar_longitude=schedule.lon)  # fmt: skip
+        fields.update(
+            solar_event=schedule.event, solar_latitude=schedule.lat, solar_longitude=schedule.lon
+        )
     else:
         fields.update(clocked_time=schedule.at)
     return fields
@@ -169,6 +188,7 @@ def check_beat_schedule(app_configs: Any, **kwargs: Any) -> list[Error]:
             errors.append(Error(f"DJQ_BEAT_SCHEDULE[{name!r}]: {exc}", id="djq.E011"))
             continue
         if entry.get("relative"):
-            errors.append(Warning(f"DJQ_BEAT_SCHEDULE[{name!r}]: {RELATIVE_IGNORED}",
-                                  id="djq.W011"))  # fmt: skip
+            errors.append(
+                Warning(f"DJQ_BEAT_SCHEDULE[{name!r}]: {RELATIVE_IGNORED}", id="djq.W011")
+            )
     return errors

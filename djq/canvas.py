@@ -351,8 +351,9 @@ class group(_Steps):  # noqa: N801
         result is the member's result), and frozen: [(signature, its result), …]."""
         prepared = []
         for index, step in enumerate(self.tasks):
-            sig = _tag_final(step.clone(args, kwargs), group_id=group_id, group_index=index,
-                             **(extra or {}))  # fmt: skip
+            sig = _tag_final(
+                step.clone(args, kwargs), group_id=group_id, group_index=index, **(extra or {})
+            )
             prepared.append((sig, sig.freeze()))
         return prepared
 
@@ -564,5 +565,9 @@ def xstarmap(sig: Signature, it: Iterable) -> Signature:
     return Signature("djq.starmap", args=(dict(sig), [list(x) for x in it]), subtask_type=None)
 
 
-_TYPES: dict[str, type[Signature]] = {"chain": chain, "group": group, "chord": chord,
-                                      "chunks": _chunks}  # fmt: skip
+_TYPES: dict[str, type[Signature]] = {
+    "chain": chain,
+    "group": group,
+    "chord": chord,
+    "chunks": _chunks,
+}

@@ -30,17 +30,20 @@ def check_routes(app_configs, **kwargs):
         if callable(entry):
             continue
         if not isinstance(entry, dict):
-            errors.append(Error(f"DJQ_TASK_ROUTES entries must be dicts, got {entry!r}",
-                                id="djq.E003"))  # fmt: skip
+            errors.append(
+                Error(f"DJQ_TASK_ROUTES entries must be dicts, got {entry!r}", id="djq.E003")
+            )
             continue
         for pattern, target in entry.items():
             if not _valid_route(target):
-                errors.append(Error(
-                    f"DJQ_TASK_ROUTES[{pattern!r}] must be a queue name or a dict with 'queue' "
-                    f"(a non-empty string) and/or 'priority' (an integer "
-                    f"{PRIORITY_MIN}..{PRIORITY_MAX})",
-                    id="djq.E004",
-                ))  # fmt: skip
+                errors.append(
+                    Error(
+                        f"DJQ_TASK_ROUTES[{pattern!r}] must be a queue name or a dict with 'queue' "
+                        f"(a non-empty string) and/or 'priority' (an integer "
+                        f"{PRIORITY_MIN}..{PRIORITY_MAX})",
+                        id="djq.E004",
+                    )
+                )
     return errors
 
 
@@ -66,8 +69,11 @@ def _valid_route(target) -> bool:
 @register()
 def check_eager(app_configs, **kwargs):
     if settings.TASK_ALWAYS_EAGER:
-        return [Warning("DJQ_TASK_ALWAYS_EAGER is on: tasks run inline, no worker is used",
-                        id="djq.W001")]  # fmt: skip
+        return [
+            Warning(
+                "DJQ_TASK_ALWAYS_EAGER is on: tasks run inline, no worker is used", id="djq.W001"
+            )
+        ]
     return []
 
 
@@ -76,16 +82,20 @@ def check_annotations(app_configs, **kwargs):
     """DJQ_TASK_ANNOTATIONS keys that djq does not read would be silently ignored: say so."""
     annotations = settings.TASK_ANNOTATIONS or {}
     if not isinstance(annotations, dict):
-        return [Warning("DJQ_TASK_ANNOTATIONS must be a dict of task name → options",
-                        id="djq.W005")]  # fmt: skip
+        return [
+            Warning("DJQ_TASK_ANNOTATIONS must be a dict of task name → options", id="djq.W005")
+        ]
     found = []
     for name, options in annotations.items():
         unknown = sorted(set(options) - ANNOTATION_KEYS) if isinstance(options, dict) else []
         if unknown:
-            found.append(Warning(
-                f"DJQ_TASK_ANNOTATIONS[{name!r}]: {', '.join(unknown)} not read (djq reads "
-                f"{', '.join(sorted(ANNOTATION_KEYS))})", id="djq.W005",
-            ))  # fmt: skip
+            found.append(
+                Warning(
+                    f"DJQ_TASK_ANNOTATIONS[{name!r}]: {', '.join(unknown)} not read (djq reads "
+                    f"{', '.join(sorted(ANNOTATION_KEYS))})",
+                    id="djq.W005",
+                )
+            )
     return found
 
 
@@ -96,16 +106,20 @@ def check_events(app_configs, **kwargs):
     for name in ("WORKER_SEND_TASK_EVENTS", "TASK_SEND_SENT_EVENT"):
         value = getattr(settings, name)
         if not isinstance(value, bool):
-            errors.append(Error(f"DJQ_{name} must be True or False, not {value!r}",
-                                id="djq.E030"))  # fmt: skip
+            errors.append(Error(f"DJQ_{name} must be True or False, not {value!r}", id="djq.E030"))
     expires = settings.EVENTS_EXPIRES
     try:
         seconds = expires.total_seconds() if hasattr(expires, "total_seconds") else float(expires)
     except (TypeError, ValueError):
         seconds = 0.0
     if not seconds > 0:
-        errors.append(Error(f"DJQ_EVENTS_EXPIRES must be a positive number of seconds or a "
-                            f"timedelta, not {expires!r}", id="djq.E031"))  # fmt: skip
+        errors.append(
+            Error(
+                f"DJQ_EVENTS_EXPIRES must be a positive number of seconds or a "
+                f"timedelta, not {expires!r}",
+                id="djq.E031",
+            )
+        )
     return errors
 
 
@@ -119,9 +133,18 @@ def check_task_logs(app_configs, **kwargs):
         errors.append(Error(str(exc), id="djq.E040"))
     cap = settings.TASK_LOG_MAX_BYTES
     if not isinstance(cap, int) or isinstance(cap, bool) or cap < 0:
-        errors.append(Error(f"DJQ_TASK_LOG_MAX_BYTES must be a whole number of bytes (0: keep "
-                            f"none), not {cap!r}", id="djq.E041"))  # fmt: skip
+        errors.append(
+            Error(
+                f"DJQ_TASK_LOG_MAX_BYTES must be a whole number of bytes (0: keep "
+                f"none), not {cap!r}",
+                id="djq.E041",
+            )
+        )
     if not isinstance(settings.TASK_LOG_PRINT, bool):
-        errors.append(Error(f"DJQ_TASK_LOG_PRINT must be True or False, not "
-                            f"{settings.TASK_LOG_PRINT!r}", id="djq.E042"))  # fmt: skip
+        errors.append(
+            Error(
+                f"DJQ_TASK_LOG_PRINT must be True or False, not {settings.TASK_LOG_PRINT!r}",
+                id="djq.E042",
+            )
+        )
     return errors

@@ -82,8 +82,16 @@ DEFAULTS: dict[str, Any] = {
 
 
 #: the DJQ_TASK_ANNOTATIONS keys djq reads (djq.task.resolve_options, djq.limits); others warn
-ANNOTATION_KEYS = frozenset({"time_limit", "soft_time_limit", "ignore_result", "track_started",
-                             "rate_limit", "concurrency_limit"})  # fmt: skip
+ANNOTATION_KEYS = frozenset(
+    {
+        "time_limit",
+        "soft_time_limit",
+        "ignore_result",
+        "track_started",
+        "rate_limit",
+        "concurrency_limit",
+    }
+)
 
 
 class Settings:

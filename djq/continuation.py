@@ -25,8 +25,16 @@ from djq.serialization import exception_to_dict, loads
 logger = logging.getLogger("djq.continuation")
 
 #: the options a step marked as not run keeps (so that it still counts for its chord)
-_KEPT_WHEN_NOT_RUN = ("task_id", "group_id", "group_index", "chord", "parent_id", "root_id",
-                      "queue", "priority")  # fmt: skip
+_KEPT_WHEN_NOT_RUN = (
+    "task_id",
+    "group_id",
+    "group_index",
+    "chord",
+    "parent_id",
+    "root_id",
+    "queue",
+    "priority",
+)
 
 
 def may_continue(options_json: str | None) -> bool:
@@ -147,12 +155,21 @@ def _errback_call(errback, job: dict, using) -> tuple[tuple, dict]:
     if name not in tasks or not _takes_three(tasks[name]):
         return (job["id"],), {}
 
-    row = Job.objects.using(store.alias(using)).filter(id=job["id"]).values(
-        "name", "args", "kwargs", "traceback", "retries", "root_id"
-    ).first() or {}  # fmt: skip
-    request = {"id": job["id"], "task": row.get("name"), "args": row.get("args") or [],
-               "kwargs": row.get("kwargs") or {}, "retries": row.get("retries", 0),
-               "root_id": str(row["root_id"]) if row.get("root_id") else None}  # fmt: skip
+    row = (
+        Job.objects.using(store.alias(using))
+        .filter(id=job["id"])
+        .values("name", "args", "kwargs", "traceback", "retries", "root_id")
+        .first()
+        or {}
+    )
+    request = {
+        "id": job["id"],
+        "task": row.get("name"),
+        "args": row.get("args") or [],
+        "kwargs": row.get("kwargs") or {},
+        "retries": row.get("retries", 0),
+        "root_id": str(row["root_id"]) if row.get("root_id") else None,
+    }
     exc = loads(job["result"]) or exception_to_dict(RuntimeError(job["state"]))
     return (request, exc, row.get("traceback") or ""), {"errback": True}
 
@@ -162,8 +179,9 @@ def _takes_three(task) -> bool:
     sig = task._signature()
     if sig is None:
         return False
-    positional = [p for p in sig.parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]  # fmt: skip
+    positional = [
+        p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
     return len(positional) >= 3
 
 

@@ -59,8 +59,15 @@ def purge(queue: str | None = None, using: str | None = None) -> int:
 
 #: options a retried job keeps; links, chain steps and chord membership are not re-sent (they ran
 #: or were marked failed with the original job, and a chord counts each member once)
-RETRY_OPTIONS = ("headers", "time_limit", "soft_time_limit", "ignore_result", "track_started",
-                 "shadow", "related")  # fmt: skip
+RETRY_OPTIONS = (
+    "headers",
+    "time_limit",
+    "soft_time_limit",
+    "ignore_result",
+    "track_started",
+    "shadow",
+    "related",
+)
 
 
 def purge_jobs(ids: Iterable[str], using: str | None = None) -> int:
@@ -80,9 +87,11 @@ def retry_jobs(ids: Iterable[str], using: str | None = None) -> list:
     ids = [str(i) for i in ids]
     with transaction.atomic(using=db):
         # the rows are locked, so two retries of the same job at once make one new job
-        found = Job.objects.using(db).select_for_update().filter(
-            id__in=ids, state__in=[states.FAILURE, states.REVOKED]
-        )  # fmt: skip
+        found = (
+            Job.objects.using(db)
+            .select_for_update()
+            .filter(id__in=ids, state__in=[states.FAILURE, states.REVOKED])
+        )
         jobs = {str(job.id): job for job in found}
         done = retried_as(list(jobs), using=db)
         rows = [_retry_row(jobs[i]) for i in ids if i in jobs and i not in done]
@@ -103,8 +112,13 @@ def retried_as(ids: Iterable[str], using: str | None = None) -> dict[str, str]:
 
 def _retry_row(job) -> dict:
     options = {k: v for k, v in (job.options or {}).items() if k in RETRY_OPTIONS}
-    options.update(queue=job.queue, priority=job.priority, parent_id=str(job.id),
-                   root_id=str(job.root_id or job.id), retry_of=str(job.id))  # fmt: skip
+    options.update(
+        queue=job.queue,
+        priority=job.priority,
+        parent_id=str(job.id),
+        root_id=str(job.root_id or job.id),
+        retry_of=str(job.id),
+    )
     # the arguments were accepted when the job was first sent; a task whose signature changed
     # since then fails in the worker, where the error is recorded on the new job
     return build_row(job.name, job.args, job.kwargs, options, check=False)
@@ -137,8 +151,14 @@ def ping(destination=None, timeout: float = 1.0) -> list[dict]:
     return _send("ping", destination, True, timeout) or []
 
 
-def rate_limit(task_name: str, rate: str | None, destination=None, reply: bool = False,
-               timeout: float = 1.0, using: str | None = None):  # fmt: skip
+def rate_limit(
+    task_name: str,
+    rate: str | None,
+    destination=None,
+    reply: bool = False,
+    timeout: float = 1.0,
+    using: str | None = None,
+):
     """Set a task's rate limit for the whole cluster ("100/m"; None or "" removes it). Stored in
     the database, so it applies to every worker, including ones started later."""
     parse_rate(rate)  # ValueError for a bad rate, before anything is written
@@ -159,12 +179,19 @@ def queue_concurrency_limit(queue: str, limit: int | None, using: str | None = N
     broadcast("refresh_limits", using=using)
 
 
-def time_limit(task_name: str, soft: float | None = None, hard: float | None = None,
-               destination=None, reply: bool = False, timeout: float = 1.0):  # fmt: skip
+def time_limit(
+    task_name: str,
+    soft: float | None = None,
+    hard: float | None = None,
+    destination=None,
+    reply: bool = False,
+    timeout: float = 1.0,
+):
     """Change a task's soft/hard time limits in the running workers."""
     checks.limit(task_name, "soft_time_limit", soft), checks.limit(task_name, "time_limit", hard)
-    return _send("time_limit", destination, reply, timeout, task_name=task_name, soft=soft,
-                 hard=hard)  # fmt: skip
+    return _send(
+        "time_limit", destination, reply, timeout, task_name=task_name, soft=soft, hard=hard
+    )
 
 
 def add_consumer(queue: str, destination=None, reply: bool = False, timeout: float = 1.0):
@@ -185,8 +212,13 @@ def pool_shrink(n: int = 1, destination=None, reply: bool = False, timeout: floa
     return _send("pool_shrink", destination, reply, timeout, n=n)
 
 
-def autoscale(max: int, min: int, destination=None, reply: bool = False,  # noqa: A002
-              timeout: float = 1.0):  # fmt: skip
+def autoscale(
+    max: int,
+    min: int,
+    destination=None,
+    reply: bool = False,  # noqa: A002
+    timeout: float = 1.0,
+):
     return _send("autoscale", destination, reply, timeout, max=max, min=min)
 
 
@@ -215,8 +247,14 @@ class Inspect:
         self.limit = limit
 
     def _request(self, command: str, **arguments) -> dict | None:
-        replies = broadcast(command, arguments, destination=self.destination, reply=True,
-                            timeout=self.timeout, limit=self.limit)  # fmt: skip
+        replies = broadcast(
+            command,
+            arguments,
+            destination=self.destination,
+            reply=True,
+            timeout=self.timeout,
+            limit=self.limit,
+        )
         merged: dict = {}
         for reply in replies or ():
             merged.update(reply)

@@ -13,10 +13,15 @@ from dataclasses import dataclass, field
 
 #: the task state each task event implies (Celery's names)
 TASK_STATES = {
-    "task-sent": "PENDING", "task-received": "RECEIVED", "task-started": "STARTED",
-    "task-succeeded": "SUCCESS", "task-failed": "FAILURE", "task-retried": "RETRY",
-    "task-revoked": "REVOKED", "task-rejected": "REJECTED",
-}  # fmt: skip
+    "task-sent": "PENDING",
+    "task-received": "RECEIVED",
+    "task-started": "STARTED",
+    "task-succeeded": "SUCCESS",
+    "task-failed": "FAILURE",
+    "task-retried": "RETRY",
+    "task-revoked": "REVOKED",
+    "task-rejected": "REJECTED",
+}
 READY = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 #: a worker is alive while its last heartbeat is younger than freq × this (Celery: 200 %)
 HEARTBEAT_WINDOW = 2.0

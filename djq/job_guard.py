@@ -35,8 +35,9 @@ def validate_row(job: Claim) -> dict:
     The arguments are checked where they are decoded, in the pool (``djq.execute``)."""
     for key in ("id", "name"):
         if not isinstance(getattr(job, key), str) or not getattr(job, key):
-            raise MalformedJob(f"malformed job row: {key} must be a non-empty string, "
-                               f"got {getattr(job, key)!r}")  # fmt: skip
+            raise MalformedJob(
+                f"malformed job row: {key} must be a non-empty string, got {getattr(job, key)!r}"
+            )
     name = job.name
     for key in ("retries", "attempt", "priority"):
         _integer(name, key, getattr(job, key))
@@ -45,8 +46,9 @@ def validate_row(job: Claim) -> dict:
     for key in ("eta", "expires"):
         value = getattr(job, key)
         if value is not None and not isinstance(value, dt.datetime):
-            raise MalformedJob(f"{name}: malformed job row: {key} must be a timestamp, "
-                               f"got {value!r}")  # fmt: skip
+            raise MalformedJob(
+                f"{name}: malformed job row: {key} must be a timestamp, got {value!r}"
+            )
     return _options(name, job.options)
 
 
@@ -65,8 +67,10 @@ def _options(name: str, text) -> dict:
     if options is None:
         return {}
     if not isinstance(options, dict):
-        raise MalformedJob(f"{name}: malformed job row: options must be a JSON object, got "
-                           f"{type(options).__name__} {_short(options)}")  # fmt: skip
+        raise MalformedJob(
+            f"{name}: malformed job row: options must be a JSON object, got "
+            f"{type(options).__name__} {_short(options)}"
+        )
     try:
         checks.check(name, options)
     except (TypeError, ValueError) as exc:

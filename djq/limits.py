@@ -61,6 +61,8 @@ def effective_limits(registry, annotations: dict, rows) -> Limits:
         found[name] = (parse_rate(rate), most)
     for name, rate, most in rows:
         own_rate, own_most = found.get(name, (None, None))
-        found[name] = (parse_rate(rate) if rate != "" else own_rate,
-                       most if most is not None else own_most)  # fmt: skip
+        found[name] = (
+            parse_rate(rate) if rate != "" else own_rate,
+            most if most is not None else own_most,
+        )
     return {name: limits for name, limits in found.items() if limits != (None, None)}

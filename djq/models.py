@@ -255,16 +255,40 @@ class Dashboard(Job):
 
 
 # --- periodic tasks (beat) ------------------------------------------------------------------------
-INTERVAL_PERIODS = [("days", "days"), ("hours", "hours"), ("minutes", "minutes"),
-                    ("seconds", "seconds")]  # fmt: skip
+INTERVAL_PERIODS = [
+    ("days", "days"),
+    ("hours", "hours"),
+    ("minutes", "minutes"),
+    ("seconds", "seconds"),
+]
 #: the fields that define *when* a periodic task runs; changing one makes beat recompute
-SCHEDULE_FIELDS = ("crontab", "interval_every", "interval_period", "clocked_time",
-                   "solar_event", "solar_latitude", "solar_longitude", "timezone", "start_time",
-                   "enabled")  # fmt: skip
+SCHEDULE_FIELDS = (
+    "crontab",
+    "interval_every",
+    "interval_period",
+    "clocked_time",
+    "solar_event",
+    "solar_latitude",
+    "solar_longitude",
+    "timezone",
+    "start_time",
+    "enabled",
+)
 #: django-celery-beat's and Celery's solar events (djq.sun)
-SOLAR_EVENTS = [(e, e.replace("_", " ")) for e in (
-    "dawn_astronomical", "dawn_nautical", "dawn_civil", "sunrise", "solar_noon", "sunset",
-    "dusk_civil", "dusk_nautical", "dusk_astronomical")]  # fmt: skip
+SOLAR_EVENTS = [
+    (e, e.replace("_", " "))
+    for e in (
+        "dawn_astronomical",
+        "dawn_nautical",
+        "dawn_civil",
+        "sunrise",
+        "solar_noon",
+        "sunset",
+        "dusk_civil",
+        "dusk_nautical",
+        "dusk_astronomical",
+    )
+]
 
 
 class PeriodicTask(models.Model):
@@ -279,28 +303,39 @@ class PeriodicTask(models.Model):
     task = models.CharField(max_length=255, help_text="registered task name, e.g. app.tasks.f")
     args = models.JSONField(default=list, blank=True, encoder=Encoder, decoder=Decoder)
     kwargs = models.JSONField(default=dict, blank=True, encoder=Encoder, decoder=Decoder)
-    queue = models.CharField(max_length=200, blank=True, default="",
-                             help_text="empty: the task's queue or DJQ_TASK_ROUTES")  # fmt: skip
-    priority = models.SmallIntegerField(null=True, blank=True,
-                                        help_text="empty: the task's priority")  # fmt: skip
+    queue = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="empty: the task's queue or DJQ_TASK_ROUTES",
+    )
+    priority = models.SmallIntegerField(
+        null=True, blank=True, help_text="empty: the task's priority"
+    )
     expire_seconds = models.FloatField(
-        null=True, blank=True,
+        null=True,
+        blank=True,
         help_text="a tick's job that has not started this many seconds after the tick is "
         "not run (it ends REVOKED)",
-    )  # fmt: skip
+    )
     #: other apply_async options (headers, time_limit, soft_time_limit, ignore_result ...)
     options = models.JSONField(default=dict, blank=True, encoder=Encoder, decoder=Decoder)
     # -- the schedule: exactly one of crontab / interval / clocked / solar ----------------------
-    crontab = models.CharField(max_length=200, blank=True, default="",
-                               help_text='5 cron fields, e.g. "*/15 * * * *"')  # fmt: skip
+    crontab = models.CharField(
+        max_length=200, blank=True, default="", help_text='5 cron fields, e.g. "*/15 * * * *"'
+    )
     interval_every = models.PositiveIntegerField(null=True, blank=True)
-    interval_period = models.CharField(max_length=8, choices=INTERVAL_PERIODS, blank=True,
-                                       default="")  # fmt: skip
+    interval_period = models.CharField(
+        max_length=8, choices=INTERVAL_PERIODS, blank=True, default=""
+    )
     clocked_time = models.DateTimeField(null=True, blank=True, help_text="run once, at this time")
     solar_event = models.CharField(
-        max_length=24, choices=SOLAR_EVENTS, blank=True, default="",
+        max_length=24,
+        choices=SOLAR_EVENTS,
+        blank=True,
+        default="",
         help_text="at each sunrise, sunset, dawn … at a place",
-    )  # fmt: skip
+    )
     solar_latitude = models.FloatField(
         null=True, blank=True, help_text="degrees, north positive (-90 … 90)"
     )
@@ -335,7 +370,7 @@ class PeriodicTask(models.Model):
             # beat's "what is due next": enabled schedules by next_run_at
             models.Index(
                 fields=["next_run_at"], condition=Q(enabled=True), name="djq_periodic_due_idx"
-            ),  # fmt: skip
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -364,7 +399,7 @@ class PeriodicTask(models.Model):
                         clocked_time__isnull=True,
                         solar_event__gt="",
                     )
-                ),  # fmt: skip
+                ),
                 name="djq_periodic_one_schedule",
             ),
             models.CheckConstraint(
@@ -379,7 +414,7 @@ class PeriodicTask(models.Model):
                     solar_longitude__lte=180,
                 ),
                 name="djq_periodic_solar_complete",
-            ),  # fmt: skip
+            ),
             models.CheckConstraint(
                 condition=Q(interval_every__isnull=True, interval_period="")
                 | Q(interval_every__gte=1, interval_period__in=[p for p, _ in INTERVAL_PERIODS]),
@@ -422,23 +457,32 @@ class PeriodicTask(models.Model):
         if self.clocked_time:
             return f"once at {self.clocked_time.isoformat()}"
         if self.solar_event:
-            return (f"{self.solar_event.replace('_', ' ')} at {self.solar_latitude:g}, "
-                    f"{self.solar_longitude:g}")  # fmt: skip
+            return (
+                f"{self.solar_event.replace('_', ' ')} at {self.solar_latitude:g}, "
+                f"{self.solar_longitude:g}"
+            )
         return "no schedule"
 
     def clean(self) -> None:
         """One schedule, a valid cron expression and time zone: errors named by field."""
         from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
-        kinds = [bool(self.crontab), self.interval_every is not None, bool(self.clocked_time),
-                 bool(self.solar_event)]  # fmt: skip
+        kinds = [
+            bool(self.crontab),
+            self.interval_every is not None,
+            bool(self.clocked_time),
+            bool(self.solar_event),
+        ]
         errors: dict[str, str] = {}
         if sum(kinds) == 0:
-            errors[NON_FIELD_ERRORS] = ("Give a schedule: a cron expression, an interval, a "
-                                        "clocked time or a solar event.")  # fmt: skip
+            errors[NON_FIELD_ERRORS] = (
+                "Give a schedule: a cron expression, an interval, a clocked time or a solar event."
+            )
         elif sum(kinds) > 1:
-            errors[NON_FIELD_ERRORS] = ("Give only one schedule: a cron expression, an interval, "
-                                        "a clocked time or a solar event.")  # fmt: skip
+            errors[NON_FIELD_ERRORS] = (
+                "Give only one schedule: a cron expression, an interval, "
+                "a clocked time or a solar event."
+            )
         errors.update(self._solar_errors())
         if self.crontab:
             try:
@@ -465,18 +509,24 @@ class PeriodicTask(models.Model):
 
     def _solar_errors(self) -> dict[str, str]:
         """A solar event needs its place; a place needs its event."""
-        place = {"solar_latitude": (self.solar_latitude, 90),
-                 "solar_longitude": (self.solar_longitude, 180)}  # fmt: skip
+        place = {
+            "solar_latitude": (self.solar_latitude, 90),
+            "solar_longitude": (self.solar_longitude, 180),
+        }
         if not self.solar_event:
-            return {name: "Give a solar event for this place, or leave it empty."
-                    for name, (value, _) in place.items() if value is not None}  # fmt: skip
+            return {
+                name: "Give a solar event for this place, or leave it empty."
+                for name, (value, _) in place.items()
+                if value is not None
+            }
         errors = {}
         for name, (value, bound) in place.items():
             if value is None:
                 errors[name] = f"A {self.solar_event} schedule needs its {name[6:]}."
             elif not -bound <= value <= bound:
-                errors[name] = (f"The {name[6:]} must be between -{bound} and {bound}, not "
-                                f"{value:g}.")  # fmt: skip
+                errors[name] = (
+                    f"The {name[6:]} must be between -{bound} and {bound}, not {value:g}."
+                )
         return errors
 
 
@@ -537,8 +587,9 @@ class TaskLimit(models.Model):
     """
 
     name = models.CharField(max_length=255, primary_key=True)
-    rate_limit = models.CharField(max_length=32, blank=True, default="",
-                                  help_text='e.g. "100/m"; overrides the task\'s own')  # fmt: skip
+    rate_limit = models.CharField(
+        max_length=32, blank=True, default="", help_text='e.g. "100/m"; overrides the task\'s own'
+    )
     concurrency_limit = models.PositiveIntegerField(null=True, blank=True)
     next_slot_at = models.DateTimeField(null=True, blank=True)
 
@@ -648,7 +699,7 @@ class JobStat(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["bucket", "queue", "name", "state"], name="djq_job_stat_key"
-            ),  # fmt: skip
+            ),
         ]
 
     def __str__(self) -> str:

@@ -43,15 +43,17 @@ def text(task: str, what: str, value: Any, most: int, wrong_type: type = TypeErr
     if not value:
         raise ValueError(f"{task}: {what} must not be empty")
     if len(value) > most:
-        raise ValueError(f"{task}: {what} is too long ({len(value)} > {most} characters): "
-                         f"{value[:40]!r}...")  # fmt: skip
+        raise ValueError(
+            f"{task}: {what} is too long ({len(value)} > {most} characters): {value[:40]!r}..."
+        )
     if "\x00" in value:
         raise ValueError(f"{task}: {what} must not contain NUL (\\x00), got {value!r}")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError(f"{task}: {what} is not valid Unicode (a lone surrogate): "
-                         f"{value!r}") from None  # fmt: skip
+        raise ValueError(
+            f"{task}: {what} is not valid Unicode (a lone surrogate): {value!r}"
+        ) from None
     return value
 
 
@@ -71,8 +73,10 @@ def seconds(task: str, what: str, value: Any, negative: bool = True) -> float:
     except OverflowError:  # an int past float's range
         value = math.inf
     if not math.isfinite(value) or abs(value) > SECONDS_MAX:
-        raise ValueError(f"{task}: {what} must be a finite number of seconds up to "
-                         f"{SECONDS_MAX:.0f} (a century), got {value!r}")  # fmt: skip
+        raise ValueError(
+            f"{task}: {what} must be a finite number of seconds up to "
+            f"{SECONDS_MAX:.0f} (a century), got {value!r}"
+        )
     if not negative and value < 0:
         raise ValueError(f"{task}: {what} must not be negative, got {value!r}")
     return value
@@ -109,8 +113,9 @@ def moment(task: str, what: str, value: Any) -> dt.datetime:
         try:
             return dt.datetime.fromisoformat(value)
         except ValueError:
-            raise ValueError(f"{task}: {what} must be a datetime or an ISO 8601 string, got "
-                             f"{value!r}") from None  # fmt: skip
+            raise ValueError(
+                f"{task}: {what} must be a datetime or an ISO 8601 string, got {value!r}"
+            ) from None
     if not isinstance(value, dt.datetime):
         raise TypeError(f"{task}: {what} must be a datetime, got {value!r}")
     return value
@@ -134,14 +139,19 @@ def signatures(task: str, what: str, value: Any) -> list:
     if isinstance(value, (Mapping, str)):
         value = [value]
     if not isinstance(value, (list, tuple)):
-        raise TypeError(f"{task}: {what}= takes signatures or task names (link/link_error), "
-                        f"got {value!r}")  # fmt: skip
+        raise TypeError(
+            f"{task}: {what}= takes signatures or task names (link/link_error), got {value!r}"
+        )
     for item in value:
-        name = item if isinstance(item, str) else (
-            item.get("task") if isinstance(item, Mapping) else None)  # fmt: skip
+        name = (
+            item
+            if isinstance(item, str)
+            else (item.get("task") if isinstance(item, Mapping) else None)
+        )
         if not isinstance(name, str) or not name:
-            raise TypeError(f"{task}: {what}= takes signatures or task names (link/link_error), "
-                            f"got {item!r}")  # fmt: skip
+            raise TypeError(
+                f"{task}: {what}= takes signatures or task names (link/link_error), got {item!r}"
+            )
     return list(value)
 
 
@@ -168,8 +178,10 @@ def related(task: str, value: Any) -> list[str]:
                 raise ValueError(f"{task}: related= takes saved objects; {item!r} has no pk yet")
             item = related_key(item)
         elif not isinstance(item, str) or ":" not in item or "." not in item.partition(":")[0]:
-            raise TypeError(f"{task}: related= takes model instances or 'app_label.model:pk' "
-                            f"strings, got {item!r}")  # fmt: skip
+            raise TypeError(
+                f"{task}: related= takes model instances or 'app_label.model:pk' "
+                f"strings, got {item!r}"
+            )
         keys.append(text(task, "related", item, RELATED_MAX))
     return list(dict.fromkeys(keys))
 
@@ -228,8 +240,15 @@ def task_attributes(name: str, attrs: Mapping) -> None:
             seconds(name, key, value, negative=False)
         elif key == "concurrency_limit":
             integer(name, key, value, least=1)
-        elif key in ("queue", "priority", "max_retries", "expires", "acks_late", "track_started",
-                     "ignore_result"):  # fmt: skip
+        elif key in (
+            "queue",
+            "priority",
+            "max_retries",
+            "expires",
+            "acks_late",
+            "track_started",
+            "ignore_result",
+        ):
             _check_one(name, key, value)
 
 

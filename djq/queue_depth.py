@@ -30,16 +30,22 @@ sample = store_rows.sample_queue_depth
 prune = store_rows.prune_queue_depth
 
 
-def charts(slots: list[dt.datetime], kind: str, fmt: str, every: int,
-           using: str | None = None) -> list[dict]:  # fmt: skip
+def charts(
+    slots: list[dt.datetime], kind: str, fmt: str, every: int, using: str | None = None
+) -> list[dict]:
     """The history page's depth charts over ``slots`` (starts of ``kind`` slots, oldest first):
     all queues, then the deepest ``CHARTED`` queues; each slot shows the peak waiting and the
     peak running of its minutes."""
     if not slots:
         return []
-    found = (QueueDepth.objects.using(store.alias(using)).filter(bucket__gte=slots[0])
-             .annotate(slot=Trunc("bucket", kind, tzinfo=dt.UTC)).values("slot", "queue")
-             .order_by().annotate(waiting=Max("waiting"), running=Max("running")))  # fmt: skip
+    found = (
+        QueueDepth.objects.using(store.alias(using))
+        .filter(bucket__gte=slots[0])
+        .annotate(slot=Trunc("bucket", kind, tzinfo=dt.UTC))
+        .values("slot", "queue")
+        .order_by()
+        .annotate(waiting=Max("waiting"), running=Max("running"))
+    )
     per: dict[str, dict] = defaultdict(dict)
     for row in found:
         per[row["queue"]][row["slot"]] = (row["waiting"], row["running"])
@@ -47,7 +53,11 @@ def charts(slots: list[dt.datetime], kind: str, fmt: str, every: int,
     shown = []
     for queue in ([""] if "" in per else []) + deepest[:CHARTED]:
         series = [(s, *per[queue].get(s, (0, 0))) for s in slots]
-        shown.append({"queue": queue or "all queues", "peak": max(w for _, w, _ in series),
-                      "chart": bar_chart(series, fmt=fmt, every=every,
-                                         labels=("waiting", "running"))})  # fmt: skip
+        shown.append(
+            {
+                "queue": queue or "all queues",
+                "peak": max(w for _, w, _ in series),
+                "chart": bar_chart(series, fmt=fmt, every=every, labels=("waiting", "running")),
+            }
+        )
     return shown

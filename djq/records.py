@@ -54,8 +54,20 @@ class Claim:
 
 
 #: the columns ``store.complete`` writes from an outcome (the vendor SQL reads these keys)
-_RECORDED = ("id", "attempt", "state", "result", "keep_result", "traceback", "meta", "countdown",
-             "eta", "args", "kwargs", "started")  # fmt: skip
+_RECORDED = (
+    "id",
+    "attempt",
+    "state",
+    "result",
+    "keep_result",
+    "traceback",
+    "meta",
+    "countdown",
+    "eta",
+    "args",
+    "kwargs",
+    "started",
+)
 
 
 @dataclass(slots=True)
@@ -111,43 +123,71 @@ def outcome(values: Outcome | Mapping[str, Any]) -> Outcome:
 def lost(job: Claim, exc: BaseException, state: str = states.FAILURE, **more: Any) -> Outcome:
     """A job whose process died (or was killed) before answering; ``more``: other fields."""
     return Outcome(
-        id=job.id, attempt=job.attempt, name=job.name, state=state,
-        result=dumps(exception_to_dict(exc)), repr=repr(exc), lost=True, **more,
-    )  # fmt: skip
+        id=job.id,
+        attempt=job.attempt,
+        name=job.name,
+        state=state,
+        result=dumps(exception_to_dict(exc)),
+        repr=repr(exc),
+        lost=True,
+        **more,
+    )
 
 
 def not_run(job: Claim, exc: BaseException, text: str | None = None) -> Outcome:
     """A claimed job that never runs (expired, revoked before it started): REVOKED with ``exc``
     (``text``: what the log says, by default the exception's repr)."""
     return Outcome(
-        id=job.id, attempt=job.attempt, name=job.name, state=states.REVOKED,
-        result=dumps(exception_to_dict(exc)), repr=repr(exc) if text is None else text,
+        id=job.id,
+        attempt=job.attempt,
+        name=job.name,
+        state=states.REVOKED,
+        result=dumps(exception_to_dict(exc)),
+        repr=repr(exc) if text is None else text,
         started=False,
-    )  # fmt: skip
+    )
 
 
 def requeued(job: Claim, why: str) -> Outcome:
     """Back to the queue, due at once, its result untouched (acks_late at a cold shutdown)."""
-    return Outcome(id=job.id, attempt=job.attempt, name=job.name, state=states.PENDING,
-                   keep_result=False, countdown=0, repr=why)  # fmt: skip
+    return Outcome(
+        id=job.id,
+        attempt=job.attempt,
+        name=job.name,
+        state=states.PENDING,
+        keep_result=False,
+        countdown=0,
+        repr=why,
+    )
 
 
 def failed(job: Any, exc: BaseException, traceback: str, text: str) -> Outcome:
     """The FAILURE of a job the worker could not handle (``djq.job_guard``): no continuation."""
     name = getattr(job, "name", None)
     return Outcome(
-        id=getattr(job, "id", None), attempt=getattr(job, "attempt", None),
-        name=name if isinstance(name, str) else None, state=states.FAILURE,
-        result=dumps(exception_to_dict(exc)), traceback=traceback, repr=text, continues=False,
-    )  # fmt: skip
+        id=getattr(job, "id", None),
+        attempt=getattr(job, "attempt", None),
+        name=name if isinstance(name, str) else None,
+        state=states.FAILURE,
+        result=dumps(exception_to_dict(exc)),
+        traceback=traceback,
+        repr=text,
+        continues=False,
+    )
 
 
 def unstorable(refused: Outcome, exc: BaseException) -> Outcome:
     """The FAILURE recorded instead of an outcome the database refused to store."""
-    error = RuntimeError(f"the job's outcome ({refused.state}) could not be stored: "
-                         f"{type(exc).__name__}: {exc}")  # fmt: skip
+    error = RuntimeError(
+        f"the job's outcome ({refused.state}) could not be stored: {type(exc).__name__}: {exc}"
+    )
     return Outcome(
-        id=refused.id, attempt=refused.attempt, name=refused.name, state=states.FAILURE,
-        result=dumps(exception_to_dict(error)), repr=repr(error), unstorable=True,
+        id=refused.id,
+        attempt=refused.attempt,
+        name=refused.name,
+        state=states.FAILURE,
+        result=dumps(exception_to_dict(error)),
+        repr=repr(error),
+        unstorable=True,
         continues=True,
-    )  # fmt: skip
+    )

@@ -31,10 +31,14 @@ UTC = dt.UTC
 #: Longer than any real DST/offset change, so scans around a transition see both sides of it.
 _FOLD_WINDOW = dt.timedelta(hours=3)
 ALIASES = {
-    "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
-}  # fmt: skip
+}
 #: interval units, largest first (a duration is stored in the largest unit that divides it)
 PERIODS = {"days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
 
@@ -56,10 +60,27 @@ def _aware(moment: dt.datetime) -> dt.datetime:
 
 
 #: (field name, values it spans, the longest month for each month number) of a cron expression
-_CRON_FIELDS = (("minute", 60), ("hour", 24), ("day of month", 31), ("month", 12),
-                ("day of week", 7))  # fmt: skip
-_MONTH_DAYS = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30,
-               12: 31}  # fmt: skip
+_CRON_FIELDS = (
+    ("minute", 60),
+    ("hour", 24),
+    ("day of month", 31),
+    ("month", 12),
+    ("day of week", 7),
+)
+_MONTH_DAYS = {
+    1: 31,
+    2: 29,
+    3: 31,
+    4: 30,
+    5: 31,
+    6: 30,
+    7: 31,
+    8: 31,
+    9: 30,
+    10: 31,
+    11: 30,
+    12: 31,
+}
 
 
 def check_cron_fields(expression: str) -> None:
@@ -70,8 +91,10 @@ def check_cron_fields(expression: str) -> None:
         for part in field.split(","):
             step = part.partition("/")[2]
             if step.isdigit() and not 0 < int(step) < span:
-                raise ValueError(f"cron {name} step {part!r} must be between 1 and {span - 1} "
-                                 f"(in {expression!r})")  # fmt: skip
+                raise ValueError(
+                    f"cron {name} step {part!r} must be between 1 and {span - 1} "
+                    f"(in {expression!r})"
+                )
     try:
         fields = croniter.expand(expression)[0]
     except (ValueError, KeyError, TypeError):  # valid for croniter.is_valid: its own forms
@@ -82,8 +105,9 @@ def check_cron_fields(expression: str) -> None:
     numbers = [d for d in days if isinstance(d, int)]
     longest = max(_MONTH_DAYS[m] for m in months if isinstance(m, int))
     if numbers and len(numbers) == len(days) and min(numbers) > longest:
-        raise ValueError(f"cron expression {expression!r} never fires: no month it lists has "
-                         f"day {min(numbers)}")  # fmt: skip
+        raise ValueError(
+            f"cron expression {expression!r} never fires: no month it lists has day {min(numbers)}"
+        )
 
 
 class crontab:  # noqa: N801 - Celery's name
@@ -246,8 +270,9 @@ class solar:  # noqa: N801 - Celery's name
             if not isinstance(value, numbers.Real) or isinstance(value, bool):
                 raise TypeError(f"solar {name} must be a number of degrees, got {value!r}")
             if not -bound <= value <= bound:
-                raise ValueError(f"solar {name} must be between -{bound} and {bound}, "
-                                 f"got {value!r}")  # fmt: skip
+                raise ValueError(
+                    f"solar {name} must be between -{bound} and {bound}, got {value!r}"
+                )
         self.event, self.lat, self.lon = event, float(lat), float(lon)
 
     def next_after(self, moment: dt.datetime) -> dt.datetime | None:
@@ -259,7 +284,10 @@ class solar:  # noqa: N801 - Celery's name
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, solar) and (other.event, other.lat, other.lon) == (
-            self.event, self.lat, self.lon)  # fmt: skip
+            self.event,
+            self.lat,
+            self.lon,
+        )
 
     def __hash__(self) -> int:
         return hash(("solar", self.event, self.lat, self.lon))
@@ -283,8 +311,9 @@ def to_schedule(value: Any) -> Schedule:
         return clocked(value)
     if isinstance(value, (dt.timedelta, numbers.Real)) and not isinstance(value, bool):
         return interval(value)
-    raise TypeError(f"not a schedule: {value!r} (crontab, cron string, timedelta, seconds or "
-                    "solar)")  # fmt: skip
+    raise TypeError(
+        f"not a schedule: {value!r} (crontab, cron string, timedelta, seconds or solar)"
+    )
 
 
 # --- cron maths -----------------------------------------------------------------------------------

@@ -66,15 +66,26 @@ def rollup(holder: str, using: str) -> int:
 
 def minute_rows(start: dt.datetime, end: dt.datetime, using: str) -> list[dict]:
     """One row per minute, queue, task and state of the jobs finished in [start, end)."""
-    hist = {f"le{i}": Count("pk", filter=Q(runtime__lt=dt.timedelta(seconds=bound)))
-            for i, bound in enumerate(RUNTIME_BOUNDS)}  # fmt: skip
+    hist = {
+        f"le{i}": Count("pk", filter=Q(runtime__lt=dt.timedelta(seconds=bound)))
+        for i, bound in enumerate(RUNTIME_BOUNDS)
+    }
     finished = Job.objects.using(using).filter(finished_at__gte=start, finished_at__lt=end)
-    grouped = (finished.alias(runtime=_RUNTIME, wait=_WAIT)
-               .annotate(minute=TruncMinute("finished_at", tzinfo=dt.UTC))
-               .values("minute", "queue", "name", "state").order_by()
-               .annotate(count=Count("pk"), ran=Count("pk", filter=Q(runtime__isnull=False)),
-                         rt_sum=Sum("runtime"), rt_max=Max("runtime"), wt_sum=Sum("wait"),
-                         wt_max=Max("wait"), **hist))  # fmt: skip
+    grouped = (
+        finished.alias(runtime=_RUNTIME, wait=_WAIT)
+        .annotate(minute=TruncMinute("finished_at", tzinfo=dt.UTC))
+        .values("minute", "queue", "name", "state")
+        .order_by()
+        .annotate(
+            count=Count("pk"),
+            ran=Count("pk", filter=Q(runtime__isnull=False)),
+            rt_sum=Sum("runtime"),
+            rt_max=Max("runtime"),
+            wt_sum=Sum("wait"),
+            wt_max=Max("wait"),
+            **hist,
+        )
+    )
     return [_row(g) for g in grouped]
 
 
@@ -85,10 +96,18 @@ def _seconds(value) -> float:
 def _row(g: dict) -> dict:
     below = [g[f"le{i}"] for i in range(len(RUNTIME_BOUNDS))] + [g["ran"]]
     hist = [below[0]] + [below[i] - below[i - 1] for i in range(1, len(below))]
-    return {"bucket": g["minute"], "queue": g["queue"], "name": g["name"], "state": g["state"],
-            "count": g["count"], "runtime_sum": _seconds(g["rt_sum"]),
-            "runtime_max": _seconds(g["rt_max"]), "wait_sum": _seconds(g["wt_sum"]),
-            "wait_max": _seconds(g["wt_max"]), "runtime_hist": hist}  # fmt: skip
+    return {
+        "bucket": g["minute"],
+        "queue": g["queue"],
+        "name": g["name"],
+        "state": g["state"],
+        "count": g["count"],
+        "runtime_sum": _seconds(g["rt_sum"]),
+        "runtime_max": _seconds(g["rt_max"]),
+        "wait_sum": _seconds(g["wt_sum"]),
+        "wait_max": _seconds(g["wt_max"]),
+        "runtime_hist": hist,
+    }
 
 
 def percentile(hist: list[int], q: float) -> float | None:

@@ -37,9 +37,11 @@ def _sun(moment: dt.datetime) -> tuple[float, float]:
     mean_long = (280.46646 + jc * (36000.76983 + jc * 0.0003032)) % 360
     anomaly = math.radians(357.52911 + jc * (35999.05029 - 0.0001537 * jc))
     ecc = 0.016708634 - jc * (0.000042037 + 0.0000001267 * jc)
-    centre = (math.sin(anomaly) * (1.914602 - jc * (0.004817 + 0.000014 * jc))
-              + math.sin(2 * anomaly) * (0.019993 - 0.000101 * jc)
-              + math.sin(3 * anomaly) * 0.000289)  # fmt: skip
+    centre = (
+        math.sin(anomaly) * (1.914602 - jc * (0.004817 + 0.000014 * jc))
+        + math.sin(2 * anomaly) * (0.019993 - 0.000101 * jc)
+        + math.sin(3 * anomaly) * 0.000289
+    )
     omega = math.radians(125.04 - 1934.136 * jc)
     apparent = math.radians(mean_long + centre - 0.00569 - 0.00478 * math.sin(omega))
     seconds = 21.448 - jc * (46.815 + jc * (0.00059 - jc * 0.001813))
@@ -47,9 +49,13 @@ def _sun(moment: dt.datetime) -> tuple[float, float]:
     declination = math.asin(math.sin(obliquity) * math.sin(apparent))
     y = math.tan(obliquity / 2) ** 2
     l0 = math.radians(mean_long)
-    eot = (y * math.sin(2 * l0) - 2 * ecc * math.sin(anomaly)
-           + 4 * ecc * y * math.sin(anomaly) * math.cos(2 * l0)
-           - 0.5 * y * y * math.sin(4 * l0) - 1.25 * ecc * ecc * math.sin(2 * anomaly))  # fmt: skip
+    eot = (
+        y * math.sin(2 * l0)
+        - 2 * ecc * math.sin(anomaly)
+        + 4 * ecc * y * math.sin(anomaly) * math.cos(2 * l0)
+        - 0.5 * y * y * math.sin(4 * l0)
+        - 1.25 * ecc * ecc * math.sin(2 * anomaly)
+    )
     return math.degrees(declination), 4 * math.degrees(eot)
 
 

@@ -310,8 +310,12 @@ def _celery_options(name: str, options: dict) -> dict:
     for key in [k for k in options if k in IGNORED_OPTIONS]:
         if key not in _warned:
             _warned.add(key)
-            logger.warning("@task(%s=...) is accepted and ignored (task %s): %s",
-                           key, name, IGNORED_OPTIONS[key])  # fmt: skip
+            logger.warning(
+                "@task(%s=...) is accepted and ignored (task %s): %s",
+                key,
+                name,
+                IGNORED_OPTIONS[key],
+            )
         options = {k: v for k, v in options.items() if k != key}
     return options
 

@@ -118,9 +118,13 @@ def expand_name(name: str, hostname: str) -> str:
     """Celery's node-name expansion: %h host, %n name part, %d domain, %p pid; bare → name@host."""
     short, _, domain = hostname.partition(".")
     expanded = (
-        name.replace("%h", hostname).replace("%n", short).replace("%d", domain)
-        .replace("%p", str(os.getpid())).replace("%i", "0").replace("%I", "")
-    )  # fmt: skip
+        name.replace("%h", hostname)
+        .replace("%n", short)
+        .replace("%d", domain)
+        .replace("%p", str(os.getpid()))
+        .replace("%i", "0")
+        .replace("%I", "")
+    )
     return expanded if "@" in expanded else f"{expanded}@{hostname}"
 
 
@@ -183,9 +187,15 @@ class Worker:
     def run(self) -> int:
         cfg = self.config
         error = store.register_worker(
-            self.name, cfg.hostname, os.getpid(), cfg.queues, cfg.concurrency, cfg.pool,
-            cfg.lease, using=self.using,
-        )  # fmt: skip
+            self.name,
+            cfg.hostname,
+            os.getpid(),
+            cfg.queues,
+            cfg.concurrency,
+            cfg.pool,
+            cfg.lease,
+            using=self.using,
+        )
         if error:
             logger.error("%s", error)
             return 2
@@ -438,8 +448,11 @@ class Worker:
             if signame and self.pool.terminate(job_id, signame):
                 logger.info("Terminating %s with %s (revoked)", job_id, signame)
             elif not signame:
-                logger.info("Revoked %s: not started jobs are skipped, a running one runs to "
-                            "its end (revoke with terminate=True to kill it)", job_id)  # fmt: skip
+                logger.info(
+                    "Revoked %s: not started jobs are skipped, a running one runs to "
+                    "its end (revoke with terminate=True to kill it)",
+                    job_id,
+                )
                 self.pool.skip(job_id)
         self.events.heartbeat()
 
@@ -499,8 +512,12 @@ class Worker:
     def _database_down(self, exc: Exception) -> None:
         self.db_failures += 1
         delay = min(self._backoff_cap(), 0.1 * 2**self.db_failures) * random.uniform(0.8, 1.2)
-        logger.warning("Database unavailable (%s: %s); retrying in %.1fs",
-                       type(exc).__name__, str(exc).strip(), delay)  # fmt: skip
+        logger.warning(
+            "Database unavailable (%s: %s); retrying in %.1fs",
+            type(exc).__name__,
+            str(exc).strip(),
+            delay,
+        )
         # Once back, leave expired leases alone for a while: peers reconnect on their own
         # backoff (and a crashed server may spend seconds in recovery before it accepts them).
         self.rescuer.hold_off(time.monotonic() + delay + self._rescue_grace())

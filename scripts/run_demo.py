@@ -180,8 +180,25 @@ def main() -> int:
         if "djq_beat" in commands:
             worker.append("--beat")
         plan.append(("worker", worker, False))
-        plan.append(("reports", [sys.executable, MANAGE, "djq_worker", "-Q", "reports", "-c", "1",
-                                 "-n", "reports@%h", "-l", LEVEL], False))  # fmt: skip
+        plan.append(
+            (
+                "reports",
+                [
+                    sys.executable,
+                    MANAGE,
+                    "djq_worker",
+                    "-Q",
+                    "reports",
+                    "-c",
+                    "1",
+                    "-n",
+                    "reports@%h",
+                    "-l",
+                    LEVEL,
+                ],
+                False,
+            )
+        )
     else:
         print("note: no djq_worker command yet; running without a worker", file=sys.stderr)
     if "djq_demo_stream" in commands:

@@ -120,9 +120,14 @@ def start_beat(request, process_pool):
 
 
 # --- browser (appended by the admin work; see tests/system/test_admin_browser.py) -----------------
-CHROMIUM_ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless=new",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture
@@ -140,8 +145,9 @@ def admin_browser(live_server, monkeypatch):
     from tests.helpers import REPO_ROOT
 
     sync_api = pytest.importorskip("playwright.sync_api")
-    found = subprocess.run([str(REPO_ROOT / "scripts" / "ensure-chromium")],
-                           capture_output=True, text=True)  # fmt: skip
+    found = subprocess.run(
+        [str(REPO_ROOT / "scripts" / "ensure-chromium")], capture_output=True, text=True
+    )
     if found.returncode != 0:
         pytest.fail(f"no Chromium for the browser test: {found.stderr.strip()}")
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -153,8 +159,9 @@ def admin_browser(live_server, monkeypatch):
             self.browser = browser
 
         def login(self, username: str, password: str, color_scheme: str = "light"):
-            context = self.browser.new_context(viewport={"width": 1400, "height": 1000},
-                                               color_scheme=color_scheme)  # fmt: skip
+            context = self.browser.new_context(
+                viewport={"width": 1400, "height": 1000}, color_scheme=color_scheme
+            )
             page = context.new_page()
             page.goto(f"{self.url}/admin/login/")
             page.fill("#id_username", username)

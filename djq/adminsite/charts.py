@@ -19,8 +19,12 @@ def nice_ceiling(value: float) -> int:
         step *= 10
 
 
-def bar_chart(series: list[tuple[dt.datetime, int, int]], fmt: str = "%H:%M", every: int = 10,
-              labels: tuple[str, str] = ("succeeded", "failed")) -> dict:  # fmt: skip
+def bar_chart(
+    series: list[tuple[dt.datetime, int, int]],
+    fmt: str = "%H:%M",
+    every: int = 10,
+    labels: tuple[str, str] = ("succeeded", "failed"),
+) -> dict:
     """``series``: (slot, succeeded, failed), oldest first (or two other stacked figures, named
     by ``labels``); ``fmt`` labels a slot, one label every ``every`` slots. Returns what the
     template draws."""
@@ -31,22 +35,40 @@ def bar_chart(series: list[tuple[dt.datetime, int, int]], fmt: str = "%H:%M", ev
     for i, (minute, ok, bad) in enumerate(series):
         h_ok, h_bad = plot_h * ok / top, plot_h * bad / top
         y_ok = TOP + plot_h - h_ok
-        bars.append({
-            "x": round(LEFT + i * slot + 0.5, 2), "w": round(max(slot - 1.5, 1), 2),
-            "y_ok": round(y_ok, 2), "h_ok": round(h_ok, 2),
-            "y_bad": round(y_ok - h_bad, 2), "h_bad": round(h_bad, 2),
-            "title": f"{minute.strftime(fmt)} UTC: {ok} {labels[0]}, {bad} {labels[1]}",
-        })  # fmt: skip
-    yticks = [{"y": round(TOP + plot_h - plot_h * f, 2), "label": _short(top * f)}
-              for f in (0, 0.5, 1)]  # fmt: skip
-    xlabels = [{"x": round(LEFT + i * slot + slot / 2, 2), "label": series[i][0].strftime(fmt)}
-               for i in range(0, len(series), every)]  # fmt: skip
+        bars.append(
+            {
+                "x": round(LEFT + i * slot + 0.5, 2),
+                "w": round(max(slot - 1.5, 1), 2),
+                "y_ok": round(y_ok, 2),
+                "h_ok": round(h_ok, 2),
+                "y_bad": round(y_ok - h_bad, 2),
+                "h_bad": round(h_bad, 2),
+                "title": f"{minute.strftime(fmt)} UTC: {ok} {labels[0]}, {bad} {labels[1]}",
+            }
+        )
+    yticks = [
+        {"y": round(TOP + plot_h - plot_h * f, 2), "label": _short(top * f)} for f in (0, 0.5, 1)
+    ]
+    xlabels = [
+        {"x": round(LEFT + i * slot + slot / 2, 2), "label": series[i][0].strftime(fmt)}
+        for i in range(0, len(series), every)
+    ]
     if series:
         xlabels.append({"x": round(LEFT + plot_w - slot / 2, 2), "label": "now"})
     empty = not any(b["h_ok"] or b["h_bad"] for b in bars)
-    return {"width": WIDTH, "height": HEIGHT, "left": LEFT, "right": WIDTH - RIGHT, "top": TOP,
-            "bottom": TOP + plot_h, "bars": bars, "yticks": yticks, "xlabels": xlabels,
-            "label_y": HEIGHT - 6, "empty": empty}  # fmt: skip
+    return {
+        "width": WIDTH,
+        "height": HEIGHT,
+        "left": LEFT,
+        "right": WIDTH - RIGHT,
+        "top": TOP,
+        "bottom": TOP + plot_h,
+        "bars": bars,
+        "yticks": yticks,
+        "xlabels": xlabels,
+        "label_y": HEIGHT - 6,
+        "empty": empty,
+    }
 
 
 def _short(value: float) -> str:

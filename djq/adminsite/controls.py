@@ -72,8 +72,10 @@ class ControlsMixin:
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.object_action)
-        return [path("<path:object_id>/do/<str:action>/", view, name=self.url_name),
-                *super().get_urls()]  # fmt: skip
+        return [
+            path("<path:object_id>/do/<str:action>/", view, name=self.url_name),
+            *super().get_urls(),
+        ]
 
     def object_action(self, request, object_id: str, action: str):
         back = reverse(f"admin:djq_{self.opts.model_name}_change", args=[object_id])
@@ -106,8 +108,7 @@ class QueueControls(ControlsMixin):
         return "resumed"
 
     def handle_limit(self, request, queue: Queue) -> str:
-        limit = whole(request.POST.get("concurrency_limit"), "the concurrency limit",
-                      blank_ok=True)  # fmt: skip
+        limit = whole(request.POST.get("concurrency_limit"), "the concurrency limit", blank_ok=True)
         control.queue_concurrency_limit(queue.name, limit)
         return f"at most {limit} running job(s) at once" if limit else "no concurrency limit"
 
@@ -116,17 +117,22 @@ class QueueControls(ControlsMixin):
         if queue is not None:
             now = store.db_now()
             jobs = Job.objects.filter(queue=queue.name).only(
-                "id", "name", "state", "custom_state", "created_at", "worker")  # fmt: skip
-            extra_context = {**(extra_context or {}), "queue": queue,
-                             "may_act": self.may_act(request),
-                             "stats": monitor.queue_stats(now).get(queue.name,
-                                                                   monitor.QueueStats()),
-                             "unconsumed": monitor.unconsumed_queues(now).get(queue.name),
-                             "waiting_jobs": jobs.filter(state__in=["PENDING", "RETRY"])
-                             .order_by("-created_at")[:25],
-                             "running_jobs": jobs.filter(state="STARTED")[:25],
-                             "show_save": False, "show_save_and_continue": False,
-                             "show_save_and_add_another": False}  # fmt: skip
+                "id", "name", "state", "custom_state", "created_at", "worker"
+            )
+            extra_context = {
+                **(extra_context or {}),
+                "queue": queue,
+                "may_act": self.may_act(request),
+                "stats": monitor.queue_stats(now).get(queue.name, monitor.QueueStats()),
+                "unconsumed": monitor.unconsumed_queues(now).get(queue.name),
+                "waiting_jobs": jobs.filter(state__in=["PENDING", "RETRY"]).order_by("-created_at")[
+                    :25
+                ],
+                "running_jobs": jobs.filter(state="STARTED")[:25],
+                "show_save": False,
+                "show_save_and_continue": False,
+                "show_save_and_add_another": False,
+            }
         return super().change_view(request, object_id, form_url, extra_context)
 
 
@@ -151,8 +157,9 @@ class WorkerControls(ControlsMixin):
         least = whole(request.POST.get("min"), "autoscale min", minimum=0)
         if least > most:
             raise ValueError(f"autoscale min ({least}) must not exceed max ({most})")
-        return f"autoscale {most},{least}: " + self._send(control.autoscale, worker, max=most,
-                                                           min=least)  # fmt: skip
+        return f"autoscale {most},{least}: " + self._send(
+            control.autoscale, worker, max=most, min=least
+        )
 
     def handle_add_consumer(self, request, worker: Worker) -> str:
         queue = (request.POST.get("queue") or "").strip()
@@ -164,13 +171,16 @@ class WorkerControls(ControlsMixin):
         queue = (request.POST.get("queue") or "").strip()
         if queue not in (worker.queues or []):
             raise ValueError(f"it does not consume queue {queue!r}")
-        return f"cancel consumer {queue}: " + self._send(control.cancel_consumer, worker,
-                                                          queue=queue)  # fmt: skip
+        return f"cancel consumer {queue}: " + self._send(
+            control.cancel_consumer, worker, queue=queue
+        )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = {**(extra_context or {}), "may_act": self.may_act(request),
-                         "action_url": lambda a: reverse("admin:djq_worker_action",
-                                                         args=[object_id, a])}  # fmt: skip
+        extra_context = {
+            **(extra_context or {}),
+            "may_act": self.may_act(request),
+            "action_url": lambda a: reverse("admin:djq_worker_action", args=[object_id, a]),
+        }
         return super().change_view(request, object_id, form_url, extra_context)
 
 
@@ -191,14 +201,20 @@ def task_limit_rows() -> list[dict]:
             rate = getattr(task, "rate_limit", None) or ""
         if most is None:
             most = getattr(task, "concurrency_limit", None)
-        listed.append({"name": name, "quoted": quote(name), "rate": rate,
-                       "own_rate": getattr(task, "rate_limit", None) or "",
-                       "concurrency": most if most is not None else "",
-                       "own_concurrency": getattr(task, "concurrency_limit", None) or "",
-                       "per_second": per_second, "running": running,
-                       "time_limit": getattr(task, "time_limit", None) or "",
-                       "soft_time_limit": getattr(task, "soft_time_limit", None) or ""},
-                      )  # fmt: skip
+        listed.append(
+            {
+                "name": name,
+                "quoted": quote(name),
+                "rate": rate,
+                "own_rate": getattr(task, "rate_limit", None) or "",
+                "concurrency": most if most is not None else "",
+                "own_concurrency": getattr(task, "concurrency_limit", None) or "",
+                "per_second": per_second,
+                "running": running,
+                "time_limit": getattr(task, "time_limit", None) or "",
+                "soft_time_limit": getattr(task, "soft_time_limit", None) or "",
+            },
+        )
     return listed
 
 
@@ -211,9 +227,13 @@ def task_limits_view(model_admin, request):
             raise PermissionDenied
         apply_task_limits(model_admin, request)
         return HttpResponseRedirect(request.get_full_path())
-    context = {**model_admin.admin_site.each_context(request), "opts": model_admin.opts,
-               "title": "Task limits", "rows": task_limit_rows(),
-               "may_act": model_admin.may_act(request)}  # fmt: skip
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "title": "Task limits",
+        "rows": task_limit_rows(),
+        "may_act": model_admin.may_act(request),
+    }
     return TemplateResponse(request, "admin/djq/job/task_limits.html", context)
 
 
@@ -222,14 +242,14 @@ def apply_task_limits(model_admin, request) -> None:
     started later); time limits go to the running workers."""
     name = request.POST.get("task", "")
     if name not in tasks:
-        model_admin.message_user(request, f"No task named {name!r} is registered.",
-                                 messages.ERROR)  # fmt: skip
+        model_admin.message_user(request, f"No task named {name!r} is registered.", messages.ERROR)
         return
     try:
         rate = (request.POST.get("rate_limit") or "").strip()
         parse_rate(rate or None)
-        most = whole(request.POST.get("concurrency_limit"), f"{name}: the concurrency limit",
-                     blank_ok=True)  # fmt: skip
+        most = whole(
+            request.POST.get("concurrency_limit"), f"{name}: the concurrency limit", blank_ok=True
+        )
         soft = seconds(request.POST.get("soft_time_limit"), f"{name}: the soft time limit")
         hard = seconds(request.POST.get("time_limit"), f"{name}: the time limit")
     except ValueError as exc:

@@ -32,8 +32,13 @@ def series(key: str, now: dt.datetime, using: str | None = None) -> list:
     """(slot start, succeeded, failed) for every slot of the range, oldest first."""
     length, kind, step, _, _ = RANGES[key]
     since = now - length
-    found = (rows(since, using).annotate(slot=Trunc("bucket", kind, tzinfo=dt.UTC))
-             .values("slot", "state").order_by().annotate(n=Sum("count")))  # fmt: skip
+    found = (
+        rows(since, using)
+        .annotate(slot=Trunc("bucket", kind, tzinfo=dt.UTC))
+        .values("slot", "state")
+        .order_by()
+        .annotate(n=Sum("count"))
+    )
     by_slot: dict = defaultdict(lambda: [0, 0])
     for row in found:
         by_slot[row["slot"]][0 if row["state"] == states.SUCCESS else 1] += row["n"]
@@ -60,11 +65,21 @@ def task_figures(key: str, now: dt.datetime, using: str | None = None) -> list[d
     """Per queue and task over the range: jobs, failed, mean wait, p50/p95 and max run time."""
     since = now - RANGES[key][0]
     figures: dict = {}
-    for row in rows(since, using).values("queue", "name", "state", "count", "runtime_sum",
-                                         "runtime_max", "wait_sum", "runtime_hist"):  # fmt: skip
-        f = figures.setdefault((row["queue"], row["name"]), {
-            "queue": row["queue"], "name": row["name"], "jobs": 0, "failed": 0, "wait": 0.0,
-            "runtime_max": 0.0, "hist": [0] * len(row["runtime_hist"] or [])})  # fmt: skip
+    for row in rows(since, using).values(
+        "queue", "name", "state", "count", "runtime_sum", "runtime_max", "wait_sum", "runtime_hist"
+    ):
+        f = figures.setdefault(
+            (row["queue"], row["name"]),
+            {
+                "queue": row["queue"],
+                "name": row["name"],
+                "jobs": 0,
+                "failed": 0,
+                "wait": 0.0,
+                "runtime_max": 0.0,
+                "hist": [0] * len(row["runtime_hist"] or []),
+            },
+        )
         f["jobs"] += row["count"]
         f["failed"] += row["count"] if row["state"] == states.FAILURE else 0
         f["wait"] += row["wait_sum"]
@@ -84,10 +99,16 @@ def context(key: str, using: str | None = None) -> dict:
     _, _, _, fmt, every = RANGES[key]
     data = series(key, now, using)
     latest = JobStat.objects.using(store.alias(using)).aggregate(at=Max("bucket"))["at"]
-    return {"range": key, "ranges": list(LABELS.items()), "range_label": LABELS[key],
-            "chart": bar_chart(data, fmt=fmt, every=every),
-            "figures": task_figures(key, now, using),
-            "depth": queue_depth.charts([slot for slot, _, _ in data], RANGES[key][1], fmt,
-                                        every, using),
-            "done_total": sum(ok for _, ok, _ in data), "failed_total": sum(b for _, _, b in data),
-            "rolled_up_to": latest}  # fmt: skip
+    return {
+        "range": key,
+        "ranges": list(LABELS.items()),
+        "range_label": LABELS[key],
+        "chart": bar_chart(data, fmt=fmt, every=every),
+        "figures": task_figures(key, now, using),
+        "depth": queue_depth.charts(
+            [slot for slot, _, _ in data], RANGES[key][1], fmt, every, using
+        ),
+        "done_total": sum(ok for _, ok, _ in data),
+        "failed_total": sum(b for _, _, b in data),
+        "rolled_up_to": latest,
+    }

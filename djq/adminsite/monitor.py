@@ -23,8 +23,16 @@ from djq.models import Job, JobStat, Queue, Worker
 #: how far back the dashboard and the metrics look at finished jobs
 WINDOW = dt.timedelta(hours=1)
 #: the order of the dashboard's state columns: the backlog first, then the outcomes
-STATE_ORDER = (states.PENDING, states.RETRY, states.RESERVED, states.STARTED, states.SUCCESS,
-               states.FAILURE, states.REVOKED, states.IGNORED)  # fmt: skip
+STATE_ORDER = (
+    states.PENDING,
+    states.RETRY,
+    states.RESERVED,
+    states.STARTED,
+    states.SUCCESS,
+    states.FAILURE,
+    states.REVOKED,
+    states.IGNORED,
+)
 _RUNTIME = F("finished_at") - F("started_at")
 
 
@@ -75,8 +83,9 @@ def runtimes(now: dt.datetime, using: str | None = None) -> dict[str, dict]:
     found: dict[str, dict] = {}
 
     def add(name: str, n: int, total: dt.timedelta, longest: dt.timedelta) -> None:
-        f = found.setdefault(name, {"name": name, "n": 0, "total": dt.timedelta(0),
-                                    "max": dt.timedelta(0)})  # fmt: skip
+        f = found.setdefault(
+            name, {"name": name, "n": 0, "total": dt.timedelta(0), "max": dt.timedelta(0)}
+        )
         f["n"] += n
         f["total"] += total
         f["max"] = max(f["max"], longest)
@@ -108,8 +117,9 @@ class CountTable:
 def count_table(counts: dict[tuple[str, str], int], queues: list[str] = ()) -> CountTable:
     names = sorted({q for q, _ in counts} | set(queues))
     seen = {s for _, s in counts}
-    cols = [s for s in STATE_ORDER if s in seen or s in ("PENDING", "STARTED", "SUCCESS",
-                                                         "FAILURE")]  # fmt: skip
+    cols = [
+        s for s in STATE_ORDER if s in seen or s in ("PENDING", "STARTED", "SUCCESS", "FAILURE")
+    ]
     rows = []
     for queue in names:
         values = [counts.get((queue, s), 0) for s in cols]
@@ -126,8 +136,11 @@ def throughput(now: dt.datetime, using: str | None = None) -> list[tuple[dt.date
     per: dict[dt.datetime, dict[str, int]] = defaultdict(dict)
     done = [states.SUCCESS, states.FAILURE]
     # minutes the elected worker has rolled up come from JobStat (djq.stats); the rest, live
-    rolled = JobStat.objects.using(store.alias(using)).filter(bucket__gte=start).aggregate(
-        at=Max("bucket"))["at"]  # fmt: skip
+    rolled = (
+        JobStat.objects.using(store.alias(using))
+        .filter(bucket__gte=start)
+        .aggregate(at=Max("bucket"))["at"]
+    )
     live_from = rolled + dt.timedelta(minutes=1) if rolled else start
     if rolled:
         past = (
@@ -154,8 +167,10 @@ def throughput(now: dt.datetime, using: str | None = None) -> list[tuple[dt.date
 def slowest_tasks(now: dt.datetime, limit: int = 8, using: str | None = None) -> list[dict]:
     """Tasks by their longest run among jobs finished in the last WINDOW."""
     rows = sorted(runtimes(now, using).values(), key=lambda f: (-f["max"], f["name"]))
-    return [{"name": f["name"], "n": f["n"], "avg": f["total"] / f["n"], "max": f["max"]}
-            for f in rows[:limit]]  # fmt: skip
+    return [
+        {"name": f["name"], "n": f["n"], "avg": f["total"] / f["n"], "max": f["max"]}
+        for f in rows[:limit]
+    ]
 
 
 def running_jobs(limit: int = 12, using: str | None = None):

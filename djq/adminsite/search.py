@@ -85,8 +85,11 @@ def with_argument(queryset: QuerySet, value) -> QuerySet:
     if connections[queryset.db].vendor == "postgresql":
         return queryset.filter(args__contains=[value])
     # SQLite: no JSON containment; one json_each per row (the demo's database is small)
-    found = RawSQL("EXISTS (SELECT 1 FROM json_each(djq_job.args) WHERE json_each.value = "
-                   "json_extract(%s, '$[0]'))", [json.dumps([value])])  # fmt: skip
+    found = RawSQL(
+        "EXISTS (SELECT 1 FROM json_each(djq_job.args) WHERE json_each.value = "
+        "json_extract(%s, '$[0]'))",
+        [json.dumps([value])],
+    )
     return queryset.alias(has_arg=found).filter(has_arg=True)
 
 
@@ -103,8 +106,10 @@ def with_related(queryset: QuerySet, key: str) -> QuerySet:
     queryset = queryset.filter(options__has_key="related")
     if connections[queryset.db].vendor == "postgresql":
         return queryset.filter(options__related__contains=[key])
-    found = RawSQL("EXISTS (SELECT 1 FROM json_each(djq_job.options, '$.related') "
-                   "WHERE json_each.value = %s)", [key])  # fmt: skip
+    found = RawSQL(
+        "EXISTS (SELECT 1 FROM json_each(djq_job.options, '$.related') WHERE json_each.value = %s)",
+        [key],
+    )
     return queryset.alias(has_related=found).filter(has_related=True)
 
 

@@ -143,8 +143,11 @@ def when(value: dt.datetime | None) -> str:
     if value is None:
         return "—"
     local = dj_timezone.localtime(value)
-    return format_html('<span class="djq-when" title="{}">{}</span>', local.isoformat(),
-                       local.strftime(DATE_FORMAT))  # fmt: skip
+    return format_html(
+        '<span class="djq-when" title="{}">{}</span>',
+        local.isoformat(),
+        local.strftime(DATE_FORMAT),
+    )
 
 
 def exception_text(value) -> str | None:
@@ -249,7 +252,9 @@ def unconsumed_text(queues: dict[str, int]) -> str:
     """The warning: 3 job(s) wait in queue x; no online worker consumes it; start one with -Q x."""
     parts = [format_html("{} job(s) wait in queue <b>{}</b>", n, q) for q, n in queues.items()]
     names = ",".join(queues)
-    return format_html("{}: no online worker consumes {}. Start one with "
-                       "<code>manage.py djq_worker -Q {}</code>.",
-                       format_html_join("; ", "{}", ((p,) for p in parts)),
-                       "it" if len(queues) == 1 else "them", names)  # fmt: skip
+    return format_html(
+        "{}: no online worker consumes {}. Start one with <code>manage.py djq_worker -Q {}</code>.",
+        format_html_join("; ", "{}", ((p,) for p in parts)),
+        "it" if len(queues) == 1 else "them",
+        names,
+    )

@@ -28,8 +28,11 @@ def allowed(request) -> bool:
     if token and header.startswith("Bearer "):
         return hmac.compare_digest(header[len("Bearer ") :].encode(), str(token).encode())
     user = request.user
-    return user.is_active and user.is_staff and (
-        user.has_perm("djq.view_job") or user.has_perm("djq.change_job"))  # fmt: skip
+    return (
+        user.is_active
+        and user.is_staff
+        and (user.has_perm("djq.view_job") or user.has_perm("djq.change_job"))
+    )
 
 
 @never_cache
@@ -41,11 +44,16 @@ def metrics(request):
 
 def history_totals(using: str | None = None) -> list:
     """((queue, state), (jobs, wait seconds, run seconds)) summed over the rollup table."""
-    rows = (JobStat.objects.using(store.alias(using)).filter(name__gt="")
-            .values("queue", "state").order_by("queue", "state")
-            .annotate(n=Sum("count"), w=Sum("wait_sum"), r=Sum("runtime_sum")))  # fmt: skip
-    return [((row["queue"], row["state"]), (row["n"], row["w"] or 0.0, row["r"] or 0.0))
-            for row in rows]  # fmt: skip
+    rows = (
+        JobStat.objects.using(store.alias(using))
+        .filter(name__gt="")
+        .values("queue", "state")
+        .order_by("queue", "state")
+        .annotate(n=Sum("count"), w=Sum("wait_sum"), r=Sum("runtime_sum"))
+    )
+    return [
+        ((row["queue"], row["state"]), (row["n"], row["w"] or 0.0, row["r"] or 0.0)) for row in rows
+    ]
 
 
 def _label(value: str) -> str:
@@ -68,24 +76,51 @@ def render(using: str | None = None) -> str:
     stats = monitor.queue_stats(now, using)
     queues = sorted(set(stats) | set(Queue.objects.values_list("name", flat=True)))
     paused = set(Queue.objects.filter(paused=True).values_list("name", flat=True))
-    metric("djq_queue_waiting_jobs", "gauge", "Jobs waiting (PENDING or RETRY) per queue.",
-           [({"queue": q}, stats[q].waiting) for q in queues])  # fmt: skip
-    metric("djq_queue_running_jobs", "gauge", "Jobs running (STARTED) per queue.",
-           [({"queue": q}, stats[q].running) for q in queues])  # fmt: skip
-    metric("djq_queue_oldest_waiting_seconds", "gauge",
-           "How long the oldest due waiting job of the queue has waited.",
-           [({"queue": q}, round(stats[q].waiting_for(now).total_seconds(), 3))
-            for q in queues if stats[q].oldest_due])  # fmt: skip
-    metric("djq_queue_paused", "gauge", "1 if the queue is paused.",
-           [({"queue": q}, int(q in paused)) for q in queues])  # fmt: skip
+    metric(
+        "djq_queue_waiting_jobs",
+        "gauge",
+        "Jobs waiting (PENDING or RETRY) per queue.",
+        [({"queue": q}, stats[q].waiting) for q in queues],
+    )
+    metric(
+        "djq_queue_running_jobs",
+        "gauge",
+        "Jobs running (STARTED) per queue.",
+        [({"queue": q}, stats[q].running) for q in queues],
+    )
+    metric(
+        "djq_queue_oldest_waiting_seconds",
+        "gauge",
+        "How long the oldest due waiting job of the queue has waited.",
+        [
+            ({"queue": q}, round(stats[q].waiting_for(now).total_seconds(), 3))
+            for q in queues
+            if stats[q].oldest_due
+        ],
+    )
+    metric(
+        "djq_queue_paused",
+        "gauge",
+        "1 if the queue is paused.",
+        [({"queue": q}, int(q in paused)) for q in queues],
+    )
     backlog = {states.PENDING, states.RETRY, states.RESERVED, states.STARTED}
-    metric("djq_jobs", "gauge", "Jobs waiting or running now, by queue and state.",
-           [({"queue": q, "state": s}, n) for (q, s), n in sorted(counts.items())
-            if s in backlog])  # fmt: skip
-    metric("djq_jobs_finished_recent", "gauge",
-           f"Jobs finished in the last {window} s, by queue and state.",
-           [({"queue": q, "state": s, "window_seconds": window}, n)
-            for (q, s), n in sorted(counts.items()) if s not in backlog])  # fmt: skip
+    metric(
+        "djq_jobs",
+        "gauge",
+        "Jobs waiting or running now, by queue and state.",
+        [({"queue": q, "state": s}, n) for (q, s), n in sorted(counts.items()) if s in backlog],
+    )
+    metric(
+        "djq_jobs_finished_recent",
+        "gauge",
+        f"Jobs finished in the last {window} s, by queue and state.",
+        [
+            ({"queue": q, "state": s, "window_seconds": window}, n)
+            for (q, s), n in sorted(counts.items())
+            if s not in backlog
+        ],
+    )
     runtimes = monitor.runtime_stats(now, using)
     metric(
         "djq_job_runtime_seconds_sum",
@@ -93,9 +128,12 @@ def render(using: str | None = None) -> str:
         f"Total run time of jobs finished in the last {window} s, by task.",
         [({"task": r["name"]}, round(r["total"].total_seconds(), 6)) for r in runtimes],
     )
-    metric("djq_job_runtime_seconds_count", "gauge",
-           f"Jobs finished in the last {window} s that ran, by task.",
-           [({"task": r["name"]}, r["n"]) for r in runtimes])  # fmt: skip
+    metric(
+        "djq_job_runtime_seconds_count",
+        "gauge",
+        f"Jobs finished in the last {window} s that ran, by task.",
+        [({"task": r["name"]}, r["n"]) for r in runtimes],
+    )
     metric(
         "djq_job_runtime_seconds_max",
         "gauge",
@@ -103,9 +141,12 @@ def render(using: str | None = None) -> str:
         [({"task": r["name"]}, round(r["max"].total_seconds(), 6)) for r in runtimes],
     )
     totals = history_totals(using)
-    metric("djq_jobs_finished_total", "counter",
-           "Jobs finished, by queue and state, from the per-minute history (kept 31 days).",
-           [({"queue": q, "state": s}, n) for (q, s), (n, _, _) in totals])  # fmt: skip
+    metric(
+        "djq_jobs_finished_total",
+        "counter",
+        "Jobs finished, by queue and state, from the per-minute history (kept 31 days).",
+        [({"queue": q, "state": s}, n) for (q, s), (n, _, _) in totals],
+    )
     metric(
         "djq_job_wait_seconds_sum",
         "counter",

@@ -120,8 +120,7 @@ def _frontier(root: Node) -> tuple[dict[str, Node], dict[str, Node]]:
     return {}, {root.id: root}
 
 
-def _add_members(groups: dict[str, Node], db: str, current: str, seen: set,
-                 next_jobs: dict) -> int:  # fmt: skip
+def _add_members(groups: dict[str, Node], db: str, current: str, seen: set, next_jobs: dict) -> int:
     """Members of ``groups`` in their order, and each chord's body (by its frozen id)."""
     if not groups:
         return 0
@@ -148,8 +147,9 @@ def _add_members(groups: dict[str, Node], db: str, current: str, seen: set,
     return added
 
 
-def _add_body(node: Node, group: Group | None, db: str, current: str, seen: set,
-              next_jobs: dict) -> int:  # fmt: skip
+def _add_body(
+    node: Node, group: Group | None, db: str, current: str, seen: set, next_jobs: dict
+) -> int:
     """A chord's body, when it exists and is not linked to the chord by ``parent_id``."""
     body_id = ((group.body or {}).get("options") or {}).get("task_id") if group else None
     if not body_id or str(body_id) in seen:

@@ -27,21 +27,65 @@ from djq.serialization import check_arguments, dumps
 #: options ``apply_async`` accepts besides args/kwargs; anything else is a TypeError.
 KNOWN_OPTIONS = frozenset(
     {
-        "countdown", "eta", "expires", "queue", "priority", "task_id", "link", "link_error",
-        "headers", "time_limit", "soft_time_limit", "ignore_result", "acks_late",
-        "track_started", "max_retries", "retries", "parent_id", "root_id", "group_id",
-        "group_index", "chord", "chain", "shadow", "routing_key", "exchange", "serializer",
-        "compression", "retry", "retry_policy", "using", "unique", "unique_key", "unique_for",
-        "errback", "retry_of", "related",
+        "countdown",
+        "eta",
+        "expires",
+        "queue",
+        "priority",
+        "task_id",
+        "link",
+        "link_error",
+        "headers",
+        "time_limit",
+        "soft_time_limit",
+        "ignore_result",
+        "acks_late",
+        "track_started",
+        "max_retries",
+        "retries",
+        "parent_id",
+        "root_id",
+        "group_id",
+        "group_index",
+        "chord",
+        "chain",
+        "shadow",
+        "routing_key",
+        "exchange",
+        "serializer",
+        "compression",
+        "retry",
+        "retry_policy",
+        "using",
+        "unique",
+        "unique_key",
+        "unique_for",
+        "errback",
+        "retry_of",
+        "related",
     }
-)  # fmt: skip
+)
 #: options kept in the job's ``options`` column for the worker and the continuation.
-_STORED_OPTIONS = frozenset({
-    "link", "link_error", "headers", "time_limit", "soft_time_limit", "ignore_result",
-    "track_started", "group_index", "chord", "chain", "shadow", "unique_key", "unique_for",
-    "errback", "retry_of",  # retry_of: the job an admin/control retry re-sends (retried once)
-    "related",  # ["app_label.model:pk", ...]: the objects the job is about (JobsForObjectMixin)
-})  # fmt: skip
+_STORED_OPTIONS = frozenset(
+    {
+        "link",
+        "link_error",
+        "headers",
+        "time_limit",
+        "soft_time_limit",
+        "ignore_result",
+        "track_started",
+        "group_index",
+        "chord",
+        "chain",
+        "shadow",
+        "unique_key",
+        "unique_for",
+        "errback",
+        "retry_of",  # retry_of: the job an admin/control retry re-sends (retried once)
+        "related",  # ["app_label.model:pk", ...]: the objects the job is about (JobsForObjectMixin)
+    }
+)
 
 
 def route(name: str) -> dict:
@@ -177,8 +221,14 @@ def callbacks(value, name: str = "link", option: str = "link") -> list:
         if isinstance(item, str) and item:
             # a task name is its signature (a canvas.Signature is this dict; canvas sits above)
             checks.task_name(item, call="signature")
-            item = {"task": item, "args": [], "kwargs": {}, "options": {},
-                    "subtask_type": None, "immutable": False}  # fmt: skip
+            item = {
+                "task": item,
+                "args": [],
+                "kwargs": {},
+                "options": {},
+                "subtask_type": None,
+                "immutable": False,
+            }
         if not isinstance(item, dict) or not isinstance(item.get("task"), str):
             raise TypeError(f"link/link_error take signatures (or task names), got {item!r}")
         found.append(item)
@@ -299,10 +349,15 @@ def enqueue_many(signatures: Iterable, using: str | None = None) -> list[AsyncRe
             raise TypeError(f"expected a signature or a dict, got {type(sig).__name__}")
         rows.append(
             build_row(
-                sig["task"], sig.get("args") or (), sig.get("kwargs") or {},
-                dict(sig.get("options") or {}), memo,
+                sig["task"],
+                sig.get("args") or (),
+                sig.get("kwargs") or {},
+                dict(sig.get("options") or {}),
+                memo,
             )
-        )  # fmt: skip
+        )
     existing = enqueue(rows, using=using)
-    return [AsyncResult(existing.get(row["id"], row["id"]), task_name=row["name"], using=using)
-            for row in rows]  # fmt: skip
+    return [
+        AsyncResult(existing.get(row["id"], row["id"]), task_name=row["name"], using=using)
+        for row in rows
+    ]

@@ -23,9 +23,22 @@ from djq.serialization import decode, dict_to_exception
 from djq.store.postgres import MARK_WAITED, done_channel
 
 _FIELDS = (
-    "id", "name", "state", "custom_state", "result", "meta", "traceback", "finished_at",
-    "args", "kwargs", "retries", "parent_id", "options", "group_id", "root_id",
-)  # fmt: skip
+    "id",
+    "name",
+    "state",
+    "custom_state",
+    "result",
+    "meta",
+    "traceback",
+    "finished_at",
+    "args",
+    "kwargs",
+    "retries",
+    "parent_id",
+    "options",
+    "group_id",
+    "root_id",
+)
 
 
 class ResultBase:
@@ -257,8 +270,10 @@ def wait_for_rows(
                 return rows
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
-                raise TimeoutError(f"The operation timed out ({timeout} s) waiting for "
-                                   f"{', '.join(sorted(pending))}")  # fmt: skip
+                raise TimeoutError(
+                    f"The operation timed out ({timeout} s) waiting for "
+                    f"{', '.join(sorted(pending))}"
+                )
             wait = interval if remaining is None else min(interval, remaining)
             listener.wait(wait)
 
@@ -443,8 +458,9 @@ class GroupResult(ResultBase):
     join = get
 
     def revoke(self, terminate: bool = False, signal: str = "SIGTERM", **kwargs) -> None:
-        store.revoke([r.id for r in self.results], terminate=terminate, signal=signal,
-                     using=self._using)  # fmt: skip
+        store.revoke(
+            [r.id for r in self.results], terminate=terminate, signal=signal, using=self._using
+        )
 
     def forget(self) -> None:
         for r in self.results:

@@ -46,9 +46,21 @@ STATUS = {
     states.REVOKED: "FAILED",
 }
 ROW_FIELDS = (
-    "id", "name", "state", "result", "traceback", "args", "kwargs", "options", "created_at",
-    "started_at", "finished_at", "attempt", "worker", "history",
-)  # fmt: skip
+    "id",
+    "name",
+    "state",
+    "result",
+    "traceback",
+    "args",
+    "kwargs",
+    "options",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "attempt",
+    "worker",
+    "history",
+)
 
 
 def has_django_tasks() -> bool:
@@ -202,8 +214,9 @@ def run_django_task(self, *args, **kwargs):
         result.errors.append(error)
         task_finished.send(sender=sender, task_result=result)  # inside except: exc_info is set
         raise
-    _set(result, status=TaskResultStatus.SUCCESSFUL, finished_at=timezone.now(),
-         _return_value=value)  # fmt: skip
+    _set(
+        result, status=TaskResultStatus.SUCCESSFUL, finished_at=timezone.now(), _return_value=value
+    )
     task_finished.send(sender=sender, task_result=result)
     return value
 
@@ -228,8 +241,11 @@ def _task_error(exc: BaseException):
 def check_django_tasks(app_configs, **kwargs):
     """``TASKS`` names DjqBackend but this Django has no ``django.tasks`` (before 6.0)."""
     tasks_setting = getattr(django_settings, "TASKS", None) or {}
-    uses = [alias for alias, params in tasks_setting.items()
-            if str((params or {}).get("BACKEND", "")).startswith("djq.backends.")]  # fmt: skip
+    uses = [
+        alias
+        for alias, params in tasks_setting.items()
+        if str((params or {}).get("BACKEND", "")).startswith("djq.backends.")
+    ]
     if not uses or has_django_tasks():
         return []
     import django

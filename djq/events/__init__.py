@@ -40,9 +40,15 @@ from djq.store.postgres import EVENTS_CHANNEL
 logger = logging.getLogger("djq.events")
 
 TASK_EVENTS = (
-    "task-sent", "task-received", "task-started", "task-succeeded", "task-failed",
-    "task-retried", "task-revoked", "task-rejected",
-)  # fmt: skip
+    "task-sent",
+    "task-received",
+    "task-started",
+    "task-succeeded",
+    "task-failed",
+    "task-retried",
+    "task-revoked",
+    "task-rejected",
+)
 WORKER_EVENTS = ("worker-online", "worker-heartbeat", "worker-offline")
 EVENT_TYPES = TASK_EVENTS + WORKER_EVENTS
 
@@ -59,11 +65,20 @@ ROW_EVENTS = 1000
 #: the worker's frequent events travel compact, as [type, timestamp, *values] in this order of
 #: fields (a third less to encode than dicts); readers hand out dicts all the same
 COMPACT = {
-    "task-received": ("uuid", "name", "args", "kwargs", "retries", "eta", "expires", "root_id",
-                      "parent_id"),
+    "task-received": (
+        "uuid",
+        "name",
+        "args",
+        "kwargs",
+        "retries",
+        "eta",
+        "expires",
+        "root_id",
+        "parent_id",
+    ),
     "task-started": ("uuid",),
     "task-succeeded": ("uuid", "result", "runtime"),
-}  # fmt: skip
+}
 #: a publisher never holds more unwritten events than this (older ones are dropped)
 MAX_BUFFER = 100_000
 
@@ -102,8 +117,9 @@ class EventDispatcher:
     caller's transaction (it is visible, and NOTIFYed, when that commits).
     """
 
-    def __init__(self, hostname: str, enabled: bool = True, using: str | None = None,
-                 buffered: bool = False):  # fmt: skip
+    def __init__(
+        self, hostname: str, enabled: bool = True, using: str | None = None, buffered: bool = False
+    ):
         self.hostname = hostname
         self.enabled = enabled
         self.using = store.alias(using)
@@ -167,11 +183,20 @@ def task_sent(rows: list[dict], skipped: dict, using: str | None = None) -> None
             now + dt.timedelta(seconds=row["countdown"]) if row["countdown"] else None
         )
         dispatcher.send(
-            "task-sent", uuid=str(row["id"]), name=row["name"], args=row["args"],
-            kwargs=row["kwargs"], retries=row["retries"], eta=eta,
-            expires=row["expires"], queue=row["queue"], exchange="",
-            routing_key=row["queue"], root_id=row["root_id"], parent_id=row["parent_id"],
-        )  # fmt: skip
+            "task-sent",
+            uuid=str(row["id"]),
+            name=row["name"],
+            args=row["args"],
+            kwargs=row["kwargs"],
+            retries=row["retries"],
+            eta=eta,
+            expires=row["expires"],
+            queue=row["queue"],
+            exchange="",
+            routing_key=row["queue"],
+            root_id=row["root_id"],
+            parent_id=row["parent_id"],
+        )
     dispatcher.flush()
 
 
@@ -184,8 +209,9 @@ class Receiver:
     for ``GRACE`` seconds: an event of a long transaction arrives late, not never.
     """
 
-    def __init__(self, handlers: dict[str, Callable] | None = None, using: str | None = None,
-                 last: int = 0):  # fmt: skip
+    def __init__(
+        self, handlers: dict[str, Callable] | None = None, using: str | None = None, last: int = 0
+    ):
         self.handlers = dict(handlers or {})
         self.using = store.alias(using)
         self.batches = EventBatch.objects.using(self.using)
@@ -202,8 +228,9 @@ class Receiver:
         query = Q(id__gt=self.cursor)
         if self.holes:
             query |= Q(id__in=sorted(self.holes))
-        rows = list(self.batches.filter(query).order_by("id").values_list("id", "payload")
-                    [:READ_ROWS])  # fmt: skip
+        rows = list(
+            self.batches.filter(query).order_by("id").values_list("id", "payload")[:READ_ROWS]
+        )
         self._track(rows)
         return [event for pk, payload in rows for event in _expand(pk, payload)]
 
@@ -260,8 +287,7 @@ class Receiver:
             self.listener = None
 
     # --- dispatching --------------------------------------------------------------------
-    def itercapture(self, limit: int | None = None, timeout: float | None = None
-                    ) -> Iterator[dict]:  # fmt: skip
+    def itercapture(self, limit: int | None = None, timeout: float | None = None) -> Iterator[dict]:
         """Yield events as they come: ``limit`` events at most, for ``timeout`` seconds at most
         (``None``: for ever)."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -304,8 +330,10 @@ def _expand(pk: int, payload: str) -> list[dict]:
     """The events of one row, each with its sender's fields, ``clock`` and ``local_received``."""
     data = json.loads(payload)
     sender, now, base = data["sender"], time.time(), pk * ROW_EVENTS
-    return [{**sender, **unpack(event), "clock": base + n, "local_received": now}
-            for n, event in enumerate(data["events"])]  # fmt: skip
+    return [
+        {**sender, **unpack(event), "clock": base + n, "local_received": now}
+        for n, event in enumerate(data["events"])
+    ]
 
 
 def _wants_listener(using: str) -> bool:

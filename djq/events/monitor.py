@@ -17,8 +17,11 @@ from djq import control
 from djq.events import Receiver
 from djq.events_state import State, TaskState
 
-HUMAN_TYPES = {"worker-offline": "shutdown", "worker-online": "started",
-               "worker-heartbeat": "heartbeat"}  # fmt: skip
+HUMAN_TYPES = {
+    "worker-offline": "shutdown",
+    "worker-online": "started",
+    "worker-heartbeat": "heartbeat",
+}
 HELP = "j/k or up/down: select | i: info | r: revoke | t: terminate | q: quit"
 
 
@@ -163,13 +166,18 @@ class Monitor:
 
     def _header(self) -> None:
         s = self.state
-        self._add(f"djq events - {self.vendor} | workers online: {len(s.alive_workers())} | "
-                  f"events: {s.event_count} | tasks: {s.task_count}", curses.A_BOLD)  # fmt: skip
+        self._add(
+            f"djq events - {self.vendor} | workers online: {len(s.alive_workers())} | "
+            f"events: {s.event_count} | tasks: {s.task_count}",
+            curses.A_BOLD,
+        )
 
     def _workers(self) -> None:
         self._add("")
-        self._add(f"{'WORKER':<40} {'STATUS':<8} {'ACTIVE':>6} {'PROCESSED':>9}  HEARTBEAT",
-                  curses.A_UNDERLINE)  # fmt: skip
+        self._add(
+            f"{'WORKER':<40} {'STATUS':<8} {'ACTIVE':>6} {'PROCESSED':>9}  HEARTBEAT",
+            curses.A_UNDERLINE,
+        )
         now = time.time()
         for w in sorted(self.state.workers.values(), key=lambda w: w.hostname)[:8]:
             status = "online" if w.alive(now) else "offline"
@@ -178,22 +186,34 @@ class Monitor:
 
     def _tasks(self, room: int, selected: TaskState | None) -> None:
         self._add("")
-        self._add(f"  {'UUID':<36} {'TASK':<34} {'STATE':<9} {'WORKER':<24} RUNTIME",
-                  curses.A_UNDERLINE)  # fmt: skip
+        self._add(
+            f"  {'UUID':<36} {'TASK':<34} {'STATE':<9} {'WORKER':<24} RUNTIME", curses.A_UNDERLINE
+        )
         tasks = self.state.tasks_by_time(200)
         first = max(0, self.selected - room + 1)
         for task in tasks[first : first + room]:
             mark = ">" if task is selected else " "
             runtime = f"{task.runtime:.3f}s" if task.runtime is not None else ""
-            self._add(f"{mark} {task.uuid[:36]:<36} {task.name[-34:]:<34} {task.state:<9} "
-                      f"{task.worker[:24]:<24} {runtime}",
-                      curses.A_REVERSE if task is selected else 0)  # fmt: skip
+            self._add(
+                f"{mark} {task.uuid[:36]:<36} {task.name[-34:]:<34} {task.state:<9} "
+                f"{task.worker[:24]:<24} {runtime}",
+                curses.A_REVERSE if task is selected else 0,
+            )
 
     def _info(self, task: TaskState) -> None:
         self._add("")
         self._add(f"TASK {task.uuid}", curses.A_UNDERLINE)
-        for key in ("name", "state", "worker", "args", "kwargs", "retries", "runtime", "result",
-                    "exception"):  # fmt: skip
+        for key in (
+            "name",
+            "state",
+            "worker",
+            "args",
+            "kwargs",
+            "retries",
+            "runtime",
+            "result",
+            "exception",
+        ):
             value = getattr(task, key)
             if value not in (None, ""):
                 self._add(f"  {key:<10} {value}")
@@ -202,8 +222,11 @@ class Monitor:
 
     def _counts(self) -> None:
         self._add("")
-        self._add(f"{'TASK NAME':<44} {'RECEIVED':>8} {'SUCCEEDED':>9} {'FAILED':>6} "
-                  f"{'RETRIED':>7} {'REVOKED':>7}", curses.A_UNDERLINE)  # fmt: skip
+        self._add(
+            f"{'TASK NAME':<44} {'RECEIVED':>8} {'SUCCEEDED':>9} {'FAILED':>6} "
+            f"{'RETRIED':>7} {'REVOKED':>7}",
+            curses.A_UNDERLINE,
+        )
         for name, c in sorted(self.state.counts.items())[:8]:
             self._add(
                 f"{name[-44:]:<44} {c['task-received']:>8} {c['task-succeeded']:>9} "
@@ -215,8 +238,10 @@ class Monitor:
         self._add("RECENT EVENTS", curses.A_UNDERLINE)
         for event in list(self.state.recent)[-room:]:
             stamp = _utc(event.get("timestamp"))[11:23]
-            self._add(f"{stamp} {event.get('hostname', '')[:30]:<30} {event.get('type', ''):<17} "
-                      f"{event.get('uuid', '')}")  # fmt: skip
+            self._add(
+                f"{stamp} {event.get('hostname', '')[:30]:<30} {event.get('type', ''):<17} "
+                f"{event.get('uuid', '')}"
+            )
 
 
 def _put(screen, row: int, text: str, width: int, attr: int = 0) -> None:

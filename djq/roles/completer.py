@@ -148,14 +148,23 @@ class Completer:
         if not recorded:
             logger.warning(
                 "Discarded the late result of %s[%s] (attempt %s, %s): the job was rescued or "
-                "finished elsewhere", name, job_id, outcome.attempt, state,
-            )  # fmt: skip
+                "finished elsewhere",
+                name,
+                job_id,
+                outcome.attempt,
+                state,
+            )
             return
         self.processed += 1
         self.totals[name] += 1
         if state == states.SUCCESS:
-            logger.info("Task %s[%s] succeeded in %.3fs: %s", name, job_id,
-                        outcome.runtime or 0.0, outcome.repr)  # fmt: skip
+            logger.info(
+                "Task %s[%s] succeeded in %.3fs: %s",
+                name,
+                job_id,
+                outcome.runtime or 0.0,
+                outcome.repr,
+            )
         elif state == states.FAILURE and outcome.expected:  # in the task's ``throws``
             self.failed += 1
             logger.info("Task %s[%s] raised expected: %s", name, job_id, outcome.repr)
@@ -168,7 +177,8 @@ class Completer:
             logger.info("Task %s[%s] retry: %s", name, job_id, outcome.repr)
         elif state == states.REVOKED:
             logger.info("Task %s[%s] revoked: %s", name, job_id, outcome.repr)
-            signals.task_revoked.send(sender=name, request=job_id, terminated=True,
-                                      signum=None, expired=False)  # fmt: skip
+            signals.task_revoked.send(
+                sender=name, request=job_id, terminated=True, signum=None, expired=False
+            )
         else:
             logger.info("Task %s[%s] %s: %s", name, job_id, state.lower(), outcome.repr)

@@ -26,8 +26,15 @@ def node_format(path: str | None, nodename: str) -> str | None:
         return path
     name, _, host = nodename.partition("@")
     host = host or socket.gethostname()
-    values = {"p": nodename, "h": host, "n": name, "d": host.partition(".")[2], "i": "0",
-              "I": "", "%": "%"}  # fmt: skip
+    values = {
+        "p": nodename,
+        "h": host,
+        "n": name,
+        "d": host.partition(".")[2],
+        "i": "0",
+        "I": "",
+        "%": "%",
+    }
     out, i = [], 0
     while i < len(path):
         if path[i] == "%" and i + 1 < len(path) and path[i + 1] in values:

@@ -82,9 +82,11 @@ class WorkerEvents:
             return
         self.next_heartbeat = now + self.freq()
         self.dispatcher.publish(
-            "worker-heartbeat", active=len(self.worker.held), processed=self.worker.processed,
+            "worker-heartbeat",
+            active=len(self.worker.held),
+            processed=self.worker.processed,
             **self._worker_fields(),
-        )  # fmt: skip
+        )
 
     # --- task events ---------------------------------------------------------------------
     # The hot path: events appended straight to the buffer in their compact form (see
@@ -96,9 +98,21 @@ class WorkerEvents:
         append, now = self.dispatcher.buffer.append, time.time()
         for job in jobs:
             eta, expires = job.eta, job.expires
-            append(("task-received", now, job.id, job.name, _short(job.args),
-                    _short(job.kwargs), job.retries, eta and eta.isoformat(),
-                    expires and expires.isoformat(), job.root_id, job.parent_id))  # fmt: skip
+            append(
+                (
+                    "task-received",
+                    now,
+                    job.id,
+                    job.name,
+                    _short(job.args),
+                    _short(job.kwargs),
+                    job.retries,
+                    eta and eta.isoformat(),
+                    expires and expires.isoformat(),
+                    job.root_id,
+                    job.parent_id,
+                )
+            )
 
     def started(self, job: Claim) -> None:
         if self.enabled:
@@ -113,8 +127,15 @@ class WorkerEvents:
             if outcome.id not in recorded:
                 continue
             if outcome.state == states.SUCCESS and not outcome.rejected:
-                append(("task-succeeded", now, outcome.id, _short(outcome.repr),
-                        outcome.runtime or 0.0))  # fmt: skip
+                append(
+                    (
+                        "task-succeeded",
+                        now,
+                        outcome.id,
+                        _short(outcome.repr),
+                        outcome.runtime or 0.0,
+                    )
+                )
             else:
                 self._outcome(outcome, jobs.get(outcome.id))
 
@@ -123,14 +144,26 @@ class WorkerEvents:
         if outcome.rejected:
             send("task-rejected", uuid=uuid, requeue=state in states.WAITING_STATES)
         if state == states.SUCCESS:
-            send("task-succeeded", uuid=uuid, result=_short(outcome.repr),
-                 runtime=outcome.runtime or 0.0)  # fmt: skip
+            send(
+                "task-succeeded",
+                uuid=uuid,
+                result=_short(outcome.repr),
+                runtime=outcome.runtime or 0.0,
+            )
         elif state == states.FAILURE:
-            send("task-failed", uuid=uuid, exception=_short(outcome.repr),
-                 traceback=outcome.traceback or "")  # fmt: skip
+            send(
+                "task-failed",
+                uuid=uuid,
+                exception=_short(outcome.repr),
+                traceback=outcome.traceback or "",
+            )
         elif state == states.RETRY:
-            send("task-retried", uuid=uuid, exception=_short(outcome.repr),
-                 traceback=outcome.traceback or "")  # fmt: skip
+            send(
+                "task-retried",
+                uuid=uuid,
+                exception=_short(outcome.repr),
+                traceback=outcome.traceback or "",
+            )
         elif state == states.REVOKED:
             send("task-revoked", uuid=uuid, **_revoked_fields(outcome, job))
 

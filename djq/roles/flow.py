@@ -54,9 +54,15 @@ class FlowControl:
         if not self.task_limits and not self.queue_limits:
             return store.claim(worker, queues, room, lease, using=self.using, skip=skip)
         jobs, full_tasks, full_queues = store.claim_limited(
-            worker, queues, room, lease, self.task_limits, self.queue_limits, skip,
+            worker,
+            queues,
+            room,
+            lease,
+            self.task_limits,
+            self.queue_limits,
+            skip,
             using=self.using,
-        )  # fmt: skip
+        )
         for key in [("task", n) for n in full_tasks] + [("queue", q) for q in full_queues]:
             self.full_until[key] = now + SATURATED_BACKOFF
         return jobs

@@ -141,8 +141,11 @@ class Producer:
         if not stale:
             return
         self._release(stale)
-        logger.info("Handed %d reserved job(s) back to the queue: they waited %.1fs behind "
-                    "running jobs", len(stale), pool.reserve_wait)  # fmt: skip
+        logger.info(
+            "Handed %d reserved job(s) back to the queue: they waited %.1fs behind running jobs",
+            len(stale),
+            pool.reserve_wait,
+        )
 
     def release_all(self) -> None:
         """Hand the whole reserve back to the queue (shutdown)."""

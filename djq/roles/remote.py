@@ -73,9 +73,11 @@ def broadcast(
     replies: list = []
     while True:
         replies = list(
-            ControlReply.objects.using(db).filter(message=message).order_by("id")
+            ControlReply.objects.using(db)
+            .filter(message=message)
+            .order_by("id")
             .values_list("worker", "reply")
-        )  # fmt: skip
+        )
         if (expected and len(replies) >= expected) or time.monotonic() >= deadline:
             break
         time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
@@ -103,8 +105,9 @@ class Mailbox:
         now = store.db_now(self.using)
         messages = list(
             ControlMessage.objects.using(self.using)
-            .filter(id__gt=self.last_id, expires_at__gt=now).order_by("id")
-        )  # fmt: skip
+            .filter(id__gt=self.last_id, expires_at__gt=now)
+            .order_by("id")
+        )
         for message in messages:
             self.last_id = message.id
             if message.destination and self.worker.name not in message.destination:
@@ -131,12 +134,17 @@ class Mailbox:
 def _job_info(worker, job, pid: int | None = None, time_start: float | None = None) -> dict:
     """Celery's description of a held job (a ``Claim``): running, with its process, or not."""
     return {
-        "id": job.id, "name": job.name, "type": job.name,
-        "args": loads(job.args), "kwargs": loads(job.kwargs),
-        "hostname": worker.name, "time_start": time_start,
-        "acknowledged": True, "worker_pid": pid,
+        "id": job.id,
+        "name": job.name,
+        "type": job.name,
+        "args": loads(job.args),
+        "kwargs": loads(job.kwargs),
+        "hostname": worker.name,
+        "time_start": time_start,
+        "acknowledged": True,
+        "worker_pid": pid,
         "delivery_info": {"routing_key": job.queue, "priority": job.priority},
-    }  # fmt: skip
+    }
 
 
 @register
@@ -169,16 +177,27 @@ def scheduled(worker) -> list:
     now = time.time()
     rows = (
         Job.objects.using(worker.using)
-        .filter(state__in=sorted(states.WAITING_STATES), queue__in=worker.config.queues,
-                run_after__gt=dt.datetime.fromtimestamp(now, dt.UTC))
+        .filter(
+            state__in=sorted(states.WAITING_STATES),
+            queue__in=worker.config.queues,
+            run_after__gt=dt.datetime.fromtimestamp(now, dt.UTC),
+        )
         .order_by("run_after")[:100]
-    )  # fmt: skip
+    )
     return [
-        {"eta": row.run_after.isoformat(), "priority": row.priority,
-         "request": {"id": str(row.id), "name": row.name, "args": row.args,
-                     "kwargs": row.kwargs, "hostname": worker.name}}
+        {
+            "eta": row.run_after.isoformat(),
+            "priority": row.priority,
+            "request": {
+                "id": str(row.id),
+                "name": row.name,
+                "args": row.args,
+                "kwargs": row.kwargs,
+                "hostname": worker.name,
+            },
+        }
         for row in rows
-    ]  # fmt: skip
+    ]
 
 
 @register
@@ -212,7 +231,7 @@ def stats(worker) -> dict:
             "transport": "djq",
             "database": worker.using,
             "vendor": connections[worker.using].vendor,
-        },  # fmt: skip
+        },
         "rusage": {"utime": usage.ru_utime, "stime": usage.ru_stime, "maxrss": usage.ru_maxrss},
     }
 

@@ -67,8 +67,13 @@ class Rescuer:
     def rescue(self, grace: float) -> None:
         for job in store.rescue(using=self.using, grace=grace):
             action = "requeued" if job["state"] == PENDING else "failed (WorkerLostError)"
-            logger.warning("Rescued %s[%s] from %s: its lease expired; %s",
-                           job["name"], job["id"], job["worker"], action)  # fmt: skip
+            logger.warning(
+                "Rescued %s[%s] from %s: its lease expired; %s",
+                job["name"],
+                job["id"],
+                job["worker"],
+                action,
+            )
 
     def hold_off(self, until: float) -> None:
         """No turn before ``until`` (monotonic): after a database outage, peers reconnect first."""
@@ -82,11 +87,13 @@ class Rescuer:
 
     def _elect(self, elected: bool) -> None:
         if elected and not self.elected:
-            logger.info("%s elected: runs rescue and maintenance (lease %s)",
-                        self.holder, LEASE_NAME)  # fmt: skip
+            logger.info(
+                "%s elected: runs rescue and maintenance (lease %s)", self.holder, LEASE_NAME
+            )
         elif self.elected is None and not elected:
-            logger.info("%s: standing by (another worker holds the lease %s)",
-                        self.holder, LEASE_NAME)  # fmt: skip
+            logger.info(
+                "%s: standing by (another worker holds the lease %s)", self.holder, LEASE_NAME
+            )
         elif self.elected and not elected:
             logger.warning("%s: lost the maintenance lease to another worker", self.holder)
         self.elected = elected

@@ -57,8 +57,9 @@ def execute(job: Claim, hostname: str = "", soft_time_limit: float | None = None
     base = {"id": job.id, "attempt": job.attempt, "name": job.name}
     if _expired(job):  # checked again here: a prefetched job may expire while it waits
         exc = TaskRevokedError("expired")
-        return Outcome(**base, state=states.REVOKED, result=dumps(exception_to_dict(exc)),
-                       repr=repr(exc))  # fmt: skip
+        return Outcome(
+            **base, state=states.REVOKED, result=dumps(exception_to_dict(exc)), repr=repr(exc)
+        )
     try:
         task = tasks[job.name]
         args, kwargs, options = _decode_payload(job)
@@ -164,9 +165,14 @@ def run_task(
         task.after_return(outcome["state"], retval, req.id, args, kwargs, einfo)
     finally:
         signals.task_postrun.send(
-            sender=task, task_id=req.id, task=task, args=args, kwargs=kwargs,
-            retval=retval, state=outcome["state"],
-        )  # fmt: skip
+            sender=task,
+            task_id=req.id,
+            task=task,
+            args=args,
+            kwargs=kwargs,
+            retval=retval,
+            state=outcome["state"],
+        )
     return outcome
 
 
@@ -189,8 +195,10 @@ def _succeeded(task: Task, req, retval) -> dict:
     try:
         result = dumps(retval)
     except TypeError as exc:
-        error = TypeError(f"{task.name}: return value of type {type(retval).__name__} "
-                          f"cannot be stored as JSON ({exc})")  # fmt: skip
+        error = TypeError(
+            f"{task.name}: return value of type {type(retval).__name__} "
+            f"cannot be stored as JSON ({exc})"
+        )
         return _task_failed(task, req, error)
     task.on_success(retval, req.id, req.args, req.kwargs)
     signals.task_success.send(sender=task, result=retval)
@@ -221,8 +229,14 @@ def _retried(task: Task, req, retry: Retry) -> dict:
 
 def _rejected(task: Task, req, reject: Reject) -> dict:
     if reject.requeue:
-        return {"state": states.PENDING, "result": None, "keep_result": False, "countdown": 0,
-                "repr": f"rejected and requeued: {reject.reason!r}", "rejected": True}  # fmt: skip
+        return {
+            "state": states.PENDING,
+            "result": None,
+            "keep_result": False,
+            "countdown": 0,
+            "repr": f"rejected and requeued: {reject.reason!r}",
+            "rejected": True,
+        }
     return {**_task_failed(task, req, reject), "rejected": True}  # (task-rejected: djq.events)
 
 
@@ -232,9 +246,14 @@ def _task_failed(task: Task, req, exc: BaseException) -> dict:
         task.on_failure(exc, req.id, req.args, req.kwargs, einfo)
     finally:
         signals.task_failure.send(
-            sender=task, task_id=req.id, exception=exc, args=req.args, kwargs=req.kwargs,
-            traceback=einfo.tb, einfo=einfo,
-        )  # fmt: skip
+            sender=task,
+            task_id=req.id,
+            exception=exc,
+            args=req.args,
+            kwargs=req.kwargs,
+            traceback=einfo.tb,
+            einfo=einfo,
+        )
     expected = isinstance(exc, tuple(getattr(task, "throws", ()) or ()))
     return {**_failed(exc, einfo), "_einfo": einfo, **({"expected": True} if expected else {})}
 
@@ -321,5 +340,12 @@ def report_lost(job: Claim, outcome: Outcome) -> None:
         task.on_failure(exc, job.id, args, kwargs, einfo)
     except Exception:
         logging.getLogger("djq.worker").exception("on_failure of %s failed", task.name)
-    signals.task_failure.send(sender=task, task_id=job.id, exception=exc, args=args,
-                              kwargs=kwargs, traceback=None, einfo=einfo)  # fmt: skip
+    signals.task_failure.send(
+        sender=task,
+        task_id=job.id,
+        exception=exc,
+        args=args,
+        kwargs=kwargs,
+        traceback=None,
+        einfo=einfo,
+    )

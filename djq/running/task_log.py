@@ -54,8 +54,9 @@ class _Buffer:
         if self.dropped_records or self.size + size > self.limit:
             room = self.limit - self.size
             if room > 0 and not self.dropped_records:  # the start of the record that overflows
-                self.parts.append(text.encode("utf-8", "backslashreplace")[:room]
-                                  .decode("utf-8", "ignore"))  # fmt: skip
+                self.parts.append(
+                    text.encode("utf-8", "backslashreplace")[:room].decode("utf-8", "ignore")
+                )
                 self.size, size = self.limit, size - room
             self.dropped_records += 1
             self.dropped_bytes += size
@@ -68,8 +69,9 @@ class _Buffer:
             return None
         text = "".join(self.parts)
         if self.dropped_records:
-            text += MARKER.format(limit=self.limit, records=self.dropped_records,
-                                  size=self.dropped_bytes)  # fmt: skip
+            text += MARKER.format(
+                limit=self.limit, records=self.dropped_records, size=self.dropped_bytes
+            )
         return {"text": safe_text(text), "truncated": bool(self.dropped_records)}
 
 

@@ -26,8 +26,15 @@ from djq.serialization import dumps, exception_to_dict, loads
 from djq.store.vendor import sql_for
 
 FINISHED_FIELDS = (
-    "id", "state", "name", "options", "result", "parent_id", "root_id", "group_id",
-)  # fmt: skip
+    "id",
+    "state",
+    "name",
+    "options",
+    "result",
+    "parent_id",
+    "root_id",
+    "group_id",
+)
 
 
 #: Called with (finished job rows, using) inside the transaction that recorded them: complete,
@@ -84,12 +91,14 @@ def _insert_given_ids(rows: Sequence[dict], using: str | None) -> dict[str, str]
             return _insert(rows, using)
     except IntegrityError:
         given = [row["id"] for row in rows if row.get("id_given")]
-        taken = set(Job.objects.using(alias(using)).filter(id__in=given)
-                    .values_list("id", flat=True))  # fmt: skip
+        taken = set(
+            Job.objects.using(alias(using)).filter(id__in=given).values_list("id", flat=True)
+        )
         for row in rows:
             if row.get("id_given") and _same_id(row["id"], taken):
-                raise ValueError(f"{row['name']}: task_id {row['id']!r} is already the id of "
-                                 "another job") from None  # fmt: skip
+                raise ValueError(
+                    f"{row['name']}: task_id {row['id']!r} is already the id of another job"
+                ) from None
         raise
 
 
@@ -204,10 +213,11 @@ def complete(
 def _fences(jobs: Iterable) -> list[dict]:
     """(id, attempt) of claims — or of dicts holding them — for a fenced statement."""
     return [
-        {"id": j.id, "attempt": j.attempt} if isinstance(j, Claim)
+        {"id": j.id, "attempt": j.attempt}
+        if isinstance(j, Claim)
         else {"id": j["id"], "attempt": j["attempt"]}
         for j in jobs
-    ]  # fmt: skip
+    ]
 
 
 def mark_started(started: Iterable, using: str | None = None) -> list[str]:
@@ -331,8 +341,9 @@ def purge_finished(before: dt.datetime, using: str | None = None, batch: int = 1
         total += Job.objects.using(alias(using)).filter(id__in=ids).delete()[0]
 
 
-def purge_waiting(queue: str | None = None, using: str | None = None,
-                  ids: Sequence[str] | None = None) -> int:  # fmt: skip
+def purge_waiting(
+    queue: str | None = None, using: str | None = None, ids: Sequence[str] | None = None
+) -> int:
     """Delete waiting jobs (of one queue, or all, or of ``ids``): Celery's ``purge``."""
     qs = Job.objects.using(alias(using)).waiting()
     if queue is not None:
@@ -402,9 +413,15 @@ def fail_jobs(rows: list[dict], using: str | None = None) -> None:
 
 
 def register_worker(
-    name: str, hostname: str, pid: int, queues: list[str], concurrency: int, pool: str,
-    lease: float, using: str | None = None,
-) -> str | None:  # fmt: skip
+    name: str,
+    hostname: str,
+    pid: int,
+    queues: list[str],
+    concurrency: int,
+    pool: str,
+    lease: float,
+    using: str | None = None,
+) -> str | None:
     """Create or take over the Worker row ``name``.
 
     A row of that name whose heartbeat is fresh belongs to a live worker, unless it is on this host
@@ -427,11 +444,18 @@ def register_worker(
     Worker.objects.using(db).update_or_create(
         name=name,
         defaults={
-            "hostname": hostname, "pid": pid, "queues": list(queues),
-            "concurrency": concurrency, "pool": pool, "started_at": now,
-            "last_heartbeat": now, "stopped_at": None, "processed": 0, "failed": 0,
+            "hostname": hostname,
+            "pid": pid,
+            "queues": list(queues),
+            "concurrency": concurrency,
+            "pool": pool,
+            "started_at": now,
+            "last_heartbeat": now,
+            "stopped_at": None,
+            "processed": 0,
+            "failed": 0,
         },
-    )  # fmt: skip
+    )
     return None
 
 
@@ -504,8 +528,9 @@ def claim_limited(
                     full_tasks.add(name)
         for queue in limited_queues:
             Queue.objects.using(db).select_for_update().filter(name=queue).first()
-            mine = [j for j in jobs if j.queue == queue and j.id not in dropped
-                    and j.id not in deferred]  # fmt: skip
+            mine = [
+                j for j in jobs if j.queue == queue and j.id not in dropped and j.id not in deferred
+            ]
             running = Job.objects.using(db).filter(queue=queue, state__in=held).count()
             running -= sum(1 for j, _ in deferred.values() if j.queue == queue)
             running -= sum(1 for j in dropped.values() if j.queue == queue)
@@ -518,7 +543,7 @@ def claim_limited(
                     {"id": j.id, "attempt": j.attempt, "slot": slot, "slot_text": slot.isoformat()}
                     for j, slot in deferred.values()
                 ]
-                sql.defer(cursor, items)  # fmt: skip
+                sql.defer(cursor, items)
         release(dropped.values(), using=using)
     kept = [j for j in jobs if j.id not in dropped and j.id not in deferred]
     return kept, full_tasks, full_queues

@@ -15,9 +15,16 @@ def write(outcomes: Sequence[Outcome], recorded: Iterable[str], using: str | Non
     """Keep the logs of the ``outcomes`` that were recorded (an outcome refused as stale — its
     job rescued or finished elsewhere — keeps none); an attempt's log already kept stays."""
     recorded = set(recorded)
-    rows = [JobLog(job_id=o.id, attempt=o.attempt, text=o.log["text"],
-                   truncated=bool(o.log.get("truncated")))
-            for o in outcomes if o.log and o.id in recorded]  # fmt: skip
+    rows = [
+        JobLog(
+            job_id=o.id,
+            attempt=o.attempt,
+            text=o.log["text"],
+            truncated=bool(o.log.get("truncated")),
+        )
+        for o in outcomes
+        if o.log and o.id in recorded
+    ]
     if not rows:
         return 0
     return len(JobLog.objects.using(alias(using)).bulk_create(rows, ignore_conflicts=True))

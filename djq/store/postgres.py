@@ -98,11 +98,30 @@ def insert(cursor, rows: list[dict]) -> None:
 def _copy(cursor, rows: list[dict]) -> None:
     with cursor.cursor.copy(COPY) as copy:
         for r in rows:
-            copy.write_row((
-                r["id"], r["name"], r["queue"], r["priority"], "PENDING", "", r["args"],
-                r["kwargs"], r["options"], "", r["expires"], r["retries"], r["max_retries"], 0,
-                r["acks_late"], "", "", r["parent_id"], r["root_id"], r["group_id"],
-            ))  # fmt: skip
+            copy.write_row(
+                (
+                    r["id"],
+                    r["name"],
+                    r["queue"],
+                    r["priority"],
+                    "PENDING",
+                    "",
+                    r["args"],
+                    r["kwargs"],
+                    r["options"],
+                    "",
+                    r["expires"],
+                    r["retries"],
+                    r["max_retries"],
+                    0,
+                    r["acks_late"],
+                    "",
+                    "",
+                    r["parent_id"],
+                    r["root_id"],
+                    r["group_id"],
+                )
+            )
     queues = sorted({r["queue"] for r in rows})
     cursor.execute(f"SELECT pg_notify('{JOBS_CHANNEL}', q) FROM unnest(%s::text[]) AS q", [queues])
 
@@ -155,8 +174,13 @@ RETURNING j.id::text, j.name, j.args::text, j.kwargs::text, j.options::text, j.r
 def claim(
     cursor, worker: str, queues: list[str], limit: int, lease: float, skip: list[str]
 ) -> list:
-    params = {"queues": list(queues), "limit": limit, "worker": worker, "lease": lease,
-              "skip": list(skip)}  # fmt: skip
+    params = {
+        "queues": list(queues),
+        "limit": limit,
+        "worker": worker,
+        "lease": lease,
+        "skip": list(skip),
+    }
     cursor.execute(CLAIM, params)
     return cursor.fetchall()
 
@@ -260,8 +284,12 @@ def heartbeat(
     cursor, worker: str, ids: list[str], lease: float, processed: int, failed: int
 ) -> list:
     params = {
-        "worker": worker, "ids": ids, "lease": lease, "processed": processed, "failed": failed
-    }  # fmt: skip
+        "worker": worker,
+        "ids": ids,
+        "lease": lease,
+        "processed": processed,
+        "failed": failed,
+    }
     cursor.execute(HEARTBEAT, params)
     return cursor.fetchall()
 

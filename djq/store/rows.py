@@ -224,9 +224,11 @@ def sample_queue_depth(now: dt.datetime, using: str | None = None) -> int:
         for row in backlog.values("queue").annotate(n=Count("*")).order_by():
             depth[row["queue"]][i] = row["n"]
     total = [sum(w for w, _ in depth.values()), sum(r for _, r in depth.values())]
-    rows = [QueueDepth(bucket=minute, queue=q, waiting=w, running=r)
-            for q, (w, r) in sorted(depth.items()) if q] + [
-            QueueDepth(bucket=minute, queue="", waiting=total[0], running=total[1])]  # fmt: skip
+    rows = [
+        QueueDepth(bucket=minute, queue=q, waiting=w, running=r)
+        for q, (w, r) in sorted(depth.items())
+        if q
+    ] + [QueueDepth(bucket=minute, queue="", waiting=total[0], running=total[1])]
     return len(QueueDepth.objects.using(db).bulk_create(rows, ignore_conflicts=True))
 
 

@@ -174,9 +174,11 @@ RETURNING id
 
 
 def mark_started(cursor, started: list[dict]) -> list:
-    return _each(cursor, MARK_STARTED, [
-        {"id": _hex(s["id"]), "attempt": s["attempt"], "now": now_text()} for s in started
-    ])  # fmt: skip
+    return _each(
+        cursor,
+        MARK_STARTED,
+        [{"id": _hex(s["id"]), "attempt": s["attempt"], "now": now_text()} for s in started],
+    )
 
 
 def complete(cursor, outcomes: list[dict], started: list[dict] = ()) -> list:
@@ -233,9 +235,11 @@ def _each(cursor, sql: str, params: list[dict]) -> list:
 
 
 def release(cursor, claims: list[dict]) -> list:
-    return _each(cursor, RELEASE, [
-        {"id": _hex(c["id"]), "attempt": c["attempt"], "now": now_text()} for c in claims
-    ])  # fmt: skip
+    return _each(
+        cursor,
+        RELEASE,
+        [{"id": _hex(c["id"]), "attempt": c["attempt"], "now": now_text()} for c in claims],
+    )
 
 
 DEFER = f"""
@@ -248,10 +252,20 @@ RETURNING id
 
 
 def defer(cursor, items: list[dict]) -> list:
-    return _each(cursor, DEFER, [
-        {"slot": fmt(i["slot"]), "slot_text": i["slot_text"], "now": now_text(),
-         "id": _hex(i["id"]), "attempt": i["attempt"]} for i in items
-    ])  # fmt: skip
+    return _each(
+        cursor,
+        DEFER,
+        [
+            {
+                "slot": fmt(i["slot"]),
+                "slot_text": i["slot_text"],
+                "now": now_text(),
+                "id": _hex(i["id"]),
+                "attempt": i["attempt"],
+            }
+            for i in items
+        ],
+    )
 
 
 def heartbeat(

@@ -103,8 +103,13 @@ def progress(self, steps: int = 3, delay: float = 0.2):
 @task(bind=True)
 def whoami(self):
     req = self.request
-    return {"id": req.id, "retries": req.retries, "hostname": req.hostname,
-            "queue": req.delivery_info.get("queue"), "parent_id": req.parent_id}  # fmt: skip
+    return {
+        "id": req.id,
+        "retries": req.retries,
+        "hostname": req.hostname,
+        "queue": req.delivery_info.get("queue"),
+        "parent_id": req.parent_id,
+    }
 
 
 @task
@@ -260,8 +265,13 @@ def fail_once(marker: str):
 @task
 def on_error_full(request, exc, traceback):
     """A new-style errback: the failed job's request, its exception and traceback."""
-    return {"id": request.id, "task": request.task, "exc": type(exc).__name__,
-            "message": str(exc), "has_traceback": "Traceback" in traceback}  # fmt: skip
+    return {
+        "id": request.id,
+        "task": request.task,
+        "exc": type(exc).__name__,
+        "message": str(exc),
+        "has_traceback": "Traceback" in traceback,
+    }
 
 
 @task(serializer="json", throws=(KeyError,))
@@ -276,8 +286,14 @@ def lookup(key: str):
 CHAOS_TABLE = "chaos_run"
 
 
-@task(bind=True, autoretry_for=(DatabaseError,), retry_backoff=0.2, retry_backoff_max=2,
-      retry_jitter=False, max_retries=50)  # fmt: skip
+@task(
+    bind=True,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=0.2,
+    retry_backoff_max=2,
+    retry_jitter=False,
+    max_retries=50,
+)
 def chaos_run(self, seconds: float = 0.0, durable: bool = True):
     """Record this execution in the side table, then sleep: runs per job are counted by rows.
 

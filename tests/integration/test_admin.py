@@ -54,11 +54,25 @@ def run(*job_ids, worker: str = "w1@test", fail_with: Exception | None = None) -
     outcomes = []
     for j in claimed:
         state = states.FAILURE if fail_with else states.SUCCESS
-        result = {"exc_type": type(fail_with).__name__, "exc_message": [str(fail_with)],
-                  "exc_module": "builtins"} if fail_with else 2  # fmt: skip
-        outcomes.append({"id": j.id, "attempt": j.attempt, "state": state,
-                         "result": __import__("json").dumps(result), "keep_result": True,
-                         "traceback": "Traceback: boom" if fail_with else None})  # fmt: skip
+        result = (
+            {
+                "exc_type": type(fail_with).__name__,
+                "exc_message": [str(fail_with)],
+                "exc_module": "builtins",
+            }
+            if fail_with
+            else 2
+        )
+        outcomes.append(
+            {
+                "id": j.id,
+                "attempt": j.attempt,
+                "state": state,
+                "result": __import__("json").dumps(result),
+                "keep_result": True,
+                "traceback": "Traceback: boom" if fail_with else None,
+            }
+        )
     store.complete(outcomes)
 
 
@@ -91,10 +105,15 @@ def test_every_page_renders_with_jobs_of_all_kinds(staff):
     run(done.id)
     run(failed.id, fail_with=ValueError("boom"))
     store.register_worker("w1@test", "host", 1, ["default"], 2, "prefork", 30.0)
-    urls = [reverse("admin:index"), reverse("admin:app_list", args=["djq"]),
-            reverse("admin:djq_dashboard_changelist"), reverse("admin:djq_job_changelist"),
-            reverse("admin:djq_queue_changelist"), reverse("admin:djq_worker_changelist"),
-            reverse("admin:djq_worker_change", args=[Worker.objects.get().pk])]  # fmt: skip
+    urls = [
+        reverse("admin:index"),
+        reverse("admin:app_list", args=["djq"]),
+        reverse("admin:djq_dashboard_changelist"),
+        reverse("admin:djq_job_changelist"),
+        reverse("admin:djq_queue_changelist"),
+        reverse("admin:djq_worker_changelist"),
+        reverse("admin:djq_worker_change", args=[Worker.objects.get().pk]),
+    ]
     urls += [reverse("admin:djq_job_change", args=[r.id]) for r in (waiting, done, failed)]
     for url in urls:
         assert staff.get(url).status_code == 200, url
@@ -156,8 +175,10 @@ def test_dashboard_figures(staff):
     claim("w1@test", ["default"], 1)
     store.register_worker("w1@test", "host", 1, ["default"], 4, "prefork", 30.0)
     context = staff.get(reverse("admin:djq_dashboard_changelist")).context
-    table = {queue: dict(zip(context["table"].states, values))
-             for queue, values, _ in context["table"].rows}  # fmt: skip
+    table = {
+        queue: dict(zip(context["table"].states, values))
+        for queue, values, _ in context["table"].rows
+    }
     assert table["default"][states.SUCCESS] == 3 and table["default"][states.FAILURE] == 1
     assert table["default"][states.STARTED] == 1 and table["other"][states.PENDING] == 1
     assert (context["done_total"], context["failed_total"], context["running_total"]) == (3, 1, 1)
@@ -185,13 +206,17 @@ def test_dashboard_refresh_interval_can_be_set():
 
 # --- permissions ----------------------------------------------------------------------------------
 def djq_pages(job_id: str, worker_pk: int, queue: str) -> list[str]:
-    return [reverse("admin:djq_dashboard_changelist"), reverse("admin:djq_job_changelist"),
-            reverse("admin:djq_job_change", args=[job_id]),
-            reverse("admin:djq_job_history", args=[job_id]),
-            reverse("admin:djq_job_delete", args=[job_id]),
-            reverse("admin:djq_queue_changelist"), reverse("admin:djq_queue_change", args=[queue]),
-            reverse("admin:djq_worker_changelist"),
-            reverse("admin:djq_worker_change", args=[worker_pk])]  # fmt: skip
+    return [
+        reverse("admin:djq_dashboard_changelist"),
+        reverse("admin:djq_job_changelist"),
+        reverse("admin:djq_job_change", args=[job_id]),
+        reverse("admin:djq_job_history", args=[job_id]),
+        reverse("admin:djq_job_delete", args=[job_id]),
+        reverse("admin:djq_queue_changelist"),
+        reverse("admin:djq_queue_change", args=[queue]),
+        reverse("admin:djq_worker_changelist"),
+        reverse("admin:djq_worker_change", args=[worker_pk]),
+    ]
 
 
 def test_staff_without_djq_permissions_get_403_everywhere(django_user_model, client):
@@ -203,8 +228,12 @@ def test_staff_without_djq_permissions_get_403_everywhere(django_user_model, cli
         assert client.get(url).status_code == 403, url
     # the app's index: the admin answers 404 for an app the user has no permission in
     assert client.get(reverse("admin:app_list", args=["djq"])).status_code == 404
-    for model, action in (("job", "revoke"), ("job", "retry"), ("queue", "resume"),
-                          ("queue", "purge")):  # fmt: skip
+    for model, action in (
+        ("job", "revoke"),
+        ("job", "retry"),
+        ("queue", "resume"),
+        ("queue", "purge"),
+    ):
         ids = [r.id] if model == "job" else ["default"]
         assert post_action(client, model, action, ids).status_code == 403
     for name in ("revoke", "terminate", "retry"):
@@ -221,8 +250,9 @@ def test_anonymous_and_non_staff_users_are_sent_to_the_login_page(django_user_mo
     for url in pages:
         response = client.get(url)
         assert response.status_code == 302 and "/admin/login/" in response["Location"], url
-    client.force_login(user_with(django_user_model, "outsider", "view_job", "change_job",
-                                 staff=False))  # fmt: skip
+    client.force_login(
+        user_with(django_user_model, "outsider", "view_job", "change_job", staff=False)
+    )
     for url in pages:
         assert "/admin/login/" in client.get(url).get("Location", ""), url
     assert client.get(reverse("djq:metrics")).status_code == 403
@@ -230,8 +260,9 @@ def test_anonymous_and_non_staff_users_are_sent_to_the_login_page(django_user_mo
 
 def test_view_permission_shows_pages_but_no_actions(django_user_model, client):
     r = add.apply_async((1, 1), countdown=LATER)
-    client.force_login(user_with(django_user_model, "viewer", "view_job", "view_queue",
-                                 "view_worker"))  # fmt: skip
+    client.force_login(
+        user_with(django_user_model, "viewer", "view_job", "view_queue", "view_worker")
+    )
     page = client.get(reverse("admin:djq_job_changelist"))
     assert page.status_code == 200
     form = page.context["action_form"]  # None: no action is offered at all
@@ -284,7 +315,12 @@ def test_retry_action_enqueues_new_jobs_linked_to_the_failed_ones(staff):
     assert "Retried 1 job(s)" in response.content.decode()
     new = Job.objects.get(parent_id=failed.id)
     assert (new.name, new.args, new.queue, new.priority, new.state) == (
-        ADD, [3, 4], "other", 7, states.PENDING)  # fmt: skip
+        ADD,
+        [3, 4],
+        "other",
+        7,
+        states.PENDING,
+    )
     assert str(new.root_id) == failed.id
     assert LogEntry.objects.get().change_message == f"Retried as job {new.id}"
 
@@ -331,7 +367,10 @@ def test_retry_jobs_keeps_the_call_and_drops_the_work_flow_links():
     assert len(results) == 2
     first, second = job(results[0].id), job(results[1].id)
     assert (str(first.parent_id), first.args, str(second.parent_id)) == (
-        failed.id, [1, 2], revoked.id)  # fmt: skip
+        failed.id,
+        [1, 2],
+        revoked.id,
+    )
     # no link (it is not re-run); retry_of marks the job as retried once
     assert first.options == {"headers": {"h": 1}, "time_limit": 9, "retry_of": failed.id}
     assert job(fine.id).state == states.PENDING
@@ -375,8 +414,9 @@ def test_pause_resume_and_purge_actions(staff):
 def test_purge_needs_the_delete_job_permission(django_user_model, client):
     add.apply_async((1, 1), queue="emails")
     control.register_queues(["emails"])
-    client.force_login(user_with(django_user_model, "ops", "view_queue", "change_queue",
-                                 "view_job"))  # fmt: skip
+    client.force_login(
+        user_with(django_user_model, "ops", "view_queue", "change_queue", "view_job")
+    )
     assert post_action(client, "queue", "purge", ["emails"], confirm="yes").status_code == 403
     assert Job.objects.filter(queue="emails").count() == 1
 
@@ -475,8 +515,9 @@ def test_metrics_for_staff_and_with_the_token(staff, client):
         bad = anonymous.get(reverse("djq:metrics"), HTTP_AUTHORIZATION="Bearer nope")
     assert ok.status_code == 200 and ok["Content-Type"].startswith("text/plain; version=0.0.4")
     assert bad.status_code == 403
-    assert anonymous.get(reverse("djq:metrics"),
-                         HTTP_AUTHORIZATION="Bearer s3cret").status_code == 403  # fmt: skip
+    assert (
+        anonymous.get(reverse("djq:metrics"), HTTP_AUTHORIZATION="Bearer s3cret").status_code == 403
+    )
 
 
 # --- small pieces ---------------------------------------------------------------------------------
@@ -484,7 +525,13 @@ def test_duration_and_chart_helpers():
     import datetime as dt
 
     assert [duration(dt.timedelta(seconds=s)) for s in (0.004, 2.5, 42, 125, 7300, 200000)] == [
-        "4 ms", "2.50 s", "42.0 s", "2 min 5 s", "2 h 1 min", "2 d 7 h"]  # fmt: skip
+        "4 ms",
+        "2.50 s",
+        "42.0 s",
+        "2 min 5 s",
+        "2 h 1 min",
+        "2 d 7 h",
+    ]
     assert [nice_ceiling(v) for v in (0, 1, 3, 7, 12, 180, 999)] == [1, 1, 5, 10, 20, 200, 1000]
     t0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
     chart = bar_chart([(t0 + dt.timedelta(minutes=i), i, 1) for i in range(60)])

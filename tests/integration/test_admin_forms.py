@@ -27,9 +27,21 @@ def root(client, django_user_model):
 
 
 def add_schedule(client, **fields):
-    data = {"name": "s", "task": ADD, "enabled": "on", "args": "[1, 2]", "kwargs": "{}",
-            "options": "{}", "crontab": "", "interval_every": "", "interval_period": "",
-            "clocked_time_0": "", "clocked_time_1": "", "timezone": "", **fields}  # fmt: skip
+    data = {
+        "name": "s",
+        "task": ADD,
+        "enabled": "on",
+        "args": "[1, 2]",
+        "kwargs": "{}",
+        "options": "{}",
+        "crontab": "",
+        "interval_every": "",
+        "interval_period": "",
+        "clocked_time_0": "",
+        "clocked_time_1": "",
+        "timezone": "",
+        **fields,
+    }
     return client.post(reverse("admin:djq_periodictask_add"), data)
 
 
@@ -54,8 +66,9 @@ def test_the_schedule_form_refuses_schedules_that_cannot_work(root, fields, expe
 
 
 def test_two_schedules_at_once_get_a_plain_message(root):
-    text = errors_of(add_schedule(root, crontab="* * * * *", interval_every="5",
-                                  interval_period="minutes"))  # fmt: skip
+    text = errors_of(
+        add_schedule(root, crontab="* * * * *", interval_every="5", interval_period="minutes")
+    )
     assert "Give only one schedule" in text
     assert "djq_periodic_one_schedule" not in text and "is violated" not in text
 
@@ -78,10 +91,20 @@ def finished_failure() -> str:
     r = fail.delay("boom")
     Job.objects.filter(id=r.id).update(run_after=store.db_now().replace(year=2000))
     [claimed] = store.claim("w@test", ["default"], 1, 30.0)
-    store.complete([{"id": claimed.id, "attempt": claimed.attempt, "state": "FAILURE",
-                     "result": json.dumps({"exc_type": "ValueError", "exc_message": ["boom"],
-                                           "exc_module": "builtins"}),
-                     "keep_result": True, "traceback": "Traceback: boom"}])  # fmt: skip
+    store.complete(
+        [
+            {
+                "id": claimed.id,
+                "attempt": claimed.attempt,
+                "state": "FAILURE",
+                "result": json.dumps(
+                    {"exc_type": "ValueError", "exc_message": ["boom"], "exc_module": "builtins"}
+                ),
+                "keep_result": True,
+                "traceback": "Traceback: boom",
+            }
+        ]
+    )
     return r.id
 
 
@@ -121,8 +144,9 @@ def test_pages_say_what_they_mean(root):
     assert "ValueError: boom" in page and '"exc_type"' not in page  # not raw JSON
     listed = root.get(reverse("admin:djq_job_changelist")).content.decode()
     assert "ValueError: boom" in listed
-    PeriodicTask.objects.create(name="h", task=ADD, interval_every=1, interval_period="hours",
-                                last_run_at=store.db_now())  # fmt: skip
+    PeriodicTask.objects.create(
+        name="h", task=ADD, interval_every=1, interval_period="hours", last_run_at=store.db_now()
+    )
     PeriodicTask.objects.create(name="m", task=ADD, interval_every=5, interval_period="minutes")
     schedules = root.get(reverse("admin:djq_periodictask_changelist")).content.decode()
     assert "every hour" in schedules and "every 5 minutes" in schedules
@@ -145,8 +169,7 @@ def test_one_date_format_on_every_list(root):
     store.register_worker("w1@test", "host", 1, ["default"], 2, "prefork", 30.0)
     pk = quote(Worker.objects.get().pk)
     worker = root.get(reverse("admin:djq_worker_change", args=[pk]), follow=True).content.decode()
-    PeriodicTask.objects.create(name="h", task=ADD, crontab="0 3 * * *",
-                                last_run_at=store.db_now())  # fmt: skip
+    PeriodicTask.objects.create(name="h", task=ADD, crontab="0 3 * * *", last_run_at=store.db_now())
     stamp = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
     for url in (reverse("admin:djq_job_changelist"), reverse("admin:djq_periodictask_changelist")):
         html = root.get(url).content.decode()

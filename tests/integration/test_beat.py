@@ -19,10 +19,14 @@ pytestmark = pytest.mark.django_db
 ADD = "testproject.demo.tasks.add"
 SCHEDULE = {
     "add-every-30": {"task": ADD, "schedule": 30.0, "args": (1, 2)},
-    "nightly": {"task": ADD, "schedule": crontab(hour=3, minute=0, tz="Europe/Oslo"),
-                "args": (2, 2), "options": {"queue": "nightly", "priority": 5, "expires": 60}},
+    "nightly": {
+        "task": ADD,
+        "schedule": crontab(hour=3, minute=0, tz="Europe/Oslo"),
+        "args": (2, 2),
+        "options": {"queue": "nightly", "priority": 5, "expires": 60},
+    },
     "cron-string": {"task": ADD, "schedule": "*/10 * * * *", "kwargs": {"x": 1, "y": 1}},
-}  # fmt: skip
+}
 
 
 def now() -> dt.datetime:
@@ -47,7 +51,11 @@ def test_sync_creates_rows_and_is_idempotent():
     assert sorted(second["unchanged"]) == sorted(first["created"])
     nightly = PeriodicTask.objects.get(name="nightly")
     assert (nightly.crontab, nightly.timezone, nightly.queue, nightly.priority) == (
-        "0 3 * * *", "Europe/Oslo", "nightly", 5)  # fmt: skip
+        "0 3 * * *",
+        "Europe/Oslo",
+        "nightly",
+        5,
+    )
     assert nightly.expire_seconds == 60 and nightly.args == [2, 2] and nightly.settings_hash
     every = PeriodicTask.objects.get(name="add-every-30")
     assert (every.interval_every, every.interval_period) == (30, "seconds")
@@ -89,9 +97,12 @@ def test_sync_never_touches_rows_made_in_the_admin():
 
 
 def test_sync_skips_invalid_entries_and_the_system_check_reports_them(caplog):
-    bad = {"bad-cron": {"task": ADD, "schedule": "61 * * * *"},
-           "no-task": {"schedule": 5}, "typo": {"task": ADD, "schedule": 5, "kwarg": {}},
-           "good": {"task": ADD, "schedule": 5}}  # fmt: skip
+    bad = {
+        "bad-cron": {"task": ADD, "schedule": "61 * * * *"},
+        "no-task": {"schedule": 5},
+        "typo": {"task": ADD, "schedule": 5, "kwarg": {}},
+        "good": {"task": ADD, "schedule": 5},
+    }
     report = beat_sync.sync_schedule(bad)
     assert "good" in report["created"]
     assert not PeriodicTask.objects.filter(name__in=["bad-cron", "no-task", "typo"]).exists()
@@ -156,8 +167,14 @@ def test_the_tick_guard_stops_a_second_enqueue_of_the_same_tick():
 
 def test_a_fired_tick_is_a_job_with_the_rows_options():
     tick = now() - dt.timedelta(seconds=1)
-    pt = make(args=[2, 3], queue="beatq", priority=7, expire_seconds=30.0,
-              options={"headers": {"h": 1}}, next_run_at=tick)  # fmt: skip
+    pt = make(
+        args=[2, 3],
+        queue="beatq",
+        priority=7,
+        expire_seconds=30.0,
+        options={"headers": {"h": 1}},
+        next_run_at=tick,
+    )
     job_id = beat.fire(pt, now(), "default")
     job = Job.objects.get(id=job_id)
     assert (job.name, job.args, job.queue, job.priority) == (ADD, [2, 3], "beatq", 7)
@@ -178,8 +195,12 @@ def test_missed_ticks_run_once_on_return():
 
 
 def test_catch_up_runs_every_missed_tick():
-    make(interval_every=1, interval_period="minutes", catch_up=True,
-         next_run_at=now() - dt.timedelta(minutes=10, seconds=30))  # fmt: skip
+    make(
+        interval_every=1,
+        interval_period="minutes",
+        catch_up=True,
+        next_run_at=now() - dt.timedelta(minutes=10, seconds=30),
+    )
     while beat.fire_due(now(), "default"):
         pass
     assert Job.objects.count() == 11
@@ -187,16 +208,23 @@ def test_catch_up_runs_every_missed_tick():
 
 def test_one_off_and_clocked_disable_themselves():
     make("once", one_off=True, next_run_at=now() - dt.timedelta(seconds=1))
-    make("clocked", clocked_time=now() - dt.timedelta(seconds=1), interval_every=None,
-         interval_period="")  # fmt: skip
+    make(
+        "clocked",
+        clocked_time=now() - dt.timedelta(seconds=1),
+        interval_every=None,
+        interval_period="",
+    )
     beat.schedule_new_rows(now(), "default")
     assert beat.fire_due(now(), "default") == 2
     assert not PeriodicTask.objects.filter(enabled=True).exists()
 
 
 def test_a_row_whose_job_cannot_be_built_is_skipped_not_stuck(caplog):
-    pt = make(task="testproject.demo.tasks.add", args=[1, 2, 3, 4],
-              next_run_at=now() - dt.timedelta(seconds=1))  # fmt: skip
+    pt = make(
+        task="testproject.demo.tasks.add",
+        args=[1, 2, 3, 4],
+        next_run_at=now() - dt.timedelta(seconds=1),
+    )
     assert beat.fire_due(now(), "default") == 0
     pt.refresh_from_db()
     assert pt.next_run_at > now() - dt.timedelta(seconds=1) and not Job.objects.exists()
@@ -222,8 +250,9 @@ def test_run_now_enqueues_without_moving_the_schedule():
 
 
 def test_preview_lists_the_next_runs():
-    pt = make(crontab="*/15 * * * *", interval_every=None, interval_period="",
-              timezone="Europe/Oslo")  # fmt: skip
+    pt = make(
+        crontab="*/15 * * * *", interval_every=None, interval_period="", timezone="Europe/Oslo"
+    )
     times = beat.preview(pt, dt.datetime(2024, 10, 27, 0, 40, tzinfo=dt.UTC))
     assert [t.strftime("%H:%M") for t in times] == ["00:45", "01:00", "01:15", "01:30", "01:45"]
 
@@ -260,11 +289,26 @@ def test_step_sleeps_until_the_next_due_time_at_most_a_renewal():
 
 # --- the admin ------------------------------------------------------------------------------------
 def form_data(**overrides) -> dict:
-    data = {"name": "from-admin", "task": ADD, "enabled": "on", "description": "",
-            "args": "[1, 2]", "kwargs": "{}", "queue": "", "priority": "", "expire_seconds": "",
-            "options": "{}", "crontab": "", "interval_every": "", "interval_period": "",
-            "clocked_time_0": "", "clocked_time_1": "", "timezone": "", "start_time_0": "",
-            "start_time_1": ""}  # fmt: skip
+    data = {
+        "name": "from-admin",
+        "task": ADD,
+        "enabled": "on",
+        "description": "",
+        "args": "[1, 2]",
+        "kwargs": "{}",
+        "queue": "",
+        "priority": "",
+        "expire_seconds": "",
+        "options": "{}",
+        "crontab": "",
+        "interval_every": "",
+        "interval_period": "",
+        "clocked_time_0": "",
+        "clocked_time_1": "",
+        "timezone": "",
+        "start_time_0": "",
+        "start_time_1": "",
+    }
     data.update(overrides)
     return data
 
@@ -278,11 +322,13 @@ ADD_URL = "admin:djq_periodictask_add"
         ({"crontab": "61 * * * *"}, "Invalid cron expression"),
         ({"crontab": "* * *"}, "Invalid cron expression"),
         ({}, "Give a schedule"),
-        ({"crontab": "* * * * *", "interval_every": "5", "interval_period": "seconds"},
-         "Give only one schedule"),
+        (
+            {"crontab": "* * * * *", "interval_every": "5", "interval_period": "seconds"},
+            "Give only one schedule",
+        ),
         ({"interval_every": "5"}, "Choose the interval"),
     ],
-)  # fmt: skip
+)
 def test_admin_form_errors_save_nothing(admin_client, overrides, message):
     response = admin_client.post(reverse(ADD_URL), form_data(**overrides))
     assert response.status_code == 200
@@ -300,8 +346,9 @@ def test_admin_rejects_duplicate_names_and_identical_schedules(admin_client):
 
 
 def test_admin_creates_a_schedule_and_shows_the_next_5_runs(admin_client):
-    response = admin_client.post(reverse(ADD_URL), form_data(crontab="*/15 * * * *",
-                                                             timezone="Europe/Oslo"))  # fmt: skip
+    response = admin_client.post(
+        reverse(ADD_URL), form_data(crontab="*/15 * * * *", timezone="Europe/Oslo")
+    )
     assert response.status_code == 302, response.content.decode()[:3000]
     pt = PeriodicTask.objects.get(name="from-admin")
     assert pt.crontab == "*/15 * * * *" and pt.next_run_at is None and pt.settings_hash == ""
@@ -325,8 +372,7 @@ def test_admin_actions_enable_disable_and_run_now(admin_client):
     url = reverse("admin:djq_periodictask_changelist")
 
     def act(action):
-        return admin_client.post(url, {"action": action, "_selected_action": [pt.pk]},
-                                 follow=True)  # fmt: skip
+        return admin_client.post(url, {"action": action, "_selected_action": [pt.pk]}, follow=True)
 
     act("disable")
     pt.refresh_from_db()

@@ -190,8 +190,13 @@ def test_new_style_errback_gets_request_exception_and_traceback():
     drain()
     errback = Job.objects.get(name=on_error_full.name)
     assert errback.state == states.SUCCESS, errback.traceback
-    assert errback.result == {"id": failed.id, "task": fail.name, "exc": "ValueError",
-                              "message": "kaput", "has_traceback": True}  # fmt: skip
+    assert errback.result == {
+        "id": failed.id,
+        "task": fail.name,
+        "exc": "ValueError",
+        "message": "kaput",
+        "has_traceback": True,
+    }
 
 
 def test_a_chord_member_chain_that_fails_early_still_completes_the_chord():

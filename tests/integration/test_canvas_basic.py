@@ -69,8 +69,12 @@ def test_json_round_trip_of_a_signature():
 
 def test_signature_by_name_without_the_task():
     sig = signature("elsewhere.task", args=(1,), kwargs={"k": 2}, countdown=1)
-    assert (sig.task, sig.args, sig.kwargs, sig.options) == ("elsewhere.task", (1,), {"k": 2},
-                                                             {"countdown": 1})  # fmt: skip
+    assert (sig.task, sig.args, sig.kwargs, sig.options) == (
+        "elsewhere.task",
+        (1,),
+        {"k": 2},
+        {"countdown": 1},
+    )
 
 
 def test_signature_needs_a_task():

@@ -63,7 +63,7 @@ def test_task_routes_shape(routes, expected):
         {"app.*": {"queue": 5}},
         {"app.*": {"priority": 1000}},
         {"app.*": {"priority": "high"}},
-    ],  # fmt: skip
+    ],
     ids=["empty-queue", "int-queue", "priority-range", "priority-str"],
 )
 def test_task_routes_values(routes):

@@ -40,9 +40,16 @@ def test_a_link_is_enqueued_by_the_batch_that_records_its_parent():
 
 def test_rows_that_are_not_finished_continue_nothing():
     parent = add.apply_async((1, 1), link=mul.s(2))
-    row = {"id": parent.id, "state": states.STARTED, "name": add.name,
-           "options": Job.objects.get(id=parent.id).options, "result": None,
-           "parent_id": None, "root_id": parent.id, "group_id": None}  # fmt: skip
+    row = {
+        "id": parent.id,
+        "state": states.STARTED,
+        "name": add.name,
+        "options": Job.objects.get(id=parent.id).options,
+        "result": None,
+        "parent_id": None,
+        "root_id": parent.id,
+        "group_id": None,
+    }
     continuation.after_complete([row])
     assert not Job.objects.filter(parent_id=parent.id).exists()
 

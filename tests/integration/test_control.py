@@ -20,9 +20,18 @@ W = "limits@test"
 
 @pytest.mark.parametrize(
     ("rate", "per_second"),
-    [("10/s", 10.0), ("100/m", 100 / 60), ("2/h", 2 / 3600), ("5", 5.0), (3, 3.0),
-     ("1/d", 1 / 86400), (None, None), ("", None), ("0/s", None)],
-)  # fmt: skip
+    [
+        ("10/s", 10.0),
+        ("100/m", 100 / 60),
+        ("2/h", 2 / 3600),
+        ("5", 5.0),
+        (3, 3.0),
+        ("1/d", 1 / 86400),
+        (None, None),
+        ("", None),
+        ("0/s", None),
+    ],
+)
 def test_parse_rate(rate, per_second):
     assert parse_rate(rate) == pytest.approx(per_second) if per_second else parse_rate(rate) is None
 
@@ -167,6 +176,7 @@ def test_rate_limit_control_is_validated_and_stored():
 def test_one_unique_key_twice_in_one_batch_makes_one_job():
     from djq import enqueue_many
 
-    first, second = enqueue_many([add.s(1, 1).set(unique_key="same"),
-                                  add.s(2, 2).set(unique_key="same")])  # fmt: skip
+    first, second = enqueue_many(
+        [add.s(1, 1).set(unique_key="same"), add.s(2, 2).set(unique_key="same")]
+    )
     assert first.id == second.id and Job.objects.filter(name=add.name).count() == 1

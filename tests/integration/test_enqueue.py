@@ -219,7 +219,10 @@ class Opaque:
 BAD_CALLS = {
     "non-JSON argument": (lambda: add.delay(1, Opaque()), TypeError, r"add.*argument 1"),
     "NaN keyword argument": (
-        lambda: echo.delay(x=float("nan")), TypeError, r"echo.*keyword argument 'x'"),
+        lambda: echo.delay(x=float("nan")),
+        TypeError,
+        r"echo.*keyword argument 'x'",
+    ),
     "NUL in a string": (lambda: echo.delay("a\x00"), TypeError, r"echo.*argument 0"),
     "too many arguments": (lambda: add.delay(1, 2, 3), TypeError, r"add.*do not fit"),
     "missing argument": (lambda: add.delay(1), TypeError, r"add.*do not fit"),
@@ -240,15 +243,26 @@ BAD_CALLS = {
     "task_id with NUL": (lambda: add.apply_async((1, 2), task_id="a\x00b"), ValueError, "NUL"),
     "countdown and eta": (
         lambda: add.apply_async((1, 2), countdown=1, eta=dt.datetime.now(dt.UTC)),
-        ValueError, "countdown or eta"),
+        ValueError,
+        "countdown or eta",
+    ),
     "countdown not a number": (
-        lambda: add.apply_async((1, 2), countdown="soon"), TypeError, "countdown"),
+        lambda: add.apply_async((1, 2), countdown="soon"),
+        TypeError,
+        "countdown",
+    ),
     "eta not a datetime": (lambda: add.apply_async((1, 2), eta=5), TypeError, "eta"),
     "send_task non-JSON": (
-        lambda: send_task("no.such.task", (Opaque(),)), TypeError, r"no\.such\.task.*argument 0"),
+        lambda: send_task("no.such.task", (Opaque(),)),
+        TypeError,
+        r"no\.such\.task.*argument 0",
+    ),
     "options not JSON": (
-        lambda: add.apply_async((1, 2), headers={"x": Opaque()}), TypeError, "options"),
-}  # fmt: skip
+        lambda: add.apply_async((1, 2), headers={"x": Opaque()}),
+        TypeError,
+        "options",
+    ),
+}
 
 
 @pytest.mark.parametrize(("call", "error", "match"), BAD_CALLS.values(), ids=BAD_CALLS.keys())
@@ -270,7 +284,11 @@ def test_send_task_of_an_unknown_name_is_accepted():
     result = send_task("somewhere.else.unknown", (1, "x"), {"k": None}, queue="other")
     row = job(result)
     assert (row.name, row.queue, row.args, row.kwargs) == (
-        "somewhere.else.unknown", "other", [1, "x"], {"k": None})  # fmt: skip
+        "somewhere.else.unknown",
+        "other",
+        [1, "x"],
+        {"k": None},
+    )
     assert result.name == "somewhere.else.unknown"
 
 

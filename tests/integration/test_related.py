@@ -18,8 +18,10 @@ pytestmark = pytest.mark.django_db
 def test_related_objects_and_keys_are_stored_as_keys():
     user = get_user_model().objects.create_user("bob")
     result = echo.apply_async((1,), related=[user, f"auth.user:{user.pk}", "shop.order:7"])
-    assert Job.objects.get(id=result.id).options["related"] == [f"auth.user:{user.pk}",
-                                                                "shop.order:7"]  # fmt: skip
+    assert Job.objects.get(id=result.id).options["related"] == [
+        f"auth.user:{user.pk}",
+        "shop.order:7",
+    ]
 
 
 @pytest.mark.parametrize(

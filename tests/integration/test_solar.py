@@ -101,9 +101,11 @@ ADD = "testproject.demo.tasks.add"
 
 
 @pytest.mark.django_db
-@override_settings(DJQ_BEAT_SCHEDULE={
-    "lights-on": {"task": ADD, "schedule": solar("sunset", *LONDON), "args": (1, 2)},
-})  # fmt: skip
+@override_settings(
+    DJQ_BEAT_SCHEDULE={
+        "lights-on": {"task": ADD, "schedule": solar("sunset", *LONDON), "args": (1, 2)},
+    }
+)
 def test_beat_schedule_entries_sync_and_beat_fires_at_sunset():
     beat_sync.sync_schedule()
     pt = PeriodicTask.objects.get(name="lights-on")
@@ -127,18 +129,38 @@ def root(client, django_user_model):
 
 
 def form(**fields) -> dict:
-    return {"name": "dusk", "task": ADD, "enabled": "on", "description": "", "args": "[1, 2]",
-            "kwargs": "{}", "queue": "", "priority": "", "expire_seconds": "", "options": "{}",
-            "crontab": "", "interval_every": "", "interval_period": "", "clocked_time_0": "",
-            "clocked_time_1": "", "solar_event": "", "solar_latitude": "", "solar_longitude": "",
-            "timezone": "", "start_time_0": "", "start_time_1": "", **fields}  # fmt: skip
+    return {
+        "name": "dusk",
+        "task": ADD,
+        "enabled": "on",
+        "description": "",
+        "args": "[1, 2]",
+        "kwargs": "{}",
+        "queue": "",
+        "priority": "",
+        "expire_seconds": "",
+        "options": "{}",
+        "crontab": "",
+        "interval_every": "",
+        "interval_period": "",
+        "clocked_time_0": "",
+        "clocked_time_1": "",
+        "solar_event": "",
+        "solar_latitude": "",
+        "solar_longitude": "",
+        "timezone": "",
+        "start_time_0": "",
+        "start_time_1": "",
+        **fields,
+    }
 
 
 @pytest.mark.django_db
 def test_the_admin_creates_edits_and_previews_a_solar_schedule(root):
-    response = root.post(reverse("admin:djq_periodictask_add"),
-                         form(solar_event="dusk_civil", solar_latitude="59.91",
-                              solar_longitude="10.75"))  # fmt: skip
+    response = root.post(
+        reverse("admin:djq_periodictask_add"),
+        form(solar_event="dusk_civil", solar_latitude="59.91", solar_longitude="10.75"),
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     pt = PeriodicTask.objects.get(name="dusk")
     assert pt.schedule == solar("dusk_civil", 59.91, 10.75)
@@ -146,9 +168,10 @@ def test_the_admin_creates_edits_and_previews_a_solar_schedule(root):
     assert page.split("Next 5 runs")[1].count("UTC)") == 5
     listing = root.get(reverse("admin:djq_periodictask_changelist")).content.decode()
     assert "dusk civil at 59.91, 10.75" in listing
-    edit = root.post(reverse("admin:djq_periodictask_change", args=[pt.pk]),
-                     form(solar_event="sunrise", solar_latitude="59.91",
-                          solar_longitude="10.75"))  # fmt: skip
+    edit = root.post(
+        reverse("admin:djq_periodictask_change", args=[pt.pk]),
+        form(solar_event="sunrise", solar_latitude="59.91", solar_longitude="10.75"),
+    )
     assert edit.status_code == 302
     pt.refresh_from_db()
     assert pt.solar_event == "sunrise" and pt.next_run_at is None  # beat recomputes it
@@ -159,14 +182,25 @@ def test_the_admin_creates_edits_and_previews_a_solar_schedule(root):
     ("fields", "message"),
     [
         ({"solar_event": "sunset"}, "A sunset schedule needs its latitude."),
-        ({"solar_event": "sunset", "solar_latitude": "95", "solar_longitude": "0"},
-         "The latitude must be between -90 and 90, not 95."),
-        ({"solar_latitude": "10", "solar_longitude": "10", "crontab": "* * * * *"},
-         "Give a solar event for this place, or leave it empty."),
-        ({"solar_event": "sunset", "solar_latitude": "1", "solar_longitude": "1",
-          "crontab": "* * * * *"}, "Give only one schedule"),
+        (
+            {"solar_event": "sunset", "solar_latitude": "95", "solar_longitude": "0"},
+            "The latitude must be between -90 and 90, not 95.",
+        ),
+        (
+            {"solar_latitude": "10", "solar_longitude": "10", "crontab": "* * * * *"},
+            "Give a solar event for this place, or leave it empty.",
+        ),
+        (
+            {
+                "solar_event": "sunset",
+                "solar_latitude": "1",
+                "solar_longitude": "1",
+                "crontab": "* * * * *",
+            },
+            "Give only one schedule",
+        ),
     ],
-)  # fmt: skip
+)
 def test_the_admin_names_what_is_wrong_with_a_solar_schedule(root, fields, message):
     response = root.post(reverse("admin:djq_periodictask_add"), form(**fields))
     assert response.status_code == 200

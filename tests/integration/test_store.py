@@ -36,10 +36,18 @@ def history(job_id) -> list[str]:
 def outcome(job, state: str, result=None, **extra) -> dict:
     """An outcome (as a dict: ``store.complete`` takes those too) for a claim, or an
     {"id", "attempt"} dict."""
-    fence = {"id": job["id"], "attempt": job["attempt"]} if isinstance(job, dict) else {
-        "id": job.id, "attempt": job.attempt}  # fmt: skip
-    base = {**fence, "state": state, "keep_result": True,
-            "result": dumps(result), "traceback": None}  # fmt: skip
+    fence = (
+        {"id": job["id"], "attempt": job["attempt"]}
+        if isinstance(job, dict)
+        else {"id": job.id, "attempt": job.attempt}
+    )
+    base = {
+        **fence,
+        "state": state,
+        "keep_result": True,
+        "result": dumps(result),
+        "traceback": None,
+    }
     return {**base, **extra}
 
 
@@ -83,8 +91,9 @@ def test_claim_marks_reserved_with_worker_lease_and_attempt():
 def test_an_outcome_reaching_a_reserved_job_records_its_start_if_it_ran():
     ran, expired = add.delay(1, 1), add.delay(2, 2)
     jobs = {j.id: j for j in store.claim(W, ["default"], 10, 30)}
-    store.complete([outcome(jobs[ran.id], states.SUCCESS, 2),
-                    store.expire_outcome(jobs[expired.id])])  # fmt: skip
+    store.complete(
+        [outcome(jobs[ran.id], states.SUCCESS, 2), store.expire_outcome(jobs[expired.id])]
+    )
     assert history(ran.id) == [states.PENDING, states.RESERVED, states.STARTED, states.SUCCESS]
     assert row(ran.id).started_at is not None
     assert history(expired.id) == [states.PENDING, states.RESERVED, states.REVOKED]
@@ -291,8 +300,16 @@ def test_complete_records_success():
 def test_complete_records_failure_with_traceback():
     result = add.delay(2, 2)
     [job] = claim()
-    store.complete([outcome(job, states.FAILURE, exception_to_dict(KeyError("k")),
-                            traceback="Traceback ...\nKeyError: 'k'")])  # fmt: skip
+    store.complete(
+        [
+            outcome(
+                job,
+                states.FAILURE,
+                exception_to_dict(KeyError("k")),
+                traceback="Traceback ...\nKeyError: 'k'",
+            )
+        ]
+    )
     r = row(result.id)
     assert r.state == states.FAILURE and r.finished_at is not None
     assert r.result["exc_type"] == "KeyError"
@@ -302,11 +319,11 @@ def test_complete_records_failure_with_traceback():
 def test_complete_records_retry_with_countdown_by_the_database_clock():
     result = add.delay(2, 2)
     [job] = claim()
-    store.complete([outcome(job, states.RETRY, exception_to_dict(ValueError("again")),
-                            countdown=120)])  # fmt: skip
+    store.complete(
+        [outcome(job, states.RETRY, exception_to_dict(ValueError("again")), countdown=120)]
+    )
     r = row(result.id)
-    assert (r.state, r.retries, r.finished_at, r.lease_expires_at) == (
-        states.RETRY, 1, None, None)  # fmt: skip
+    assert (r.state, r.retries, r.finished_at, r.lease_expires_at) == (states.RETRY, 1, None, None)
     assert (r.run_after - store.db_now()).total_seconds() == pytest.approx(120, abs=1)
     assert claim() == []  # not due yet
     assert AsyncResult(result.id).state == states.RETRY
@@ -333,7 +350,8 @@ def test_a_retried_job_runs_again_and_keeps_counting():
     assert (r.state, r.retries, r.attempt) == (states.SUCCESS, 3, 4)
     run = [states.RESERVED, states.STARTED]
     assert history(result.id) == [states.PENDING] + (run + [states.RETRY]) * 3 + run + [
-        states.SUCCESS]  # fmt: skip
+        states.SUCCESS
+    ]
 
 
 def test_complete_is_fenced_by_the_attempt():
@@ -388,10 +406,12 @@ def test_complete_without_keeping_the_result():
 def test_complete_ignored_and_requeued():
     ignored, requeued = add.delay(1, 1), add.delay(2, 2)
     jobs = {j.id: j for j in claim()}
-    store.complete([
-        outcome(jobs[ignored.id], states.IGNORED, None, keep_result=False),
-        outcome(jobs[requeued.id], states.PENDING, None, keep_result=False, countdown=0),
-    ])  # fmt: skip
+    store.complete(
+        [
+            outcome(jobs[ignored.id], states.IGNORED, None, keep_result=False),
+            outcome(jobs[requeued.id], states.PENDING, None, keep_result=False, countdown=0),
+        ]
+    )
     assert row(ignored.id).state == states.IGNORED and row(ignored.id).finished_at is not None
     r = row(requeued.id)
     assert (r.state, r.finished_at, r.retries) == (states.PENDING, None, 0)
@@ -411,7 +431,11 @@ def test_release_puts_started_jobs_back():
     assert sorted(ids(again)) == sorted(ids(jobs[:2]))
     assert {j.attempt for j in again} == {2}
     assert history(jobs[0].id)[-4:] == [
-        states.STARTED, states.PENDING, states.RESERVED, states.STARTED]  # fmt: skip
+        states.STARTED,
+        states.PENDING,
+        states.RESERVED,
+        states.STARTED,
+    ]
     assert len(results) == 3
 
 
@@ -500,9 +524,12 @@ def test_rescue_requeues_reserved_jobs_whatever_acks_late_says():
     for job_id in (late.id, plain.id):
         r = row(job_id)
         assert (r.state, r.finished_at, r.lease_expires_at, r.result) == (
-            states.PENDING, None, None, None)  # fmt: skip
-    assert sorted((j.id, j.attempt) for j in claim()) == sorted(
-        [(late.id, 2), (plain.id, 2)])  # fmt: skip
+            states.PENDING,
+            None,
+            None,
+            None,
+        )
+    assert sorted((j.id, j.attempt) for j in claim()) == sorted([(late.id, 2), (plain.id, 2)])
 
 
 def test_rescue_runs_the_continuations_of_failed_jobs():

@@ -43,8 +43,13 @@ def named():
 
 @shared_task(bind=True)
 def bound(self, x):
-    return {"self_is_task": self is bound, "x": x, "id": self.request.id,
-            "eager": self.request.is_eager, "args": self.request.args}  # fmt: skip
+    return {
+        "self_is_task": self is bound,
+        "x": x,
+        "id": self.request.id,
+        "eager": self.request.is_eager,
+        "args": self.request.args,
+    }
 
 
 def test_default_name_is_module_and_function():
@@ -58,7 +63,11 @@ def test_default_name_is_module_and_function():
 def test_decorator_options_become_attributes():
     assert tasks["custom.name"] is named
     assert (named.queue, named.priority, named.max_retries, named.default_retry_delay) == (
-        "q", 3, 7, 1)  # fmt: skip
+        "q",
+        3,
+        7,
+        1,
+    )
     assert isinstance(named, Task)
 
 
@@ -92,8 +101,13 @@ def test_calling_inline_writes_no_job():
 def test_bound_task_sees_its_request():
     result = bound.apply((5,), task_id="6a8f6c1e-0000-4000-8000-000000000001")
     value = result.get()
-    assert value == {"self_is_task": True, "x": 5, "id": "6a8f6c1e-0000-4000-8000-000000000001",
-                     "eager": True, "args": [5]}  # fmt: skip
+    assert value == {
+        "self_is_task": True,
+        "x": 5,
+        "id": "6a8f6c1e-0000-4000-8000-000000000001",
+        "eager": True,
+        "args": [5],
+    }
 
 
 def test_request_of_a_direct_call():
@@ -275,8 +289,14 @@ def test_hooks_on_failure(calls):
 def test_hooks_on_retry(calls):
     assert hooked.apply((1,), {"retry": True}, task_id=TID).get() == 2
     names = [c[0] for c in calls]
-    assert names == ["before_start", "on_retry", "after_return",
-                     "before_start", "on_success", "after_return"]  # fmt: skip
+    assert names == [
+        "before_start",
+        "on_retry",
+        "after_return",
+        "before_start",
+        "on_success",
+        "after_return",
+    ]
     _, exc, task_id, args, kwargs, einfo = calls[1]
     assert isinstance(exc, KeyError) and task_id == TID and args == [1]
     assert einfo.exception is exc
@@ -421,8 +441,13 @@ def test_the_request_in_the_worker_path():
     result = whoami.apply_async(queue="default", priority=2)
     [job] = claim()
     store.complete([execute(job, hostname="host-1")])
-    assert result.get() == {"id": result.id, "retries": 0, "hostname": "host-1",
-                            "queue": "default", "parent_id": None}  # fmt: skip
+    assert result.get() == {
+        "id": result.id,
+        "retries": 0,
+        "hostname": "host-1",
+        "queue": "default",
+        "parent_id": None,
+    }
 
 
 @pytest.mark.django_db

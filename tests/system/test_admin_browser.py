@@ -103,8 +103,9 @@ def test_pause_a_queue_and_its_jobs_wait_resume_it_and_they_run(page, start_work
     wait_for(lambda: state_of(later.id) == states.SUCCESS, timeout=15)
     assert state_of(held.id) == states.PENDING
     page.reload()
-    assert re.search(r"reports\s+paused\s+1", page.locator("tr:has(input[value='reports'])")
-                     .inner_text())  # fmt: skip
+    assert re.search(
+        r"reports\s+paused\s+1", page.locator("tr:has(input[value='reports'])").inner_text()
+    )
     page.check("input[name=_selected_action][value='reports']")
     page.select_option("select[name=action]", "resume")
     page.click("button[name=index]")
@@ -135,22 +136,33 @@ def test_a_user_without_permissions_gets_403_on_every_djq_page_and_action(
     r = add.apply_async((1, 1), countdown=3600)
     page = admin_browser.login("nobody", PASSWORD)
     assert "Dashboard" not in page.locator("#content-main").inner_text()  # nothing of djq
-    pages = [reverse("admin:djq_dashboard_changelist"), reverse("admin:djq_job_changelist"),
-             reverse("admin:djq_job_change", args=[r.id]), reverse("admin:djq_queue_changelist"),
-             reverse("admin:djq_worker_changelist"), reverse("admin:djq_periodictask_changelist"),
-             reverse("djq:metrics")]  # fmt: skip
+    pages = [
+        reverse("admin:djq_dashboard_changelist"),
+        reverse("admin:djq_job_changelist"),
+        reverse("admin:djq_job_change", args=[r.id]),
+        reverse("admin:djq_queue_changelist"),
+        reverse("admin:djq_worker_changelist"),
+        reverse("admin:djq_periodictask_changelist"),
+        reverse("djq:metrics"),
+    ]
     for url in pages:
         response = page.goto(admin_browser.url + url)
         assert response.status == 403, url
     # an action posted by hand (with a valid CSRF token from a page this user may see)
     page.goto(admin_browser.url + reverse("admin:password_change"))
     token = page.locator("input[name=csrfmiddlewaretoken]").first.get_attribute("value")
-    for url, data in ((reverse("admin:djq_job_action", args=[r.id, "revoke"]), {}),
-                      (reverse("admin:djq_job_changelist"),
-                       {"action": "revoke", "_selected_action": r.id, "index": "0"})):  # fmt: skip
-        response = page.request.post(admin_browser.url + url,
-                                     form={"csrfmiddlewaretoken": token, **data},
-                                     headers={"Referer": admin_browser.url + url})  # fmt: skip
+    for url, data in (
+        (reverse("admin:djq_job_action", args=[r.id, "revoke"]), {}),
+        (
+            reverse("admin:djq_job_changelist"),
+            {"action": "revoke", "_selected_action": r.id, "index": "0"},
+        ),
+    ):
+        response = page.request.post(
+            admin_browser.url + url,
+            form={"csrfmiddlewaretoken": token, **data},
+            headers={"Referer": admin_browser.url + url},
+        )
         assert response.status == 403, url
     assert state_of(r.id) == states.PENDING
 
@@ -163,8 +175,14 @@ def test_screenshots_of_the_dashboard_and_a_job_page(admin_browser, admin_user, 
     fail.delay("the payment provider said no")
     body = chord([add.s(i, i) for i in range(4)], xsum.s())()
     body.get(timeout=30)
-    wait_for(lambda: not Job.objects.filter(name=demo_work.name).exclude(
-        state__in=states.READY_STATES).exists(), timeout=60)  # fmt: skip
+    wait_for(
+        lambda: (
+            not Job.objects.filter(name=demo_work.name)
+            .exclude(state__in=states.READY_STATES)
+            .exists()
+        ),
+        timeout=60,
+    )
     sleep.delay(30)
     sleep.delay(20)
     wait_for(lambda: Job.objects.filter(state=states.STARTED).count() == 2, timeout=15)

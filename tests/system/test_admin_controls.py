@@ -32,14 +32,16 @@ def test_task_limits_page_sets_rate_and_concurrency_and_refuses_bad_values(root)
     url = reverse("admin:djq_job_limits")
     page = root.get(url).content.decode()
     assert ADD in page and limited.name in page and "10/s" in page  # limited's own rate
-    done = root.post(url, {"task": ADD, "rate_limit": "5/m", "concurrency_limit": "3"},
-                     follow=True)  # fmt: skip
+    done = root.post(url, {"task": ADD, "rate_limit": "5/m", "concurrency_limit": "3"}, follow=True)
     assert "rate limit 5/m" in messages_of(done)
     row = TaskLimit.objects.get(name=ADD)
     assert (row.rate_limit, row.concurrency_limit) == ("5/m", 3)
     assert LogEntry.objects.filter(object_id=ADD).exists()
-    for data, text in (({"rate_limit": "fast"}, "fast"), ({"concurrency_limit": "0"}, "'0'"),
-                       ({"time_limit": "-3"}, "'-3'")):  # fmt: skip
+    for data, text in (
+        ({"rate_limit": "fast"}, "fast"),
+        ({"concurrency_limit": "0"}, "'0'"),
+        ({"time_limit": "-3"}, "'-3'"),
+    ):
         bad = root.post(url, {"task": ADD, **data}, follow=True)
         assert ADD in messages_of(bad) and text in messages_of(bad), data
     assert TaskLimit.objects.get(name=ADD).rate_limit == "5/m"  # unchanged by the bad posts
@@ -60,15 +62,20 @@ def test_a_queue_page_lists_its_jobs_pauses_resumes_and_limits(root):
     assert 'id="djq-resume"' in root.get(page_url).content.decode()
     root.post(reverse("admin:djq_queue_action", args=["emails", "resume"]))
     assert not Queue.objects.get(name="emails").paused
-    root.post(reverse("admin:djq_queue_action", args=["emails", "limit"]),
-              {"concurrency_limit": "2"})  # fmt: skip
+    root.post(
+        reverse("admin:djq_queue_action", args=["emails", "limit"]), {"concurrency_limit": "2"}
+    )
     assert Queue.objects.get(name="emails").concurrency_limit == 2
-    bad = root.post(reverse("admin:djq_queue_action", args=["emails", "limit"]),
-                    {"concurrency_limit": "many"}, follow=True)  # fmt: skip
+    bad = root.post(
+        reverse("admin:djq_queue_action", args=["emails", "limit"]),
+        {"concurrency_limit": "many"},
+        follow=True,
+    )
     assert "emails" in messages_of(bad) and "'many'" in messages_of(bad)
     assert Queue.objects.get(name="emails").concurrency_limit == 2
-    root.post(reverse("admin:djq_queue_action", args=["emails", "limit"]),
-              {"concurrency_limit": ""})  # fmt: skip
+    root.post(
+        reverse("admin:djq_queue_action", args=["emails", "limit"]), {"concurrency_limit": ""}
+    )
     assert Queue.objects.get(name="emails").concurrency_limit is None
     assert LogEntry.objects.filter(object_id="emails").count() == 4
 

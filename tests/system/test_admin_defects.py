@@ -44,8 +44,9 @@ def test_a_job_revoked_in_a_custom_state_shows_revoked(admin_client, start_worke
     assert "djq-state-REVOKED" in summary
     assert "PROGRESS</span>" not in summary and "(running; set by update_state)" not in summary
     listed = admin_client.get(reverse("admin:djq_job_changelist") + "?state=REVOKED")
-    row = re.search(rf"<tr[^>]*>(?:(?!</tr>).)*{r.id}(?:(?!</tr>).)*</tr>", listed.content.decode(),
-                    re.S).group(0)  # fmt: skip
+    row = re.search(
+        rf"<tr[^>]*>(?:(?!</tr>).)*{r.id}(?:(?!</tr>).)*</tr>", listed.content.decode(), re.S
+    ).group(0)
     assert "djq-state-REVOKED" in row and "PROGRESS" not in row
 
 

@@ -28,19 +28,30 @@ def finished_jobs(ok: int, failed: int, minutes_ago: int = 5) -> None:
     back = dt.timedelta(minutes=minutes_ago)
     Job.objects.filter(id__in=ids).update(run_after=F("run_after") - back - dt.timedelta(seconds=2))
     claimed = store.claim("w@test", ["default"], len(ids), 30.0)
-    outcomes = [{"id": j.id, "attempt": j.attempt, "keep_result": True,
-                 "state": states.SUCCESS if j.name == add.name else states.FAILURE,
-                 "result": json.dumps(2 if j.name == add.name else {
-                     "exc_type": "ValueError", "exc_message": ["x"], "exc_module": "builtins"}),
-                 "traceback": None} for j in claimed]  # fmt: skip
+    outcomes = [
+        {
+            "id": j.id,
+            "attempt": j.attempt,
+            "keep_result": True,
+            "state": states.SUCCESS if j.name == add.name else states.FAILURE,
+            "result": json.dumps(
+                2
+                if j.name == add.name
+                else {"exc_type": "ValueError", "exc_message": ["x"], "exc_module": "builtins"}
+            ),
+            "traceback": None,
+        }
+        for j in claimed
+    ]
     store.complete(outcomes)
-    Job.objects.filter(id__in=ids).update(started_at=F("started_at") - back,
-                                          finished_at=F("finished_at") - back)  # fmt: skip
+    Job.objects.filter(id__in=ids).update(
+        started_at=F("started_at") - back, finished_at=F("finished_at") - back
+    )
 
 
-def test_the_elected_worker_rolls_up_once_and_the_range_switches(admin_browser,
-                                                                  django_user_model,
-                                                                  start_worker):  # fmt: skip
+def test_the_elected_worker_rolls_up_once_and_the_range_switches(
+    admin_browser, django_user_model, start_worker
+):
     finished_jobs(ok=6, failed=2)
     start_worker()  # its first maintenance pass rolls up the last hour
     counted = JobStat.objects.filter(name__gt="")

@@ -35,8 +35,9 @@ def test_search_by_an_argument_finds_its_job(page):
         page.fill("#searchbar", term)
         page.press("#searchbar", "Enter")
         page.wait_for_selector("#result_list")
-        ids = page.eval_on_selector_all("input[name=_selected_action]",
-                                        "cs => cs.map(c => c.value)")  # fmt: skip
+        ids = page.eval_on_selector_all(
+            "input[name=_selected_action]", "cs => cs.map(c => c.value)"
+        )
         assert ids == [wanted.id], term
         assert "4242" in page.locator("#result_list").inner_text()
     ARTIFACTS.mkdir(exist_ok=True)

@@ -72,17 +72,27 @@ def busy_system(start_worker):
     running = sleep.delay(30)
     wait_for(lambda: Job.objects.filter(id=running.id, state=states.STARTED).exists(), timeout=20)
     wait_for(lambda: Job.objects.filter(state=states.FAILURE).count() == 3, timeout=20)
-    PeriodicTask.objects.create(name="every hour", task=add.name, args=[1, 2],
-                                interval_every=1, interval_period="hours")  # fmt: skip
-    PeriodicTask.objects.create(name="nightly report", task=add.name, args=[1, 2],
-                                crontab="0 3 * * *",
-                                last_run_at=store.db_now() - dt.timedelta(hours=5),
-                                total_run_count=12)  # fmt: skip
+    PeriodicTask.objects.create(
+        name="every hour", task=add.name, args=[1, 2], interval_every=1, interval_period="hours"
+    )
+    PeriodicTask.objects.create(
+        name="nightly report",
+        task=add.name,
+        args=[1, 2],
+        crontab="0 3 * * *",
+        last_run_at=store.db_now() - dt.timedelta(hours=5),
+        total_run_count=12,
+    )
     control.pause_queue("reports")
 
 
-PAGES = ("djq_dashboard_changelist", "djq_job_changelist", "djq_queue_changelist",
-         "djq_worker_changelist", "djq_periodictask_changelist")  # fmt: skip
+PAGES = (
+    "djq_dashboard_changelist",
+    "djq_job_changelist",
+    "djq_queue_changelist",
+    "djq_worker_changelist",
+    "djq_periodictask_changelist",
+)
 
 
 def test_no_column_is_hidden_at_1366_px(admin_browser, admin_user, start_worker):
@@ -93,8 +103,7 @@ def test_no_column_is_hidden_at_1366_px(admin_browser, admin_user, start_worker)
         page.set_viewport_size({"width": 1366, "height": 900})
         for name in PAGES:
             page.goto(admin_browser.url + reverse(f"admin:{name}"))
-            page.screenshot(path=str(ARTIFACTS / f"admin-1366-{name}-{scheme}.png"),
-                            full_page=True)  # fmt: skip
+            page.screenshot(path=str(ARTIFACTS / f"admin-1366-{name}-{scheme}.png"), full_page=True)
             assert page.evaluate(HIDDEN_COLUMNS) == [], name
             action = page.locator("select[name=action]")
             if action.count() and page.locator("#changelist-filter").count():

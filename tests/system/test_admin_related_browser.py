@@ -17,8 +17,9 @@ ARTIFACTS = REPO_ROOT / "artifacts"
 PASSWORD = "pw-for-tests"
 
 
-def test_the_object_page_lists_its_jobs_with_retry_and_revoke(admin_browser, django_user_model,
-                                                              start_worker):  # fmt: skip
+def test_the_object_page_lists_its_jobs_with_retry_and_revoke(
+    admin_browser, django_user_model, start_worker
+):
     root = django_user_model.objects.create_superuser("admin", "admin@example.com", PASSWORD)
     alice = django_user_model.objects.create_user("alice")
     waiting = echo.apply_async(("hello",), related=alice, countdown=3600)
@@ -27,8 +28,10 @@ def test_the_object_page_lists_its_jobs_with_retry_and_revoke(admin_browser, dja
     start_worker("-c", "1")
     failed = fail.apply_async(("for alice",), related=[alice, root])
     wait_for(lambda: Job.objects.get(id=failed.id).state == states.FAILURE, timeout=30)
-    not_hers = [echo.apply_async((alice.pk,), countdown=3600),  # a bare pk: not matched here
-                echo.apply_async(related=root, countdown=3600)]  # fmt: skip
+    not_hers = [
+        echo.apply_async((alice.pk,), countdown=3600),  # a bare pk: not matched here
+        echo.apply_async(related=root, countdown=3600),
+    ]
 
     page = admin_browser.login("admin", PASSWORD)
     page.set_viewport_size({"width": 1366, "height": 900})

@@ -18,8 +18,9 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 @pytest.fixture(scope="module")
 def chromium_path() -> str:
-    found = subprocess.run([str(REPO_ROOT / "scripts" / "ensure-chromium")],
-                           capture_output=True, text=True)  # fmt: skip
+    found = subprocess.run(
+        [str(REPO_ROOT / "scripts" / "ensure-chromium")], capture_output=True, text=True
+    )
     if found.returncode != 0:
         pytest.fail(f"no Chromium for the browser test: {found.stderr.strip()}")
     return found.stdout.strip()
@@ -69,8 +70,9 @@ def test_admin_schedule_form_errors_and_a_new_schedule_fires_without_restarting_
     page.wait_for_selector(".messagelist .success")
     assert PeriodicTask.objects.filter(name="browser-made").exists()
     ticks = PeriodicTick.objects.filter(periodic_task__name="browser-made")
-    wait_for(lambda: ticks.count() >= 2, timeout=10,
-             message="the running beat to fire the new schedule")  # fmt: skip
+    wait_for(
+        lambda: ticks.count() >= 2, timeout=10, message="the running beat to fire the new schedule"
+    )
     jobs = Job.objects.filter(id__in=ticks.values_list("job_id", flat=True))
     assert {tuple(job.args) for job in jobs} == {(20, 22)}
 

@@ -73,8 +73,11 @@ def test_kill_9_of_the_leader_fails_over_within_seconds_without_doubling(start_b
     victim = next(b for b in beats if b.pid == old)
     victim.kill()
     killed_at = time.monotonic()
-    new = wait_for(lambda: (h := leader()) and int(h.split(":")[1]) != old and h, timeout=12,
-                   message="another beat to take over")  # fmt: skip
+    new = wait_for(
+        lambda: (h := leader()) and int(h.split(":")[1]) != old and h,
+        timeout=12,
+        message="another beat to take over",
+    )
     took = time.monotonic() - killed_at
     assert took < 8, f"fail-over took {took:.1f}s"
     assert int(new.split(":")[1]) in {b.pid for b in beats if b is not victim}
@@ -95,15 +98,20 @@ def test_sigterm_releases_the_lease_and_a_standby_takes_over_at_once(start_beat)
     assert first.wait(timeout=10) == 0
     assert "lease released" in first.log_text()
     released = time.monotonic()
-    wait_for(lambda: leader().split(":")[1:2] == [str(second.pid)], timeout=4,
-             message="the standby to lead")  # fmt: skip
+    wait_for(
+        lambda: leader().split(":")[1:2] == [str(second.pid)],
+        timeout=4,
+        message="the standby to lead",
+    )
     assert time.monotonic() - released < 3
 
 
 def test_settings_sync_is_idempotent_across_restarts_and_respects_admin_edits(start_beat):
     entry = {"hourly-add": {"task": ADD, "schedule": 3600, "args": [1, 2]}}
-    env = {"DJANGO_SETTINGS_MODULE": "tests.beat_settings",
-           "DJQ_TEST_BEAT_SCHEDULE": json.dumps(entry)}  # fmt: skip
+    env = {
+        "DJANGO_SETTINGS_MODULE": "tests.beat_settings",
+        "DJQ_TEST_BEAT_SCHEDULE": json.dumps(entry),
+    }
 
     def run_once(name: str, env_extra: dict) -> str:
         b = start_beat(name=name, env_extra=env_extra)
@@ -132,12 +140,18 @@ def test_settings_sync_is_idempotent_across_restarts_and_respects_admin_edits(st
 def test_worker_with_beat_runs_schedules_and_releases_the_lease(start_worker, tmp_path: Path):
     out = tmp_path / "ticks.txt"
     PeriodicTask.objects.create(
-        name="record", task="testproject.demo.tasks.record", args=[str(out), "tick"],
-        interval_every=1, interval_period="seconds",
-    )  # fmt: skip
+        name="record",
+        task="testproject.demo.tasks.record",
+        args=[str(out), "tick"],
+        interval_every=1,
+        interval_period="seconds",
+    )
     worker = start_worker("--beat", "-c", "2")
-    wait_for(lambda: out.exists() and len(out.read_text().split()) >= 3, timeout=20,
-             message="the worker's beat to enqueue and the worker to run three ticks")  # fmt: skip
+    wait_for(
+        lambda: out.exists() and len(out.read_text().split()) >= 3,
+        timeout=20,
+        message="the worker's beat to enqueue and the worker to run three ticks",
+    )
     assert leader().split(":")[1] == str(worker.pid)
     worker.signal(signal.SIGTERM)
     assert worker.wait(timeout=20) == 0

@@ -30,8 +30,10 @@ WEIRD_ID = "report/2026_20-11 ?#x"  # a slash, an underscore code (admin quoting
 
 def _settings_env(**djq_settings) -> dict[str, str]:
     """env_extra for a manage.py subprocess with these settings (tests/cli_settings.py)."""
-    return {"DJANGO_SETTINGS_MODULE": "tests.cli_settings",
-            "DJQ_TEST_SETTINGS": json.dumps(djq_settings)}  # fmt: skip
+    return {
+        "DJANGO_SETTINGS_MODULE": "tests.cli_settings",
+        "DJQ_TEST_SETTINGS": json.dumps(djq_settings),
+    }
 
 
 def _output(proc) -> str:
@@ -86,8 +88,11 @@ def test_revoke_then_revoke_with_terminate_kills_the_running_job(start_worker):
     wait_for(lambda: Worker.objects.get(name=worker.nodename).last_heartbeat > seen, timeout=20)
     assert AsyncResult(result.id).state == states.STARTED  # a plain revoke lets it run
     result.revoke(terminate=True)
-    wait_for(lambda: AsyncResult(result.id).state == states.REVOKED, timeout=15,
-             message="the job to be killed")  # fmt: skip
+    wait_for(
+        lambda: AsyncResult(result.id).state == states.REVOKED,
+        timeout=15,
+        message="the job to be killed",
+    )
     worker.wait_for_log(rf"Terminating {re.escape(result.id)} with SIGTERM", timeout=5)
 
 
@@ -167,8 +172,14 @@ def test_celery_task_options_are_accepted_or_refused_clearly(caplog):
     def f(x):
         return x
 
-    opts = task(name="tests.celery_cli.opts", serializer="json", compression="gzip",
-                throws=(KeyError,), acks_on_failure_or_timeout=True, trail=False)(f)  # fmt: skip
+    opts = task(
+        name="tests.celery_cli.opts",
+        serializer="json",
+        compression="gzip",
+        throws=(KeyError,),
+        acks_on_failure_or_timeout=True,
+        trail=False,
+    )(f)
     assert opts.throws == (KeyError,) and opts.serializer == "json"
     with pytest.raises(TypeError, match=r"tests.celery_cli.pickled.*pickle"):
         task(name="tests.celery_cli.pickled", serializer="pickle")(f)
@@ -201,20 +212,49 @@ def test_throws_fails_the_job_and_logs_it_without_a_traceback(start_worker):
 
 
 # --- 5. Celery's worker and beat flags ----------------------------------------------------------
-WORKER_CELERY_FLAGS = ["--without-gossip", "--without-mingle", "--without-heartbeat", "-O",
-                       "fair", "--statedb", "/tmp/celery-worker.state", "--heartbeat-interval",
-                       "10", "--scheduler", "x.Y", "-s", "/tmp/celerybeat-schedule"]  # fmt: skip
+WORKER_CELERY_FLAGS = [
+    "--without-gossip",
+    "--without-mingle",
+    "--without-heartbeat",
+    "-O",
+    "fair",
+    "--statedb",
+    "/tmp/celery-worker.state",
+    "--heartbeat-interval",
+    "10",
+    "--scheduler",
+    "x.Y",
+    "-s",
+    "/tmp/celerybeat-schedule",
+]
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_celery_worker_command_line_starts_with_one_warning_per_flag():
     add.delay(1, 2)
-    proc = run_manage("djq_worker", "--burst", "-c", "1", "--maxtasksperchild", "5",
-                      "--maxmemperchild", "200000", *WORKER_CELERY_FLAGS, check=False)  # fmt: skip
+    proc = run_manage(
+        "djq_worker",
+        "--burst",
+        "-c",
+        "1",
+        "--maxtasksperchild",
+        "5",
+        "--maxmemperchild",
+        "200000",
+        *WORKER_CELERY_FLAGS,
+        check=False,
+    )
     assert proc.returncode == 0, _output(proc)
-    for flag in ("--without-gossip", "--without-mingle", "--without-heartbeat",
-                 "-O/--optimization", "-S/--statedb", "--heartbeat-interval", "--scheduler",
-                 "-s/--schedule-filename"):  # fmt: skip
+    for flag in (
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "-O/--optimization",
+        "-S/--statedb",
+        "--heartbeat-interval",
+        "--scheduler",
+        "-s/--schedule-filename",
+    ):
         lines = [ln for ln in proc.stderr.splitlines() if f"djq_worker: {flag} is not needed" in ln]
         assert len(lines) == 1, (flag, proc.stderr)
     assert Job.objects.get().state == states.SUCCESS
@@ -233,9 +273,17 @@ def test_eventlet_and_gevent_pools_become_the_threads_pool(pool):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_celery_beat_command_line_starts(start_process, tmp_path):
-    argv = [sys.executable, str(MANAGE_PY), "djq_beat", "-l", "info", "-s",
-            str(tmp_path / "celerybeat-schedule"), "-S",
-            "django_celery_beat.schedulers:DatabaseScheduler"]  # fmt: skip
+    argv = [
+        sys.executable,
+        str(MANAGE_PY),
+        "djq_beat",
+        "-l",
+        "info",
+        "-s",
+        str(tmp_path / "celerybeat-schedule"),
+        "-S",
+        "django_celery_beat.schedulers:DatabaseScheduler",
+    ]
     beat = start_process(argv, name="beat", env=worker_env(), ready_pattern=r"beat \S+: ready")
     log = beat.log_text()
     assert "djq_beat: -s/--schedule is not needed" in log
@@ -308,10 +356,15 @@ def test_djq_check_celery_answers_every_setting_of_a_module(tmp_path):
     assert "DJQ_TASK_SOFT_TIME_LIMIT = 50" in proc.stdout
     assert "'tasks.add': {'rate_limit': '10/s'}" in proc.stdout
     assert "'tasks.mul': {'ignore_result': True}" in proc.stdout
-    for name in ("CELERYD_AUTOSCALER", "CELERYD_STATE_DB", "CELERYBEAT_SCHEDULE_FILENAME",
-                 "CELERY_MESSAGE_COMPRESSION"):  # fmt: skip
-        assert re.search(rf"^{name}  \((not needed|not supported|setting|cli)\)$", proc.stdout,
-                         re.M), name  # fmt: skip
+    for name in (
+        "CELERYD_AUTOSCALER",
+        "CELERYD_STATE_DB",
+        "CELERYBEAT_SCHEDULE_FILENAME",
+        "CELERY_MESSAGE_COMPRESSION",
+    ):
+        assert re.search(
+            rf"^{name}  \((not needed|not supported|setting|cli)\)$", proc.stdout, re.M
+        ), name
 
 
 #: Celery's setting names, old (upper-case) and new: each must get an answer from djq
@@ -390,8 +443,9 @@ def test_every_celery_setting_name_gets_an_answer(name, tmp_path):
 def test_djq_disable_rate_limits_lets_rate_limited_jobs_run_at_once():
     control.rate_limit(ADD, "1/m")
     results = [add.delay(i, i) for i in range(3)]
-    run_manage("djq_worker", "--burst", "-c", "1",
-               env_extra=_settings_env(DJQ_DISABLE_RATE_LIMITS=True))  # fmt: skip
+    run_manage(
+        "djq_worker", "--burst", "-c", "1", env_extra=_settings_env(DJQ_DISABLE_RATE_LIMITS=True)
+    )
     assert [r.state for r in results] == [states.SUCCESS] * 3
 
 
@@ -429,8 +483,9 @@ def test_inspect_clock_result_and_call_commands(start_worker):
     assert proc.stdout.strip() == "call-1"
     proc = run_manage("djq_result", "call-1", "--timeout", "20")
     assert proc.stdout.strip() == "5"
-    job_id = run_manage("djq_call", "testproject.demo.tasks.fail", "--kwargs",
-                        '{"message": "nope"}').stdout.strip()  # fmt: skip
+    job_id = run_manage(
+        "djq_call", "testproject.demo.tasks.fail", "--kwargs", '{"message": "nope"}'
+    ).stdout.strip()
     proc = run_manage("djq_result", job_id, "--timeout", "20", check=False)
     assert proc.returncode == 1 and "FAILURE: ValueError('nope')" in proc.stderr
     proc = run_manage("djq_result", job_id, "--traceback")
@@ -439,8 +494,9 @@ def test_inspect_clock_result_and_call_commands(start_worker):
 
 @pytest.mark.django_db(transaction=True)
 def test_djq_call_options_reach_the_job():
-    proc = run_manage("djq_call", ADD, "-a", "[1, 2]", "--queue", "later", "--countdown", "600",
-                      "--priority", "7")  # fmt: skip
+    proc = run_manage(
+        "djq_call", ADD, "-a", "[1, 2]", "--queue", "later", "--countdown", "600", "--priority", "7"
+    )
     job = Job.objects.get(id=proc.stdout.strip())
     assert (job.queue, job.priority, job.args) == ("later", 7, [1, 2])
     assert (job.run_after - job.created_at).total_seconds() == pytest.approx(600, abs=5)
@@ -451,16 +507,19 @@ def test_djq_call_options_reach_the_job():
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize(("argv", "message"), [
-    (["--args", "{}"], "--args must be a JSON list"),
-    (["--args", "[1"], "--args must be a JSON list"),
-    (["--kwargs", "[]"], "--kwargs must be a JSON object"),
-    (["--args", "[1]"], "arguments do not fit"),
-    (["--args", "[1, 2]", "--eta", "tomorrow"], "--eta must be an ISO 8601 time"),
-    (["--args", "[1, 2]", "--countdown", "soon"], "--countdown"),
-    (["--args", "[1, 2]", "--countdown", "1", "--eta", "2030-01-01T00:00:00"], "not both"),
-    (["--args", "[1, 2]", "--task-id", "x" * 256], "task_id"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--args", "{}"], "--args must be a JSON list"),
+        (["--args", "[1"], "--args must be a JSON list"),
+        (["--kwargs", "[]"], "--kwargs must be a JSON object"),
+        (["--args", "[1]"], "arguments do not fit"),
+        (["--args", "[1, 2]", "--eta", "tomorrow"], "--eta must be an ISO 8601 time"),
+        (["--args", "[1, 2]", "--countdown", "soon"], "--countdown"),
+        (["--args", "[1, 2]", "--countdown", "1", "--eta", "2030-01-01T00:00:00"], "not both"),
+        (["--args", "[1, 2]", "--task-id", "x" * 256], "task_id"),
+    ],
+)
 def test_djq_call_refuses_bad_values_clearly(argv, message):
     proc = run_manage("djq_call", ADD, *argv, check=False)
     assert proc.returncode != 0
@@ -493,8 +552,12 @@ def test_each_annotation_key_has_an_effect():
     from djq.calling.registry import tasks
     from djq.limits import effective_limits
 
-    given = {"time_limit": 9.0, "soft_time_limit": 8.0, "ignore_result": True,
-             "track_started": False}  # fmt: skip
+    given = {
+        "time_limit": 9.0,
+        "soft_time_limit": 8.0,
+        "ignore_result": True,
+        "track_started": False,
+    }
     with override_settings(DJQ_TASK_ANNOTATIONS={ADD: given}):
         assert resolve_options(add, {}) == given
     limits = effective_limits(tasks, {ADD: {"rate_limit": "2/s", "concurrency_limit": 3}}, [])

@@ -48,8 +48,13 @@ DEBUG = True                         # not Celery's
 """,
     )
     found = {f.name: f for f in cc.check_settings(str(path))}
-    assert list(found) == ["CELERY_TASK_ALWAYS_EAGER", "CELERYD_CONCURRENCY", "BROKER_URL",
-                           "task_default_queue", "CELERY_SOMETHING_ELSE"]  # fmt: skip
+    assert list(found) == [
+        "CELERY_TASK_ALWAYS_EAGER",
+        "CELERYD_CONCURRENCY",
+        "BROKER_URL",
+        "task_default_queue",
+        "CELERY_SOMETHING_ELSE",
+    ]
     assert found["CELERY_TASK_ALWAYS_EAGER"].suggestion == "DJQ_TASK_ALWAYS_EAGER = True"
     assert found["CELERYD_CONCURRENCY"].suggestion == "DJQ_WORKER_CONCURRENCY = 4"
     assert found["BROKER_URL"].status == cc.NOT_NEEDED
@@ -128,8 +133,11 @@ def test_settings_conversion_is_djq_check_celery_s_output():
     for node in ast.parse(before).body:
         if isinstance(node, ast.Assign) and node.targets[0].id.startswith("CELERY_"):
             celery_lines.update(range(node.lineno, node.end_lineno + 1))
-    kept = [line for n, line in enumerate(before.splitlines(), 1)
-            if n not in celery_lines and "celery" not in line]  # fmt: skip
+    kept = [
+        line
+        for n, line in enumerate(before.splitlines(), 1)
+        if n not in celery_lines and "celery" not in line
+    ]
     expected = kept + suggested + ["from djq import crontab", '    "djq",']
     after = (AFTER / "proj" / "settings.py").read_text().splitlines()
     assert sorted(filter(None, after)) == sorted(filter(None, expected))

@@ -23,9 +23,13 @@ LINE = re.compile(r"^(\w+): (PASS|FAIL)\b", re.M)
 @pytest.mark.timeout(600)
 def test_the_short_campaign_passes():
     done = subprocess.run(
-        [sys.executable, "-m", "chaos", "--short"], cwd=REPO_ROOT, capture_output=True,
-        text=True, timeout=580, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+        [sys.executable, "-m", "chaos", "--short"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=580,
+        stdin=subprocess.DEVNULL,
+    )
     report = f"--- stdout ---\n{done.stdout}\n--- stderr ---\n{done.stderr[-4000:]}"
     verdicts = dict(LINE.findall(done.stdout))
     assert list(verdicts) == list(NAMES), report
@@ -35,9 +39,13 @@ def test_the_short_campaign_passes():
 
 def test_a_bad_option_is_refused_before_anything_is_created():
     done = subprocess.run(
-        [sys.executable, "-m", "chaos", "--lease", "0", "--only", "nope"], cwd=REPO_ROOT,
-        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+        [sys.executable, "-m", "chaos", "--lease", "0", "--only", "nope"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert done.returncode == 2
     assert "--only: unknown scenario(s) nope" in done.stderr
     assert "pg-throwaway" not in done.stderr  # no cluster was started
@@ -49,9 +57,17 @@ def test_the_documented_commands_are_the_ones_run():
     text = (REPO_ROOT / "docs" / "chaos.md").read_text()
     block = re.search(r"```console\n(.*?)```", text, re.S).group(1)
     commands = [line[2:].split("  #")[0].strip() for line in block.splitlines()]
-    assert commands == ["make chaos", ".venv/bin/python -m chaos --short",
-                        'make chaos CHAOS_ARGS="--only pg_crash --lease 30"']  # fmt: skip
+    assert commands == [
+        "make chaos",
+        ".venv/bin/python -m chaos --short",
+        'make chaos CHAOS_ARGS="--only pg_crash --lease 30"',
+    ]
     for args in ("", "--only pg_crash --lease 30"):
-        dry = subprocess.run(["make", "-n", "chaos", f"CHAOS_ARGS={args}"], cwd=REPO_ROOT,
-                             capture_output=True, text=True, timeout=60)  # fmt: skip
+        dry = subprocess.run(
+            ["make", "-n", "chaos", f"CHAOS_ARGS={args}"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert f"-m chaos {args}".strip() in dry.stdout.splitlines()[-1], dry.stdout

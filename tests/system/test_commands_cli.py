@@ -39,32 +39,47 @@ class Call:
 
 COMMANDS: dict[str, list[Call]] = {
     "djq_beat": [Call(("-l", "info", "--max-interval", "0.2"), r"beat \S+: ready", service=True)],
-    "djq_call": [Call((ADD, "--args", "[2, 3]", "--task-id", "cli-call-1"), r"^cli-call-1$"),
-                 Call((ADD, "--args", "[2]"), r"arguments do not fit", rc=1)],
-    "djq_check_celery": [Call(("{tmp}/celeryconfig.py",), r"^CELERY_TASK_ACKS_LATE  \(setting\)"),
-                         Call(("no.such.module",), r"module no\.such\.module not found", rc=1)],
-    "djq_control": [Call(("rate_limit", ADD, "10/m", "-t", "2"), r"^-> {worker}: ", worker=True),
-                    Call(("revoke", "{job}", "x"), r"^x: not revoked", worker=True),
-                    Call(("pool_grow", "1", "-t", "2", "--json"), r'"{worker}"', worker=True),
-                    Call(("purge", "-Q", "nothing-here"), r"^0$"),
-                    Call(("rate_limit", ADD), r"takes 2 argument\(s\), got 1", rc=1)],
-    "djq_events": [Call(("--dump", "--once", "--last", "5"), r"starting capture"),
-                   Call(("--json", "--once"), r"^$"),
-                   Call(("--last", "abc"), r"--last: takes a number of events", rc=2)],
-    "djq_inspect": [Call(("ping", "-t", "5"), r"^-> {worker}: OK pong", worker=True),
-                    Call(("clock", "-t", "5"), r"^-> {worker}: clock \d+", worker=True),
-                    Call(("query_task", "{job}", "-t", "5", "--json"), r'"{worker}"', worker=True),
-                    Call(("stats", "-d", "nobody@nowhere", "-t", "0.3"), r"No workers replied",
-                         rc=1)],
+    "djq_call": [
+        Call((ADD, "--args", "[2, 3]", "--task-id", "cli-call-1"), r"^cli-call-1$"),
+        Call((ADD, "--args", "[2]"), r"arguments do not fit", rc=1),
+    ],
+    "djq_check_celery": [
+        Call(("{tmp}/celeryconfig.py",), r"^CELERY_TASK_ACKS_LATE  \(setting\)"),
+        Call(("no.such.module",), r"module no\.such\.module not found", rc=1),
+    ],
+    "djq_control": [
+        Call(("rate_limit", ADD, "10/m", "-t", "2"), r"^-> {worker}: ", worker=True),
+        Call(("revoke", "{job}", "x"), r"^x: not revoked", worker=True),
+        Call(("pool_grow", "1", "-t", "2", "--json"), r'"{worker}"', worker=True),
+        Call(("purge", "-Q", "nothing-here"), r"^0$"),
+        Call(("rate_limit", ADD), r"takes 2 argument\(s\), got 1", rc=1),
+    ],
+    "djq_events": [
+        Call(("--dump", "--once", "--last", "5"), r"starting capture"),
+        Call(("--json", "--once"), r"^$"),
+        Call(("--last", "abc"), r"--last: takes a number of events", rc=2),
+    ],
+    "djq_inspect": [
+        Call(("ping", "-t", "5"), r"^-> {worker}: OK pong", worker=True),
+        Call(("clock", "-t", "5"), r"^-> {worker}: clock \d+", worker=True),
+        Call(("query_task", "{job}", "-t", "5", "--json"), r'"{worker}"', worker=True),
+        Call(("stats", "-d", "nobody@nowhere", "-t", "0.3"), r"No workers replied", rc=1),
+    ],
     "djq_purge": [Call(("--older-than", "0"), r"^Removed \d+ finished job\(s\) older than 0s\.$")],
-    "djq_result": [Call(("{job}",), r"^5$"),
-                   Call(("{job}", "--json"), r'"state": "SUCCESS"'),
-                   Call(("never-sent",), r"PENDING \(no job has this id", rc=1)],
-    "djq_status": [Call((), r"^-> {worker}: OK \(pid \d+", worker=True),
-                   Call((), r"No workers online", rc=1)],
-    "djq_worker": [Call(("--burst", "-c", "1", "-n", "cli-burst@%h"), r"cli-burst@\S+ ready\."),
-                   Call(("--burst", "-c", "0"), r"-c/--concurrency: takes a positive", rc=2)],
-}  # fmt: skip
+    "djq_result": [
+        Call(("{job}",), r"^5$"),
+        Call(("{job}", "--json"), r'"state": "SUCCESS"'),
+        Call(("never-sent",), r"PENDING \(no job has this id", rc=1),
+    ],
+    "djq_status": [
+        Call((), r"^-> {worker}: OK \(pid \d+", worker=True),
+        Call((), r"No workers online", rc=1),
+    ],
+    "djq_worker": [
+        Call(("--burst", "-c", "1", "-n", "cli-burst@%h"), r"cli-burst@\S+ ready\."),
+        Call(("--burst", "-c", "0"), r"-c/--concurrency: takes a positive", rc=2),
+    ],
+}
 
 
 def _command_files() -> set[str]:
@@ -94,8 +109,11 @@ def test_invocations(command, start_worker, start_process, tmp_path):
     calls = COMMANDS[command]
     live = [c for c in calls if c.worker]
     worker = start_worker("-c", "1", "--poll-interval", "0.1") if live else None
-    fill = {"worker": worker.nodename if worker else "", "job": _finished_job(worker),
-            "tmp": str(tmp_path)}  # fmt: skip
+    fill = {
+        "worker": worker.nodename if worker else "",
+        "job": _finished_job(worker),
+        "tmp": str(tmp_path),
+    }
     (tmp_path / "celeryconfig.py").write_text("CELERY_TASK_ACKS_LATE = True\n")
     for call in live + [c for c in calls if not c.worker]:
         if not call.worker and worker is not None and command == "djq_status":
@@ -124,8 +142,12 @@ def _finished_job(worker) -> str:
 
 
 def _run_service(start_process, command: str, argv: list[str], ready: str) -> None:
-    proc = start_process([sys.executable, str(MANAGE_PY), command, *argv], name=command,
-                         env=worker_env(), ready_pattern=ready)  # fmt: skip
+    proc = start_process(
+        [sys.executable, str(MANAGE_PY), command, *argv],
+        name=command,
+        env=worker_env(),
+        ready_pattern=ready,
+    )
     proc.terminate()
     assert proc.wait(30) == 0, proc.log_tail()
 

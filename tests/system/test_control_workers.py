@@ -89,8 +89,12 @@ def test_concurrency_limit_across_three_workers(start_worker, tmp_path):
     for i in range(3):
         start_worker("-c", "4", name=f"conc{i}")
     results = enqueue_many([demo.exclusive.s(str(path), str(i), 0.2) for i in range(24)])
-    wait_for(lambda: sum(1 for line in lines(path) if " end " in line) == 24, timeout=60,
-             interval=0.1, message="all jobs done")  # fmt: skip
+    wait_for(
+        lambda: sum(1 for line in lines(path) if " end " in line) == 24,
+        timeout=60,
+        interval=0.1,
+        message="all jobs done",
+    )
     events = []
     for line in lines(path):
         _, kind, stamp = line.split()
@@ -109,8 +113,7 @@ def test_add_and_cancel_consumer_without_restart(start_worker, tmp_path):
     other = demo.add.apply_async((1, 1), queue="other")
     control.add_consumer("other", destination=[worker.nodename], reply=True, timeout=2)
     assert other.get(timeout=30) == 2
-    replies = control.cancel_consumer("other", destination=[worker.nodename], reply=True,
-                                      timeout=2)  # fmt: skip
+    replies = control.cancel_consumer("other", destination=[worker.nodename], reply=True, timeout=2)
     assert replies == [{worker.nodename: {"ok": "no longer consuming from other"}}]
     later = demo.add.apply_async((2, 2), queue="other")
     assert demo.add.delay(3, 3).get(timeout=30) == 6  # the worker is alive and polling

@@ -47,14 +47,25 @@ def authenticates(env: dict, password: str) -> bool:
         "from django.contrib.auth import authenticate; "
         f"print(authenticate(username='admin', password={password!r}) is not None)"
     )
-    out = subprocess.run([sys.executable, str(MANAGE_PY), "shell", "-c", code], env=env,
-                         cwd=REPO_ROOT, capture_output=True, text=True, check=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, str(MANAGE_PY), "shell", "-c", code],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return out.stdout.strip().splitlines()[-1:] == ["True"]
 
 
 def start_demo(start_process, env, name: str):
-    return start_process([sys.executable, str(REPO_ROOT / "scripts" / "run_demo.py")], name=name,
-                         env=env, ready_pattern=PASSWORD_RE.pattern, ready_timeout=60)  # fmt: skip
+    return start_process(
+        [sys.executable, str(REPO_ROOT / "scripts" / "run_demo.py")],
+        name=name,
+        env=env,
+        ready_pattern=PASSWORD_RE.pattern,
+        ready_timeout=60,
+    )
 
 
 @pytest.mark.timeout(600)
@@ -63,8 +74,13 @@ def test_the_demo_shows_everything_and_keeps_its_login(start_process, tmp_path):
 
     db = tmp_path / "demo.sqlite3"
     env = demo_env(db)
-    subprocess.run([sys.executable, str(MANAGE_PY), "migrate", "--noinput"], env=env,
-                   cwd=REPO_ROOT, check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, str(MANAGE_PY), "migrate", "--noinput"],
+        env=env,
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+    )
     demo = start_demo(start_process, env, "demo")
     # the login again, after the first worker's banner (its task list)
     demo.wait_for_log(r"(?s)\[tasks\].*?\n\[worker\] \n.*password: ", timeout=90)
@@ -100,10 +116,18 @@ def test_the_demo_shows_everything_and_keeps_its_login(start_process, tmp_path):
         }
         return all(found.values())
 
-    wait_for(everything, timeout=180, interval=1.0, message="a chord, a group, a long job, a "
-             "reports job run by the reports worker and two schedules")  # fmt: skip
-    wait_for(lambda: rows(db, "SELECT count(*) FROM djq_job WHERE state = 'FAILURE'")[0][0] >= 3,
-             timeout=120, interval=1.0)  # fmt: skip
+    wait_for(
+        everything,
+        timeout=180,
+        interval=1.0,
+        message="a chord, a group, a long job, a "
+        "reports job run by the reports worker and two schedules",
+    )
+    wait_for(
+        lambda: rows(db, "SELECT count(*) FROM djq_job WHERE state = 'FAILURE'")[0][0] >= 3,
+        timeout=120,
+        interval=1.0,
+    )
     text = demo.log_text()
     assert "Traceback (most recent call last)" not in text
     jobs = rows(db, "SELECT count(*) FROM djq_job")[0][0]

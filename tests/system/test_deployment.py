@@ -45,14 +45,22 @@ def commands(doc: str) -> list[str]:
             if line and not line.startswith("#"):
                 found.append(line)
     for body in blocks(doc, "ini"):
-        found += ["python " + m.group(1)
-                  for m in re.finditer(r"^ExecStart=\S+/python (.*)$", body, re.M)]  # fmt: skip
+        found += [
+            "python " + m.group(1) for m in re.finditer(r"^ExecStart=\S+/python (.*)$", body, re.M)
+        ]
     return found
 
 
 def _run(argv: list[str], env: dict, cwd: Path = REPO_ROOT, timeout: float = 120):
-    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.run(
+        argv,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
     assert proc.returncode == 0, f"{argv}: exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     return proc
 
@@ -65,9 +73,14 @@ def _argv(command: str, manage: Path = MANAGE_PY) -> list[str]:
 
 def _start_and_stop(argv: list[str], env: dict, ready: str, cwd: Path = REPO_ROOT) -> str:
     proc = subprocess.Popen(
-        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        argv,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
-    )  # fmt: skip
+    )
     out: list[str] = []
     try:
         deadline = time.monotonic() + 60
@@ -145,8 +158,10 @@ def test_deployment_worker_and_beat_commands(tmp_path):
 
 @pytest.mark.django_db(transaction=True)
 def test_deployment_detach_command(tmp_path):
-    command = ("python manage.py djq_worker --detach -n w1@%h --pidfile /run/djq/%n.pid "
-               "--logfile /var/log/djq/%n%I.log")  # fmt: skip
+    command = (
+        "python manage.py djq_worker --detach -n w1@%h --pidfile /run/djq/%n.pid "
+        "--logfile /var/log/djq/%n%I.log"
+    )
     run_dir, log_dir = tmp_path / "run", tmp_path / "log"
     run_dir.mkdir(), log_dir.mkdir()
     command = command.replace("/run/djq", str(run_dir)).replace("/var/log/djq", str(log_dir))
@@ -174,12 +189,16 @@ def test_systemd_units_verify(tmp_path):
     for body in units:
         name = re.search(r"^# /etc/systemd/system/(\S+)$", body, re.M).group(1)
         name = name.replace("@.service", "@w1.service")
-        text = (body.replace("/srv/app/venv/bin/python", sys.executable)
-                .replace("/srv/app", str(REPO_ROOT)).replace("User=app", "User=root")
-                .replace("Group=app", "Group=root"))  # fmt: skip
+        text = (
+            body.replace("/srv/app/venv/bin/python", sys.executable)
+            .replace("/srv/app", str(REPO_ROOT))
+            .replace("User=app", "User=root")
+            .replace("Group=app", "Group=root")
+        )
         (tmp_path / name).write_text(text)
-        proc = subprocess.run([tool, "verify", str(tmp_path / name)], capture_output=True,
-                              text=True, timeout=60)  # fmt: skip
+        proc = subprocess.run(
+            [tool, "verify", str(tmp_path / name)], capture_output=True, text=True, timeout=60
+        )
         problems = [line for line in proc.stderr.splitlines() if str(tmp_path) in line]
         assert not problems, problems
         for key in ("KillMode=mixed", "KillSignal=SIGTERM", "TimeoutStopSec="):
@@ -210,26 +229,35 @@ def test_deployment_sql_and_pg_dump(tmp_path):
 def test_dedicated_queue_database(tmp_path):
     """DJQ_DATABASE = "queue" + DjqRouter: the two migrate commands put djq's tables in the
     queue database only; jobs, the worker and results all use it."""
-    env = worker_env({
-        "DJANGO_SETTINGS_MODULE": "tests.queue_db_settings",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'app.sqlite3'}",
-        "QUEUE_DATABASE_URL": f"sqlite:///{tmp_path / 'queue.sqlite3'}",
-    })  # fmt: skip
+    env = worker_env(
+        {
+            "DJANGO_SETTINGS_MODULE": "tests.queue_db_settings",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'app.sqlite3'}",
+            "QUEUE_DATABASE_URL": f"sqlite:///{tmp_path / 'queue.sqlite3'}",
+        }
+    )
     _run(_argv("python manage.py migrate"), env)
     _run(_argv("python manage.py migrate --database queue"), env)
     tables = {
-        name: {r[0] for r in _query(tmp_path / f"{name}.sqlite3",
-                                    "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        name: {
+            r[0]
+            for r in _query(
+                tmp_path / f"{name}.sqlite3", "SELECT name FROM sqlite_master WHERE type = 'table'"
+            )
+        }
         for name in ("app", "queue")
-    }  # fmt: skip
+    }
     assert "djq_job" in tables["queue"] and "djq_job" not in tables["app"]
     assert "auth_user" in tables["app"] and "auth_user" not in tables["queue"]
     shell = [sys.executable, str(MANAGE_PY), "shell", "-v", "0", "-c"]
-    job = _run(shell + ["from testproject.demo.tasks import add; print(add.delay(2, 2).id)"],
-               env).stdout.strip()  # fmt: skip
+    job = _run(
+        shell + ["from testproject.demo.tasks import add; print(add.delay(2, 2).id)"], env
+    ).stdout.strip()
     _run(_argv("python manage.py djq_worker -Q default --burst"), env)
-    check = (f"from djq import AsyncResult; from djq.models import Job; "
-             f"print(AsyncResult('{job}').get(timeout=5), Job.objects.count())")  # fmt: skip
+    check = (
+        f"from djq import AsyncResult; from djq.models import Job; "
+        f"print(AsyncResult('{job}').get(timeout=5), Job.objects.count())"
+    )
     assert _run(shell + [check], env).stdout.split() == ["4", "1"]
     rows = _query(tmp_path / "queue.sqlite3", "SELECT state FROM djq_job")
     assert [r[0] for r in rows] == ["SUCCESS"]
@@ -278,12 +306,14 @@ def test_migration_guide_steps_on_the_celery_project(tmp_path):
     (stub / "schedules.py").write_text("def crontab(**fields):\n    return fields\n")
     settings = project / "proj" / "settings.py"
     settings.write_text(settings.read_text().replace('    "shop",', '    "djq",\n    "shop",'))
-    env = worker_env({"PYTHONPATH": str(tmp_path / "stub"),
-                      "DJANGO_SETTINGS_MODULE": "proj.settings"})  # fmt: skip
+    env = worker_env(
+        {"PYTHONPATH": str(tmp_path / "stub"), "DJANGO_SETTINGS_MODULE": "proj.settings"}
+    )
     manage = project / "manage.py"
     _run(_argv("python manage.py migrate", manage), env, cwd=project)
-    out = _run(_argv("python manage.py djq_check_celery proj.settings", manage), env,
-               cwd=project).stdout  # fmt: skip
+    out = _run(
+        _argv("python manage.py djq_check_celery proj.settings", manage), env, cwd=project
+    ).stdout
     guide = (REPO_ROOT / "docs" / "migrating-from-celery.md").read_text()
     shown = re.search(r"On the sample it prints:\n\n```\n(.*?)```", guide, re.S).group(1)
     assert out == shown
@@ -292,8 +322,9 @@ def test_migration_guide_steps_on_the_celery_project(tmp_path):
     env = worker_env({"DJANGO_SETTINGS_MODULE": "proj.settings"})
     command = "python manage.py djq_worker -l info -Q default,email -c 4"
     _run(_argv(command, after / "manage.py") + ["--burst"], env, cwd=after)
-    _start_and_stop(_argv("python manage.py djq_beat -l info", after / "manage.py"), env,
-                    ": ready", cwd=after)  # fmt: skip
+    _start_and_stop(
+        _argv("python manage.py djq_beat -l info", after / "manage.py"), env, ": ready", cwd=after
+    )
 
 
 # --- docs/django-tasks.md -----------------------------------------------------------------------
@@ -303,8 +334,7 @@ def test_django_tasks_worker_command():
     from testproject.djtasks import tasks as djt
 
     result = djt.add.enqueue(20, 22)
-    _run(_argv("python manage.py djq_worker -l info -Q default,emails") + ["--burst"],
-         worker_env())  # fmt: skip
+    _run(_argv("python manage.py djq_worker -l info -Q default,emails") + ["--burst"], worker_env())
     result.refresh()
     assert result.return_value == 42
     assert db_vendor() in ("postgresql", "sqlite")

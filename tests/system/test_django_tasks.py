@@ -240,7 +240,7 @@ def test_job_options_apply_to_every_job(settings):
             "QUEUES": [],
             "OPTIONS": {
                 "JOB_OPTIONS": {"acks_late": True, "time_limit": 30, "headers": {"team": "x"}}
-            },  # fmt: skip
+            },
         }
     }
     assert list(default_task_backend.check()) == []
@@ -279,8 +279,12 @@ except Exception as exc:
     print(type(exc).__name__, exc)
 """
     # a database of its own: the test's (locked by its transaction on SQLite) is not needed
-    env = worker_env({"DJANGO_SETTINGS_MODULE": "tests.tasks_settings",
-                      "DATABASE_URL": f"sqlite:///{tmp_path / 'check.sqlite3'}"})  # fmt: skip
+    env = worker_env(
+        {
+            "DJANGO_SETTINGS_MODULE": "tests.tasks_settings",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'check.sqlite3'}",
+        }
+    )
     proc = run_python(code, env=env)
     assert proc.returncode == 0, proc.stderr
     assert "(djq.E020) TASKS['default'] uses djq.backends.DjqBackend" in proc.stdout

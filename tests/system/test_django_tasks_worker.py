@@ -179,9 +179,14 @@ def test_takes_context(start_worker):
     assert finished(djt.test_context.enqueue(1)).status == SUCCESSFUL
     details = finished(djt.context_details.using(queue_name="other", priority=7).enqueue())
     assert details.return_value == {
-        "id": details.id, "attempt": 1, "status": "RUNNING", "worker_ids": [w.nodename],
-        "args": [], "queue_name": "other", "priority": 7,
-    }  # fmt: skip
+        "id": details.id,
+        "attempt": 1,
+        "status": "RUNNING",
+        "worker_ids": [w.nodename],
+        "args": [],
+        "queue_name": "other",
+        "priority": 7,
+    }
 
 
 def test_signals_are_sent_in_the_worker(start_worker, tmp_path):
@@ -190,8 +195,9 @@ def test_signals_are_sent_in_the_worker(start_worker, tmp_path):
     log = tmp_path / "signals.jsonl"
     os.environ["DJTASKS_SIGNAL_LOG"] = str(log)
     try:
-        start_worker("-c", "1", "--poll-interval", "0.1",
-                     env_extra={"DJTASKS_SIGNAL_LOG": str(log)})  # fmt: skip
+        start_worker(
+            "-c", "1", "--poll-interval", "0.1", env_extra={"DJTASKS_SIGNAL_LOG": str(log)}
+        )
         ok = finished(djt.add.enqueue(1, 1))
         bad = finished(djt.failing_task_value_error.enqueue())
     finally:
@@ -202,13 +208,15 @@ def test_signals_are_sent_in_the_worker(start_worker, tmp_path):
         for rid in (ok.id, bad.id)
     }
     assert by_id[ok.id] == [
-        ("task_enqueued", "READY", []), ("task_started", "RUNNING", []),
+        ("task_enqueued", "READY", []),
+        ("task_started", "RUNNING", []),
         ("task_finished", "SUCCESSFUL", []),
-    ]  # fmt: skip
+    ]
     assert by_id[bad.id] == [
-        ("task_enqueued", "READY", []), ("task_started", "RUNNING", []),
+        ("task_enqueued", "READY", []),
+        ("task_started", "RUNNING", []),
         ("task_finished", "FAILED", ["builtins.ValueError"]),
-    ]  # fmt: skip
+    ]
     assert {e["sender"] for e in events} == {"djq.backends.DjqBackend"}
     enqueued_pids = {e["pid"] for e in events if e["signal"] == "task_enqueued"}
     worker_pids = {e["pid"] for e in events if e["signal"] != "task_enqueued"}

@@ -31,21 +31,27 @@ _BEATS = itertools.count(1)
 #: inline synopses (placeholders) → the concrete command lines that stand for them
 SYNOPSES = {
     "manage.py djq_inspect ping|clock|active|… [ids] [-d w1@host,w2@host] [-t 2] [--json]": [
-        "manage.py djq_inspect clock -t 2 --json", "manage.py djq_inspect reserved -d {worker}",
-        "manage.py djq_inspect query_task report-2026-11 -t 2"],
+        "manage.py djq_inspect clock -t 2 --json",
+        "manage.py djq_inspect reserved -d {worker}",
+        "manage.py djq_inspect query_task report-2026-11 -t 2",
+    ],
     "manage.py djq_control revoke ID… [--terminate] [--signal SIGKILL]": [
-        "manage.py djq_control revoke report-2026-11 never-sent --terminate --signal SIGKILL"],
+        "manage.py djq_control revoke report-2026-11 never-sent --terminate --signal SIGKILL"
+    ],
     "manage.py djq_inspect <method>": ["manage.py djq_inspect stats -t 2"],
-    "manage.py djq_control <command>": ["manage.py djq_control time_limit "
-                                        "testproject.demo.tasks.add 5 10 -t 2"],
+    "manage.py djq_control <command>": [
+        "manage.py djq_control time_limit testproject.demo.tasks.add 5 10 -t 2"
+    ],
     "manage.py djq_control purge [-Q q]": ["manage.py djq_control purge -Q q"],
     "manage.py djq_result ID [--traceback] [--timeout S] [--json]": [
-        "manage.py djq_result report-2026-11 --timeout 30 --json"],
+        "manage.py djq_result report-2026-11 --timeout 30 --json"
+    ],
     "manage.py djq_call NAME --args '[…]' --kwargs '{…}' [--queue Q --countdown S --eta ISO "
     "--expires S\\|ISO --priority N --task-id ID]": [
         "manage.py djq_call testproject.demo.tasks.echo --args '[1]' --kwargs '{\"a\": 2}' "
-        "--queue q --countdown 5 --expires 60 --priority 3 --task-id call-synopsis"],
-}  # fmt: skip
+        "--queue q --countdown 5 --expires 60 --priority 3 --task-id call-synopsis"
+    ],
+}
 
 
 def documented_lines() -> list[tuple[str, str]]:
@@ -107,8 +113,12 @@ def _run(argv: list[str], tmp: Path, start_process) -> None:
     env, cwd = _environment(argv, tmp)
     command = argv[0] if argv else ""
     if command == "djq_beat":
-        proc = start_process([sys.executable, str(MANAGE_PY), *argv], name=f"beat{next(_BEATS)}",
-                             env=worker_env(env), ready_pattern=r"beat \S+: ready")  # fmt: skip
+        proc = start_process(
+            [sys.executable, str(MANAGE_PY), *argv],
+            name=f"beat{next(_BEATS)}",
+            env=worker_env(env),
+            ready_pattern=r"beat \S+: ready",
+        )
         proc.terminate()
         assert proc.wait(30) == 0, (argv, proc.log_tail())
         return
@@ -142,8 +152,10 @@ def _environment(argv: list[str], tmp: Path) -> tuple[dict[str, str], Path]:
     queue database, the Celery sample project's directory for ``djq_check_celery proj.settings``."""
     if argv[:3] == ["migrate", "--database", "queue"]:
         queue_db = f"sqlite:///{tmp / 'queue.sqlite3'}"
-        return ({"DJANGO_SETTINGS_MODULE": "tests.queue_db_settings",
-                 "QUEUE_DATABASE_URL": queue_db}, REPO_ROOT)  # fmt: skip
+        return (
+            {"DJANGO_SETTINGS_MODULE": "tests.queue_db_settings", "QUEUE_DATABASE_URL": queue_db},
+            REPO_ROOT,
+        )
     if argv[:1] == ["djq_check_celery"]:
         return {}, REPO_ROOT / "tests" / "celery_sample" / "before"
     return {}, REPO_ROOT

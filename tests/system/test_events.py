@@ -78,16 +78,23 @@ def test_dump_shows_the_events_of_a_chain_in_order(start_worker, start_process):
     lines = wait_for(chain_done, timeout=30, message="the chain's last task-succeeded line")
     kinds = ("task received", "task started", "task succeeded")
     task_lines = [ln for ln in lines if any(f"({i})" in ln for i in ids)]
-    seen = [(k, re.search(r"\(([0-9a-f-]{36})\)", ln)[1]) for ln in task_lines for k in kinds
-            if f"] {k}: " in ln]  # fmt: skip
+    seen = [
+        (k, re.search(r"\(([0-9a-f-]{36})\)", ln)[1])
+        for ln in task_lines
+        for k in kinds
+        if f"] {k}: " in ln
+    ]
     expected = [(kind, i) for i in ids for kind in kinds]
     assert seen == expected
     host = f"ev@{socket.gethostname()}"
     first = next(ln for ln in task_lines if "task received" in ln)
     # Celery's dump format: "<host> [<utc time>] task received: name(uuid) args=… kwargs={} …"
-    assert re.match(rf"{re.escape(host)} \[\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?\] task "
-                    rf"received: testproject\.demo\.tasks\.add\({ids[0]}\) args=\[2, ?2\] "
-                    r"kwargs=\{\} clock=\d+, ", first), first  # fmt: skip
+    assert re.match(
+        rf"{re.escape(host)} \[\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?\] task "
+        rf"received: testproject\.demo\.tasks\.add\({ids[0]}\) args=\[2, ?2\] "
+        r"kwargs=\{\} clock=\d+, ",
+        first,
+    ), first
     succeeded = next(ln for ln in task_lines if "task succeeded" in ln and ids[1] in ln)
     assert "result=40" in succeeded and "runtime=" in succeeded
 
@@ -109,16 +116,30 @@ def test_json_events_carry_celerys_fields(start_worker, start_process):
     running.revoke(terminate=True)
     for r in (ok, bad, retried, rejected, running):
         wait_state(r, states.READY_STATES, timeout=30)
-    events = wait_json(out, lambda ev: of(ev, "task-revoked", running.id)
-                       and of(ev, "task-failed", retried.id)
-                       and of(ev, "task-rejected"))  # fmt: skip
+    events = wait_json(
+        out,
+        lambda ev: (
+            of(ev, "task-revoked", running.id)
+            and of(ev, "task-failed", retried.id)
+            and of(ev, "task-rejected")
+        ),
+    )
     for event in events:
         assert event["type"] in EVENT_TYPES
         assert set(COMMON) <= set(event), event
     received = of(events, "task-received", ok.id)[0]
     assert received["hostname"] == worker.nodename and received["name"] == demo.add.name
-    for key in ("uuid", "name", "args", "kwargs", "retries", "eta", "expires", "root_id",
-                "parent_id"):  # fmt: skip
+    for key in (
+        "uuid",
+        "name",
+        "args",
+        "kwargs",
+        "retries",
+        "eta",
+        "expires",
+        "root_id",
+        "parent_id",
+    ):
         assert key in received
     assert of(events, "task-started", ok.id)[0]["pid"]
     succeeded = of(events, "task-succeeded", ok.id)[0]
@@ -213,8 +234,11 @@ def test_old_events_are_pruned_by_the_elected_worker(start_worker):
     old = EventBatch.objects.get()
     EventBatch.objects.update(created_at=old.created_at - datetime.timedelta(hours=2))
     start_worker(*FAST, name="pruner")  # (maintenance: whether or not it publishes events)
-    wait_for(lambda: not EventBatch.objects.filter(id=old.id).exists(), timeout=20,
-             message="the 2-hour-old event to be pruned")  # fmt: skip
+    wait_for(
+        lambda: not EventBatch.objects.filter(id=old.id).exists(),
+        timeout=20,
+        message="the 2-hour-old event to be pruned",
+    )
 
 
 # --- the command's options ---------------------------------------------------------------------
@@ -267,8 +291,13 @@ class Tmux:
         self.tmux("new-session", "-d", "-x", "150", "-y", "50", line)
 
     def tmux(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, *args], check=True, text=True,
-                              capture_output=True, cwd=REPO_ROOT).stdout  # fmt: skip
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args],
+            check=True,
+            text=True,
+            capture_output=True,
+            cwd=REPO_ROOT,
+        ).stdout
 
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p")
@@ -300,8 +329,10 @@ def tmux_monitor():
     sessions = []
 
     def start() -> Tmux:
-        session = Tmux([sys.executable, str(MANAGE_PY), "djq_events", "-F", "0.2"],
-                       worker_env({"TERM": "xterm-256color"}))  # fmt: skip
+        session = Tmux(
+            [sys.executable, str(MANAGE_PY), "djq_events", "-F", "0.2"],
+            worker_env({"TERM": "xterm-256color"}),
+        )
         sessions.append(session)
         return session
 
@@ -317,24 +348,33 @@ def test_curses_monitor_shows_the_cluster_and_terminates_the_selected_job(
     done = demo.add.delay(20, 22)
     assert done.get(timeout=30) == 42
     tmux = tmux_monitor()
-    screen = tmux.wait_screen(lambda s: done.id in s and "workers online: 1" in s,
-                              message="the worker and a finished job")  # fmt: skip
+    screen = tmux.wait_screen(
+        lambda s: done.id in s and "workers online: 1" in s, message="the worker and a finished job"
+    )
     assert re.search(rf"{re.escape(worker.nodename)}\s+online", screen)
     assert "testproject.demo.tasks.add" in screen and "SUCCESS" in screen, screen
     assert "RECENT EVENTS" in screen and "task-succeeded" in screen
     long = demo.sleep.delay(60)
     running = rf"> {long.id}\s+testproject\.demo\.tasks\.sleep\s+STARTED"
-    tmux.wait_screen(lambda s: re.search(running, s),
-                     message="the running job, selected (running jobs come first)")  # fmt: skip
+    tmux.wait_screen(
+        lambda s: re.search(running, s),
+        message="the running job, selected (running jobs come first)",
+    )
     tmux.keys("t")
     wait_state(long, states.REVOKED, timeout=15)
-    screen = tmux.wait_screen(lambda s: f"terminate: testproject.demo.tasks.sleep[{long.id}]" in s
-                              and re.search(rf"{long.id}\s+\S+\s+REVOKED", s))  # fmt: skip
+    screen = tmux.wait_screen(
+        lambda s: (
+            f"terminate: testproject.demo.tasks.sleep[{long.id}]" in s
+            and re.search(rf"{long.id}\s+\S+\s+REVOKED", s)
+        )
+    )
     tmux.keys("j")
     tmux.wait_screen(lambda s: re.search(rf"> {done.id}", s), message="j to select the next job")
     tmux.keys("i")
-    tmux.wait_screen(lambda s: f"TASK {done.id}" in s and "result" in s and "42" in s,
-                     message="i to show the selected job")  # fmt: skip
+    tmux.wait_screen(
+        lambda s: f"TASK {done.id}" in s and "result" in s and "42" in s,
+        message="i to show the selected job",
+    )
     tmux.keys("q")
     tmux.wait_screen(lambda s: "MONITOR-EXITED 0" in s, message="q to quit with status 0")
 
@@ -344,8 +384,17 @@ def test_state_folds_events_like_celerys():
     state = State()
     now = time.time()
     state.event({"type": "worker-online", "hostname": "w@h", "timestamp": now, "freq": 2.0})
-    state.event({"type": "task-received", "uuid": "a", "name": "t.add", "hostname": "w@h",
-                 "timestamp": now, "args": "[1]", "kwargs": "{}"})  # fmt: skip
+    state.event(
+        {
+            "type": "task-received",
+            "uuid": "a",
+            "name": "t.add",
+            "hostname": "w@h",
+            "timestamp": now,
+            "args": "[1]",
+            "kwargs": "{}",
+        }
+    )
     state.event({"type": "task-sent", "uuid": "a", "name": "t.add", "timestamp": now - 1})
     state.event({"type": "task-started", "uuid": "a", "hostname": "w@h", "timestamp": now})
     assert state.tasks["a"].state == "STARTED"  # a late task-sent does not move it back
@@ -361,15 +410,35 @@ def test_state_folds_events_like_celerys():
 
 def test_dump_format_is_celerys():
     dumper = Dumper(None)
-    line = dumper.format({"type": "worker-heartbeat", "hostname": "w@h", "timestamp": 0.0,
-                          "freq": 2.0, "active": 0})  # fmt: skip
+    line = dumper.format(
+        {"type": "worker-heartbeat", "hostname": "w@h", "timestamp": 0.0, "freq": 2.0, "active": 0}
+    )
     assert line == "w@h [1970-01-01 00:00:00] heartbeat: active=0, freq=2.0"
-    dumper.format({"type": "task-received", "hostname": "w@h", "timestamp": 0.5, "uuid": "u",
-                   "name": "t", "args": "[1]", "kwargs": "{}"})  # fmt: skip
-    line = dumper.format({"type": "task-failed", "hostname": "w@h", "timestamp": 1.0,
-                          "uuid": "u", "exception": "E()", "traceback": "a\nb"})  # fmt: skip
-    assert line == ("w@h [1970-01-01 00:00:01] task failed: t(u) args=[1] kwargs={} "
-                    "exception=E(), traceback=a\\nb")  # fmt: skip
+    dumper.format(
+        {
+            "type": "task-received",
+            "hostname": "w@h",
+            "timestamp": 0.5,
+            "uuid": "u",
+            "name": "t",
+            "args": "[1]",
+            "kwargs": "{}",
+        }
+    )
+    line = dumper.format(
+        {
+            "type": "task-failed",
+            "hostname": "w@h",
+            "timestamp": 1.0,
+            "uuid": "u",
+            "exception": "E()",
+            "traceback": "a\nb",
+        }
+    )
+    assert line == (
+        "w@h [1970-01-01 00:00:01] task failed: t(u) args=[1] kwargs={} "
+        "exception=E(), traceback=a\\nb"
+    )
 
 
 # --- docs/monitoring.md: every command line is run here ------------------------------------------
@@ -379,13 +448,19 @@ DOC_COMMANDS = {
     "python manage.py djq_worker -E": ("worker", ["-E"], {}),
     "python manage.py djq_worker --task-events -l info": ("worker", ["--task-events"], {}),
     "DJQ_WORKER_SEND_TASK_EVENTS=1 python manage.py djq_worker": (
-        "worker", [], {"DJQ_WORKER_SEND_TASK_EVENTS": "1"}),
+        "worker",
+        [],
+        {"DJQ_WORKER_SEND_TASK_EVENTS": "1"},
+    ),
     "python manage.py djq_events": ("monitor", [], {}),  # run under tmux, above
     "python manage.py djq_events --dump": ("follow", ["--dump"], {}),
     "python manage.py djq_events --json": ("follow", ["--json"], {}),
     "python manage.py djq_events --dump --last 20 --once": (
-        "once", ["--dump", "--last", "20", "--once"], {}),
-}  # fmt: skip
+        "once",
+        ["--dump", "--last", "20", "--once"],
+        {},
+    ),
+}
 
 
 def doc_command_lines() -> set[str]:
@@ -400,12 +475,14 @@ def test_docs_monitoring_command_lines_are_the_ones_run_here():
 
 
 def test_docs_monitoring_command_lines_run(start_process):
-    workers = [(line, args, env) for line, (kind, args, env) in DOC_COMMANDS.items()
-               if kind == "worker"]  # fmt: skip
+    workers = [
+        (line, args, env) for line, (kind, args, env) in DOC_COMMANDS.items() if kind == "worker"
+    ]
     for n, (line, args, env) in enumerate(workers):
         argv = [sys.executable, str(MANAGE_PY), "djq_worker", *args, "-n", f"doc{n}@%h", *FAST]
-        worker = start_process(argv, name=f"doc{n}", env=worker_env(env),
-                               ready_pattern=r"\bready\b")  # fmt: skip
+        worker = start_process(
+            argv, name=f"doc{n}", env=worker_env(env), ready_pattern=r"\bready\b"
+        )
         assert "task events: ON" in worker.log_text(), line
         worker.terminate()
         assert worker.wait(timeout=30) == 0, line
@@ -416,8 +493,11 @@ def test_docs_monitoring_command_lines_run(start_process):
         if kind == "follow":
             proc = start_events(start_process, *args, name=f"follow{n}")
             EventDispatcher("doc@host").send("worker-heartbeat", freq=2.0, processed=99)
-            wait_for(lambda p=proc: "processed=99" in p.log_text()
-                     or '"processed": 99' in p.log_text(), timeout=20, message=line)  # fmt: skip
+            wait_for(
+                lambda p=proc: "processed=99" in p.log_text() or '"processed": 99' in p.log_text(),
+                timeout=20,
+                message=line,
+            )
         elif kind == "once":
             out = run_manage("djq_events", *args).stdout.splitlines()
             assert out[0] == "-> evdump: starting capture..." and len(out) == 21, out

@@ -74,8 +74,11 @@ def test_get_rebuilds_a_stored_exception_without_importing_its_module(probe):
 @pytest.mark.django_db
 def test_an_exception_of_an_imported_module_keeps_its_type():
     result = add.delay(1, 2)
-    stored = {"exc_type": "WorkerLostError", "exc_module": "djq.exceptions",
-              "exc_message": ["gone"]}  # fmt: skip
+    stored = {
+        "exc_type": "WorkerLostError",
+        "exc_module": "djq.exceptions",
+        "exc_message": ["gone"],
+    }
     Job.objects.filter(id=result.id).update(
         state=states.FAILURE, finished_at=timezone.now(), result=stored
     )
@@ -89,17 +92,28 @@ def _probe_env(probe: Probe) -> dict:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_gives_an_errback_the_exception_without_importing_its_module(start_worker, probe):
-    job_id = insert_raw({
-        **good_columns("", ""), "name": on_error_full.name,
-        "args": json.dumps([{"id": "failed-job", "task": "some.task"}, probe.exception(),
-                            "Traceback (most recent call last): ..."]),
-        "options": json.dumps({"errback": True}),
-    })  # fmt: skip
+    job_id = insert_raw(
+        {
+            **good_columns("", ""),
+            "name": on_error_full.name,
+            "args": json.dumps(
+                [
+                    {"id": "failed-job", "task": "some.task"},
+                    probe.exception(),
+                    "Traceback (most recent call last): ...",
+                ]
+            ),
+            "options": json.dumps({"errback": True}),
+        }
+    )
     start_worker("-c", "1", env_extra=_probe_env(probe))
     assert AsyncResult(job_id).get(timeout=30) == {
-        "id": "failed-job", "task": "some.task", "exc": "Boom", "message": "from a row",
+        "id": "failed-job",
+        "task": "some.task",
+        "exc": "Boom",
+        "message": "from a row",
         "has_traceback": True,
-    }  # fmt: skip
+    }
     assert not probe.marker.exists()
     _proves_the_probe_works(probe)
 
@@ -109,10 +123,22 @@ def test_a_django_task_header_never_imports_the_module_it_names(start_worker, pr
     pytest.importorskip("django.tasks")
     from djq.contrib.django_tasks import HEADER, TASK_NAME
 
-    header = {"path": f"{probe.module}.task", "backend": "default", "priority": 0,
-              "queue_name": "default", "run_after": None, "takes_context": False}  # fmt: skip
-    job_id = insert_raw({**good_columns("", ""), "name": TASK_NAME, "args": "[]",
-                         "options": json.dumps({"headers": {HEADER: header}})})  # fmt: skip
+    header = {
+        "path": f"{probe.module}.task",
+        "backend": "default",
+        "priority": 0,
+        "queue_name": "default",
+        "run_after": None,
+        "takes_context": False,
+    }
+    job_id = insert_raw(
+        {
+            **good_columns("", ""),
+            "name": TASK_NAME,
+            "args": "[]",
+            "options": json.dumps({"headers": {HEADER: header}}),
+        }
+    )
     start_worker("-c", "1", env_extra=_probe_env(probe))
     with pytest.raises(ValueError, match="is not imported"):
         AsyncResult(job_id).get(timeout=30)

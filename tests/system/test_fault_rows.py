@@ -43,10 +43,16 @@ def test_bad_rows_end_with_a_reason_and_the_workers_drain_the_good_jobs(
         good.append(insert_raw(good_columns(path, f"good{i}", acks_late)))
         bad[insert_raw(bad_row_columns(row, path, f"bad{i}", acks_late))] = row
     # two workers, one prefetching: bad and good rows share claim batches
-    workers = [start_worker("-c", "2", "--prefetch-multiplier", "4", name="fault1"),
-               start_worker("-c", "1", name="fault2")]  # fmt: skip
-    found = wait_for(lambda: _finished([*good, *bad]), timeout=90, interval=0.2,
-                     message="every good and bad job to finish")  # fmt: skip
+    workers = [
+        start_worker("-c", "2", "--prefetch-multiplier", "4", name="fault1"),
+        start_worker("-c", "1", name="fault2"),
+    ]
+    found = wait_for(
+        lambda: _finished([*good, *bad]),
+        timeout=90,
+        interval=0.2,
+        message="every good and bad job to finish",
+    )
     for job_id, row in bad.items():
         state, result, traceback = found[job_id]
         assert state == row.state, (row.id, state, result)
@@ -75,8 +81,12 @@ def test_rows_the_schema_refuses(tmp_path):
 def test_a_bad_time_limit_does_not_crash_loop_the_queue(start_worker, tmp_path):
     """Defect 1: a job whose time limit is not a number killed every worker that claimed it."""
     path = str(tmp_path / "ran.txt")
-    bad = insert_raw({**good_columns(path, "bad", acks_late=True, priority=9),
-                      "options": json.dumps({"time_limit": "abc"})})  # fmt: skip
+    bad = insert_raw(
+        {
+            **good_columns(path, "bad", acks_late=True, priority=9),
+            "options": json.dumps({"time_limit": "abc"}),
+        }
+    )
     good = [insert_raw(good_columns(path, f"g{i}", acks_late=True)) for i in range(5)]
     w = start_worker("-c", "2")
     found = wait_for(lambda: _finished([bad, *good]), timeout=30, message="the jobs to finish")

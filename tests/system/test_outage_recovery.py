@@ -24,8 +24,11 @@ from testproject.demo import tasks as demo
 from tests.helpers import pg_server_start, pg_server_stop, requires_pg_control, wait_for
 from tests.worker_support import job, lines, tokens, wait_state
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres_only,
-              requires_pg_control]  # fmt: skip
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.postgres_only,
+    requires_pg_control,
+]
 
 LEASE = 3.0
 
@@ -77,8 +80,11 @@ def test_a_live_workers_job_is_not_rescued_before_it_reconnects(start_worker, tm
         pg_server_start()
     try:
         back = _db_now()
-        wait_for(lambda: Worker.objects.filter(name=b.nodename, last_heartbeat__gt=back).exists(),
-                 timeout=30, message="B to reconnect and heartbeat")  # fmt: skip
+        wait_for(
+            lambda: Worker.objects.filter(name=b.nodename, last_heartbeat__gt=back).exists(),
+            timeout=30,
+            message="B to reconnect and heartbeat",
+        )
     finally:
         os.kill(a.pid, signal.SIGCONT)
     row = wait_state(result, {states.SUCCESS, states.FAILURE}, timeout=30)

@@ -34,8 +34,13 @@ def _pgbouncer_binary() -> str:
     found = shutil.which("pgbouncer") or shutil.which("pgbouncer", path="/usr/sbin")
     if found:
         return found
-    proc = subprocess.run([str(REPO_ROOT / "scripts" / "ensure-pgbouncer")], capture_output=True,
-                          text=True, timeout=600, stdin=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.run(
+        [str(REPO_ROOT / "scripts" / "ensure-pgbouncer")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
     if proc.returncode != 0:
         pytest.fail(f"pgbouncer could not be installed:\n{proc.stderr}")
     return proc.stdout.strip().splitlines()[-1]
@@ -100,8 +105,13 @@ def _admin(url: str, command: str) -> list[dict]:
     import psycopg
 
     parts = urlsplit(url)
-    with psycopg.connect(host=parts.hostname, port=parts.port, user=parts.username,
-                         dbname="pgbouncer", autocommit=True) as conn:  # fmt: skip
+    with psycopg.connect(
+        host=parts.hostname,
+        port=parts.port,
+        user=parts.username,
+        dbname="pgbouncer",
+        autocommit=True,
+    ) as conn:
         res = conn.pgconn.exec_(command.encode())
         names = [res.fname(i).decode() for i in range(res.nfields)]
         return [
@@ -115,9 +125,16 @@ def _backend_pids(url: str, sessions: int) -> int:
     import psycopg
 
     parts = urlsplit(url)
-    conns = [psycopg.connect(host=parts.hostname, port=parts.port, user=parts.username,
-                             dbname=parts.path.lstrip("/"), autocommit=True)
-             for _ in range(sessions)]  # fmt: skip
+    conns = [
+        psycopg.connect(
+            host=parts.hostname,
+            port=parts.port,
+            user=parts.username,
+            dbname=parts.path.lstrip("/"),
+            autocommit=True,
+        )
+        for _ in range(sessions)
+    ]
     try:
         return len({c.execute("SELECT pg_backend_pid()").fetchone()[0] for c in conns})
     finally:
@@ -127,13 +144,17 @@ def _backend_pids(url: str, sessions: int) -> int:
 
 def _through(url: str) -> dict[str, str]:
     """Environment for a process that reaches the database through PgBouncer only."""
-    return worker_env({"DATABASE_URL": url, "DJQ_LISTEN": "0",
-                       "DATABASE_DISABLE_SERVER_SIDE_CURSORS": "1"})  # fmt: skip
+    return worker_env(
+        {"DATABASE_URL": url, "DJQ_LISTEN": "0", "DATABASE_DISABLE_SERVER_SIDE_CURSORS": "1"}
+    )
 
 
 def test_workers_through_pgbouncer_in_transaction_mode(pgbouncer, start_worker):
-    env = {"DATABASE_URL": pgbouncer, "DJQ_LISTEN": "0",
-           "DATABASE_DISABLE_SERVER_SIDE_CURSORS": "1"}  # fmt: skip
+    env = {
+        "DATABASE_URL": pgbouncer,
+        "DJQ_LISTEN": "0",
+        "DATABASE_DISABLE_SERVER_SIDE_CURSORS": "1",
+    }
     workers = [
         start_worker("-c", "4", "--poll-interval", "0.1", env_extra=env),
         start_worker("-c", "4", "-P", "threads", "--poll-interval", "0.1", env_extra=env),

@@ -19,9 +19,9 @@ ARTIFACTS = REPO_ROOT / "artifacts"
 PASSWORD = "pw-for-tests"
 
 
-def test_the_worker_samples_depth_and_the_history_page_charts_it(admin_browser,
-                                                                  django_user_model,
-                                                                  start_worker):  # fmt: skip
+def test_the_worker_samples_depth_and_the_history_page_charts_it(
+    admin_browser, django_user_model, start_worker
+):
     for i in range(7):
         add.apply_async((i, i), queue="deep")  # nobody consumes it: they wait
     start_worker("-Q", "default")  # elected: its first maintenance pass samples the depth
@@ -40,7 +40,9 @@ def test_the_worker_samples_depth_and_the_history_page_charts_it(admin_browser,
     page.goto(admin_browser.url + reverse("admin:djq_dashboard_history"))
     depth = page.locator("#djq-history-depth")
     assert depth.locator("h3").all_text_contents()[:2] == [
-        "all queues · peak 7 waiting", "deep · peak 7 waiting"]  # fmt: skip
+        "all queues · peak 7 waiting",
+        "deep · peak 7 waiting",
+    ]
     titles = depth.locator(".djq-chart-depth").nth(1).locator("title").all_text_contents()
     assert any(t.endswith("UTC: 7 waiting, 0 running") for t in titles), titles
     page.click("#djq-ranges a[data-range='24h']")

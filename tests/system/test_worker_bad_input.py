@@ -76,9 +76,13 @@ def test_postgres_restart_under_a_running_worker(start_worker, tmp_path):
     # Backoff: each retry waits (at least most of) the delay it announced.
     attempts = [
         (_log_time(m.group(1)), float(m.group(2)))
-        for m in re.finditer(r"^\[([^\]]+?): WARNING/\S+\] [\w.]+: Database unavailable .*?"
-                             r"retrying in ([\d.]+)s", w.log_text(), re.M | re.S)
-    ]  # fmt: skip
+        for m in re.finditer(
+            r"^\[([^\]]+?): WARNING/\S+\] [\w.]+: Database unavailable .*?"
+            r"retrying in ([\d.]+)s",
+            w.log_text(),
+            re.M | re.S,
+        )
+    ]
     assert attempts
     for (at, delay), (next_at, _) in zip(attempts, attempts[1:]):
         assert (next_at - at).total_seconds() >= 0.7 * delay, attempts

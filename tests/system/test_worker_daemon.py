@@ -55,9 +55,14 @@ def _alive(pid: int) -> bool:
 
 def _manage(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(MANAGE_PY), *args], cwd=cwd, env=worker_env(),
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [sys.executable, str(MANAGE_PY), *args],
+        cwd=cwd,
+        env=worker_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -95,9 +100,24 @@ def test_detach(tmp_path):
     start, workdir = tmp_path / "start", tmp_path / "workdir"
     for directory in (start, workdir, start / "run", start / "log"):
         directory.mkdir()
-    args = ["djq_worker", "--detach", "-n", "det@%h", "-c", "1", "--poll-interval", "0.1",
-            "--pidfile", "run/%n.pid", "--logfile", "log/%n%I.log", "--workdir", str(workdir),
-            "--umask", "027"]  # fmt: skip
+    args = [
+        "djq_worker",
+        "--detach",
+        "-n",
+        "det@%h",
+        "-c",
+        "1",
+        "--poll-interval",
+        "0.1",
+        "--pidfile",
+        "run/%n.pid",
+        "--logfile",
+        "log/%n%I.log",
+        "--workdir",
+        str(workdir),
+        "--umask",
+        "027",
+    ]
     pidfile, logfile = start / "run" / "det.pid", start / "log" / "det.log"
     started = time.monotonic()
     proc = _manage(*args, cwd=start)
@@ -106,8 +126,14 @@ def test_detach(tmp_path):
     pid = int(wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), timeout=30))
     try:
         assert _alive(pid)
-        wait_for(lambda: logfile.exists() and "det@" in logfile.read_text()
-                 and " ready." in logfile.read_text(), timeout=30)  # fmt: skip
+        wait_for(
+            lambda: (
+                logfile.exists()
+                and "det@" in logfile.read_text()
+                and " ready." in logfile.read_text()
+            ),
+            timeout=30,
+        )
         assert os.getsid(pid) != os.getsid(0)  # a session of its own: no terminal of ours
         assert os.getsid(pid) != pid  # not the session leader: can never get a terminal
         assert os.readlink(f"/proc/{pid}/cwd") == str(workdir)

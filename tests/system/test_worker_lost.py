@@ -36,8 +36,11 @@ def test_kill_9_mid_job_acks_late_reruns_plain_fails(start_worker, tmp_path):
     victim = start_worker("-c", "2", "--lease", LEASE, name="victim")
     late = demo.record_slowly.apply_async((str(path), "late", 3.0))
     plain = demo.record_start.apply_async((str(path), "plain", 3.0))
-    wait_lines(path, lambda ls: _started(path, "late") and _started(path, "plain"),
-               message="both jobs to start on the victim")  # fmt: skip
+    wait_lines(
+        path,
+        lambda ls: _started(path, "late") and _started(path, "plain"),
+        message="both jobs to start on the victim",
+    )
     assert job(late).worker == victim.nodename and job(plain).worker == victim.nodename
     # (STARTED is recorded in batches, a moment after the job starts)
     wait_state(plain, states.STARTED, timeout=10)
@@ -101,8 +104,10 @@ def test_stopped_worker_is_fenced_off(start_worker, tmp_path):
     second.wait_for_log(r"Rescued testproject\.demo\.tasks\.record_slowly\[" + result.id)
 
     # The first worker wakes up, finishes its (stale) run, and its result is refused.
-    first.wait_for_log(r"Discarded the late result of testproject\.demo\.tasks\.record_slowly\["
-                       + result.id, timeout=20)  # fmt: skip
+    first.wait_for_log(
+        r"Discarded the late result of testproject\.demo\.tasks\.record_slowly\[" + result.id,
+        timeout=20,
+    )
     row = job(result)
     assert row.state == states.SUCCESS
     assert row.worker == second.nodename
@@ -153,8 +158,10 @@ def test_kill_9_does_not_fail_jobs_that_never_started(start_worker, tmp_path):
             f"{row.result} (history {[e[0] for e in row.history]})"
         )
     assert sorted(line for line in lines(path) if not line.startswith("running")) == [
-        "w0", "w1", "w2",
-    ]  # fmt: skip
+        "w0",
+        "w1",
+        "w2",
+    ]
 
 
 def test_long_job_on_a_live_worker_is_never_rescued(start_worker, tmp_path):

@@ -72,8 +72,11 @@ def test_threads_pool_runs_jobs_concurrently(start_worker, tmp_path):
     markers = [tmp_path / f"m{i}" for i in range(3)]
     results = enqueue_many(demo.sleep.s(3.0, str(m)) for m in markers)
     # All three are running at once (each writes its marker when it starts).
-    wait_for(lambda: all(m.exists() for m in markers), timeout=2.5,
-             message="three sleepers running at once")  # fmt: skip
+    wait_for(
+        lambda: all(m.exists() for m in markers),
+        timeout=2.5,
+        message="three sleepers running at once",
+    )
     wait_all_ready(results, timeout=20)
 
 
@@ -83,8 +86,11 @@ def test_autoscale_grows_under_load(start_worker, tmp_path):
     markers = [tmp_path / f"m{i}" for i in range(3)]
     results = enqueue_many(demo.sleep.s(3.0, str(m)) for m in markers)
     # Three at once on a pool that started with one child: it grew to three processes.
-    wait_for(lambda: all(m.exists() for m in markers), timeout=2.5,
-             message="three sleepers running at once")  # fmt: skip
+    wait_for(
+        lambda: all(m.exists() for m in markers),
+        timeout=2.5,
+        message="three sleepers running at once",
+    )
     pids = {int(m.read_text()) for m in markers}
     assert len(pids) == 3 and w.pid not in pids
     wait_all_ready(results, timeout=20)

@@ -37,24 +37,39 @@ def test_kill_9_with_a_full_reserve(start_worker, tmp_path):
     path, counts = tmp_path / "ran.txt", tmp_path / "count.txt"
     # -c 2 x prefetch 4 = 8: the two long jobs (first: priority) and six short ones, one claim
     late, plain, *short = enqueue_many(
-        [demo.record_slowly.s(str(path), "late", 3.0).set(priority=10),
-         demo.record_start.s(str(path), "plain", 3.0).set(priority=10)]
+        [
+            demo.record_slowly.s(str(path), "late", 3.0).set(priority=10),
+            demo.record_start.s(str(path), "plain", 3.0).set(priority=10),
+        ]
         + [demo.record.s(str(counts), f"short{i}") for i in range(SHORT)]
-    )  # fmt: skip
+    )
     victim = start_worker(
-        "-c", "2", "--prefetch-multiplier", "4", "--lease", "2", "--reserve-wait", "60",
+        "-c",
+        "2",
+        "--prefetch-multiplier",
+        "4",
+        "--lease",
+        "2",
+        "--reserve-wait",
+        "60",
         name="victim",
-    )  # fmt: skip
-    wait_lines(path, lambda ls: _started(path, "late") and _started(path, "plain"),
-               message="both long jobs to start on the victim")  # fmt: skip
+    )
+    wait_lines(
+        path,
+        lambda ls: _started(path, "late") and _started(path, "plain"),
+        message="both long jobs to start on the victim",
+    )
 
     def reserved():
         ids = [r.id for r in short]
         return Job.objects.filter(id__in=ids, state=states.RESERVED, worker=victim.nodename).count()
 
     wait_for(lambda: reserved() == SHORT, timeout=10, message="the victim to reserve the rest")
-    wait_for(lambda: job(late).state == job(plain).state == states.STARTED, timeout=10,
-             message="the long jobs to be recorded STARTED")  # fmt: skip
+    wait_for(
+        lambda: job(late).state == job(plain).state == states.STARTED,
+        timeout=10,
+        message="the long jobs to be recorded STARTED",
+    )
     victim.kill_group(signal.SIGKILL)
     victim.wait(timeout=10)
     assert not counts.exists()  # no reserved job ran on the victim
@@ -64,7 +79,13 @@ def test_kill_9_with_a_full_reserve(start_worker, tmp_path):
         row = wait_state(result, states.SUCCESS, timeout=30)
         assert row.worker == rescuer.nodename and row.attempt == 2
         assert history_states(result) == [
-            "PENDING", "RESERVED", "PENDING", "RESERVED", "STARTED", "SUCCESS"]  # fmt: skip
+            "PENDING",
+            "RESERVED",
+            "PENDING",
+            "RESERVED",
+            "STARTED",
+            "SUCCESS",
+        ]
     wait_state(plain, states.FAILURE, timeout=30)
     with pytest.raises(WorkerLostError):
         plain.get(timeout=1)
@@ -83,8 +104,9 @@ def test_a_long_job_never_delays_a_short_one_while_another_worker_is_idle(start_
     long, short = enqueue_many(
         [demo.sleep.s(10.0, str(marker)).set(priority=10), demo.record.s(str(counts), "short")]
     )
-    busy = start_worker("-c", "1", "--prefetch-multiplier", "4", "--reserve-wait", "0.5",
-                        name="busy")  # fmt: skip
+    busy = start_worker(
+        "-c", "1", "--prefetch-multiplier", "4", "--reserve-wait", "0.5", name="busy"
+    )
     wait_lines(marker, bool, message="the long job to start")
     assert job(short).worker == busy.nodename  # claimed behind the long job
     started = time.monotonic()

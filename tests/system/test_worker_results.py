@@ -68,9 +68,17 @@ def test_retried_twice_history_and_live_states(start_worker):
     wait_for(sample, timeout=20, interval=0.005, message="retry_twice to finish")
     assert result.get(timeout=1) == 2
     assert history_states(result) == [
-        "PENDING", "RESERVED", "STARTED", "RETRY", "RESERVED", "STARTED", "RETRY",
-        "RESERVED", "STARTED", "SUCCESS",
-    ]  # fmt: skip
+        "PENDING",
+        "RESERVED",
+        "STARTED",
+        "RETRY",
+        "RESERVED",
+        "STARTED",
+        "RETRY",
+        "RESERVED",
+        "STARTED",
+        "SUCCESS",
+    ]
     row = job(result)
     assert row.retries == 2 and row.attempt == 3
     # Live: what we sampled is the same walk, seen with gaps (each state lasts milliseconds).
@@ -115,8 +123,10 @@ def test_autoretry_backoff_then_failure_through_a_worker(start_worker):
     row = job(result)
     assert row.retries == 3 and row.attempt == 4
     assert history_states(result) == ["PENDING"] + ["RESERVED", "STARTED", "RETRY"] * 3 + [
-        "RESERVED", "STARTED", "FAILURE",
-    ]  # fmt: skip
+        "RESERVED",
+        "STARTED",
+        "FAILURE",
+    ]
     # retry_backoff=0.05, no jitter: each retry waited at least 0.05 * 2**n by the DB clock.
     events = row.history
     for n, i in enumerate(i for i, e in enumerate(events) if e[0] == "RETRY"):

@@ -72,16 +72,24 @@ def _expired(result) -> bool:
 def test_only_the_elected_worker_rescues_and_a_survivor_takes_over(start_worker, tmp_path):
     path = tmp_path / "ran.txt"
     plain, late = enqueue_many(
-        [demo.record_start.s(str(path), "plain", 60.0),
-         demo.record_slowly.s(str(path), "late", 60.0)]
-    )  # fmt: skip
+        [
+            demo.record_start.s(str(path), "plain", 60.0),
+            demo.record_slowly.s(str(path), "late", 60.0),
+        ]
+    )
     first = start_worker("-c", "2", "--lease", str(LEASE), name="first")
     first.wait_for_log(ELECTED)
     assert _holder() == first.nodename
-    wait_lines(path, lambda ls: _starts(ls, "plain") == _starts(ls, "late") == 1,
-               message="both jobs to start on the elected worker")  # fmt: skip
-    wait_for(lambda: job(plain).state == job(late).state == states.STARTED, timeout=10,
-             message="both jobs to be recorded STARTED")  # fmt: skip
+    wait_lines(
+        path,
+        lambda ls: _starts(ls, "plain") == _starts(ls, "late") == 1,
+        message="both jobs to start on the elected worker",
+    )
+    wait_for(
+        lambda: job(plain).state == job(late).state == states.STARTED,
+        timeout=10,
+        message="both jobs to be recorded STARTED",
+    )
     peers = [start_worker("-c", "1", "--lease", str(LEASE), name=f"peer{i}") for i in (1, 2)]
     for peer in peers:
         peer.wait_for_log(STANDING_BY)
@@ -91,8 +99,11 @@ def test_only_the_elected_worker_rescues_and_a_survivor_takes_over(start_worker,
     first.wait(timeout=10)
     # the dead worker's lease runs out (<= LEASE) and a survivor's next turn (<= LEASE/3 x 1.2)
     # takes it; the deadline leaves room for a loaded machine
-    wait_for(lambda: _holder() in {p.nodename for p in peers}, timeout=4 * LEASE,
-             message="a survivor to take the maintenance lease")  # fmt: skip
+    wait_for(
+        lambda: _holder() in {p.nodename for p in peers},
+        timeout=4 * LEASE,
+        message="a survivor to take the maintenance lease",
+    )
     new = next(p for p in peers if p.nodename == _holder())
     other = next(p for p in peers if p is not new)
     new.wait_for_log(ELECTED)
@@ -101,7 +112,11 @@ def test_only_the_elected_worker_rescues_and_a_survivor_takes_over(start_worker,
         plain.get(timeout=1)
     new.wait_for_log(r"Rescued testproject\.demo\.tasks\.record_start\[.*failed \(WorkerLost")
     new.wait_for_log(r"Rescued testproject\.demo\.tasks\.record_slowly\[.*requeued")
-    wait_lines(path, lambda ls: _starts(ls, "late") == 2, timeout=4 * LEASE,
-               message="the acks_late job to run again on a survivor")  # fmt: skip
+    wait_lines(
+        path,
+        lambda ls: _starts(ls, "late") == 2,
+        timeout=4 * LEASE,
+        message="the acks_late job to run again on a survivor",
+    )
     assert "Rescued" not in other.log_text() and "elected" not in other.log_text()
     assert _starts(lines(path), "plain") == 1

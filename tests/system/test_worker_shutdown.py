@@ -88,8 +88,11 @@ def test_sighup_restarts_in_place(start_worker):
     assert demo.add.delay(1, 1).get(timeout=20) == 2
     w.signal(signal.SIGHUP)
     w.wait_for_log(r"restarting \(SIGHUP\)")
-    wait_for(lambda: w.log_text().count(f"{w.nodename} ready.") >= 2, timeout=30,
-             message="the worker to be ready again")  # fmt: skip
+    wait_for(
+        lambda: w.log_text().count(f"{w.nodename} ready.") >= 2,
+        timeout=30,
+        message="the worker to be ready again",
+    )
     assert w.is_alive()
     row = WorkerRow.objects.get(name=w.nodename)
     assert row.pid == w.pid and row.stopped_at is None  # the same process (execv)

@@ -46,8 +46,21 @@ def test_every_15_minutes_in_oslo_across_spring_forward_keeps_real_time_spacing(
 def test_every_15_minutes_in_oslo_across_fall_back_fires_in_both_repeated_hours():
     cron = crontab.from_string("*/15 * * * *", tz=OSLO)
     ticks = upcoming(cron, utc(2024, 10, 26, 23, 50), 13)
-    assert hm(ticks) == ["00:00", "00:15", "00:30", "00:45", "01:00", "01:15", "01:30", "01:45",
-                         "02:00", "02:15", "02:30", "02:45", "03:00"]  # fmt: skip
+    assert hm(ticks) == [
+        "00:00",
+        "00:15",
+        "00:30",
+        "00:45",
+        "01:00",
+        "01:15",
+        "01:30",
+        "01:45",
+        "02:00",
+        "02:15",
+        "02:30",
+        "02:45",
+        "03:00",
+    ]
     local = [t.astimezone(zone(OSLO)).strftime("%H:%M %Z") for t in ticks[3:6]]
     assert local == ["02:45 CEST", "02:00 CET", "02:15 CET"]
 
@@ -105,8 +118,10 @@ def test_next_after_is_strictly_after():
 
 def test_instants_of_a_wall_time():
     tz = zone(OSLO)
-    assert instants(dt.datetime(2024, 10, 27, 2, 30), tz) == [utc(2024, 10, 27, 0, 30),
-                                                              utc(2024, 10, 27, 1, 30)]  # fmt: skip
+    assert instants(dt.datetime(2024, 10, 27, 2, 30), tz) == [
+        utc(2024, 10, 27, 0, 30),
+        utc(2024, 10, 27, 1, 30),
+    ]
     assert instants(dt.datetime(2024, 10, 27, 2, 30), tz, repeat_hour=False) == [
         utc(2024, 10, 27, 0, 30)
     ]
@@ -129,8 +144,9 @@ def simulate(pt: PeriodicTask, start: dt.datetime, end: dt.datetime, step: dt.ti
 
 def test_beat_fires_oslo_quarter_hours_at_the_expected_utc_instants_across_autumn_dst():
     pt = PeriodicTask(name="q", task="t", crontab="*/15 * * * *", timezone=OSLO)
-    fired = simulate(pt, utc(2024, 10, 26, 23, 50), utc(2024, 10, 27, 3, 0),
-                     dt.timedelta(seconds=20))  # fmt: skip
+    fired = simulate(
+        pt, utc(2024, 10, 26, 23, 50), utc(2024, 10, 27, 3, 0), dt.timedelta(seconds=20)
+    )
     assert len(fired) == 13 and len(set(fired)) == 13
     assert all(b - a == dt.timedelta(minutes=15) for a, b in zip(fired, fired[1:]))
     assert fired[0] == utc(2024, 10, 27, 0, 0) and fired[-1] == utc(2024, 10, 27, 3, 0)
@@ -138,10 +154,18 @@ def test_beat_fires_oslo_quarter_hours_at_the_expected_utc_instants_across_autum
 
 def test_beat_fires_oslo_quarter_hours_at_the_expected_utc_instants_across_spring_dst():
     pt = PeriodicTask(name="q", task="t", crontab="*/15 * * * *", timezone=OSLO)
-    fired = simulate(pt, utc(2024, 3, 30, 23, 50), utc(2024, 3, 31, 2, 0),
-                     dt.timedelta(seconds=20))  # fmt: skip
-    assert hm(fired) == ["00:00", "00:15", "00:30", "00:45", "01:00", "01:15", "01:30", "01:45",
-                         "02:00"]  # fmt: skip
+    fired = simulate(pt, utc(2024, 3, 30, 23, 50), utc(2024, 3, 31, 2, 0), dt.timedelta(seconds=20))
+    assert hm(fired) == [
+        "00:00",
+        "00:15",
+        "00:30",
+        "00:45",
+        "01:00",
+        "01:15",
+        "01:30",
+        "01:45",
+        "02:00",
+    ]
 
 
 def test_missed_ticks_run_once_then_the_schedule_resumes():
@@ -152,8 +176,9 @@ def test_missed_ticks_run_once_then_the_schedule_resumes():
 
 
 def test_catch_up_walks_through_every_missed_tick():
-    pt = PeriodicTask(name="m", task="t", interval_every=1, interval_period="minutes",
-                      catch_up=True)  # fmt: skip
+    pt = PeriodicTask(
+        name="m", task="t", interval_every=1, interval_period="minutes", catch_up=True
+    )
     fired = simulate(pt, utc(2024, 1, 1, 10, 0), utc(2024, 1, 1, 10, 0), dt.timedelta(hours=1))
     assert fired == []
     pt.next_run_at = utc(2024, 1, 1, 10, 0)
@@ -181,8 +206,9 @@ def test_clocked_and_one_off_run_once():
     pt = PeriodicTask(name="c", task="t", clocked_time=at)
     assert first_run(pt, utc(2024, 1, 1, 13, 0)) == at  # past but never run: runs now
     assert following(pt, at, utc(2024, 1, 1, 13, 0)) is None
-    one = PeriodicTask(name="o", task="t", interval_every=5, interval_period="seconds",
-                       one_off=True)  # fmt: skip
+    one = PeriodicTask(
+        name="o", task="t", interval_every=5, interval_period="seconds", one_off=True
+    )
     assert following(one, at, at) is None
     assert clocked(at).next_after(at) is None
     assert clocked(at).next_after(at - dt.timedelta(seconds=1)) == at
@@ -205,9 +231,15 @@ def test_interval_is_a_duration_across_dst():
 
 @pytest.mark.parametrize(
     "value, every, period",
-    [(30, 30, "seconds"), (30.0, 30, "seconds"), (dt.timedelta(minutes=5), 5, "minutes"),
-     (dt.timedelta(hours=2), 2, "hours"), (dt.timedelta(days=1), 1, "days"), (90, 90, "seconds")],
-)  # fmt: skip
+    [
+        (30, 30, "seconds"),
+        (30.0, 30, "seconds"),
+        (dt.timedelta(minutes=5), 5, "minutes"),
+        (dt.timedelta(hours=2), 2, "hours"),
+        (dt.timedelta(days=1), 1, "days"),
+        (90, 90, "seconds"),
+    ],
+)
 def test_interval_units(value, every, period):
     schedule = to_schedule(value)
     assert (schedule.every, schedule.period) == (every, period)

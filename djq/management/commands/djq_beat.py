@@ -15,13 +15,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("-l", "--loglevel", default="INFO")
         parser.add_argument(
-            "--max-interval", type=float, default=1.0,
+            "--max-interval",
+            type=float,
+            default=1.0,
             help="longest sleep between looks at the schedule (s); edits are seen this fast",
-        )  # fmt: skip
+        )
         parser.add_argument(
-            "--lease", type=float, default=DEFAULT_LEASE,
+            "--lease",
+            type=float,
+            default=DEFAULT_LEASE,
             help="leader lease (s): a dead leader is replaced after it",
-        )  # fmt: skip
+        )
         parser.add_argument(
             "--no-sync", action="store_true", help="do not sync DJQ_BEAT_SCHEDULE to the database"
         )

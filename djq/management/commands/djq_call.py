@@ -21,10 +21,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("name", help="the task's registered name, e.g. app.tasks.add")
         # (dest: Django passes options["args"] to handle() as *args)
-        parser.add_argument("-a", "--args", dest="call_args", default="[]",
-                            help="positional arguments, a JSON list")  # fmt: skip
-        parser.add_argument("-k", "--kwargs", dest="call_kwargs", default="{}",
-                            help="keyword arguments, a JSON object")  # fmt: skip
+        parser.add_argument(
+            "-a", "--args", dest="call_args", default="[]", help="positional arguments, a JSON list"
+        )
+        parser.add_argument(
+            "-k",
+            "--kwargs",
+            dest="call_kwargs",
+            default="{}",
+            help="keyword arguments, a JSON object",
+        )
         parser.add_argument("-Q", "--queue", help="the queue (default: the task's route)")
         parser.add_argument("--countdown", type=float, help="run no sooner than in S seconds")
         parser.add_argument("--eta", help="run no sooner than this ISO 8601 time")
@@ -46,8 +52,9 @@ class Command(BaseCommand):
         }
         extra = {k: v for k, v in extra.items() if v is not None}
         try:
-            result = send_task(options["name"], call_args, call_kwargs,
-                               using=options["database"], **extra)  # fmt: skip
+            result = send_task(
+                options["name"], call_args, call_kwargs, using=options["database"], **extra
+            )
         except (TypeError, ValueError) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(result.id)

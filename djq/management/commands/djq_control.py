@@ -30,8 +30,12 @@ COMMANDS = {
     # name: (number of positional arguments ("+" = one or more), function(options))
     "revoke": ("+", _revoke),
     "rate_limit": (2, lambda o: control.rate_limit(*o["arguments"], **_remote(o))),
-    "time_limit": (3, lambda o: control.time_limit(
-        o["arguments"][0], _float(o["arguments"][1]), _float(o["arguments"][2]), **_remote(o))),
+    "time_limit": (
+        3,
+        lambda o: control.time_limit(
+            o["arguments"][0], _float(o["arguments"][1]), _float(o["arguments"][2]), **_remote(o)
+        ),
+    ),
     "add_consumer": (1, lambda o: control.add_consumer(o["arguments"][0], **_remote(o))),
     "cancel_consumer": (1, lambda o: control.cancel_consumer(o["arguments"][0], **_remote(o))),
     "pool_grow": (1, lambda o: control.pool_grow(int(o["arguments"][0]), **_remote(o))),
@@ -43,9 +47,11 @@ COMMANDS = {
     "purge": (0, lambda o: control.purge(o["queue"])),
     "pause_queue": (1, lambda o: control.pause_queue(o["arguments"][0])),
     "resume_queue": (1, lambda o: control.resume_queue(o["arguments"][0])),
-    "concurrency_limit": (2, lambda o: control.concurrency_limit(
-        o["arguments"][0], _int_or_none(o["arguments"][1]))),
-}  # fmt: skip
+    "concurrency_limit": (
+        2,
+        lambda o: control.concurrency_limit(o["arguments"][0], _int_or_none(o["arguments"][1])),
+    ),
+}
 
 
 def _int_or_none(value: str) -> int | None:

@@ -40,20 +40,35 @@ def _frequency(value: str) -> float:
 
 
 class Command(BaseCommand):
-    help = ("Watch the event stream of workers started with -E: a live monitor, or "
-            "--dump / --json one event a line.")  # fmt: skip
+    help = (
+        "Watch the event stream of workers started with -E: a live monitor, or "
+        "--dump / --json one event a line."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("-d", "--dump", action="store_true",
-                            help="print events one a line (Celery's dump format)")  # fmt: skip
-        parser.add_argument("-j", "--json", action="store_true",
-                            help="print events as one JSON object a line")  # fmt: skip
-        parser.add_argument("--last", type=_non_negative, default=None,
-                            help="begin with the N newest stored events")  # fmt: skip
-        parser.add_argument("--once", action="store_true",
-                            help="--dump/--json: print stored events and exit")  # fmt: skip
-        parser.add_argument("-F", "--frequency", "--freq", type=_frequency, default=0.5,
-                            help="monitor: seconds between screen refreshes (0.5)")  # fmt: skip
+        parser.add_argument(
+            "-d",
+            "--dump",
+            action="store_true",
+            help="print events one a line (Celery's dump format)",
+        )
+        parser.add_argument(
+            "-j", "--json", action="store_true", help="print events as one JSON object a line"
+        )
+        parser.add_argument(
+            "--last", type=_non_negative, default=None, help="begin with the N newest stored events"
+        )
+        parser.add_argument(
+            "--once", action="store_true", help="--dump/--json: print stored events and exit"
+        )
+        parser.add_argument(
+            "-F",
+            "--frequency",
+            "--freq",
+            type=_frequency,
+            default=0.5,
+            help="monitor: seconds between screen refreshes (0.5)",
+        )
         parser.add_argument("-c", "--camera", help="Celery's snapshot camera: not needed")
         parser.add_argument("-r", "--maxrate", help="Celery's camera rate: not needed")
         parser.add_argument("--database", help="database alias (DJQ_DATABASE)")
@@ -61,8 +76,10 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         for name in ("camera", "maxrate"):
             if options[name]:
-                self.stderr.write(f"djq_events: --{name} is ignored: djq keeps no snapshots; "
-                                  "the events table is the history (see --last)")  # fmt: skip
+                self.stderr.write(
+                    f"djq_events: --{name} is ignored: djq keeps no snapshots; "
+                    "the events table is the history (see --last)"
+                )
         if options["once"] and not (options["dump"] or options["json"]):
             raise CommandError("--once goes with --dump or --json")
         using = store.alias(options["database"])

@@ -8,8 +8,19 @@ from django.core.management.base import BaseCommand, CommandError
 
 from djq import control
 
-METHODS = ("ping", "clock", "active", "scheduled", "reserved", "revoked", "registered", "stats",
-           "active_queues", "conf", "query_task")  # fmt: skip
+METHODS = (
+    "ping",
+    "clock",
+    "active",
+    "scheduled",
+    "reserved",
+    "revoked",
+    "registered",
+    "stats",
+    "active_queues",
+    "conf",
+    "query_task",
+)
 
 
 class Command(BaseCommand):
@@ -23,8 +34,7 @@ class Command(BaseCommand):
         parser.add_argument("-j", "--json", action="store_true", help="print JSON")
 
     def handle(self, *args, **options):
-        inspector = control.inspect(destination=options["destination"],
-                                    timeout=options["timeout"])  # fmt: skip
+        inspector = control.inspect(destination=options["destination"], timeout=options["timeout"])
         method = options["method"]
         if method == "query_task":
             if not options["ids"]:
@@ -36,8 +46,10 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(replies or {}, indent=2, default=str))
             return
         if not replies:
-            raise CommandError(f"No workers replied within the time limit "
-                               f"({options['timeout']:g}s; -t to wait longer).")  # fmt: skip
+            raise CommandError(
+                f"No workers replied within the time limit "
+                f"({options['timeout']:g}s; -t to wait longer)."
+            )
         for worker, answer in replies.items():
             self.stdout.write(f"-> {worker}: {_describe(answer)}")
         self.stdout.write(f"\n{len(replies)} node{'s' if len(replies) != 1 else ''} online.")

@@ -23,10 +23,15 @@ class Command(BaseCommand):
         # --traceback is Django's own option (every command has it): here it also means "print
         # the failure's traceback instead of the result", as ``celery result --traceback`` does
         parser.add_argument("-t", "--task", help="(Celery's option; the id alone finds the job)")
-        parser.add_argument("--timeout", type=float, default=0.0,
-                            help="wait up to this many seconds for the job to finish")  # fmt: skip
-        parser.add_argument("-j", "--json", action="store_true",
-                            help="print state, result, traceback … as JSON")  # fmt: skip
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=0.0,
+            help="wait up to this many seconds for the job to finish",
+        )
+        parser.add_argument(
+            "-j", "--json", action="store_true", help="print state, result, traceback … as JSON"
+        )
         parser.add_argument("--database", help="database alias (DJQ_DATABASE)")
 
     def handle(self, *args, **options):
@@ -68,6 +73,12 @@ def _as_dict(result: AsyncResult) -> dict:
     value = result.result
     if isinstance(value, BaseException):
         value = f"{type(value).__name__}: {value}"
-    return {"id": result.id, "task": result.name, "state": state, "exists": result.exists(),
-            "result": value, "traceback": result.traceback,
-            "date_done": result.date_done}  # fmt: skip
+    return {
+        "id": result.id,
+        "task": result.name,
+        "state": state,
+        "exists": result.exists(),
+        "result": value,
+        "traceback": result.traceback,
+        "date_done": result.date_done,
+    }

@@ -20,12 +20,15 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         using = store.alias(options["database"])
         fresh = store.db_now(using) - dt.timedelta(seconds=float(settings.WORKER_LEASE))
-        online = Worker.objects.using(using).filter(stopped_at__isnull=True,
-                                                    last_heartbeat__gte=fresh)  # fmt: skip
+        online = Worker.objects.using(using).filter(
+            stopped_at__isnull=True, last_heartbeat__gte=fresh
+        )
         for worker in online:
             queues = ", ".join(worker.queues)
-            self.stdout.write(f"-> {worker.name}: OK (pid {worker.pid}, {worker.pool} "
-                              f"x{worker.concurrency}, queues {queues})")  # fmt: skip
+            self.stdout.write(
+                f"-> {worker.name}: OK (pid {worker.pid}, {worker.pool} "
+                f"x{worker.concurrency}, queues {queues})"
+            )
         count = online.count()
         if not count:
             raise CommandError("No workers online.")

@@ -42,15 +42,20 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("-Q", "--queues", default="", help="comma-separated queue names")
         parser.add_argument("-c", "--concurrency", type=_positive, help="processes (CPUs)")
-        parser.add_argument("-n", "--hostname", default=DEFAULT_NAME,
-                            help="node name (%%h: host, %%p: pid)")  # fmt: skip
-        parser.add_argument("-P", "--pool", choices=["prefork", "threads", "solo", "eventlet",
-                                                     "gevent", "processes"],
-                            help="eventlet/gevent: the threads pool")  # fmt: skip
+        parser.add_argument(
+            "-n", "--hostname", default=DEFAULT_NAME, help="node name (%%h: host, %%p: pid)"
+        )
+        parser.add_argument(
+            "-P",
+            "--pool",
+            choices=["prefork", "threads", "solo", "eventlet", "gevent", "processes"],
+            help="eventlet/gevent: the threads pool",
+        )
         parser.add_argument("--autoscale", type=_autoscale, help="MAX,MIN pool processes")
         parser.add_argument("--max-tasks-per-child", "--maxtasksperchild", type=int)
-        parser.add_argument("--max-memory-per-child", "--maxmemperchild", type=int,
-                            help="KiB of resident memory")  # fmt: skip
+        parser.add_argument(
+            "--max-memory-per-child", "--maxmemperchild", type=int, help="KiB of resident memory"
+        )
         parser.add_argument("--time-limit", type=float, help="hard time limit (s)")
         parser.add_argument("--soft-time-limit", type=float, help="soft time limit (s)")
         parser.add_argument("--prefetch-multiplier", type=int)
@@ -62,14 +67,19 @@ class Command(BaseCommand):
         parser.add_argument("-l", "--loglevel", default="INFO")
         parser.add_argument("--burst", action="store_true", help="exit once no due job is left")
         parser.add_argument("-B", "--beat", action="store_true", help="also run the beat")
-        parser.add_argument("-E", "--task-events", action="store_true",
-                            help="send task events (djq_events)")  # fmt: skip
+        parser.add_argument(
+            "-E", "--task-events", action="store_true", help="send task events (djq_events)"
+        )
         parser.add_argument("--pidfile", help="%%n %%h %%d %%p %%i expand as in Celery")
         parser.add_argument("-f", "--logfile", help="%%n %%h %%d %%p %%i expand as in Celery")
         parser.add_argument("-D", "--detach", action="store_true", help="run in the background")
         parser.add_argument("--workdir", help="with --detach: directory to change to (/)")
-        parser.add_argument("--umask", type=lambda v: int(v, 8), default=0o022,
-                            help="with --detach: octal umask (022)")  # fmt: skip
+        parser.add_argument(
+            "--umask",
+            type=lambda v: int(v, 8),
+            default=0o022,
+            help="with --detach: octal umask (022)",
+        )
         parser.add_argument("--database", help="database alias (DJQ_DATABASE)")
         add_flags(parser, WORKER_FLAGS)
 

@@ -28,8 +28,9 @@ class ThreadPool:
 
     name = "threads"
 
-    def __init__(self, concurrency: int, hostname: str, depth: int = 1, reserve_wait: float = 1.0,
-                 **ignored):  # fmt: skip
+    def __init__(
+        self, concurrency: int, hostname: str, depth: int = 1, reserve_wait: float = 1.0, **ignored
+    ):
         self.max_procs = self.min_procs = concurrency
         self.depth = max(1, depth)  # the worker keeps up to depth x threads jobs in reserve
         self.reserve_wait = reserve_wait
@@ -169,8 +170,9 @@ class SoloPool(ThreadPool):
 
     name = "solo"
 
-    def __init__(self, concurrency: int, hostname: str, depth: int = 1, reserve_wait: float = 1.0,
-                 **ignored):  # fmt: skip
+    def __init__(
+        self, concurrency: int, hostname: str, depth: int = 1, reserve_wait: float = 1.0, **ignored
+    ):
         super().__init__(1, hostname, depth, reserve_wait)
 
     def start(self) -> None:

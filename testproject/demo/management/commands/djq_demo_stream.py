@@ -19,7 +19,7 @@ from testproject.demo.tasks import (
     mul,
     retry_twice,
     xsum,
-)  # fmt: skip
+)
 
 #: a summary line every this many rounds (not one per round)
 REPORT_EVERY = 30
