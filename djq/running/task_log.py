@@ -17,7 +17,9 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import IO, Any
 
 from djq.conf import settings
 from djq.serialization import safe_text
@@ -64,7 +66,7 @@ class _Buffer:
         self.parts.append(text)
         self.size += size
 
-    def result(self) -> dict | None:
+    def result(self) -> dict[str, Any] | None:
         if not self.parts and not self.dropped_records:
             return None
         text = "".join(self.parts)
@@ -112,19 +114,19 @@ class _Tee:
     """sys.stdout / sys.stderr while prints are kept: a capturing thread's text is kept and
     still written to the real stream."""
 
-    def __init__(self, stream, label: str):
+    def __init__(self, stream: IO[str], label: str):
         self.stream, self.label = stream, label
 
     def write(self, text: str) -> int:
         buffer = _active.get(threading.get_ident())
         if buffer is not None and text:
             buffer.add(text if self.label == "stdout" else f"[stderr] {text}")
-        return self.stream.write(text)
+        return int(self.stream.write(text))
 
     def flush(self) -> None:
         self.stream.flush()
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self.stream, name)
 
 
@@ -144,7 +146,7 @@ def _install(number: int) -> None:
 
 
 @contextmanager
-def capture(outcome_holder: dict):
+def capture(outcome_holder: dict[str, Any]) -> Iterator[None]:
     """Keep the logs of the task run in this block; ``outcome_holder["log"]`` gets them
     ({"text", "truncated"}) when there are any and logs are kept."""
     number = level()

@@ -30,6 +30,6 @@ def write(outcomes: Sequence[Outcome], recorded: Iterable[str], using: str | Non
     return len(JobLog.objects.using(alias(using)).bulk_create(rows, ignore_conflicts=True))
 
 
-def for_job(job_id: str, using: str | None = None) -> list:
+def for_job(job_id: str, using: str | None = None) -> list[JobLog]:
     """The job's logs, first attempt first (what its admin page shows)."""
     return list(JobLog.objects.using(alias(using)).filter(job_id=job_id).order_by("attempt"))
