@@ -10,11 +10,11 @@ import select
 import pytest
 from django.db.models import F
 
-from djq import states, store
+from djq import records, states, store
 from djq.exceptions import WorkerLostError
 from djq.models import Job
 from djq.running.pools import pool_class
-from djq.running.pools.prefork import PreforkPool, lost_outcome
+from djq.running.pools.prefork import PreforkPool
 from djq.running.pools.threads import SoloPool, ThreadPool
 from testproject.demo.tasks import add
 
@@ -30,22 +30,22 @@ def test_pool_class_names_the_three_pools():
 
 
 def test_lost_outcome_is_a_failure_naming_the_error():
-    job = {"id": "j1", "attempt": 1, "name": "t"}
-    outcome = lost_outcome(job, WorkerLostError("child died"))
-    assert outcome["id"] == "j1" and outcome["attempt"] == 1
-    assert outcome["state"] == states.FAILURE
-    assert json.loads(outcome["result"])["exc_type"] == "WorkerLostError"
+    (job,) = _claimed(1)
+    outcome = records.lost(job, WorkerLostError("child died"))
+    assert outcome.id == job.id and outcome.attempt == job.attempt
+    assert outcome.state == states.FAILURE and outcome.lost
+    assert json.loads(outcome.result)["exc_type"] == "WorkerLostError"
 
 
-def _claimed(n: int) -> list[dict]:
+def _claimed(n: int) -> list[records.Claim]:
     for i in range(n):
         add.delay(i, 10)
     Job.objects.waiting().update(run_after=F("run_after") - dt.timedelta(minutes=1))
     return store.claim("pool@test", ["default"], n, 30.0)
 
 
-def _collect(pool, n: int) -> list[dict]:
-    outcomes: list[dict] = []
+def _collect(pool, n: int) -> list[records.Outcome]:
+    outcomes: list[records.Outcome] = []
     for _ in range(100):
         ready, _, _ = select.select(pool.waitables(), [], [], 0.1)
         outcomes += pool.collect(ready)
@@ -69,7 +69,7 @@ def test_in_process_pools_run_jobs_and_report_outcomes(pool_type):
         pool.stop(timeout=5)
         pool.wake_r.close()  # (the worker's process ends with its pool: stop leaves them open)
         pool.wake_w.close()
-    assert sorted(json.loads(o["result"]) for o in outcomes) == [10, 11, 12]
-    assert {o["state"] for o in outcomes} == {states.SUCCESS}
-    assert {j["id"] for j in pool.take_began()} <= {j["id"] for j in jobs}
+    assert sorted(json.loads(o.result) for o in outcomes) == [10, 11, 12]
+    assert {o.state for o in outcomes} == {states.SUCCESS}
+    assert {j.id for j in pool.take_began()} <= {j.id for j in jobs}
     assert pool.busy() == 0
