@@ -82,11 +82,13 @@ test-pg: venv
 	@case "$${DATABASE_URL:-}" in postgres*) ;; \
 		*) echo "test-pg needs DATABASE_URL=postgres://...; use: scripts/pg-throwaway run make test-pg" >&2; exit 2;; esac
 	@echo "=== pytest on PostgreSQL ($$DATABASE_URL) ==="
+	@mkdir -p $(BASETEMP)
 	$(PY) -m pytest --basetemp=$(BASETEMP)/pg $(PYTEST_ARGS)
 
 # One pass on SQLite (the test database is a file so that worker subprocesses can share it).
 test-sqlite: venv
 	@echo "=== pytest on SQLite ==="
+	@mkdir -p $(BASETEMP)
 	env -u DATABASE_URL -u DJQ_PG_STATE -u DJQ_PG_CTL -u DJQ_PG_DATA -u DJQ_PG_SCRIPT \
 		$(PY) -m pytest --basetemp=$(BASETEMP)/sqlite $(PYTEST_ARGS)
 

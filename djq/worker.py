@@ -537,6 +537,7 @@ class Worker:
             self._wait(left)
 
     def _drained(self) -> bool:
+        self._wait(0.0)  # outcomes that arrived since the last look (a job may have just ended)
         producer = self.producer
         if self.buffer or self.completer.outcomes or self.pool.busy() or producer.more:
             return False
@@ -567,6 +568,8 @@ class Worker:
             self.pool.unstarted.clear()
         else:
             self.pool.stop()
+            # outcomes posted after the last look (the threads pool's, once its threads ended)
+            self.completer.add(self.pool.collect([]))
         self._with_database(lambda: self._record(force=True))
         self._with_database(self.producer.release_all)
         self._with_database(

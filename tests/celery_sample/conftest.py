@@ -29,21 +29,7 @@ def shop_settings(settings):
 @pytest.fixture
 def shop_worker(process_pool):
     """``python after/manage.py djq_worker -Q default,email -B`` against the test database."""
-    argv = [
-        sys.executable,
-        str(AFTER / "manage.py"),
-        "djq_worker",
-        "-n",
-        "shop@%h",
-        "-l",
-        "info",
-        "-Q",
-        "default,email",
-        "-c",
-        "2",
-        "-B",
-        "--poll-interval",
-        "0.1",
-    ]
+    argv = [sys.executable, str(AFTER / "manage.py"), "djq_worker", "-n", "shop@%h", "-l", "info",
+            "-Q", "default,email", "-c", "2", "-B", "--poll-interval", "0.1"]  # fmt: skip
     env = worker_env({"DJANGO_SETTINGS_MODULE": "proj.settings"})
     return process_pool.start(argv, name="shop", env=env, ready_pattern=r"\bready\b", cwd=AFTER)

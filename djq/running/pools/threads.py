@@ -69,10 +69,10 @@ class ThreadPool:
             outcome = lost(job, exc)
         finally:
             close_old_connections()
+        self.outbox.put(outcome)  # (before the job leaves ``running``: busy() or the outbox has it)
         with self.lock:
             self.running.pop(job.id, None)
             self.started_at.pop(job.id, None)
-        self.outbox.put(outcome)
         self.wake_w.send(b"x")
 
     def busy(self) -> int:

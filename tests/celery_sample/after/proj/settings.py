@@ -27,15 +27,15 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-DJQ_TIMEZONE = "UTC"
+DJQ_TIMEZONE = 'UTC'
 DJQ_TASK_TRACK_STARTED = True
 DJQ_TASK_ACKS_LATE = True
 DJQ_TASK_TIME_LIMIT = 300
 DJQ_TASK_SOFT_TIME_LIMIT = 240
 DJQ_WORKER_PREFETCH_MULTIPLIER = 1
 DJQ_RESULT_EXPIRES = 3600
-DJQ_DEFAULT_QUEUE = "default"
-DJQ_TASK_ROUTES = {"shop.tasks.send_receipt": {"queue": "email"}}
+DJQ_DEFAULT_QUEUE = 'default'
+DJQ_TASK_ROUTES = {'shop.tasks.send_receipt': {'queue': 'email'}}
 DJQ_BEAT_SCHEDULE = {
     "nightly-report": {"task": "shop.tasks.daily_report", "schedule": crontab(minute=0, hour=3)},
     "heartbeat": {"task": "shop.tasks.heartbeat", "schedule": 1.0},
