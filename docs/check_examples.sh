@@ -115,7 +115,7 @@ PY
 
 step "worker log lines shown in docs/worker.md"
 for line in " received" "] succeeded in " "] raised unexpected: ValueError('nope')" \
-    "] retry: Retry in 0.1s" "] ignored: None" "] expired: revoked" \
+    "] retry: Retry in 0.1s" "] ignored" "] expired: revoked" \
     "Hard time limit (0.5s) exceeded for testproject.demo.tasks.sleep["; do
     grep -qF -- "$line" "$TMP/worker.log" || fail "no '$line' in the worker log"
 done

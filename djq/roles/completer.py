@@ -180,5 +180,7 @@ class Completer:
             signals.task_revoked.send(
                 sender=name, request=job_id, terminated=True, signum=None, expired=False
             )
-        else:
+        elif outcome.repr:
             logger.info("Task %s[%s] %s: %s", name, job_id, state.lower(), outcome.repr)
+        else:  # e.g. Ignore: "Task name[id] ignored", as Celery logs it
+            logger.info("Task %s[%s] %s", name, job_id, state.lower())
