@@ -98,8 +98,9 @@ class Completer:
             # abort the claim, nor the one-by-one retry below)
             with transaction.atomic(using=self.using):
                 rows = store.complete(batch, using=self.using, started=self.began)
-                job_logs.write(batch, [row["id"] for row in rows], using=self.using)
-            return {row["id"] for row in rows}
+                ids = {row["id"] for row in rows}
+                job_logs.write(batch, ids, using=self.using)
+            return ids
         except (OperationalError, InterfaceError):
             raise
         except Exception:

@@ -4,17 +4,16 @@ database cascades the delete), so pruning jobs prunes their logs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from djq.models import JobLog
 from djq.records import Outcome
 from djq.store import alias
 
 
-def write(outcomes: Sequence[Outcome], recorded: Iterable[str], using: str | None = None) -> int:
+def write(outcomes: Sequence[Outcome], recorded: set[str], using: str | None = None) -> int:
     """Keep the logs of the ``outcomes`` that were recorded (an outcome refused as stale — its
     job rescued or finished elsewhere — keeps none); an attempt's log already kept stays."""
-    recorded = set(recorded)
     rows = [
         JobLog(
             job_id=o.id,
