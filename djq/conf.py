@@ -36,6 +36,10 @@ DEFAULTS: dict[str, Any] = {
     # True: workers ignore every rate limit (Celery's worker_disable_rate_limits); concurrency
     # limits still hold.
     "DISABLE_RATE_LIMITS": False,
+    # Fair claims between the concurrency keys of tasks with ``concurrency_key``: True takes
+    # turns (round robin), a dict {key: weight} gives a key that many jobs a turn (others 1),
+    # False claims by priority and ETA only (djq.limits.fair_weights).
+    "FAIR_KEYS": True,
     # Worker defaults (each has a ``djq_worker`` option too).
     "WORKER_CONCURRENCY": None,  # None: the number of CPUs
     "WORKER_POOL": "prefork",

@@ -66,3 +66,29 @@ def effective_limits(registry, annotations: dict, rows) -> Limits:
             most if most is not None else own_most,
         )
     return {name: limits for name, limits in found.items() if limits != (None, None)}
+
+
+def fair_weights(setting) -> dict[str, float] | None:
+    """``DJQ_FAIR_KEYS`` as the claim takes it: None (off), or {key: weight} (round robin: {}).
+
+    A weight is a positive number: a key of weight 3 gets three jobs for another key's one.
+    """
+    if setting is False or setting is None:
+        return None
+    if setting is True:
+        return {}
+    if not isinstance(setting, dict):
+        raise ValueError(
+            f"DJQ_FAIR_KEYS={setting!r}: use True (round robin), False, or {{key: weight}}"
+        )
+    for key, weight in setting.items():
+        if (
+            not isinstance(key, str)
+            or isinstance(weight, bool)
+            or not isinstance(weight, (int, float))
+            or not weight > 0
+        ):
+            raise ValueError(
+                f"DJQ_FAIR_KEYS: {key!r}: {weight!r} is not a weight (a key and a number > 0)"
+            )
+    return {key: float(weight) for key, weight in setting.items()}

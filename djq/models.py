@@ -95,6 +95,9 @@ class Job(models.Model):
     #: someone waits on this result (``AsyncResult.get()`` on PostgreSQL): its completion
     #: NOTIFYs the result's channel. Jobs nobody waits on finish without a NOTIFY.
     waited = models.BooleanField(default=False, db_default=False, editable=False)
+    #: the task's ``concurrency_key`` resolved at enqueue ("" for none): per-key concurrency
+    #: and rate limits count jobs of (task, key); fair claims take turns between keys
+    concurrency_key = models.CharField(max_length=255, blank=True, default="", db_default="")
 
     objects = JobQuerySet.as_manager()
 
@@ -115,6 +118,15 @@ class Job(models.Model):
                 fields=["queue", "-priority", "run_after"],
                 condition=Q(state__in=_WAITING),
                 name="djq_job_claim_idx",
+            ),
+            # The fair claim (djq.store.postgres.FAIR_CLAIM): the keys present in a queue's
+            # backlog (a loose index scan, one probe per key), then each key's due jobs in the
+            # claim's order; jobs without a key ("") are one more key here, walked the same way
+            # (partial on keyed jobs only, their walk would read every keyed job ahead of them).
+            models.Index(
+                fields=["queue", "concurrency_key", "-priority", "run_after"],
+                condition=Q(state__in=_WAITING),
+                name="djq_job_key_claim_idx",
             ),
             # The held (reserved or running) jobs: a few rows per worker slot. The rescue sweep
             # (lease ran out), a dead worker's rescue (worker = …), concurrency limits

@@ -34,6 +34,29 @@ _SECONDS = {"countdown": True, "expires": True, "unique_for": False}
 _LIMITS = ("time_limit", "soft_time_limit")
 _FLAGS = ("ignore_result", "acks_late", "track_started", "unique", "errback")
 _TEXTS = ("shadow", "routing_key", "exchange", "serializer", "compression", "unique_key")
+#: ``unique_mode``: what a call does while a job holds its unique key (djq.store._taken)
+UNIQUE_MODES = ("keep", "replace", "debounce", "cancel_running")
+
+
+def unique_mode(task: str, value: Any) -> str:
+    """One of ``UNIQUE_MODES``; anything else is a ValueError naming the task and the value."""
+    if value not in UNIQUE_MODES:
+        raise ValueError(
+            f"{task}: unique_mode={value!r} is not a unique mode: use one of "
+            + ", ".join(repr(m) for m in UNIQUE_MODES)
+        )
+    return value
+
+
+def concurrency_key(task: str, value: Any) -> None:
+    """An argument name (a non-empty string) or a callable over (args, kwargs)."""
+    if callable(value):
+        return
+    if not isinstance(value, str) or not value.isidentifier():
+        raise TypeError(
+            f"{task}: concurrency_key={value!r} must be an argument name or a callable "
+            "over (args, kwargs)"
+        )
 
 
 def text(task: str, what: str, value: Any, most: int, wrong_type: type = TypeError) -> str:
@@ -220,6 +243,8 @@ def _check_one(task: str, key: str, value: Any) -> None:
         related(task, value)
     elif key in _FLAGS:
         flag(task, key, value)
+    elif key == "unique_mode":
+        unique_mode(task, value)
     elif key in _TEXTS and not isinstance(value, str):
         raise TypeError(f"{task}: {key} must be a string, got {value!r}")
 
@@ -240,6 +265,10 @@ def task_attributes(name: str, attrs: Mapping) -> None:
             seconds(name, key, value, negative=False)
         elif key == "concurrency_limit":
             integer(name, key, value, least=1)
+        elif key == "concurrency_key":
+            concurrency_key(name, value)
+        elif key == "unique_mode":
+            unique_mode(name, value)
         elif key in (
             "queue",
             "priority",

@@ -43,6 +43,8 @@ class Claim:
     queue: str
     acks_late: bool
     revoked: bool
+    #: the job's concurrency key ("" for none): per-key limits count by it (djq.calling.keys)
+    concurrency_key: str = ""
 
     def to_message(self) -> dict[str, Any]:
         """The claim as a dict for a prefork child's pipe (JSON: datetimes become text)."""

@@ -55,6 +55,12 @@ class Task:
     soft_time_limit: float | None = None
     rate_limit: str | None = None
     concurrency_limit: int | None = None
+    #: an argument name, or a callable over (args, kwargs): its value is the job's key, and the
+    #: task's concurrency_limit and rate_limit then hold per key (djq.calling.keys)
+    concurrency_key: str | Callable | None = None
+    #: what a call does while a job holds its unique key: keep, replace, debounce,
+    #: cancel_running (djq.options.UNIQUE_MODES)
+    unique_mode: str | None = None
     ignore_result = False
     acks_late: bool | None = None
     track_started: bool | None = None

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from djq import events, signals, store
 from djq import options as checks
+from djq.calling import keys
 from djq.calling import request as request_context
 from djq.calling.registry import tasks
 from djq.calling.result import AsyncResult
@@ -60,6 +61,7 @@ KNOWN_OPTIONS = frozenset(
         "unique",
         "unique_key",
         "unique_for",
+        "unique_mode",
         "errback",
         "retry_of",
         "related",
@@ -173,6 +175,8 @@ def build_row(
         "root_id": str(root_id) if root_id else None,
         "group_id": _task_id(options["group_id"]) if options.get("group_id") else None,
         "unique_key": options.get("unique_key"),
+        "unique_mode": options.get("unique_mode") or "keep",
+        "concurrency_key": keys.resolve(task, args, kwargs) if task is not None else "",
     }
 
 
@@ -249,6 +253,7 @@ def _with_defaults(name: str, task, options: dict, memo: dict | None = None) -> 
             "acks_late": _first(getattr(task, "acks_late", None), settings.TASK_ACKS_LATE),
             "max_retries": getattr(task, "max_retries", None) if task else None,
             "expires": getattr(task, "expires", None),
+            "unique_mode": getattr(task, "unique_mode", None),
         }
         base.update({k: v for k, v in route(name).items() if v is not None})
         checks.check(name, base)  # a route or setting with a bad value fails here

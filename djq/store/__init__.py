@@ -9,10 +9,12 @@ Outcome); the vendor modules get plain rows.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.db import IntegrityError, connections, transaction
+from django.db.models import Count
 from django.db.models.functions import Now
 
 from djq import states
@@ -147,8 +149,39 @@ def _taken(cursor, sql, row: dict, existing: dict, taken: dict) -> bool:
             taken[key] = row["id"]
             return False
         holder = sql.unique_holder(cursor, key)
+    if holder and _unique_mode(cursor, sql, row, key, holder):
+        taken[key] = row["id"]
+        return False
     existing[row["id"]] = holder
     return True
+
+
+def _unique_mode(cursor, sql, row: dict, key: str, holder: str) -> bool:
+    """The call's ``unique_mode`` while ``holder`` holds the key (and its lock row is locked by
+    this transaction: concurrent enqueuers of the key wait). True: insert the row, which now
+    holds the key; False: the call is answered by the holder (its arguments may be updated).
+
+    keep: the holder stays as it is. replace / debounce: a waiting holder takes the call's
+    arguments (debounce: and its run time), in one conditional update, so a worker claiming it
+    at that moment either runs the new arguments or makes the update miss; a holder that is
+    already held (claimed, running) cannot take them, and the call is enqueued as a new job
+    holding the key (its arguments are not lost). cancel_running: the holder is revoked
+    (terminated if running) and the call enqueued. A holder that finished (inside
+    ``unique_for``) keeps the key, except for cancel_running.
+    """
+    mode = row.get("unique_mode") or "keep"
+    if mode == "keep":
+        return False
+    if mode in ("replace", "debounce"):
+        move = mode == "debounce"
+        if sql.update_waiting(cursor, holder, row, move):
+            return False
+        state = Job.objects.using(cursor.db.alias).filter(id=holder).values_list("state", flat=True)
+        if next(iter(state), None) not in states.HELD_STATES:
+            return False
+    else:  # cancel_running
+        revoke([holder], terminate=True, using=cursor.db.alias)
+    return sql.replace_unique(cursor, key, holder, row["id"])
 
 
 def release_unique(jobs: Iterable[tuple[str, str, float]], using: str | None = None) -> None:
@@ -166,14 +199,18 @@ def claim(
     lease: float,
     using: str | None = None,
     skip: Sequence[str] = (),
+    fair: dict | None = None,
 ) -> list[Claim]:
     """Mark up to ``limit`` due jobs of ``queues`` RESERVED for ``worker``, highest priority
-    first (jobs of the task names in ``skip`` are left alone)."""
+    first (jobs of the task names in ``skip`` are left alone).
+
+    ``fair`` ({"weights": {key: weight}, "skip_keys": [key, ...]}) takes turns between the
+    concurrency keys of the backlog (the vendor's ``FAIR_CLAIM``); None: priority and ETA only."""
     if limit <= 0 or not queues:
         return []
     cursor, sql = _cursor_and_sql(using)
     with cursor:
-        rows = sql.claim(cursor, worker, list(queues), limit, lease, list(skip))
+        rows = sql.claim(cursor, worker, list(queues), limit, lease, list(skip), fair)
     jobs = [Claim(*row) for row in rows]
     jobs.sort(key=claim_order)  # (a row with a bad priority or ETA is failed at dispatch)
     return jobs
@@ -489,52 +526,44 @@ def claim_limited(
     queue_limits: dict[str, int],
     skip: Sequence[str] = (),
     using: str | None = None,
-) -> tuple[list[Claim], set[str], set[str]]:
+    keyed: Iterable[str] = (),
+    fair: dict | None = None,
+) -> tuple[list[Claim], set[str], set[str], set[str]]:
     """``claim``, then cluster-wide flow control in the same transaction.
 
     ``task_limits``: name → (rate in jobs/s, concurrency limit); ``queue_limits``: queue →
-    concurrency limit. Rate-limited jobs whose slot is in the future are deferred to it; jobs
-    over a concurrency limit are handed back. The ``TaskLimit``/``Queue`` row of each limited
-    name is locked while its running jobs are counted, so concurrent claimers are serialised.
-    Returns (jobs to run, saturated task names, saturated queues).
+    concurrency limit; the limits of the task names in ``keyed`` hold per concurrency key.
+    Rate-limited jobs whose slot is in the future are deferred to it; jobs over a concurrency
+    limit are handed back. The ``TaskLimit``/``Queue`` row of each limited name is locked while
+    its running jobs are counted, so concurrent claimers are serialised.
+    Returns (jobs to run, saturated task names, saturated queues, saturated keys).
     """
     db = alias(using)
-    held = sorted(states.HELD_STATES)  # reserved jobs count: they will run
+    keyed = frozenset(keyed)
     with transaction.atomic(using=db):
-        jobs = claim(worker, queues, limit, lease, using, skip)
+        jobs = claim(worker, queues, limit, lease, using, skip, fair)
         names = sorted({j.name for j in jobs if j.name in task_limits})
         limited_queues = sorted({j.queue for j in jobs if j.queue in queue_limits})
         if not names and not limited_queues:
-            return jobs, set(), set()
+            return jobs, set(), set(), set()
         now = db_now(using)
         dropped: dict[str, Claim] = {}
         deferred: dict[str, tuple[Claim, dt.datetime]] = {}
         full_tasks: set[str] = set()
         full_queues: set[str] = set()
+        full_keys: set[str] = set()
         TaskLimit.objects.using(db).bulk_create(
             [TaskLimit(name=n) for n in names], ignore_conflicts=True
         )
         for name in names:
-            rate, most = task_limits[name]
             row = TaskLimit.objects.using(db).select_for_update().get(name=name)
             mine = [j for j in jobs if j.name == name]
-            if rate:
-                _take_slots(db, row, mine, rate, now, deferred)
-            mine = [j for j in mine if j.id not in deferred]
-            if most is not None:
-                running = Job.objects.using(db).filter(name=name, state__in=held).count()
-                running -= sum(1 for j, _ in deferred.values() if j.name == name)
-                if _over(mine, running - most, dropped):
-                    full_tasks.add(name)
+            if name in keyed:
+                full_keys |= _key_limits(db, name, mine, task_limits[name], now, deferred, dropped)
+            elif _task_limits(db, row, mine, task_limits[name], now, deferred, dropped):
+                full_tasks.add(name)
         for queue in limited_queues:
-            Queue.objects.using(db).select_for_update().filter(name=queue).first()
-            mine = [
-                j for j in jobs if j.queue == queue and j.id not in dropped and j.id not in deferred
-            ]
-            running = Job.objects.using(db).filter(queue=queue, state__in=held).count()
-            running -= sum(1 for j, _ in deferred.values() if j.queue == queue)
-            running -= sum(1 for j in dropped.values() if j.queue == queue)
-            if _over(mine, running - queue_limits[queue], dropped):
+            if _queue_limit(db, queue, jobs, queue_limits[queue], deferred, dropped):
                 full_queues.add(queue)
         cursor, sql = _cursor_and_sql(using)
         with cursor:
@@ -546,7 +575,74 @@ def claim_limited(
                 sql.defer(cursor, items)
         release(dropped.values(), using=using)
     kept = [j for j in jobs if j.id not in dropped and j.id not in deferred]
-    return kept, full_tasks, full_queues
+    return kept, full_tasks, full_queues, full_keys
+
+
+_HELD = sorted(states.HELD_STATES)  # reserved jobs count: they will run
+
+
+def _task_limits(db, row, mine: list[Claim], limits, now, deferred, dropped) -> bool:
+    """A task's rate and concurrency limits over its claimed jobs; True when at its limit."""
+    rate, most = limits
+    if rate:
+        _take_slots(db, row, mine, rate, now, deferred)
+    mine = [j for j in mine if j.id not in deferred]
+    if most is None:
+        return False
+    running = Job.objects.using(db).filter(name=row.name, state__in=_HELD).count()
+    running -= sum(1 for j, _ in deferred.values() if j.name == row.name)
+    return _over(mine, running - most, dropped)
+
+
+def _key_limits(db, name: str, mine: list[Claim], limits, now, deferred, dropped) -> set[str]:
+    """A keyed task's limits, per concurrency key: each key has its own rate slots (a
+    ``TaskLimit`` row named ``task[key]``) and its own count of held jobs. Returns the keys
+    found at their concurrency limit."""
+    rate, most = limits
+    by_key: dict[str, list[Claim]] = {}
+    for job in mine:
+        by_key.setdefault(job.concurrency_key or "", []).append(job)
+    if rate:
+        slot_rows = {key_limit_name(name, key): key for key in by_key}
+        TaskLimit.objects.using(db).bulk_create(
+            [TaskLimit(name=n) for n in slot_rows], ignore_conflicts=True
+        )
+        for row in TaskLimit.objects.using(db).select_for_update().filter(name__in=slot_rows):
+            _take_slots(db, row, by_key[slot_rows[row.name]], rate, now, deferred)
+    if most is None:
+        return set()
+    held = dict(
+        Job.objects.using(db)
+        .filter(name=name, state__in=_HELD, concurrency_key__in=list(by_key))
+        .order_by()
+        .values_list("concurrency_key")
+        .annotate(n=Count("id"))
+    )
+    full = set()
+    for key, jobs in by_key.items():
+        running = held.get(key, 0) - sum(1 for j in jobs if j.id in deferred)
+        if _over([j for j in jobs if j.id not in deferred], running - most, dropped):
+            full.add(key)
+    return full
+
+
+def key_limit_name(name: str, key: str) -> str:
+    """The ``TaskLimit`` row holding the rate slots of one key of a keyed task (the column holds
+    255 characters: a longer name ends with a digest of the whole)."""
+    full = f"{name}[{key}]"
+    if len(full) <= 255:
+        return full
+    return full[:222] + "…" + hashlib.sha256(full.encode()).hexdigest()[:32]
+
+
+def _queue_limit(db, queue: str, jobs: list[Claim], most: int, deferred, dropped) -> bool:
+    """A queue's concurrency limit over the claimed jobs left; True when at its limit."""
+    Queue.objects.using(db).select_for_update().filter(name=queue).first()
+    mine = [j for j in jobs if j.queue == queue and j.id not in dropped and j.id not in deferred]
+    running = Job.objects.using(db).filter(queue=queue, state__in=_HELD).count()
+    running -= sum(1 for j, _ in deferred.values() if j.queue == queue)
+    running -= sum(1 for j in dropped.values() if j.queue == queue)
+    return _over(mine, running - most, dropped)
 
 
 def _take_slots(db, row, jobs: list[Claim], rate: float, now, deferred: dict) -> None:

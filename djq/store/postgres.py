@@ -58,17 +58,18 @@ WITH ins AS (
     INSERT INTO djq_job (
         id, name, queue, priority, state, custom_state, args, kwargs, options, traceback,
         run_after, expires, retries, max_retries, attempt, acks_late, worker, terminate_signal,
-        created_at, parent_id, root_id, group_id, history)
+        created_at, parent_id, root_id, group_id, history, concurrency_key)
     SELECT r.id, r.name, r.queue, r.priority, 'PENDING', '', r.args, r.kwargs, r.options, '',
         COALESCE(r.eta, clock_timestamp() + make_interval(secs => COALESCE(r.countdown, 0))),
         COALESCE(r.expires, clock_timestamp() + make_interval(secs => r.expires_in)),
         r.retries, r.max_retries, 0, r.acks_late, '', '',
         clock_timestamp(), r.parent_id, r.root_id, r.group_id,
-        {_PENDING_EVENT}
+        {_PENDING_EVENT}, COALESCE(r.concurrency_key, '')
     FROM jsonb_to_recordset(%s::jsonb) AS r(
         id text, name text, queue text, priority int, args jsonb, kwargs jsonb, options jsonb,
         eta timestamptz, countdown float8, expires timestamptz, expires_in float8, retries int,
-        max_retries int, acks_late bool, parent_id text, root_id text, group_id text)
+        max_retries int, acks_late bool, parent_id text, root_id text, group_id text,
+        concurrency_key text)
     RETURNING queue
 )
 SELECT pg_notify('{JOBS_CHANNEL}', q) FROM (SELECT DISTINCT queue AS q FROM ins) AS d
@@ -82,7 +83,7 @@ COPY_FROM = 50
 COPY = (
     "COPY djq_job (id, name, queue, priority, state, custom_state, args, kwargs, options, "
     "traceback, expires, retries, max_retries, attempt, acks_late, worker, terminate_signal, "
-    "parent_id, root_id, group_id) FROM STDIN"
+    "parent_id, root_id, group_id, concurrency_key) FROM STDIN"
 )
 
 
@@ -120,6 +121,7 @@ def _copy(cursor, rows: list[dict]) -> None:
                     r["parent_id"],
                     r["root_id"],
                     r["group_id"],
+                    r.get("concurrency_key") or "",
                 )
             )
     queues = sorted({r["queue"] for r in rows})
@@ -139,7 +141,22 @@ _LOADABLE = "CASE WHEN {column} BETWEEN '0001-01-02' AND '9999-12-30' THEN {colu
 # it (several queues) are released at the end of the statement's transaction. The test
 # tests/integration/test_claim_plan.py asserts the plan on an analysed table of 100,000 waiting
 # jobs.
-CLAIM = f"""
+_CLAIM_UPDATE = f"""
+UPDATE djq_job j SET
+    state = 'RESERVED', attempt = j.attempt + 1, worker = %(worker)s, custom_state = '',
+    started_at = NULL,
+    lease_expires_at = statement_timestamp() + make_interval(secs => %(lease)s),
+    history = j.history || {_EVENT.format(state="'RESERVED'", worker="%(worker)s")}
+FROM due WHERE j.id = due.id
+RETURNING j.id::text, j.name, j.args::text, j.kwargs::text, j.options::text, j.retries,
+    j.max_retries, j.attempt, {_LOADABLE.format(column="j.run_after")},
+    {_LOADABLE.format(column="j.expires")},
+    (j.expires IS NOT NULL AND j.expires <= statement_timestamp()),
+    j.parent_id::text, j.root_id::text, j.group_id::text, j.priority, j.queue, j.acks_late,
+    j.revoked_at IS NOT NULL, j.concurrency_key
+"""
+CLAIM = (
+    f"""
 WITH due AS (
     SELECT d.id FROM (
         SELECT u.name FROM unnest(%(queues)s::text[]) AS u(name)
@@ -156,24 +173,74 @@ WITH due AS (
     ORDER BY d.priority DESC, d.run_after
     LIMIT %(limit)s
 )
-UPDATE djq_job j SET
-    state = 'RESERVED', attempt = j.attempt + 1, worker = %(worker)s, custom_state = '',
-    started_at = NULL,
-    lease_expires_at = statement_timestamp() + make_interval(secs => %(lease)s),
-    history = j.history || {_EVENT.format(state="'RESERVED'", worker="%(worker)s")}
-FROM due WHERE j.id = due.id
-RETURNING j.id::text, j.name, j.args::text, j.kwargs::text, j.options::text, j.retries,
-    j.max_retries, j.attempt, {_LOADABLE.format(column="j.run_after")},
-    {_LOADABLE.format(column="j.expires")},
-    (j.expires IS NOT NULL AND j.expires <= statement_timestamp()),
-    j.parent_id::text, j.root_id::text, j.group_id::text, j.priority, j.queue, j.acks_late,
-    j.revoked_at IS NOT NULL
 """
+    + _CLAIM_UPDATE
+)
+
+# The fair claim (tasks with a ``concurrency_key``, DJQ_FAIR_KEYS on): the batch takes turns
+# between the keys of each queue's backlog, so a key with 20,000 waiting jobs does not hold back
+# a key with 20 enqueued after them. The keys present are found by a loose index scan of
+# djq_job_key_claim_idx (one probe per key, whatever the backlog), each key's due jobs by a
+# LATERAL walk of the same index in the claim's order (stopped after LIMIT rows); jobs without a
+# key are the key "" (one more key taking turns). The candidates are ranked within their key
+# (row_number), and the batch is cut by priority first, then by round (rank / the key's weight:
+# a key of weight 3 gets three jobs a round), then by ETA: in a round the key whose oldest job
+# is oldest goes first, which is round robin without any state kept between claims. Keys found
+# at their concurrency limit (``skip_keys``) are dropped before their jobs are read.
+_KEYS = f"""
+    SELECT q.name AS queue, k.key FROM q CROSS JOIN LATERAL (
+        WITH RECURSIVE k(key) AS (
+            (SELECT j.concurrency_key FROM djq_job j
+             WHERE j.state IN {_WAITING} AND j.queue = q.name
+             ORDER BY j.concurrency_key LIMIT 1)
+            UNION ALL
+            SELECT (SELECT j.concurrency_key FROM djq_job j
+                    WHERE j.state IN {_WAITING} AND j.queue = q.name AND j.concurrency_key > k.key
+                    ORDER BY j.concurrency_key LIMIT 1)
+            FROM k WHERE k.key IS NOT NULL
+        )
+        SELECT k.key FROM k WHERE k.key IS NOT NULL AND k.key <> ALL(%(skip_keys)s)
+    ) AS k
+"""
+FAIR_CLAIM = (
+    f"""
+WITH q AS MATERIALIZED (
+    SELECT u.name FROM unnest(%(queues)s::text[]) AS u(name)
+    WHERE NOT EXISTS (SELECT 1 FROM djq_queue p WHERE p.name = u.name AND p.paused)
+), keys AS MATERIALIZED ({_KEYS}), cand AS (
+    SELECT keys.queue, keys.key, d.id, d.priority, d.run_after FROM keys CROSS JOIN LATERAL (
+        SELECT j.id, j.priority, j.run_after FROM djq_job j
+        WHERE j.state IN {_WAITING} AND j.queue = keys.queue AND j.concurrency_key = keys.key
+          AND j.run_after <= statement_timestamp() AND j.name <> ALL(%(skip)s)
+        ORDER BY j.priority DESC, j.run_after
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ) AS d
+), due AS (
+    SELECT r.id FROM (
+        SELECT c.id, c.key, c.priority, c.run_after, row_number() OVER (
+            PARTITION BY c.queue, c.key ORDER BY c.priority DESC, c.run_after) AS rn
+        FROM cand c
+    ) AS r
+    ORDER BY r.priority DESC,
+        ceil(r.rn / COALESCE((%(weights)s::jsonb ->> r.key)::float8, 1.0)), r.run_after
+    LIMIT %(limit)s
+)
+"""
+    + _CLAIM_UPDATE
+)
 
 
 def claim(
-    cursor, worker: str, queues: list[str], limit: int, lease: float, skip: list[str]
+    cursor,
+    worker: str,
+    queues: list[str],
+    limit: int,
+    lease: float,
+    skip: list[str],
+    fair: dict | None = None,
 ) -> list:
+    """``fair``: None for the plain claim, else {"weights": {key: weight}, "skip_keys": [...]}."""
     params = {
         "queues": list(queues),
         "limit": limit,
@@ -181,7 +248,12 @@ def claim(
         "lease": lease,
         "skip": list(skip),
     }
-    cursor.execute(CLAIM, params)
+    if fair is None:
+        cursor.execute(CLAIM, params)
+    else:
+        params["weights"] = json.dumps(fair.get("weights") or {})
+        params["skip_keys"] = list(fair.get("skip_keys") or ())
+        cursor.execute(FAIR_CLAIM, params)
     return cursor.fetchall()
 
 
@@ -421,6 +493,31 @@ def replace_unique(cursor, key: str, old: str, new: str) -> bool:
         "UPDATE djq_unique_lock SET job_id = %s, until = 'infinity' WHERE key = %s AND job_id = %s",
         [new, key, old],
     )
+    return cursor.rowcount == 1
+
+
+# unique_mode replace/debounce: a waiting job takes a new call's arguments (debounce: and its run
+# time: the call's eta, or now + its countdown), only while it is still waiting.
+UPDATE_WAITING = f"""
+UPDATE djq_job j SET args = %(args)s::jsonb, kwargs = %(kwargs)s::jsonb,
+    run_after = CASE WHEN %(move)s
+        THEN COALESCE(%(eta)s::timestamptz,
+            clock_timestamp() + make_interval(secs => COALESCE(%(countdown)s::float8, 0)))
+        ELSE j.run_after END
+WHERE j.id = %(id)s AND j.state IN {_WAITING}
+"""
+
+
+def update_waiting(cursor, job_id: str, row: dict, move: bool) -> bool:
+    params = {
+        "id": job_id,
+        "args": row["args"],
+        "kwargs": row["kwargs"],
+        "move": move,
+        "eta": row.get("eta"),
+        "countdown": row.get("countdown"),
+    }
+    cursor.execute(UPDATE_WAITING, params)
     return cursor.rowcount == 1
 
 

@@ -9,6 +9,7 @@ text comparisons order correctly. Task ids are stored as the text they are.
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 _READY = "('SUCCESS','FAILURE','REVOKED','IGNORED')"
 _WAITING = "('PENDING','RETRY')"
@@ -57,11 +58,11 @@ INSERT = """
 INSERT INTO djq_job (
     id, name, queue, priority, state, custom_state, args, kwargs, options, traceback,
     run_after, expires, retries, max_retries, attempt, acks_late, worker, terminate_signal,
-    created_at, parent_id, root_id, group_id, history)
+    created_at, parent_id, root_id, group_id, history, concurrency_key)
 VALUES (%(id)s, %(name)s, %(queue)s, %(priority)s, 'PENDING', '', %(args)s, %(kwargs)s,
     %(options)s, '', %(run_after)s, %(expires)s, %(retries)s, %(max_retries)s, 0, %(acks_late)s,
     '', '', %(now)s, %(parent_id)s, %(root_id)s, %(group_id)s,
-    json_array(json_array('PENDING', %(now)s, '')))
+    json_array(json_array('PENDING', %(now)s, '')), %(concurrency_key)s)
 """
 
 
@@ -83,28 +84,55 @@ def insert(cursor, rows: list[dict]) -> None:
                 "run_after": fmt(run_after),
                 "expires": fmt(expires),
                 "now": fmt(now),
+                "concurrency_key": row.get("concurrency_key") or "",
             }
         )
     cursor.executemany(INSERT, params)
 
 
-CLAIM = f"""
+_CLAIM_UPDATE = f"""
 UPDATE djq_job SET
     state = 'RESERVED', attempt = attempt + 1, worker = %(worker)s, custom_state = '',
     started_at = NULL, lease_expires_at = %(lease_until)s,
     history = {_EVENT.format(state="'RESERVED'", worker="%(worker)s")}
-WHERE id IN (
-    SELECT j.id FROM djq_job j
+WHERE id IN ({{due}})
+RETURNING id, name, args, kwargs, options, retries, max_retries, attempt,
+    CAST(run_after AS TEXT), CAST(expires AS TEXT),
+    NULL, parent_id, root_id, group_id, priority, queue, acks_late, CAST(revoked_at AS TEXT),
+    concurrency_key
+"""
+_DUE_WHERE = f"""
     WHERE j.state IN {_WAITING} AND j.queue IN ({{queues}}) AND j.run_after <= %(now)s
       AND NOT EXISTS (SELECT 1 FROM djq_queue q WHERE q.name = j.queue AND q.paused)
       AND j.name NOT IN ({{skip}})
+"""
+CLAIM = _CLAIM_UPDATE.replace(
+    "{due}",
+    f"""
+    SELECT j.id FROM djq_job j {_DUE_WHERE}
     ORDER BY j.priority DESC, j.run_after
     LIMIT %(limit)s
+""",
 )
-RETURNING id, name, args, kwargs, options, retries, max_retries, attempt,
-    CAST(run_after AS TEXT), CAST(expires AS TEXT),
-    NULL, parent_id, root_id, group_id, priority, queue, acks_late, CAST(revoked_at AS TEXT)
-"""
+# The fair claim (djq.store.postgres.FAIR_CLAIM has the why): turns between the keys of each
+# queue, by rank within the key divided by the key's weight. SQLite ranks the whole backlog (a
+# window over the waiting jobs): good for development, where backlogs are small.
+FAIR_CLAIM = _CLAIM_UPDATE.replace(
+    "{due}",
+    f"""
+    SELECT r.id FROM (
+        SELECT j.id, j.priority, j.run_after, j.concurrency_key AS key, row_number() OVER (
+            PARTITION BY j.queue, j.concurrency_key ORDER BY j.priority DESC, j.run_after) AS rn
+        FROM djq_job j {_DUE_WHERE} AND j.concurrency_key NOT IN ({{skip_keys}})
+    ) AS r
+    ORDER BY r.priority DESC,
+        CAST((r.rn - 1) / COALESCE(
+            (SELECT CAST(w.value AS REAL) FROM json_each(%(weights)s) AS w WHERE w.key = r.key),
+            1.0) AS INTEGER),
+        r.run_after
+    LIMIT %(limit)s
+""",
+)
 # (timestamps as text: parsed in _claimed, where a value that is no timestamp, written by raw
 # SQL, is kept for the worker to fail that job; Django's converter would raise for the batch)
 # ``expired`` (the NULL above) and the heartbeat's ``revoked`` are computed in Python from the
@@ -121,12 +149,26 @@ def _in_list(prefix: str, values: list[str], params: dict) -> str:
 
 
 def claim(
-    cursor, worker: str, queues: list[str], limit: int, lease: float, skip: list[str]
+    cursor,
+    worker: str,
+    queues: list[str],
+    limit: int,
+    lease: float,
+    skip: list[str],
+    fair: dict | None = None,
 ) -> list:
+    """``fair``: None for the plain claim, else {"weights": {key: weight}, "skip_keys": [...]}."""
     params = {"worker": worker, "limit": limit, "now": now_text(), "lease_until": now_text(lease)}
-    sql = CLAIM.format(
-        queues=_in_list("q", list(queues), params), skip=_in_list("s", list(skip), params)
-    )
+    lists = {
+        "queues": _in_list("q", list(queues), params),
+        "skip": _in_list("s", list(skip), params),
+    }
+    if fair is None:
+        sql = CLAIM.format(**lists)
+    else:
+        params["weights"] = json.dumps(fair.get("weights") or {})
+        skip_keys = _in_list("k", list(fair.get("skip_keys") or ()), params)
+        sql = FAIR_CLAIM.format(**lists, skip_keys=skip_keys)
     cursor.execute(sql, params)
     now = parse_dt(params["now"])
     return [_claimed(row, now) for row in cursor.fetchall()]
@@ -385,6 +427,19 @@ def replace_unique(cursor, key: str, old: str, new: str) -> bool:
     cursor.execute(
         "UPDATE djq_unique_lock SET job_id = %s, until = %s WHERE key = %s AND job_id = %s",
         [_hex(new), FOREVER, key, _hex(old)],
+    )
+    return cursor.rowcount == 1
+
+
+def update_waiting(cursor, job_id: str, row: dict, move: bool) -> bool:
+    """unique_mode replace/debounce (djq.store.postgres.UPDATE_WAITING)."""
+    now = dt.datetime.now(dt.UTC)
+    run_after = row.get("eta") or now + dt.timedelta(seconds=row.get("countdown") or 0)
+    moved = ", run_after = %s" if move else ""
+    params = [row["args"], row["kwargs"]] + ([fmt(run_after)] if move else []) + [_hex(job_id)]
+    cursor.execute(
+        f"UPDATE djq_job SET args = %s, kwargs = %s{moved} WHERE id = %s AND state IN {_WAITING}",
+        params,
     )
     return cursor.rowcount == 1
 

@@ -14,7 +14,7 @@ import pytest
 from django.db import connection
 
 from djq.models import Queue
-from djq.store.postgres import CLAIM
+from djq.store.postgres import CLAIM, FAIR_CLAIM
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres_only]
 
@@ -152,6 +152,75 @@ def test_the_lease_and_the_waited_flag_are_in_no_index():
     with connection.cursor() as cursor:
         cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'djq_job'")
         indexes = dict(cursor.fetchall())
-    assert len(indexes) == 12, sorted(indexes)  # the primary key and the 11 of djq/models.py
+    assert len(indexes) == 13, sorted(indexes)  # the primary key and the 12 of djq/models.py
     for column in ("lease_expires_at", "waited", "history", "attempt"):
         assert not [name for name, sql in indexes.items() if column in sql], (column, indexes)
+
+
+def _fill_keyed(cursor, keys: list[str], unkeyed: int) -> None:
+    """BACKLOG keyed due jobs (the first key holds nearly all of them: the old ones), a few
+    jobs of each other key after them, ``unkeyed`` jobs without a key; then ANALYZE."""
+    cursor.execute(
+        """
+        INSERT INTO djq_job (id, name, queue, priority, state, custom_state, args, kwargs,
+            options, traceback, run_after, retries, attempt, acks_late, worker,
+            terminate_signal, created_at, history, concurrency_key)
+        SELECT gen_random_uuid(), 'demo.keyed', 'default', 0, 'PENDING', '', '[]', '{}', '{}',
+            '', now() - make_interval(secs => i), 0, 0, false, '', '', now(), '[]',
+            CASE WHEN i <= 20 * (cardinality(%s::text[]) - 1)
+                THEN (%s::text[])[2 + i %% (cardinality(%s::text[]) - 1)]
+                WHEN i <= %s THEN (%s::text[])[1] ELSE '' END
+        FROM generate_series(1, %s) AS i
+        """,
+        [keys, keys, keys, BACKLOG, keys, BACKLOG + unkeyed],
+    )
+    cursor.execute("ANALYZE djq_job")
+
+
+def _fair_plan(cursor, weights: dict, skip_keys: list[str]) -> tuple[dict, list]:
+    params = {
+        "queues": ["default"],
+        "limit": LIMIT,
+        "worker": "w@plan",
+        "lease": 30.0,
+        "skip": [],
+        "weights": json.dumps(weights),
+        "skip_keys": skip_keys,
+    }
+    cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + FAIR_CLAIM, params)
+    raw = cursor.fetchone()[0]
+    cursor.execute(
+        "SELECT concurrency_key, count(*) FROM djq_job WHERE state = 'RESERVED' GROUP BY 1"
+    )
+    return (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"], dict(cursor.fetchall())
+
+
+@pytest.mark.parametrize("unkeyed", [0, 500])
+def test_the_fair_claim_walks_the_key_index_one_batch_per_key(unkeyed):
+    """Keyed claims (issue 15): the keys of the backlog are found one probe each, every key's
+    jobs by a walk of djq_job_key_claim_idx stopped after the batch, and the batch takes turns
+    between the keys: the key with 99,960 old jobs gets no more than its share."""
+    keys = ["a", "b", "c"]
+    with connection.cursor() as cursor:
+        _fill_keyed(cursor, keys, unkeyed)
+        plan, claimed = _fair_plan(cursor, {}, [])
+    scans = [n for n in _job_scans(plan) if n.get("Index Name") != "djq_job_pkey"]
+    assert scans, plan
+    for scan in scans:
+        assert scan["Node Type"] in ("Index Scan", "Index Only Scan"), plan
+        assert scan["Index Name"] in ("djq_job_key_claim_idx", "djq_job_claim_idx"), plan
+        assert scan["Actual Rows"] <= LIMIT, plan
+    # keys: one probe per key and one that finds none; one walk per key and the unkeyed walk
+    assert sum(n["Actual Loops"] for n in scans) <= 2 * (len(keys) + 1) + 1, plan
+    assert plan["Actual Rows"] == LIMIT, plan
+    groups = len(keys) + (1 if unkeyed else 0)
+    assert sorted(claimed) == sorted(keys + ([""] if unkeyed else [])), claimed
+    assert max(claimed.values()) - min(claimed.values()) <= 1, claimed  # turns: LIMIT / groups
+    assert sum(claimed.values()) == LIMIT and groups <= LIMIT
+
+
+def test_the_fair_claim_weighs_keys_and_skips_saturated_ones():
+    with connection.cursor() as cursor:
+        _fill_keyed(cursor, ["a", "b", "c"], 0)
+        plan, claimed = _fair_plan(cursor, {"a": 4}, ["c"])
+    assert claimed == {"a": 8, "b": 2}, claimed  # a round: four of a, one of b; c is at its limit

@@ -122,7 +122,7 @@ def test_twenty_concurrent_unique_enqueues_create_one_job():
 def test_rate_limited_jobs_beyond_the_first_slot_wait_in_the_database_with_their_priority():
     results = [limited.apply_async(("p", str(i)), priority=7) for i in range(5)]
     limits = {limited.name: (10.0, None)}
-    kept, _, _ = store.claim_limited(W, ["default"], 10, 30, limits, {})
+    kept, _, _, _ = store.claim_limited(W, ["default"], 10, 30, limits, {})
     assert [j.id for j in kept] == [results[0].id]
     waiting = Job.objects.filter(id__in=[r.id for r in results[1:]]).order_by("run_after")
     assert {j.state for j in waiting} == {states.PENDING} and {j.priority for j in waiting} == {7}
@@ -136,7 +136,7 @@ def test_rate_limited_jobs_beyond_the_first_slot_wait_in_the_database_with_their
         run_after=past, options={"rate_slot": past.isoformat()}
     )
     slot_before = TaskLimit.objects.get(name=limited.name).next_slot_at
-    kept, _, _ = store.claim_limited(W, ["default"], 10, 30, limits, {})
+    kept, _, _, _ = store.claim_limited(W, ["default"], 10, 30, limits, {})
     assert [j.id for j in kept] == [str(waiting[0].id)]
     assert TaskLimit.objects.get(name=limited.name).next_slot_at == slot_before
 
@@ -146,11 +146,11 @@ def test_concurrency_limit_hands_back_what_is_over_it():
     for i in range(5):
         exclusive.delay("p", str(i))
     limits = {exclusive.name: (None, 2)}
-    kept, full, _ = store.claim_limited(W, ["default"], 10, 30, limits, {})
+    kept, full, _, _ = store.claim_limited(W, ["default"], 10, 30, limits, {})
     assert len(kept) == 2 and full == {exclusive.name}
     assert Job.objects.filter(state=states.RESERVED).count() == 2  # claimed, not started yet
     assert Job.objects.filter(state=states.PENDING).count() == 3
-    again, full, _ = store.claim_limited(W, ["default"], 10, 30, limits, {})
+    again, full, _, _ = store.claim_limited(W, ["default"], 10, 30, limits, {})
     assert again == [] and full == {exclusive.name}
 
 
@@ -158,7 +158,7 @@ def test_concurrency_limit_hands_back_what_is_over_it():
 def test_queue_concurrency_limit():
     control.queue_concurrency_limit("default", 1)
     add.delay(1, 1), add.delay(2, 2)
-    kept, _, full_queues = store.claim_limited(W, ["default"], 10, 30, {}, {"default": 1})
+    kept, _, full_queues, _ = store.claim_limited(W, ["default"], 10, 30, {}, {"default": 1})
     assert len(kept) == 1 and full_queues == {"default"}
 
 
