@@ -20,7 +20,10 @@ KEY_MAX = 255
 
 def resolve(task: Any, args: tuple | list, kwargs: dict) -> str:
     """The key of a call of ``task`` ("" when it has none)."""
-    spec = getattr(task, "concurrency_key", None)
+    # (read off the class: a function given as concurrency_key is not a method of the task)
+    spec = inspect.getattr_static(task, "concurrency_key", None)
+    if isinstance(spec, (staticmethod, classmethod)):
+        spec = spec.__func__
     if spec is None:
         return ""
     name = task.name

@@ -253,6 +253,25 @@ def exclusive(path: str, token: str, seconds: float = 0.3):
     return token
 
 
+@task(concurrency_key="tenant", concurrency_limit=2)
+def tenant_exclusive(tenant: str, path: str, token: str, seconds: float = 0.3):
+    """At most two running at once per tenant, across the cluster: records start and end."""
+    with open(path, "a") as fh:
+        fh.write(f"{tenant} {token} start {time.time():.4f}\n")
+    time.sleep(seconds)
+    with open(path, "a") as fh:
+        fh.write(f"{tenant} {token} end {time.time():.4f}\n")
+    return token
+
+
+@task(concurrency_key=lambda args, kwargs: kwargs.get("tenant", args[0] if args else None))
+def tenant_record(tenant: str, path: str):
+    """Keyed by a callable: appends the tenant when it runs (the order the jobs ran in)."""
+    with open(path, "a") as fh:
+        fh.write(f"{tenant}\n")
+    return tenant
+
+
 @task
 def fail_once(marker: str):
     """Fails the first time (and leaves ``marker``), succeeds after: a job worth retrying."""
