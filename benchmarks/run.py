@@ -98,6 +98,13 @@ def main() -> None:
     rows.append(
         ("W1 drain, defaults, -E (events)", bench_drain(n, rounds, ["-E"])[0], default)
     )  # (the ratio to the drain without events: target >= 90 %)
+    rows.append(
+        (
+            f"W1 drain, fair claims ({FAIR_KEYS} keys)",
+            bench_drain(n, rounds, [], keys=FAIR_KEYS)[0],
+            default,
+        )
+    )  # (issue 15: keyed jobs claimed in turns; target >= 80 % of the plain drain)
     fill_history(args.history)
     rows.append(
         (
@@ -209,24 +216,34 @@ def fill_history(n: int) -> None:
 
 
 # --- drain ----------------------------------------------------------------------------------
-def bench_drain(n: int, rounds: int, extra: list[str], keep_history: bool = False):
-    """W1: the jobs are waiting; from the worker's spawn until ``--burst`` exits."""
+#: the fair-claim drain spreads its jobs over this many concurrency keys
+FAIR_KEYS = 10
+
+
+def bench_drain(n: int, rounds: int, extra: list[str], keep_history: bool = False, keys: int = 0):
+    """W1: the jobs are waiting; from the worker's spawn until ``--burst`` exits.
+
+    ``keys``: jobs of a keyed no-op over that many keys, drained with fair claims on
+    (DJQ_FAIR_KEYS=1); otherwise plain no-ops, claims by priority and ETA (DJQ_FAIR_KEYS=0)."""
     from djq import enqueue_many
-    from testproject.demo.tasks import noop
+    from testproject.demo.tasks import keyed_noop, noop
 
     samples = []
     for _ in range(rounds):
         clear_waiting() if keep_history else truncate()
-        enqueue_many([noop.s() for _ in range(n)])
+        if keys:
+            enqueue_many([keyed_noop.s(f"tenant-{i % keys}") for i in range(n)])
+        else:
+            enqueue_many([noop.s() for _ in range(n)])
         start = time.perf_counter()
-        run_worker_burst(extra)
+        run_worker_burst(extra, fair=bool(keys))
         samples.append((n, time.perf_counter() - start))
         check_done(n)
     rss_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return median_rate(samples), rss_kib
 
 
-def run_worker_burst(extra: list[str]) -> None:
+def run_worker_burst(extra: list[str], fair: bool = False) -> None:
     cmd = [
         sys.executable,
         str(ROOT / "manage.py"),
@@ -240,13 +257,14 @@ def run_worker_burst(extra: list[str]) -> None:
         "bench@%h",
         *extra,
     ]
-    subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    env = {**os.environ, "DJQ_FAIR_KEYS": "1" if fair else "0"}
+    subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, env=env)
 
 
 def check_done(n: int) -> None:
     from djq.models import Job
 
-    done = Job.objects.filter(name__endswith=".noop", state="SUCCESS").count()
+    done = Job.objects.filter(name__endswith="noop", state="SUCCESS").count()
     if done != n:
         sys.exit(f"drain: only {done} of {n} jobs succeeded")
 

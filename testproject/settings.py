@@ -148,6 +148,9 @@ DJQ_TASK_SEND_SENT_EVENT = env.bool("DJQ_TASK_SEND_SENT_EVENT", default=False)
 DJQ_TASK_LOG_MAX_BYTES = env.int("DJQ_TASK_LOG_MAX_BYTES", default=65536)
 DJQ_TASK_LOG_PRINT = env.bool("DJQ_TASK_LOG_PRINT", default=False)
 
+# DJQ_FAIR_KEYS=0 in the environment: claims by priority and ETA only, also for keyed tasks (the
+# demo has some: tenant_exclusive, tenant_record); make bench measures both (docs/keys.md).
+DJQ_FAIR_KEYS = env.bool("DJQ_FAIR_KEYS", default=True)
 # DJQ_LISTEN=0 in the environment: poll instead of LISTEN (PgBouncer in transaction mode).
 DJQ_LISTEN = env.bool("DJQ_LISTEN", default=True)
 if env.bool("DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False):  # behind PgBouncer

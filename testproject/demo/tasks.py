@@ -264,6 +264,11 @@ def tenant_exclusive(tenant: str, path: str, token: str, seconds: float = 0.3):
     return token
 
 
+@task(concurrency_key="tenant")
+def keyed_noop(tenant: str):
+    """A no-op with a key: the fair-claim drain of make bench (benchmarks/run.py)."""
+
+
 @task(concurrency_key=lambda args, kwargs: kwargs.get("tenant", args[0] if args else None))
 def tenant_record(tenant: str, path: str):
     """Keyed by a callable: appends the tenant when it runs (the order the jobs ran in)."""
