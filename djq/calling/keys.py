@@ -10,6 +10,7 @@ indexed column. No key (no ``concurrency_key``, or a value of None) is stored as
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from typing import Any
 
 from djq import options as checks
@@ -18,7 +19,7 @@ from djq import options as checks
 KEY_MAX = 255
 
 
-def resolve(task: Any, args: tuple | list, kwargs: dict) -> str:
+def resolve(task: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
     """The key of a call of ``task`` ("" when it has none)."""
     # (read off the class: a function given as concurrency_key is not a method of the task)
     spec = inspect.getattr_static(task, "concurrency_key", None)
@@ -42,7 +43,7 @@ def resolve(task: Any, args: tuple | list, kwargs: dict) -> str:
     return checks.text(name, f"concurrency_key ({spec!r} = {value!r})", text, KEY_MAX)
 
 
-def _argument(task: Any, spec: str, args: tuple | list, kwargs: dict) -> Any:
+def _argument(task: Any, spec: str, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
     """The argument ``spec`` of the call: by keyword, else bound by the task's signature."""
     if spec in kwargs:
         return kwargs[spec]
