@@ -129,7 +129,7 @@ def truncate() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE djq_job, djq_worker, djq_group, djq_event_batch")
+        cursor.execute("TRUNCATE djq_job, djq_job_log, djq_worker, djq_group, djq_event_batch")
 
 
 def clear_waiting() -> None:
