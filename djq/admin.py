@@ -1037,7 +1037,7 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
         "runs",
         "source",
     )
-    list_filter = ("enabled", "one_off")
+    list_filter = ("enabled", "one_off", "catch_up")
     search_fields = ("name", "task", "description")
     actions = ["enable", "disable", "run_now"]
     readonly_fields = (
@@ -1067,7 +1067,7 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
                     "timezone",
                     "start_time",
                     "one_off",
-                    "catch_up",
+                    ("catch_up", "backfill_limit"),
                 ),
             },
         ),

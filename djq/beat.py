@@ -26,6 +26,7 @@ import signal
 import socket
 import threading
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,7 @@ from django.db.models import Min
 from djq import store
 from djq.beat_sync import sync_schedule
 from djq.calling.enqueue import send_task
+from djq.conf import settings
 from djq.models import PeriodicTask
 from djq.schedules import clocked, interval, next_tick
 from djq.store import leases
@@ -68,14 +70,44 @@ def first_run(pt: PeriodicTask, now: dt.datetime) -> dt.datetime | None:
 def following(pt: PeriodicTask, tick: dt.datetime, now: dt.datetime) -> dt.datetime | None:
     """The tick after ``tick``, fired at ``now``; ``None`` when the row is done.
 
-    Missed ticks (``tick`` long past) are skipped, so they run once in all, unless the row asks
-    for ``catch_up``, which walks through them one by one.
+    Missed ticks (``tick`` long past) are skipped, so they run once in all (``catch_up="once"``),
+    unless the row asks for ``catch_up="all"``, which walks through them one by one.
     """
     schedule = pt.schedule
     if pt.one_off or isinstance(schedule, clocked):
         return None
-    after = tick if pt.catch_up else max(tick, now)
+    after = tick if pt.catch_up == "all" else max(tick, now)
     return next_tick(schedule, after, tz=pt.zone_name(), anchor=tick)
+
+
+def backfill_limit(pt: PeriodicTask) -> int:
+    """How many missed ticks ``catch_up="all"`` enqueues at most (at least one: the latest)."""
+    limit = pt.backfill_limit if pt.backfill_limit is not None else settings.BEAT_BACKFILL_LIMIT
+    return max(int(limit), 1)
+
+
+def tick_to_fire(pt: PeriodicTask, tick: dt.datetime, now: dt.datetime) -> dt.datetime | None:
+    """The due tick beat fires for ``pt`` at ``now``, by its missed-run policy: ``tick`` itself
+    (on time, or ``catch_up="once"``); ``None`` for a missed tick under ``"skip"``; under
+    ``"all"``, the first of the last ``backfill_limit`` due ticks (older ones are dropped).
+    One-off and clocked schedules run their single tick whatever the policy."""
+    schedule = pt.schedule
+    if pt.one_off or isinstance(schedule, clocked) or pt.catch_up not in ("skip", "all"):
+        return tick
+    zone = pt.zone_name()
+    if pt.catch_up == "skip":
+        nxt = next_tick(schedule, tick, tz=zone, anchor=tick)
+        late = (now - tick).total_seconds()
+        on_time = late <= settings.BEAT_MISSED_AFTER and (nxt is None or nxt > now)
+        return tick if on_time else None
+    recent = deque([tick], maxlen=backfill_limit(pt))
+    moment: dt.datetime | None = tick
+    while moment is not None:
+        moment = next_tick(schedule, moment, tz=zone, anchor=tick)
+        if moment is None or moment > now:
+            break
+        recent.append(moment)
+    return recent[0]
 
 
 def preview(pt: PeriodicTask, now: dt.datetime, count: int = 5) -> list[dt.datetime]:
@@ -138,7 +170,9 @@ def fire(pt: PeriodicTask, now: dt.datetime, using: str) -> str | None:
     or an admin edit moved it, nothing happens. A tick whose job cannot be built (arguments the
     task refuses, say) is logged and skipped, so one bad row cannot stall the others.
     """
-    tick = pt.next_run_at
+    tick = _apply_catch_up(pt, pt.next_run_at, now, using)
+    if tick is None:
+        return None
     nxt = following(pt, tick, now)
     with transaction.atomic(using=using):
         if not store_rows.move_next_run(pt.pk, tick, nxt, using):
@@ -166,6 +200,28 @@ def fire(pt: PeriodicTask, now: dt.datetime, using: str) -> str | None:
             job_id,
         )
     return job_id
+
+
+def _apply_catch_up(
+    pt: PeriodicTask, tick: dt.datetime, now: dt.datetime, using: str
+) -> dt.datetime | None:
+    """Move ``next_run_at`` past the ticks the missed-run policy drops (conditionally, like a
+    firing: a second beat that read the same tick moves nothing); the tick to fire, or None."""
+    start = tick_to_fire(pt, tick, now)
+    if start == tick:
+        return tick
+    moved_to = start or next_tick(pt.schedule, now, tz=pt.zone_name(), anchor=tick)
+    if not store_rows.move_next_run(pt.pk, tick, moved_to, using):
+        return None
+    logger.warning(
+        "beat: %s missed ticks from %s %s; next run %s",
+        pt.name,
+        tick.isoformat(),
+        "skipped (catch_up=skip)" if start is None else "dropped beyond the backfill limit",
+        moved_to.isoformat() if moved_to else "never",
+    )
+    pt.next_run_at = moved_to
+    return start
 
 
 def schedule_new_rows(now: dt.datetime, using: str) -> int:

@@ -18,12 +18,14 @@ from django.db import transaction
 
 from djq import store
 from djq.conf import settings
-from djq.models import SCHEDULE_FIELDS, PeriodicTask
+from djq.models import CATCH_UP_CHOICES, SCHEDULE_FIELDS, PeriodicTask
 from djq.schedules import crontab, interval, solar, to_schedule
 from djq.serialization import Encoder
 from djq.store import rows as store_rows
 
 logger = logging.getLogger("djq.beat")
+
+CATCH_UP_POLICIES = tuple(c for c, _ in CATCH_UP_CHOICES)
 
 PURGE_TASK = "djq.purge_results"
 ENTRY_KEYS = frozenset(
@@ -36,6 +38,7 @@ ENTRY_KEYS = frozenset(
         "enabled",
         "one_off",
         "catch_up",
+        "backfill_limit",
         "start_time",
         "description",
         "relative",
@@ -79,13 +82,37 @@ def entry_fields(name: str, entry: dict) -> dict[str, Any]:
         "options": options,
         "enabled": bool(entry.get("enabled", True)),
         "one_off": bool(entry.get("one_off", False)),
-        "catch_up": bool(entry.get("catch_up", False)),
+        "catch_up": catch_up_policy(name, entry.get("catch_up", "once")),
+        "backfill_limit": _backfill_limit(name, entry.get("backfill_limit")),
         "start_time": entry.get("start_time"),
         "description": entry.get("description", ""),
         **schedule_fields(to_schedule(entry["schedule"])),
     }
     PeriodicTask(name=name, **fields).clean()
     return fields
+
+
+def catch_up_policy(name: str, value: Any) -> str:
+    """An entry's missed-run policy: "once", "skip" or "all" (True and False, the old boolean
+    setting, still mean "all" and "once")."""
+    if value is True or value is False:
+        return "all" if value else "once"
+    if value not in CATCH_UP_POLICIES:
+        raise ValueError(
+            f"DJQ_BEAT_SCHEDULE[{name!r}]: catch_up={value!r} is not one of "
+            f"{', '.join(repr(p) for p in CATCH_UP_POLICIES)}"
+        )
+    return value
+
+
+def _backfill_limit(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"DJQ_BEAT_SCHEDULE[{name!r}]: backfill_limit={value!r} must be a whole number >= 1"
+        )
+    return value
 
 
 def schedule_fields(schedule) -> dict[str, Any]:

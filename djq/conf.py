@@ -31,6 +31,12 @@ DEFAULTS: dict[str, Any] = {
     # Finished jobs older than this (seconds or timedelta) are removed by ``djq_purge``.
     "RESULT_EXPIRES": 86400,
     "BEAT_SCHEDULE": {},
+    # catch_up="all": at most this many missed ticks of one schedule are enqueued after downtime
+    # (the latest ones); a PeriodicTask's backfill_limit overrides it.
+    "BEAT_BACKFILL_LIMIT": 100,
+    # catch_up="skip": a tick beat reaches more than this many seconds late (or later than the
+    # schedule's next tick) was missed and is dropped.
+    "BEAT_MISSED_AFTER": 60.0,
     "TIMEZONE": None,
     "IMPORTS": (),
     # True: workers ignore every rate limit (Celery's worker_disable_rate_limits); concurrency

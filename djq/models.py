@@ -256,6 +256,40 @@ class Group(models.Model):
         return f"group {self.id} ({self.completed}/{self.size})"
 
 
+class Batch(models.Model):
+    """A batch (``djq.batch``): its members and callbacks, and how many members ended.
+
+    Unlike a chord's, a batch's callbacks run whatever the members' outcomes. The completion
+    transaction that counts the last member of a closed batch sets ``finished_at`` and enqueues
+    the callbacks: the counters are incremented by one UPDATE under the row lock, so exactly one
+    completer sees the batch end, however many workers finish its last members at once. An open
+    batch (``open=True``) takes members until it is closed; it cannot end before.
+    """
+
+    id = models.CharField(max_length=TASK_ID_MAX, primary_key=True)
+    size = models.PositiveIntegerField(default=0, help_text="members added")
+    ended = models.PositiveIntegerField(default=0, help_text="members that ended (any state)")
+    failed = models.PositiveIntegerField(default=0, help_text="members that ended not SUCCESS")
+    children = models.JSONField(default=list, help_text="member job ids, in order")
+    on_finish = models.JSONField(null=True, blank=True, help_text="runs once all members ended")
+    on_success = models.JSONField(null=True, blank=True, help_text="runs if all succeeded")
+    on_failure = models.JSONField(null=True, blank=True, help_text="runs if any did not")
+    callback_ids = models.JSONField(
+        default=dict, blank=True, help_text="the callbacks' job ids, by name"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="no member added after")
+    finished_at = models.DateTimeField(null=True, blank=True, help_text="callbacks enqueued")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "djq_batch"
+        verbose_name_plural = "batches"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"batch {self.id} ({self.ended}/{self.size})"
+
+
 class Dashboard(Job):
     """No table: the admin's dashboard page (``djq.admin.DashboardAdmin``) needs a model to be
     listed in the admin index beside jobs, queues and workers. Seeing it takes a job permission."""
@@ -286,6 +320,12 @@ SCHEDULE_FIELDS = (
     "start_time",
     "enabled",
 )
+#: what beat does with the ticks a schedule missed while no beat ran (``PeriodicTask.catch_up``)
+CATCH_UP_CHOICES = [
+    ("once", "once: one run for all missed ticks"),
+    ("skip", "skip: drop missed ticks, run at the next one"),
+    ("all", "all: one run per missed tick (bounded)"),
+]
 #: django-celery-beat's and Celery's solar events (djq.sun)
 SOLAR_EVENTS = [
     (e, e.replace("_", " "))
@@ -360,9 +400,18 @@ class PeriodicTask(models.Model):
     # -- behaviour -------------------------------------------------------------------------------
     enabled = models.BooleanField(default=True)
     one_off = models.BooleanField(default=False, help_text="disable after the first run")
-    catch_up = models.BooleanField(
-        default=False,
-        help_text="after downtime, run once per missed tick (default: once for all of them)",
+    catch_up = models.CharField(
+        max_length=8,
+        choices=CATCH_UP_CHOICES,
+        default="once",
+        help_text="ticks missed while beat was down: run once for all of them, skip them, or "
+        "run each (up to the backfill limit)",
+    )
+    backfill_limit = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text='with catch-up "all": at most this many missed ticks run, the latest ones '
+        "(empty: DJQ_BEAT_BACKFILL_LIMIT)",
     )
     start_time = models.DateTimeField(null=True, blank=True, help_text="no run before this")
     description = models.TextField(blank=True, default="")
@@ -436,6 +485,10 @@ class PeriodicTask(models.Model):
                 condition=Q(priority__isnull=True)
                 | Q(priority__gte=PRIORITY_MIN, priority__lte=PRIORITY_MAX),
                 name="djq_periodic_priority_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(catch_up__in=[c for c, _ in CATCH_UP_CHOICES]),
+                name="djq_periodic_catch_up_valid",
             ),
         ]
 

@@ -40,6 +40,7 @@ def add_schedule(client, **fields):
         "clocked_time_0": "",
         "clocked_time_1": "",
         "timezone": "",
+        "catch_up": "once",
         **fields,
     }
     return client.post(reverse("admin:djq_periodictask_add"), data)

@@ -4,9 +4,11 @@ the admin for schedules. (Real beat processes: tests/system/test_beat_processes.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 from django.core.checks import run_checks
+from django.db import connection
 from django.test import override_settings
 from django.urls import reverse
 
@@ -198,12 +200,84 @@ def test_catch_up_runs_every_missed_tick():
     make(
         interval_every=1,
         interval_period="minutes",
-        catch_up=True,
+        catch_up="all",
         next_run_at=now() - dt.timedelta(minutes=10, seconds=30),
     )
     while beat.fire_due(now(), "default"):
         pass
     assert Job.objects.count() == 11
+
+
+def test_skip_drops_missed_ticks_and_waits_for_the_next_one():
+    pt = make(
+        interval_every=1,
+        interval_period="minutes",
+        catch_up="skip",
+        next_run_at=now() - dt.timedelta(minutes=10, seconds=30),
+    )
+    assert beat.fire_due(now(), "default") == 0
+    assert Job.objects.count() == 0 and PeriodicTick.objects.count() == 0
+    pt.refresh_from_db()
+    assert now() < pt.next_run_at <= now() + dt.timedelta(minutes=1)
+
+
+def test_all_is_bounded_by_the_backfill_limit_keeping_the_latest_ticks():
+    late = now() - dt.timedelta(minutes=10, seconds=30)
+    pt = make(interval_every=1, interval_period="minutes", catch_up="all", next_run_at=late)
+    with override_settings(DJQ_BEAT_BACKFILL_LIMIT=4):
+        while beat.fire_due(now(), "default"):
+            pass
+    fired = sorted(PeriodicTick.objects.filter(periodic_task=pt).values_list("tick", flat=True))
+    assert fired == [late + dt.timedelta(minutes=m) for m in (7, 8, 9, 10)]
+    PeriodicTask.objects.filter(pk=pt.pk).update(backfill_limit=2, next_run_at=late)
+    PeriodicTick.objects.all().delete()
+    while beat.fire_due(now(), "default"):  # the row's own limit wins over the setting
+        pass
+    assert PeriodicTick.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_beats_backfilling_at_once_enqueue_each_missed_tick_once():
+    """Two beats (a paused leader whose lease ran out, say) walk the same backfill at once."""
+    late = now() - dt.timedelta(minutes=30, seconds=30)
+    pt = make(interval_every=1, interval_period="minutes", catch_up="all", next_run_at=late)
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def run_beat() -> None:
+        try:
+            barrier.wait(timeout=10)
+            while beat.fire_due(now(), "default"):
+                pass
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run_beat) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    while beat.fire_due(now(), "default"):  # a beat that lost a race leaves the rest to the next
+        pass
+    assert not errors, errors
+    fired = list(PeriodicTick.objects.filter(periodic_task=pt).values_list("tick", flat=True))
+    assert len(fired) == len(set(fired)) == 31
+    assert Job.objects.count() == 31
+
+
+def test_the_old_boolean_catch_up_setting_still_works_and_bad_values_are_refused():
+    assert (
+        beat_sync.entry_fields("a", {"task": ADD, "schedule": 5, "catch_up": True})["catch_up"]
+        == "all"
+    )
+    fields = beat_sync.entry_fields("b", {"task": ADD, "schedule": 5, "catch_up": "skip"})
+    assert fields["catch_up"] == "skip" and fields["backfill_limit"] is None
+    with pytest.raises(ValueError, match=r"DJQ_BEAT_SCHEDULE\['c'\]: catch_up='each'"):
+        beat_sync.entry_fields("c", {"task": ADD, "schedule": 5, "catch_up": "each"})
+    with pytest.raises(ValueError, match=r"backfill_limit=0"):
+        beat_sync.entry_fields("d", {"task": ADD, "schedule": 5, "backfill_limit": 0})
 
 
 def test_one_off_and_clocked_disable_themselves():
@@ -308,6 +382,7 @@ def form_data(**overrides) -> dict:
         "timezone": "",
         "start_time_0": "",
         "start_time_1": "",
+        "catch_up": "once",
     }
     data.update(overrides)
     return data

@@ -151,6 +151,7 @@ def form(**fields) -> dict:
         "timezone": "",
         "start_time_0": "",
         "start_time_1": "",
+        "catch_up": "once",
         **fields,
     }
 

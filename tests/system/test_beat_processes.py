@@ -156,3 +156,56 @@ def test_worker_with_beat_runs_schedules_and_releases_the_lease(start_worker, tm
     worker.signal(signal.SIGTERM)
     assert worker.wait(timeout=20) == 0
     assert leader() == ""
+
+
+def test_missed_run_policies_after_beat_was_down(start_beat):
+    """Stop beat, let ticks pass, restart it: per policy, the missed ticks run once, not at
+    all, or each (up to the backfill limit) — with one job per tick throughout."""
+    rows = {
+        policy: PeriodicTask.objects.create(
+            name=policy,
+            task=ADD,
+            args=[1, 1],
+            interval_every=1,
+            interval_period="seconds",
+            catch_up=policy.split("-")[0],
+            backfill_limit=2 if policy == "all-limited" else None,
+        )
+        for policy in ("once", "skip", "all", "all-limited")
+    }
+    first = start_beat(name="before")
+    wait_for(lambda: all(len(ticks(pt)) >= 2 for pt in rows.values()), timeout=15, message="ticks")
+    first.terminate()
+    assert first.wait(timeout=15) == 0
+    last = {policy: ticks(pt)[-1] for policy, pt in rows.items()}
+    time.sleep(6)  # the downtime being measured: about six ticks missed
+    restart = store.db_now()
+    second = start_beat(name="after")
+    later = restart + dt.timedelta(seconds=2)
+    wait_for(
+        lambda: all(ticks(pt)[-1] >= later for pt in rows.values()), timeout=20, message="resume"
+    )
+    second.terminate()
+    assert second.wait(timeout=15) == 0
+
+    def missed(policy: str, until: dt.datetime) -> list[dt.datetime]:
+        return [t for t in ticks(rows[policy]) if last[policy] < t < until]
+
+    # ticks over a second before the restart are late by more than a period when beat returns
+    assert len(missed("once", restart)) == 1
+    assert missed("skip", restart - dt.timedelta(seconds=1)) == []
+    backfilled = missed("all", restart)
+    assert len(backfilled) >= 5  # every missed tick, one second apart
+    assert all(b - a == dt.timedelta(seconds=1) for a, b in zip(backfilled, backfilled[1:]))
+    assert backfilled[0] == last["all"] + dt.timedelta(seconds=1)
+    limited = ticks(rows["all-limited"])
+    assert limited[limited.index(last["all-limited"]) + 1] - last["all-limited"] >= dt.timedelta(
+        seconds=4
+    ), "older missed ticks beyond the limit of 2 were dropped"
+    assert "dropped beyond the backfill limit" in second.log_text()
+    assert "skipped (catch_up=skip)" in second.log_text()
+    for pt in rows.values():
+        found = ticks(pt)
+        assert len(found) == len(set(found))
+    jobs = set(Job.objects.filter(name=ADD).values_list("id", flat=True))
+    assert jobs == set(PeriodicTick.objects.values_list("job_id", flat=True))

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from djq.beat import first_run, following
+from djq.beat import first_run, following, tick_to_fire
 from djq.models import PeriodicTask
 from djq.schedules import (
     clocked,
@@ -177,7 +177,7 @@ def test_missed_ticks_run_once_then_the_schedule_resumes():
 
 def test_catch_up_walks_through_every_missed_tick():
     pt = PeriodicTask(
-        name="m", task="t", interval_every=1, interval_period="minutes", catch_up=True
+        name="m", task="t", interval_every=1, interval_period="minutes", catch_up="all"
     )
     fired = simulate(pt, utc(2024, 1, 1, 10, 0), utc(2024, 1, 1, 10, 0), dt.timedelta(hours=1))
     assert fired == []
@@ -285,3 +285,47 @@ def test_schedule_equality():
     assert crontab(minute=5, tz=OSLO) != crontab(minute=5)
     assert interval(60) == interval(1, "minutes")
     assert len({interval(60), interval(1, "minutes"), crontab(minute=5)}) == 2
+
+
+def _walk(pt, now):
+    """The ticks beat fires for ``pt`` at ``now`` (one after the other, as its turns do)."""
+    fired = []
+    while pt.next_run_at is not None and pt.next_run_at <= now:
+        tick = tick_to_fire(pt, pt.next_run_at, now)
+        if tick is None:  # skip: next_run_at goes to the next future tick
+            pt.next_run_at = next_tick(pt.schedule, now, anchor=pt.next_run_at)
+            continue
+        fired.append(tick)
+        pt.next_run_at = following(pt, tick, now)
+    return fired
+
+
+@pytest.mark.parametrize(
+    ("policy", "limit", "expected"),
+    [("once", None, 1), ("skip", None, 0), ("all", None, 60), ("all", 5, 5), ("all", 0, 1)],
+)
+def test_missed_run_policies_after_an_hour_of_downtime(policy, limit, expected):
+    pt = PeriodicTask(
+        name="m",
+        task="t",
+        interval_every=1,
+        interval_period="minutes",
+        catch_up=policy,
+        backfill_limit=limit,
+    )
+    pt.next_run_at = utc(2024, 1, 1, 10, 0)
+    now = utc(2024, 1, 1, 10, 59, 30)
+    fired = _walk(pt, now)
+    assert len(fired) == expected
+    if policy == "all":
+        assert fired[-1] == utc(2024, 1, 1, 10, 59)  # the latest missed ticks are the ones kept
+    assert pt.next_run_at == utc(2024, 1, 1, 11, 0)  # then the schedule goes on, on its grid
+
+
+def test_skip_fires_a_tick_that_is_only_a_little_late():
+    pt = PeriodicTask(
+        name="m", task="t", interval_every=1, interval_period="minutes", catch_up="skip"
+    )
+    tick = utc(2024, 1, 1, 10, 0)
+    assert tick_to_fire(pt, tick, tick + dt.timedelta(seconds=2)) == tick
+    assert tick_to_fire(pt, tick, tick + dt.timedelta(seconds=61)) is None  # the next one is due
