@@ -25,9 +25,11 @@ __version__ = "0.1.0"
 # public name → the module that defines it
 _EXPORTS = {
     "AsyncResult": "djq.calling.result",
+    "BatchResult": "djq.batches",
     "EagerResult": "djq.calling.result",
     "GroupResult": "djq.calling.result",
     "Signature": "djq.canvas",
+    "batch": "djq.batches",
     "chain": "djq.canvas",
     "chord": "djq.canvas",
     "chunks": "djq.canvas",
@@ -45,10 +47,12 @@ _SUBMODULES = ("control", "states")
 
 __all__ = [
     "AsyncResult",
+    "BatchResult",
     "EagerResult",
     "GroupResult",
     "Signature",
     "Task",
+    "batch",
     "chain",
     "chord",
     "chunks",
@@ -66,6 +70,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from djq import control, states
+    from djq.batches import BatchResult, batch
     from djq.calling.result import AsyncResult, EagerResult, GroupResult
     from djq.canvas import Signature, chain, chord, chunks, group, signature
     from djq.schedules import crontab, solar

@@ -1,5 +1,5 @@
-"""The app config: registers the work-flow continuation as the store's completion hook and
-imports every installed app's ``tasks`` module so that tasks register."""
+"""The app config: registers the work-flow continuation and batches as the store's completion
+hooks and imports every installed app's ``tasks`` module so that tasks register."""
 
 from importlib import import_module
 
@@ -21,10 +21,11 @@ class DjqConfig(AppConfig):
         allows once the app registry is loaded.
         """
         # import here: models must be loaded first (see the docstring)
-        from djq import beat, builtins, checks, continuation, housekeeping, store  # noqa: F401
+        from djq import batches, beat, builtins, checks, continuation, housekeeping, store  # noqa: F401
         from djq.contrib import django_tasks  # noqa: F401
 
         store.add_completion_hook(continuation.after_complete)
+        store.add_completion_hook(batches.after_complete)
         autodiscover_modules("tasks")
         for module in settings.IMPORTS:
             import_module(module)

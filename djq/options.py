@@ -232,7 +232,13 @@ def _check_one(task: str, key: str, value: Any) -> None:
         priority(task, value)
     elif key == "queue":  # (ValueError for a non-string too, as djq always raised)
         text(task, key, value, QUEUE_MAX, wrong_type=ValueError)
-    elif key in ("task_id", "parent_id", "root_id", "group_id"):  # (ValueError, as for queue)
+    elif key in (
+        "task_id",
+        "parent_id",
+        "root_id",
+        "group_id",
+        "batch",
+    ):  # (ValueError, as for queue)
         value = str(value) if isinstance(value, uuid.UUID) else value
         text(task, key, value, ID_MAX, wrong_type=ValueError)
     elif key in ("link", "link_error", "chain"):

@@ -28,6 +28,7 @@ from djq.serialization import check_arguments, dumps
 #: options ``apply_async`` accepts besides args/kwargs; anything else is a TypeError.
 KNOWN_OPTIONS = frozenset(
     {
+        "batch",
         "countdown",
         "eta",
         "expires",
@@ -70,6 +71,7 @@ KNOWN_OPTIONS = frozenset(
 #: options kept in the job's ``options`` column for the worker and the continuation.
 _STORED_OPTIONS = frozenset(
     {
+        "batch",
         "link",
         "link_error",
         "headers",

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.db import IntegrityError, connections, transaction
-from django.db.models import Count
+from django.db.models import Count, F
 from django.db.models.functions import Now
 
 from djq import states
@@ -22,7 +22,7 @@ from djq.conf import settings
 from djq.exceptions import TaskRevokedError, WorkerLostError
 from djq.job_guard import claim_order
 from djq.limits import slots
-from djq.models import EventBatch, Group, Job, JobStat, Queue, TaskLimit, Worker
+from djq.models import Batch, EventBatch, Group, Job, JobStat, Queue, TaskLimit, Worker
 from djq.records import Claim, Outcome, not_run, outcome
 from djq.serialization import dumps, exception_to_dict, loads
 from djq.store.vendor import sql_for
@@ -427,6 +427,60 @@ def count_chord_members(counts: dict[str, int], using: str | None = None) -> lis
         if done:
             fired.append(qs.values("id", "children", "body").get())
     return fired
+
+
+# --- batches (djq.batches) ----------------------------------------------------------------------
+BATCH_FIELDS = ("id", "size", "children", "on_finish", "on_success", "on_failure", "callback_ids")
+
+
+def create_batch(batch_id: str, callbacks: dict, callback_ids: dict, using=None) -> None:
+    """The batch's row, open (members are added next, in the same transaction)."""
+    Batch.objects.using(alias(using)).create(id=batch_id, callback_ids=callback_ids, **callbacks)
+
+
+def add_to_batch(batch_id: str, children: list[str], using: str | None = None) -> bool:
+    """Count new members into an open batch; False if it is closed (or unknown).
+
+    The conditional UPDATE takes the row's lock first, so a completer counting the batch's last
+    member waits for this transaction: it sees the new size, and the batch cannot end early.
+    """
+    db = alias(using)
+    qs = Batch.objects.using(db).filter(id=batch_id, closed_at__isnull=True)
+    if not qs.update(size=F("size") + len(children)):
+        return False
+    row = qs.values_list("children", flat=True).get()  # (locked by the UPDATE above)
+    qs.update(children=[*(row or []), *children])
+    return True
+
+
+def close_batch(batch_id: str, using: str | None = None) -> tuple[bool, dict | None]:
+    """Close a batch: (whether it was open, the batch row if it ended now — fire it)."""
+    qs = Batch.objects.using(alias(using)).filter(id=batch_id)
+    closed = bool(qs.filter(closed_at__isnull=True).update(closed_at=Now()))
+    return closed, _batch_if_ended(qs) if closed else None
+
+
+def count_batch_members(counts: dict[str, tuple[int, int]], using: str | None = None) -> list:
+    """Add ended members (ended, failed) to their batches; return the batches that ended now.
+
+    Runs in the completion transaction: the UPDATE takes the row lock, so of several completers
+    recording a batch's last members at once exactly one sees it end and sets ``finished_at``.
+    """
+    ended = []
+    for batch_id, (n, failed) in sorted(counts.items()):
+        qs = Batch.objects.using(alias(using)).filter(id=batch_id)
+        if qs.update(ended=F("ended") + n, failed=F("failed") + failed):
+            row = _batch_if_ended(qs)
+            if row is not None:
+                ended.append(row)
+    return ended
+
+
+def _batch_if_ended(qs) -> dict | None:
+    done = qs.filter(
+        closed_at__isnull=False, finished_at__isnull=True, ended__gte=F("size")
+    ).update(finished_at=Now())
+    return qs.values(*BATCH_FIELDS).get() if done else None
 
 
 def fail_jobs(rows: list[dict], using: str | None = None) -> None:

@@ -81,7 +81,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "djq.events",
         ),
     ),
-    ("canvas", ("djq.canvas",)),
+    ("canvas", ("djq.canvas", "djq.batches")),
     (
         "running",
         (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -373,3 +374,11 @@ def chatty(self, lines: int = 2, width: int = 10, retries: int = 0, say: str = "
         logger.warning("retrying (attempt %d)", self.request.retries + 1)
         raise self.retry()
     return lines
+
+
+@task
+def batch_report(summary, path: str):
+    """A batch callback that appends the summary it got to ``path`` (one JSON line per run)."""
+    with open(path, "a") as fh:
+        fh.write(json.dumps(summary, sort_keys=True) + "\n")
+    return summary["failed"]
