@@ -34,6 +34,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 
 from djq import control, states, store
+from djq.adminsite import batches as _batches  # noqa: F401 - registers BatchAdmin
 from djq.adminsite import history, monitor, workflow
 from djq.adminsite import search as admin_search
 from djq.adminsite.charts import bar_chart
@@ -61,7 +62,7 @@ from djq.adminsite.support import (
 from djq.beat import preview, run_now
 from djq.calling.registry import tasks
 from djq.conf import settings
-from djq.models import SCHEDULE_FIELDS, Dashboard, Group, Job, PeriodicTask, Queue, Worker
+from djq.models import SCHEDULE_FIELDS, Batch, Dashboard, Group, Job, PeriodicTask, Queue, Worker
 from djq.schedules import zone
 from djq.store import job_logs
 from djq.store import rows as store_rows
@@ -470,6 +471,7 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
             "can_retry": retryable,
             "retried_as": retried,
             "retry_of": (job.options or {}).get("retry_of"),
+            "batch": Batch.objects.filter(id=(job.options or {}).get("batch") or "").first(),
             "show_save": False,
             "show_save_and_continue": False,
             "show_save_and_add_another": False,
