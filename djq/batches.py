@@ -99,11 +99,11 @@ class BatchResult:
     def __repr__(self) -> str:
         return f"<BatchResult: {self.id}>"
 
-    def _row(self) -> dict:
+    def _row(self) -> dict[str, Any]:
         found = Batch.objects.using(store.alias(self.using)).filter(id=self.id).values().first()
         if found is None:
             raise LookupError(f"batch {self.id} does not exist")
-        return found
+        return dict(found)
 
     @property
     def results(self) -> list[AsyncResult]:
@@ -121,7 +121,8 @@ class BatchResult:
         """Enqueue more members into the open batch (in one transaction); a closed batch refuses
         them with ``ValueError`` and nothing is written."""
         members = [_member(sig) for sig in sigs]
-        rows, memo = [], {}
+        rows: list[dict] = []
+        memo: dict = {}
         for sig in members:
             args, kwargs, options = sig._merge(None, None, {"batch": self.id})
             rows.append(build_row(sig.task, args, kwargs, options, memo))
@@ -222,7 +223,7 @@ def after_complete(finished: list[dict], using: str | None = None) -> None:
             ended[0] += 1
             ended[1] += job["state"] != states.SUCCESS
     if counts:
-        for row in store.count_batch_members({k: tuple(v) for k, v in counts.items()}, using):
+        for row in store.count_batch_members({k: (v[0], v[1]) for k, v in counts.items()}, using):
             _fire(row, using)
 
 
@@ -252,8 +253,9 @@ def _fire(row: dict, using: str | None) -> None:
     )
     wanted = ["on_finish", "on_failure" if result["failed"] else "on_success"]
     for name in wanted:
-        if row.get(name):
-            _enqueue_callback(row["id"], name, maybe_signature(row[name]), result, using)
+        sig = maybe_signature(row.get(name))
+        if sig is not None:
+            _enqueue_callback(row["id"], name, sig, result, using)
 
 
 def _enqueue_callback(batch_id: str, name: str, sig: Signature, result: dict, using) -> None:

@@ -74,7 +74,7 @@ step "doctests of README.md and docs/*.md against a worker"
 start_worker "$TMP/worker.log" -n docs-check@%h -c 2 --poll-interval 0.1 -l info
 
 "$PYTHON" - README.md docs/index.md docs/tasks.md docs/calling.md docs/results.md \
-    docs/worker.md docs/settings.md <<'PY'
+    docs/worker.md docs/settings.md docs/batches.md <<'PY'
 import doctest
 import re
 import sys
