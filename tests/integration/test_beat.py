@@ -433,6 +433,24 @@ def test_admin_creates_a_schedule_and_shows_the_next_5_runs(admin_client):
     assert upcoming.count("UTC)") == 5
 
 
+def test_admin_shows_and_edits_the_missed_run_policy(admin_client):
+    data = form_data(crontab="*/15 * * * *", catch_up="all", backfill_limit="24")
+    assert admin_client.post(reverse(ADD_URL), data).status_code == 302
+    pt = PeriodicTask.objects.get(name="from-admin")
+    assert (pt.catch_up, pt.backfill_limit) == ("all", 24)
+    page = admin_client.get(reverse("admin:djq_periodictask_change", args=[pt.pk])).content
+    assert '<option value="skip">' in page.decode() and 'name="backfill_limit"' in page.decode()
+    change = reverse("admin:djq_periodictask_change", args=[pt.pk])
+    edited = admin_client.post(change, form_data(crontab="*/15 * * * *", catch_up="skip"))
+    assert edited.status_code == 302
+    pt.refresh_from_db()
+    assert (pt.catch_up, pt.backfill_limit) == ("skip", None)
+    bad = admin_client.post(change, form_data(crontab="*/15 * * * *", catch_up="each"))
+    assert "Select a valid choice" in bad.content.decode()
+    listing = admin_client.get(reverse("admin:djq_periodictask_changelist") + "?catch_up=skip")
+    assert "from-admin" in listing.content.decode()
+
+
 def test_admin_schedule_edit_resets_next_run_but_keeps_counters(admin_client):
     pt = make("edit", next_run_at=now(), total_run_count=3)
     data = form_data(name="edit", interval_every="10", interval_period="seconds", args="[1, 1]")
