@@ -229,7 +229,8 @@ def after_complete(finished: list[dict], using: str | None = None) -> None:
 
 def _batch_of(job: dict) -> str | None:
     """The batch of a finished job row; options written by something else than djq (not a JSON
-    object, a batch that is not a string) have none."""
+    object, a batch that is not a string) have none. A job re-run from the admin (``retry_of``)
+    copies its original's options but is no member: the original's end was counted already."""
     raw = job.get("options")
     if isinstance(raw, str):
         if '"batch"' not in raw:
@@ -238,7 +239,9 @@ def _batch_of(job: dict) -> str | None:
             raw = loads(raw)
         except (TypeError, ValueError):
             return None
-    value = raw.get("batch") if isinstance(raw, dict) else None
+    if not isinstance(raw, dict) or raw.get("retry_of"):
+        return None
+    value = raw.get("batch")
     return value if isinstance(value, str) and value else None
 
 

@@ -56,6 +56,8 @@ def test_member_rows_with_foreign_options_are_not_counted():
         {"id": "y", "state": states.SUCCESS, "options": '{"batch": 7}'},
         {"id": "z", "state": states.SUCCESS, "options": '["batch"]'},
         {"id": "w", "state": states.RETRY, "options": f'{{"batch": "{b.id}"}}'},  # not ended
+        # a finished member re-run from the admin: its original was counted
+        {"id": "v", "state": states.SUCCESS, "options": f'{{"batch": "{b.id}", "retry_of": "u"}}'},
     ]
     after_complete(rows)
     assert Batch.objects.get(id=b.id).ended == 0
