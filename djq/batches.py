@@ -66,15 +66,17 @@ class batch:  # noqa: N801 - lower case like group and chord
         calls = ", ".join(f"{k}={v!r}" for k, v in self.callbacks.items())
         return f"batch({self.members!r}{', ' if calls else ''}{calls})"
 
-    def delay(self) -> BatchResult:
+    def delay(self) -> BatchResult | EagerBatchResult:
         return self.apply_async()
 
-    def apply_async(self, using: str | None = None) -> BatchResult:
+    def apply_async(self, using: str | None = None) -> BatchResult | EagerBatchResult:
         """Write the batch and its members in one transaction (the caller's, if it has one)."""
         if settings.TASK_ALWAYS_EAGER:
-            raise NotImplementedError(
-                f"batch {self.id}: batches need a worker (DJQ_TASK_ALWAYS_EAGER is set)"
-            )
+            eager = EagerBatchResult(self.id, self.callbacks)
+            eager.add(*self.members)
+            if not self.open:
+                eager.close()
+            return eager
         ids = {}
         for name, sig in self.callbacks.items():
             ids[name] = sig["options"].setdefault("task_id", str(uuid.uuid4()))
@@ -163,6 +165,56 @@ class BatchResult:
         """What ``on_finish`` gets (computed now: members still running count as their state)."""
         row = self._row()
         return summary(row["id"], row["children"], self.using)
+
+
+class EagerBatchResult:
+    """``DJQ_TASK_ALWAYS_EAGER``: members run at once in the caller (``apply``), the callbacks
+    when the batch is closed; nothing is written. ``callbacks`` fills in at ``close()``."""
+
+    def __init__(self, id: str, callbacks: dict[str, Signature]):  # noqa: A002
+        self.id = id
+        self.results: list = []
+        self.callbacks: dict = {}
+        self._wanted = callbacks
+        self._closed = False
+
+    def add(self, *sigs) -> list:
+        if self._closed:
+            raise ValueError(f"batch {self.id} is closed (or unknown): cannot add members")
+        added = [_member(sig).apply() for sig in sigs]
+        self.results.extend(added)
+        return added
+
+    def close(self) -> bool:
+        if self._closed:
+            return False
+        self._closed = True
+        result = self.summary()
+        for name in ("on_finish", "on_failure" if result["failed"] else "on_success"):
+            if name in self._wanted:
+                self.callbacks[name] = self._wanted[name].apply((result,))
+        return True
+
+    def summary(self) -> dict[str, Any]:
+        member_states = [r.state for r in self.results]
+        failed = [r.id for r in self.results if r.state != states.SUCCESS]
+        return {
+            "batch_id": self.id,
+            "total": len(self.results),
+            "succeeded": len(self.results) - len(failed),
+            "failed": len(failed),
+            "counts": dict(Counter(member_states)),
+            "failed_ids": failed,
+        }
+
+    def progress(self) -> dict[str, Any]:
+        done = self._closed
+        failed = self.summary()["failed"]
+        total = len(self.results)
+        return {"total": total, "ended": total, "failed": failed, "closed": done, "finished": done}
+
+    def ready(self) -> bool:
+        return self._closed
 
 
 def _member(sig) -> Signature:

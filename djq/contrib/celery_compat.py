@@ -242,7 +242,9 @@ SETTINGS: dict[str, Entry] = {
     "worker_mediator": _no("jobs go from the claim to the pool directly"),
     "worker_eta_scheduler": _no("ETAs are kept by the database"),
     "worker_eta_scheduler_precision": _no("ETAs are kept by the database"),
-    "beat_cron_starting_deadline": _no("beat runs a missed tick once at start (catch_up: each)"),
+    "beat_cron_starting_deadline": _no(
+        "beat runs a missed tick once at start (per task: catch_up once, skip or all)"
+    ),
     "beat_log_level": _cli("djq_beat -l LEVEL"),
     "beat_log_file": _cli("djq_beat --logfile FILE"),
     "mon_log_level": _no("celerymon is gone: the admin is the monitor"),

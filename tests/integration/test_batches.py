@@ -63,8 +63,17 @@ def test_member_rows_with_foreign_options_are_not_counted():
     assert Batch.objects.get(id=b.id).ended == 0
 
 
-def test_eager_mode_refuses_batches(settings):
+def test_eager_mode_runs_members_at_once_and_callbacks_at_close(settings):
     settings.DJQ_TASK_ALWAYS_EAGER = True
-    with pytest.raises(NotImplementedError, match="batches need a worker"):
-        batch([add.s(1, 1)]).apply_async()
-    assert not Batch.objects.exists()
+    b = batch([add.s(1, 1), add.s(2, 2)], on_finish=echo.s(), on_failure=echo.s()).apply_async()
+    assert [r.get() for r in b.results] == [2, 4] and b.ready()
+    (summary,) = b.callbacks["on_finish"].get()["args"]
+    assert summary["counts"] == {states.SUCCESS: 2} and summary["failed_ids"] == []
+    assert "on_failure" not in b.callbacks
+    opened = batch([add.s(1, 2)], on_success=echo.s(), open=True).apply_async()
+    opened.add(add.s(3, 4))
+    assert not opened.ready() and opened.close() and not opened.close()
+    assert opened.callbacks["on_success"].get()["args"][0]["total"] == 2
+    with pytest.raises(ValueError, match="is closed"):
+        opened.add(add.s(0, 0))
+    assert not Batch.objects.exists() and not Job.objects.exists()
