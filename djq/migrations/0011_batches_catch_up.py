@@ -18,7 +18,7 @@ def boolean_from_policy(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("djq", "0008_logs_depth_solar"),
+        ("djq", "0010_job_concurrency_key"),
     ]
 
     operations = [
