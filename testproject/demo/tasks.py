@@ -409,8 +409,9 @@ def snooze_twice(self, path: str, seconds: float = 0.3):
 
 @task(bind=True)
 def snooze_by(self, seconds):
-    """``raise self.snooze(seconds)`` with whatever it is given (bad values are refused)."""
-    raise self.snooze(seconds)
+    """``raise self.snooze(seconds)`` with whatever it is given (bad values are refused;
+    "nan" stands for NaN, which JSON cannot carry)."""
+    raise self.snooze(float("nan") if seconds == "nan" else seconds)
 
 
 @task(bind=True, max_retries=1, default_retry_delay=0)
