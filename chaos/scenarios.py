@@ -11,6 +11,7 @@ import random
 import signal
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -171,7 +172,8 @@ def atomic(run: Run) -> Outcome:
             kills += 1
             victim.spawn()
             victim.wait_ready()
-        wait_until(lambda: active_count() == 0, max(run.lease * 3, 60))
+        unfinished = Job.objects.exclude(state__in=states.READY_STATES)
+        wait_until(lambda: not unfinished.exists(), max(run.lease * 3, 60))
         out.figures.update(jobs=n, kills=kills, seconds=time.monotonic() - started)
     finally:
         workers.stop_all()
@@ -181,7 +183,8 @@ def atomic(run: Run) -> Outcome:
         found = dict(cursor.fetchall())
     success = Job.objects.filter(state=states.SUCCESS).count()
     out.figures.update(rows=sum(found.values()), success=success)
-    out.check(success == n, f"{n - success} job(s) not SUCCESS")
+    others = Counter(Job.objects.exclude(state=states.SUCCESS).values_list("state", flat=True))
+    out.check(success == n, f"{n - success} job(s) not SUCCESS: {dict(others)}")
     out.check(sorted(found) == sorted(tokens), "a job without its row, or a stray row")
     out.check(all(c == 1 for c in found.values()), "a job with more than one row")
     out.check(kills >= wanted_kills // 2, f"only {kills} kill(s)")

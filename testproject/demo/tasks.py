@@ -415,9 +415,10 @@ def snooze_by(self, seconds):
 
 
 @task(bind=True, max_retries=1, default_retry_delay=0)
-def exhaust_retries(self):
-    """Retries once, then its retries are exhausted: a dead letter (retries_exhausted)."""
-    raise self.retry(exc=ValueError("still broken"))
+def exhaust_retries(self, with_exc: bool = True):
+    """Retries once, then its retries are exhausted: a dead letter (retries_exhausted); the
+    job fails with ``exc``, or MaxRetriesExceededError without one."""
+    raise self.retry(exc=ValueError("still broken") if with_exc else None)
 
 
 @task(acks_late=True)
