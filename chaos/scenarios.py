@@ -163,8 +163,9 @@ def atomic(run: Run) -> Outcome:
         while kills < wanted_kills and active_count():
             done = Job.objects.filter(state=states.SUCCESS).count()
             wait_until(
-                lambda d=done: Job.objects.filter(state=states.SUCCESS).count() > d
-                or not active_count(),
+                lambda d=done: (
+                    Job.objects.filter(state=states.SUCCESS).count() > d or not active_count()
+                ),
                 run.lease * 4,
             )
             victim = random.choice(procs)

@@ -375,7 +375,7 @@ def chatty(self, lines: int = 2, width: int = 10, retries: int = 0, say: str = "
     return lines
 
 
-# --- atomic tasks, snooze and dead letters (docs/tasks.md) -----------------------------------------
+# --- atomic tasks, snooze and dead letters (docs/tasks.md) --------------------------------------
 #: the side table of ``atomic_insert``: one row per committed run (created by the tests and chaos)
 ATOMIC_TABLE = "atomic_row"
 

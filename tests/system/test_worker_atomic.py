@@ -99,8 +99,10 @@ def test_kill_9_mid_drain_again_and_again_exactly_one_row_per_job(start_worker, 
         before = Job.objects.filter(state=states.SUCCESS).count()
         wanted = before + rng.randint(1, 6)
         wait_for(
-            lambda w=wanted: Job.objects.filter(state=states.SUCCESS).count() >= w
-            or not Job.objects.exclude(state=states.SUCCESS).exists(),
+            lambda w=wanted: (
+                Job.objects.filter(state=states.SUCCESS).count() >= w
+                or not Job.objects.exclude(state=states.SUCCESS).exists()
+            ),
             timeout=60,
             message=f"progress before kill {i}",
         )
@@ -110,9 +112,9 @@ def test_kill_9_mid_drain_again_and_again_exactly_one_row_per_job(start_worker, 
     start_worker(*args, name="survivor", env_extra=env)
     wait_all_ready(results, timeout=120)
 
-    assert set(Job.objects.filter(id__in=[r.id for r in results]).values_list("state", flat=True)) == {
-        states.SUCCESS
-    }
+    assert set(
+        Job.objects.filter(id__in=[r.id for r in results]).values_list("state", flat=True)
+    ) == {states.SUCCESS}
     found = rows()
     assert sorted(t for t, _ in found) == sorted(tokens)  # exactly one row per job
     assert lost_mid_run > 0  # the kills did land while jobs were running
