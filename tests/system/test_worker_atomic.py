@@ -60,6 +60,10 @@ def test_exception_after_the_write_leaves_no_row(start_worker, atomic_table):
         failed.get(timeout=1)
 
 
+#: SQLite has one writer: an atomic body that has written holds the write lock until it ends, and
+#: the worker's own writes wait for it (up to the busy timeout) instead of killing it on time, so
+#: the hard time limit and terminate are PostgreSQL guarantees (docs/tasks.md).
+@pytest.mark.postgres_only
 def test_hard_time_limit_leaves_no_row(start_worker, atomic_table):
     start_worker("-c", "1")
     killed = demo.atomic_insert.apply_async(("slow", 30.0), time_limit=1)
@@ -76,6 +80,7 @@ def test_apply_async_atomic_false_commits_the_write_of_a_failing_run(start_worke
     assert rows("plain") == [("plain", 1)]
 
 
+@pytest.mark.postgres_only  # (see the hard time limit above)
 def test_terminate_rolls_back(start_worker, atomic_table):
     start_worker("-c", "1")
     result = demo.atomic_insert.delay("terminated", 30.0)
@@ -85,6 +90,7 @@ def test_terminate_rolls_back(start_worker, atomic_table):
     assert rows("terminated") == []
 
 
+@pytest.mark.timeout(300)
 def test_kill_9_mid_drain_again_and_again_exactly_one_row_per_job(start_worker, atomic_table):
     tokens = [f"t{i}" for i in range(JOBS)]
     results = enqueue_many([demo.atomic_insert.s(t, 0.02) for t in tokens])
