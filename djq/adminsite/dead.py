@@ -45,19 +45,17 @@ class DeadLetterActions:
 
     @admin.action(description="Requeue selected dead jobs (run them again)", permissions=["change"])
     def requeue_dead(self, request, queryset):
-        asked = self.confirm_first(request, queryset, "requeue_dead")  # type: ignore[attr-defined]
+        asked = self.confirm_first(request, queryset, "requeue_dead")
         if asked is not None:
             return asked
-        ids = self._ids(request, queryset)  # type: ignore[attr-defined]
+        ids = self._ids(request, queryset)
         if ids is None:
             return None
         done = store.requeue_dead(ids)
-        self.log_requeued(request, done)  # type: ignore[attr-defined]
+        self.log_requeued(request, done)
         left = len(ids) - len(done)
         text = f"Requeued {len(done)} dead job(s)"
         if left:
             text += f"; {left} job(s) that are not dead were left as they were"
-        self.message_user(  # type: ignore[attr-defined]
-            request, text + ".", messages.SUCCESS if done else messages.WARNING
-        )
+        self.message_user(request, text + ".", messages.SUCCESS if done else messages.WARNING)
         return None

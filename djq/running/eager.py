@@ -64,7 +64,7 @@ def run_eagerly(
     return result
 
 
-def _run(task: Task, req: request_context.Request, options: dict) -> dict[str, Any]:
+def _run(task: Task, req: request_context.Request, options: dict[str, Any]) -> dict[str, Any]:
     """One eager run; an atomic task's writes are kept only when it succeeds (a savepoint in
     the caller's transaction of DJQ_DATABASE, as on a worker)."""
     atomic = options.get("atomic")
