@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import signal
 import time
 from pathlib import Path
 
@@ -425,7 +426,5 @@ def exhaust_retries(self, with_exc: bool = True):
 def kill_my_worker(seconds: float = 0.5):
     """Kill this worker's whole process group (as an OOM kill of the worker would) once it is
     recorded STARTED: an acks_late job that would loop forever without DJQ_MAX_WORKER_LOST."""
-    import signal
-
     time.sleep(seconds)
     os.killpg(os.getpgid(0), signal.SIGKILL)

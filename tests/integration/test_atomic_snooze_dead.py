@@ -13,6 +13,7 @@ from djq import states, store, task
 from djq.exceptions import WorkerLostError
 from djq.models import Job
 from djq.records import Outcome
+from djq.running.execute import _commit
 from djq.serialization import dumps
 from testproject.demo.tasks import add, record_slowly
 
@@ -166,8 +167,6 @@ def test_snoozed_outcome_does_not_spend_a_retry_but_a_retry_does():
 def test_an_atomic_commit_is_fenced_like_any_completion():
     """The child's own completion (djq.running.execute._commit) records nothing for a job that
     is no longer its own: rescued, then claimed again by another worker."""
-    from djq.running.execute import _commit
-
     job = record_slowly.delay("/dev/null", "x")  # acks_late: rescued back to the queue
     [first] = _started(1, -5)
     store.rescue()

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from djq import states, store
@@ -41,8 +43,6 @@ def test_snooze_twice_then_succeed_without_spending_retries(start_worker, tmp_pa
 
 
 def _seconds(text: str) -> float:
-    import datetime as dt
-
     return dt.datetime.fromisoformat(text.replace(" ", "T").replace("Z", "+00:00")).timestamp()
 
 
