@@ -35,6 +35,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import django
 
@@ -256,14 +257,26 @@ def bench_drain(
         else:
             enqueue_many([noop.s().set(atomic=True) if atomic else noop.s() for _ in range(n)])
         start = time.perf_counter()
-        run_worker_burst(extra, fair=bool(keys))
+        run_worker_burst(extra, fair=bool(keys), persistent=atomic)
         samples.append((n, time.perf_counter() - start))
         check_done(n)
     rss_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return median_rate(samples), rss_kib
 
 
-def run_worker_burst(extra: list[str], fair: bool = False) -> None:
+#: the worker's connections for tasks that use the database (atomic jobs): persistent, as
+#: docs/deployment.md recommends; with Django's default CONN_MAX_AGE = 0 each job of a prefork
+#: child would open a connection of its own (a no-op job never opens one)
+PERSISTENT = {"conn_max_age": "60", "conn_health_checks": "true"}
+
+
+def persistent_url() -> str:
+    url = urlsplit(os.environ["DATABASE_URL"])
+    query = urlencode({**dict(parse_qsl(url.query)), **PERSISTENT})
+    return urlunsplit(url._replace(query=query))
+
+
+def run_worker_burst(extra: list[str], fair: bool = False, persistent: bool = False) -> None:
     cmd = [
         sys.executable,
         str(ROOT / "manage.py"),
@@ -278,6 +291,8 @@ def run_worker_burst(extra: list[str], fair: bool = False) -> None:
         *extra,
     ]
     env = {**os.environ, "DJQ_FAIR_KEYS": "1" if fair else "0"}
+    if persistent:
+        env["DATABASE_URL"] = persistent_url()
     subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, env=env)
 
 
