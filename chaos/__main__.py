@@ -23,7 +23,16 @@ DEFAULT_LEASE = 6.0
 SHORT_LEASE = 3.0
 #: the scenarios, in the order they run (chaos.scenarios.SCENARIOS; named here so that the outer
 #: process can check --only without setting Django up)
-NAMES = ("bad_input", "sigstop", "partition", "pg_crash", "kill9", "hosts3", "enqueue_100k")
+NAMES = (
+    "bad_input",
+    "sigstop",
+    "partition",
+    "pg_crash",
+    "kill9",
+    "atomic",
+    "hosts3",
+    "enqueue_100k",
+)
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

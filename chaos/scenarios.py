@@ -6,10 +6,12 @@ ends with the delivery rules of ``harness.delivery_figures`` where jobs were dra
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from django.db import connection
 
 from djq import enqueue_many, states
 from djq.models import Job
-from testproject.demo.tasks import chaos_run
+from testproject.demo.tasks import ATOMIC_TABLE, atomic_insert, chaos_run
 
 from . import faults, netns
 from .harness import (
@@ -134,6 +136,59 @@ def kill9(run: Run) -> Outcome:
         workers.stop_all()
     delivery_figures(out, n, late)
     out.check(kills >= run.size(10, 3), f"only {kills} kill(s)")
+    return out
+
+
+# --- atomic tasks under kill -9 -----------------------------------------------------------------
+def atomic(run: Run) -> Outcome:
+    """1,000 atomic acks_late jobs (``atomic_insert``: a row each, in the job's transaction)
+    drained by two ``-c 2`` workers while one of them is killed with ``kill -9`` (its process
+    group) 200 times, each time once a job more has succeeded, and started again under the same
+    name. Exactly one row per job at the end, every job SUCCESS (short form: 200 jobs, 10 kills).
+    """
+    out = Outcome("atomic")
+    n, wanted_kills = run.size(1_000, 200), run.size(200, 10)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TABLE IF NOT EXISTS {ATOMIC_TABLE} (token text, attempt int, pid int)"
+        )
+        cursor.execute(f"TRUNCATE {ATOMIC_TABLE}")
+    os.environ["DJQ_MAX_WORKER_LOST"] = "0"  # (inherited by the workers: requeue forever)
+    workers = run.workers()
+    try:
+        procs = [workers.start("a1", "-c", "2"), workers.start("a2", "-c", "2")]
+        tokens = [f"a{i}" for i in range(n)]
+        enqueue_many([atomic_insert.s(t, 0.02) for t in tokens])
+        kills, started = 0, time.monotonic()
+        while kills < wanted_kills and active_count():
+            done = Job.objects.filter(state=states.SUCCESS).count()
+            wait_until(
+                lambda d=done: (
+                    Job.objects.filter(state=states.SUCCESS).count() > d or not active_count()
+                ),
+                run.lease * 4,
+            )
+            victim = random.choice(procs)
+            victim.kill_group()
+            kills += 1
+            victim.spawn()
+            victim.wait_ready()
+        unfinished = Job.objects.exclude(state__in=states.READY_STATES)
+        wait_until(lambda: not unfinished.exists(), max(run.lease * 3, 60))
+        out.figures.update(jobs=n, kills=kills, seconds=time.monotonic() - started)
+    finally:
+        workers.stop_all()
+        os.environ.pop("DJQ_MAX_WORKER_LOST", None)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT token, count(*) FROM {ATOMIC_TABLE} GROUP BY token")
+        found = dict(cursor.fetchall())
+    success = Job.objects.filter(state=states.SUCCESS).count()
+    out.figures.update(rows=sum(found.values()), success=success)
+    others = Counter(Job.objects.exclude(state=states.SUCCESS).values_list("state", flat=True))
+    out.check(success == n, f"{n - success} job(s) not SUCCESS: {dict(others)}")
+    out.check(sorted(found) == sorted(tokens), "a job without its row, or a stray row")
+    out.check(all(c == 1 for c in found.values()), "a job with more than one row")
+    out.check(kills >= wanted_kills // 2, f"only {kills} kill(s)")
     return out
 
 
@@ -456,6 +511,7 @@ def enqueue_under_drain(run: Run) -> Outcome:
 
 SCENARIOS = {
     "kill9": kill9,
+    "atomic": atomic,
     "pg_crash": pg_crash,
     "sigstop": sigstop,
     "partition": partition,

@@ -39,6 +39,7 @@ from djq.adminsite import history, monitor, workflow
 from djq.adminsite import search as admin_search
 from djq.adminsite.charts import bar_chart
 from djq.adminsite.controls import QueueControls, WorkerControls, task_limits_view
+from djq.adminsite.dead import REQUEUE_BULK, DeadFilter, DeadLetterActions
 from djq.adminsite.support import (
     HEAD,
     EstimatedCountPaginator,
@@ -79,7 +80,15 @@ BULK = {
     "purge": "Purge: waiting jobs are deleted and never run; other jobs are left as they are.",
     "delete_selected": "Delete: waiting and finished jobs are deleted; jobs a worker holds "
     "(reserved or running) are left as they are (revoke those).",
+    "requeue_dead": REQUEUE_BULK,
 }
+
+
+def job_badge(job: Job) -> str:
+    """The job's state pill: DEAD for a dead letter (its row says FAILURE, as Celery's)."""
+    if getattr(job, "dead_reason", ""):
+        return state_badge(states.DEAD)
+    return state_badge(job.state, job.custom_state)
 
 
 def log_change(request, objects_and_messages) -> None:
@@ -125,6 +134,7 @@ LIST_FIELDS = (
     "started_at",
     "finished_at",
     "retries",
+    "dead_reason",
 )
 
 
@@ -149,10 +159,10 @@ class JobChangeList(ChangeList):
 
 
 @admin.register(Job)
-class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
+class JobAdmin(DeadLetterActions, ReadOnlyDetail, admin.ModelAdmin):
     list_display = ("short_id", "task", "state_display", "outcome", "where", "created")
     list_display_links = ("task",)
-    list_filter = ("state", QueueFilter, TaskNameFilter, WorkerFilter, "created_at")
+    list_filter = ("state", DeadFilter, QueueFilter, TaskNameFilter, WorkerFilter, "created_at")
     #: only columns with an index that serves "filtered, newest first"
     sortable_by = ("task", "state_display", "created")
     search_fields = ("name",)  # see get_search_results
@@ -165,7 +175,14 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
     show_facets = admin.ShowFacets.NEVER
     paginator = EstimatedCountPaginator
     list_per_page = 50
-    actions = ["revoke", "revoke_and_terminate", "retry", "purge", "delete_selected"]
+    actions = [
+        "revoke",
+        "revoke_and_terminate",
+        "retry",
+        "requeue_dead",
+        "purge",
+        "delete_selected",
+    ]
     change_form_template = "admin/djq/job/change_form.html"
     fields = ("name",)  # the page is drawn by its template
 
@@ -226,11 +243,17 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
         notes = [self.runtime(obj)] if obj.started_at else []
         if obj.retries:
             notes.append(f"{obj.retries} retr{'y' if obj.retries == 1 else 'ies'}")
+        if obj.dead_reason:  # a dead letter: a FAILURE shown as DEAD, with its reason
+            notes.append(obj.dead_reason.replace("_", " "))
         return format_html(
             '{}<span class="djq-module">{}</span>',
-            state_badge(obj.state, obj.custom_state),
+            job_badge(obj),
             " · ".join(notes),
         )
+
+    def log_requeued(self, request, ids: list[str]) -> None:
+        requeued = Job.objects.filter(id__in=ids).only("id", "name", "state")
+        log_change(request, [(job, "Requeued (was dead)") for job in requeued])
 
     @admin.display(description="worker")
     def worker_display(self, obj: Job) -> str:
@@ -415,6 +438,7 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
             "revoke": self.revoke,
             "terminate": self.revoke_and_terminate,
             "retry": self.retry,
+            "requeue": self.requeue_dead,
         }
         if action not in handlers or not self.may_act(request):
             raise PermissionDenied
@@ -447,7 +471,7 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
         retryable = job.state in (states.FAILURE, states.REVOKED) and not retried
         return {
             "job": job,
-            "state_html": state_badge(job.state, job.custom_state),
+            "state_html": job_badge(job),
             "custom_running": bool(job.custom_state) and job.state not in states.READY_STATES,
             "ready_states": states.READY_STATES,
             "progress": progress_percent(job.meta),
@@ -469,6 +493,7 @@ class JobAdmin(ReadOnlyDetail, admin.ModelAdmin):
             "can_revoke": job.state in states.UNREADY_STATES,
             "can_terminate": job.state == states.STARTED,
             "can_retry": retryable,
+            "can_requeue": bool(job.dead_reason),
             "retried_as": retried,
             "retry_of": (job.options or {}).get("retry_of"),
             "batch": Batch.objects.filter(id=(job.options or {}).get("batch") or "").first(),

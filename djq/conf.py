@@ -61,6 +61,11 @@ DEFAULTS: dict[str, Any] = {
     "WORKER_MAX_MEMORY_PER_CHILD": None,
     # How long a claim lives without a heartbeat; a dead worker's jobs are rescued after it.
     "WORKER_LEASE": 30.0,
+    # A started acks_late job lost with its worker (its lease ran out) goes back to the queue;
+    # the time it is lost this many times it ends a dead letter instead (FAILURE with
+    # WorkerLostError, dead_reason "worker_lost"), so a job that kills its worker stops looping.
+    # 0: requeue it forever.
+    "MAX_WORKER_LOST": 3,
     # Safety-net poll interval; on PostgreSQL, LISTEN/NOTIFY wakes workers long before it.
     "WORKER_POLL_INTERVAL": 1.0,
     # LISTEN for NOTIFY wake-ups on PostgreSQL (workers, and ``AsyncResult.get()``). False: poll

@@ -37,6 +37,20 @@ class Retry(DjqError):  # noqa: N818 - Celery's name
         return f"Retry {self.humanize()}"
 
 
+class Snooze(Retry):
+    """Raised by ``Task.snooze``: the job waits ``seconds`` (by the database clock) and runs
+    again without spending a retry (``request.retries`` and ``max_retries`` are untouched).
+
+    A subclass of ``Retry``: code that lets ``Retry`` propagate lets a snooze through too."""
+
+    def __init__(self, seconds: float, message: str | None = None):
+        self.seconds = seconds
+        super().__init__(message, None, seconds)
+
+    def __str__(self) -> str:
+        return self.message or f"Snoozed for {self.seconds}s"
+
+
 class Ignore(DjqError):  # noqa: N818
     """Raised by a task to end without recording success or failure."""
 

@@ -44,6 +44,10 @@ class JobQuerySet(models.QuerySet):
         """Claimed into a worker's reserve, not started yet."""
         return self.filter(state=states.RESERVED)
 
+    def dead(self):
+        """Dead letters: failures that will not be tried again by themselves (see states.DEAD)."""
+        return self.exclude(dead_reason="")
+
     def finished(self):
         return self.filter(state__in=_READY)
 
@@ -98,6 +102,18 @@ class Job(models.Model):
     #: the task's ``concurrency_key`` resolved at enqueue ("" for none): per-key concurrency
     #: and rate limits count jobs of (task, key); fair claims take turns between keys
     concurrency_key = models.CharField(max_length=255, blank=True, default="", db_default="")
+    #: why this FAILURE is a dead letter (states.DEAD_REASONS), "" for any other job: the
+    #: admin shows it as DEAD and lists it under "Dead jobs" (requeue puts it back to waiting)
+    dead_reason = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        db_default="",
+        choices=[("", "")] + [(r, r.replace("_", " ")) for r in states.DEAD_REASONS],
+    )
+    #: times this job was lost with its worker while STARTED (the rescuer counts them):
+    #: at DJQ_MAX_WORKER_LOST it is not requeued again but ends dead ("worker_lost")
+    lost_count = models.PositiveIntegerField(default=0, db_default=0)
 
     objects = JobQuerySet.as_manager()
 
@@ -169,6 +185,11 @@ class Job(models.Model):
             models.Index(
                 fields=["worker", "-created_at"], condition=~Q(worker=""), name="djq_job_worker_idx"
             ),
+            # The admin's "Dead jobs" list (dead_reason <> ''), newest first: the dead letters
+            # are few, so the index is small and never written by a job that is not one.
+            models.Index(
+                fields=["-created_at"], condition=~Q(dead_reason=""), name="djq_job_dead_idx"
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -188,6 +209,11 @@ class Job(models.Model):
             models.CheckConstraint(
                 condition=~Q(state__in=_HELD) | (Q(lease_expires_at__isnull=False) & ~Q(worker="")),
                 name="djq_job_running_has_lease",
+            ),
+            # a dead letter is a FAILURE (Celery's semantics hold for its AsyncResult)
+            models.CheckConstraint(
+                condition=Q(dead_reason="") | Q(state=states.FAILURE),
+                name="djq_job_dead_is_failure",
             ),
         ]
 

@@ -32,7 +32,7 @@ INT_MAX = 2**31 - 1
 #: options holding seconds (or a timedelta), and whether a negative value is allowed
 _SECONDS = {"countdown": True, "expires": True, "unique_for": False}
 _LIMITS = ("time_limit", "soft_time_limit")
-_FLAGS = ("ignore_result", "acks_late", "track_started", "unique", "errback")
+_FLAGS = ("ignore_result", "acks_late", "track_started", "unique", "errback", "atomic")
 _TEXTS = ("shadow", "routing_key", "exchange", "serializer", "compression", "unique_key")
 #: ``unique_mode``: what a call does while a job holds its unique key (djq.store._taken)
 UNIQUE_MODES = ("keep", "replace", "debounce", "cancel_running")
@@ -283,6 +283,7 @@ def task_attributes(name: str, attrs: Mapping) -> None:
             "acks_late",
             "track_started",
             "ignore_result",
+            "atomic",
         ):
             _check_one(name, key, value)
 
@@ -313,6 +314,7 @@ def resolve_options(
         ),
         "ignore_result": bool(pick("ignore_result", False)),
         "track_started": bool(pick("track_started", settings.TASK_TRACK_STARTED)),
+        "atomic": bool(pick("atomic", False)),
     }
 
 

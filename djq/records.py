@@ -69,6 +69,8 @@ _RECORDED = (
     "args",
     "kwargs",
     "started",
+    "dead_reason",
+    "snoozed",
 )
 
 
@@ -100,6 +102,11 @@ class Outcome:
     rejected: bool = False  # Reject: the task-rejected event
     unstorable: bool = False  # the FAILURE that stands for an outcome the database refused
     continues: bool | None = None  # None: not decided yet (see the worker)
+    dead_reason: str | None = None  # a FAILURE that is a dead letter: why (states.DEAD_REASONS)
+    snoozed: bool = False  # a RETRY asked by ``Task.snooze``: no retry is spent
+    #: an atomic task's child recorded this outcome itself, in the transaction of the task's
+    #: writes (djq.running.execute): the completer must not record it again
+    committed: bool = False
     #: the attempt's captured log ({"text", "truncated"}: djq.task_log)
     log: dict[str, Any] | None = None
 

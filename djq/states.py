@@ -12,6 +12,17 @@ FAILURE = "FAILURE"
 REVOKED = "REVOKED"
 #: internal terminal state of a job whose task raised ``Ignore`` (Celery has it too).
 IGNORED = "IGNORED"
+#: a dead letter: a FAILURE that will not be tried again by itself — its retries are exhausted,
+#: it was rejected without requeue, or it was lost with its worker ``DJQ_MAX_WORKER_LOST`` times.
+#: The row's state stays FAILURE (so ``AsyncResult.failed()`` is True and ``.get()`` raises, as
+#: in Celery) and its ``dead_reason`` column says why; the admin shows such a job as DEAD and
+#: lists them under "Dead jobs", from where they can be requeued. ``AsyncResult.dead_reason``.
+DEAD = "DEAD"
+#: the reasons a job is dead (the values of ``Job.dead_reason``; "" for a job that is not)
+DEAD_RETRIES_EXHAUSTED = "retries_exhausted"
+DEAD_REJECTED = "rejected"
+DEAD_WORKER_LOST = "worker_lost"
+DEAD_REASONS = (DEAD_RETRIES_EXHAUSTED, DEAD_REJECTED, DEAD_WORKER_LOST)
 
 #: states a job waits in; the claim query looks only at these (see the partial index on Job).
 WAITING_STATES = frozenset({PENDING, RETRY})

@@ -29,7 +29,7 @@ from djq.calling.registry import tasks
 from djq.calling.result import AsyncResult
 from djq.canvas import Signature, chunks, xmap, xstarmap
 from djq.conf import settings
-from djq.exceptions import MaxRetriesExceededError, Retry
+from djq.exceptions import MaxRetriesExceededError, Retry, Snooze
 from djq.running.eager import run_eagerly
 from djq.serialization import check_arguments
 
@@ -65,6 +65,9 @@ class Task:
     acks_late: bool | None = None
     track_started: bool | None = None
     expires: float | dt.datetime | None = None
+    #: run the body in the transaction that records its SUCCESS (djq.running.execute): its
+    #: writes to DJQ_DATABASE commit with the completion, or not at all
+    atomic: bool = False
     #: expected errors (Celery's ``throws``): they fail the job, logged without a traceback
     throws: tuple = ()
     serializer: str = "json"
@@ -174,6 +177,7 @@ class Task:
             raise exc or Retry("Task can be retried", None)
         if limit is not None and req.retries >= limit:
             if exc is not None:
+                _mark_exhausted(exc)
                 raise exc
             raise MaxRetriesExceededError(
                 f"Can't retry {self.name}[{req.id}] args:{req.args} kwargs:{req.kwargs}"
@@ -192,6 +196,13 @@ class Task:
         if throw:
             raise retry
         return retry
+
+    def snooze(self, seconds: float | dt.timedelta) -> Snooze:
+        """``raise self.snooze(30)``: run this job again ``seconds`` from now (by the database
+        clock) without spending a retry — for waiting on an external system. The job waits as
+        RETRY; ``request.retries`` and ``max_retries`` are untouched (``request.attempt``
+        counts the runs). A bad value is a TypeError/ValueError naming the task."""
+        return Snooze(checks.seconds(self.name, "snooze", seconds, negative=False))
 
     def update_state(self, task_id: str | None = None, state: str | None = None, meta=None):
         """Record a custom state (e.g. "PROGRESS") and its meta for the running job."""
@@ -246,6 +257,15 @@ class Task:
         if fun is None:
             return self.run
         return types.MethodType(fun, self) if self.bind else fun
+
+
+def _mark_exhausted(exc: BaseException) -> None:
+    """Mark the exception ``retry`` re-raises past max_retries: its FAILURE is a dead letter
+    (djq.running.execute). An exception that takes no attributes stays a plain FAILURE."""
+    try:
+        exc._djq_retries_exhausted = True  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):
+        pass
 
 
 def _make_task(fun: Callable, base: type[Task] | None = None, **options) -> Task:

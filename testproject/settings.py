@@ -151,6 +151,10 @@ DJQ_TASK_LOG_PRINT = env.bool("DJQ_TASK_LOG_PRINT", default=False)
 # DJQ_FAIR_KEYS=0 in the environment: claims by priority and ETA only, also for keyed tasks (the
 # demo has some: tenant_exclusive, tenant_record); make bench measures both (docs/keys.md).
 DJQ_FAIR_KEYS = env.bool("DJQ_FAIR_KEYS", default=True)
+
+# Dead letters (docs/tasks.md): the chaos scenarios that kill workers hundreds of times raise it.
+DJQ_MAX_WORKER_LOST = env.int("DJQ_MAX_WORKER_LOST", default=3)
+
 # DJQ_LISTEN=0 in the environment: poll instead of LISTEN (PgBouncer in transaction mode).
 DJQ_LISTEN = env.bool("DJQ_LISTEN", default=True)
 if env.bool("DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False):  # behind PgBouncer

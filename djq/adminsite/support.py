@@ -118,7 +118,7 @@ class OnlineFilter(admin.SimpleListFilter):
 
 
 # --- formatting ----------------------------------------------------------------------------------
-KNOWN_STATES = states.ALL_STATES
+KNOWN_STATES = states.ALL_STATES | {states.DEAD}  # (DEAD: a dead letter, see djq.admin)
 
 
 def shown_state(state: str, custom: str = "") -> str:

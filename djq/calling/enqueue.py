@@ -66,6 +66,7 @@ KNOWN_OPTIONS = frozenset(
         "errback",
         "retry_of",
         "related",
+        "atomic",
     }
 )
 #: options kept in the job's ``options`` column for the worker and the continuation.
@@ -88,6 +89,7 @@ _STORED_OPTIONS = frozenset(
         "errback",
         "retry_of",  # retry_of: the job an admin/control retry re-sends (retried once)
         "related",  # ["app_label.model:pk", ...]: the objects the job is about (JobsForObjectMixin)
+        "atomic",  # apply_async(atomic=True/False): overrides the task's (djq.running.execute)
     }
 )
 

@@ -24,6 +24,7 @@ from djq.store.postgres import MARK_WAITED, done_channel
 
 _FIELDS = (
     "id",
+    "dead_reason",
     "name",
     "state",
     "custom_state",
@@ -147,6 +148,13 @@ class AsyncResult(ResultBase):
     def retries(self) -> int | None:
         row = self._row()
         return row["retries"] if row else None
+
+    @property
+    def dead_reason(self) -> str | None:
+        """Why this FAILURE is a dead letter (``states.DEAD_REASONS``: "retries_exhausted",
+        "rejected", "worker_lost"), or None. The state stays FAILURE, as Celery reports it."""
+        row = self._row()
+        return (row["dead_reason"] or None) if row else None
 
     @property
     def parent(self) -> AsyncResult | None:

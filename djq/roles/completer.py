@@ -92,7 +92,14 @@ class Completer:
         return batch
 
     def write(self, batch: list[Outcome]) -> set[str]:
-        """Record a batch and the STARTED marks; the ids recorded (a stale one is not)."""
+        """Record a batch and the STARTED marks; the ids recorded (a stale one is not).
+
+        An atomic task's outcome arrives recorded already (``committed``: its child wrote it in
+        the transaction of the task's writes): it counts as recorded and is not written again.
+        """
+        committed = {o.id for o in batch if o.committed}
+        if committed:
+            batch = [o for o in batch if not o.committed]
         try:
             # (a savepoint when the claim shares the transaction: a refused batch must not
             # abort the claim, nor the one-by-one retry below)
@@ -100,14 +107,14 @@ class Completer:
                 rows = store.complete(batch, using=self.using, started=self.began)
                 ids = {row["id"] for row in rows}
                 job_logs.write(batch, ids, using=self.using)
-            return ids
+            return ids | committed
         except (OperationalError, InterfaceError):
             raise
         except Exception:
             if len(batch) == 1 and batch[0].unstorable:
                 raise
             logger.exception("Recording %d outcome(s) failed; recording one by one", len(batch))
-        recorded: set[str] = set()
+        recorded: set[str] = set(committed)
         for outcome in batch:
             try:
                 recorded |= self.write([outcome])

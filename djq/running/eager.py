@@ -10,6 +10,8 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from django.db import transaction
+
 from djq import states
 from djq.calling import request as request_context
 from djq.calling.enqueue import callbacks
@@ -47,10 +49,10 @@ def run_eagerly(
             delivery_info={"is_eager": True},
             headers=options.get("headers") or {},
         )
-        outcome = run_task(task, req, keep_exception=True)
+        outcome = _run(task, req, options)
         if outcome["state"] != states.RETRY:
             break
-        retries += 1
+        retries += 0 if outcome.get("snoozed") else 1  # (a snooze re-runs at once, unspent)
         if outcome.get("args") is not None:  # retry(args=, kwargs=)
             args, kwargs = loads(outcome["args"]), loads(outcome["kwargs"])
     result = EagerResult(task_id, outcome, task_name=task.name)
@@ -60,3 +62,16 @@ def run_eagerly(
         for link in callbacks(options.get("link")):
             Signature.from_dict(link).apply((result.result,))  # type: ignore[no-untyped-call]
     return result
+
+
+def _run(task: Task, req: request_context.Request, options: dict[str, Any]) -> dict[str, Any]:
+    """One eager run; an atomic task's writes are kept only when it succeeds (a savepoint in
+    the caller's transaction of DJQ_DATABASE, as on a worker)."""
+    atomic = options.get("atomic")
+    if not (task.atomic if atomic is None else atomic):
+        return run_task(task, req, keep_exception=True)
+    with transaction.atomic(using=settings.DATABASE):
+        outcome = run_task(task, req, keep_exception=True)
+        if outcome["state"] != states.SUCCESS:
+            transaction.set_rollback(True, using=settings.DATABASE)
+    return outcome

@@ -17,14 +17,18 @@ import traceback as traceback_module
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from djq import signals, states
+from django.db import transaction
+
+from djq import signals, states, store
 from djq.calling import request as request_context
 from djq.calling.registry import tasks
 from djq.exceptions import (
     Ignore,
+    MaxRetriesExceededError,
     NotRegistered,
     Reject,
     Retry,
+    Snooze,
     SoftTimeLimitExceeded,
     TaskRevokedError,
 )
@@ -33,6 +37,7 @@ from djq.records import Claim, Outcome
 from djq.running import task_log
 from djq.running.retry import autoretry_countdown
 from djq.serialization import dict_to_exception, dumps, exception_to_dict, loads, safe_text
+from djq.store import job_logs
 
 if TYPE_CHECKING:
     from djq.task import Task
@@ -86,6 +91,12 @@ def execute(job: Claim, hostname: str = "", soft_time_limit: float | None = None
     )
     limits = resolve_options(task, options)
     soft = limits["soft_time_limit"] if soft_time_limit is None else soft_time_limit
+    if limits["atomic"]:
+        return _run_atomic(task, req, soft, limits, base, started)
+    return _run(task, req, soft, limits, base, started)
+
+
+def _run(task: Task, req, soft, limits: dict, base: dict, started: float) -> Outcome:
     kept: dict = {}
     with task_log.capture(kept):  # the attempt's log records travel with its outcome
         outcome = run_task(task, req, soft_time_limit=soft)
@@ -93,6 +104,36 @@ def execute(job: Claim, hostname: str = "", soft_time_limit: float | None = None
     if limits["ignore_result"] and outcome["state"] == states.SUCCESS:
         outcome["keep_result"] = False
     return Outcome.of({**base, **outcome, "runtime": time.monotonic() - started})
+
+
+def _run_atomic(task: Task, req, soft, limits: dict, base: dict, started: float) -> Outcome:
+    """An atomic task (``@task(atomic=True)``): its body runs in a transaction of
+    ``DJQ_DATABASE`` that also records its SUCCESS, so its writes and its completion commit
+    together or not at all (River's JobCompleteTx, without the user writing the completion).
+
+    The completion is fenced like the completer's (same id and attempt, still held by a
+    worker): a run whose lease was lost and whose job was rescued commits nothing. Any other
+    outcome (an exception, a retry, a snooze, Ignore, Reject) rolls the body's writes back and
+    is recorded by the completer as usual; a process killed mid-run (kill -9, hard time limit,
+    terminate) never commits, so an acks_late rerun starts from a clean state.
+    """
+    db = store.alias()
+    with transaction.atomic(using=db):
+        outcome = _run(task, req, soft, limits, base, started)
+        if outcome.state == states.SUCCESS and _commit(outcome, db):
+            outcome.committed = True
+        else:
+            transaction.set_rollback(True, using=db)
+    return outcome
+
+
+def _commit(outcome: Outcome, db: str) -> bool:
+    """Record the outcome in the running transaction; False when the job is no longer ours."""
+    rows = store.complete([outcome], using=db)
+    if not rows:
+        return False
+    job_logs.write([outcome], {outcome.id}, using=db)
+    return True
 
 
 def _expired(job: Claim) -> bool:
@@ -148,6 +189,8 @@ def run_task(
         with soft_limit(soft_time_limit):
             retval = _call(task, req, args, kwargs)
         outcome = _succeeded(task, req, retval)
+    except Snooze as snooze:
+        retval, outcome = snooze, _snoozed(task, req, snooze)
     except Retry as retry:
         retval, outcome = retry, _retried(task, req, retry)
     except Ignore:
@@ -227,6 +270,20 @@ def _retried(task: Task, req, retry: Retry) -> dict:
     return outcome
 
 
+def _snoozed(task: Task, req, snooze: Snooze) -> dict:
+    """Back to waiting (RETRY, as a retry shows) ``seconds`` from now by the database clock,
+    without spending a retry: no retry hooks or signals run, ``retries`` stays as it is."""
+    return {
+        "state": states.RETRY,
+        "result": dumps(exception_to_dict(snooze)),
+        "keep_result": True,
+        "traceback": None,
+        "repr": safe_text(str(snooze)),
+        "countdown": float(snooze.seconds),
+        "snoozed": True,
+    }
+
+
 def _rejected(task: Task, req, reject: Reject) -> dict:
     if reject.requeue:
         return {
@@ -237,7 +294,8 @@ def _rejected(task: Task, req, reject: Reject) -> dict:
             "repr": f"rejected and requeued: {reject.reason!r}",
             "rejected": True,
         }
-    return {**_task_failed(task, req, reject), "rejected": True}  # (task-rejected: djq.events)
+    failed = _task_failed(task, req, reject)  # (task-rejected: djq.events)
+    return {**failed, "rejected": True, "dead_reason": states.DEAD_REJECTED}
 
 
 def _task_failed(task: Task, req, exc: BaseException) -> dict:
@@ -255,7 +313,18 @@ def _task_failed(task: Task, req, exc: BaseException) -> dict:
             einfo=einfo,
         )
     expected = isinstance(exc, tuple(getattr(task, "throws", ()) or ()))
-    return {**_failed(exc, einfo), "_einfo": einfo, **({"expected": True} if expected else {})}
+    outcome = {**_failed(exc, einfo), "_einfo": einfo, **({"expected": True} if expected else {})}
+    if _exhausted(exc):
+        outcome["dead_reason"] = states.DEAD_RETRIES_EXHAUSTED
+    return outcome
+
+
+def _exhausted(exc: BaseException) -> bool:
+    """Whether the task failed because ``retry`` found its retries used up (``Task.retry``
+    raises MaxRetriesExceededError, or re-raises ``exc`` marked as such): a dead letter."""
+    return isinstance(exc, MaxRetriesExceededError) or bool(
+        getattr(exc, "_djq_retries_exhausted", False)
+    )
 
 
 def _failed(exc: BaseException, einfo: ExceptionInfo) -> dict:

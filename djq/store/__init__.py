@@ -307,10 +307,19 @@ def rescue(worker: str | None = None, using: str | None = None, grace: float = 0
     lost = WorkerLostError(
         f"Worker {worker} exited prematurely" if worker else "Worker lost: its lease expired"
     )
+    most = settings.MAX_WORKER_LOST
+    dead = WorkerLostError(f"{lost}; lost with its worker {most} times (DJQ_MAX_WORKER_LOST)")
     with transaction.atomic(using=alias(using)):
         cursor, sql = _cursor_and_sql(using)
         with cursor:
-            rows = sql.rescue(cursor, dumps(exception_to_dict(lost)), worker, grace)
+            rows = sql.rescue(
+                cursor,
+                dumps(exception_to_dict(lost)),
+                worker,
+                grace,
+                dead_json=dumps(exception_to_dict(dead)),
+                max_lost=int(most or 0),
+            )
         rescued = [dict(zip((*FINISHED_FIELDS, "worker"), row[:9], strict=True)) for row in rows]
         _run_completion_hooks([r for r in rescued if r["state"] != states.PENDING], using)
     return rescued
@@ -337,6 +346,19 @@ def revoke(
         ]
         _run_completion_hooks(finished, using=using)
     return [tuple(row[:3]) for row in rows]
+
+
+def requeue_dead(ids: Iterable[str], using: str | None = None, chunk: int = 500) -> list[str]:
+    """Dead letters (``states.DEAD``) back to waiting, due now, as fresh jobs under the same id
+    (retries and lost count at zero, result cleared); jobs that are not dead are left alone.
+    Returns the ids requeued."""
+    ids = [str(i) for i in ids]
+    done: list[str] = []
+    cursor, sql = _cursor_and_sql(using)
+    with cursor:
+        for start in range(0, len(ids), chunk):
+            done.extend(sql.requeue_dead(cursor, ids[start : start + chunk]))
+    return done
 
 
 def expire_outcome(job: Claim) -> Outcome:

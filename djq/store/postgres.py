@@ -283,7 +283,8 @@ UPDATE djq_job j SET
     run_after = CASE WHEN o.state IN {_WAITING}
         THEN COALESCE(o.eta, now() + make_interval(secs => COALESCE(o.countdown, 0)))
         ELSE j.run_after END,
-    retries = j.retries + (o.state = 'RETRY')::int,
+    retries = j.retries + (o.state = 'RETRY' AND NOT COALESCE(o.snoozed, false))::int,
+    dead_reason = COALESCE(o.dead_reason, ''),
     args = COALESCE(o.args::jsonb, j.args),
     kwargs = COALESCE(o.kwargs::jsonb, j.kwargs),
     lease_expires_at = NULL,
@@ -293,7 +294,8 @@ UPDATE djq_job j SET
         || {_EVENT.format(state="o.state", worker="j.worker")}
 FROM jsonb_to_recordset(%(outcomes)s::jsonb) AS o(
     id text, attempt int, state text, result text, keep_result bool, traceback text, meta text,
-    countdown float8, eta timestamptz, args text, kwargs text, started bool)
+    countdown float8, eta timestamptz, args text, kwargs text, started bool, dead_reason text,
+    snoozed bool)
 WHERE j.id = o.id AND j.attempt = o.attempt AND j.state IN {_HELD}
 RETURNING j.id::text, j.state, j.name, j.options::text, j.result::text, j.parent_id::text,
     j.root_id::text, j.group_id::text, {_NOTIFY_DONE}
@@ -369,11 +371,22 @@ def heartbeat(
 # Expired leases: the worker holding them stopped heart-beating. Reserved jobs never started: they
 # go back to the queue. Started acks_late jobs go back too; the other started ones end FAILURE
 # with WorkerLostError (their task may have had side effects).
-_REQUEUE = "(j.state = 'RESERVED' OR j.acks_late)"
+#
+# A started acks_late job lost for the ``max_lost``-th time (DJQ_MAX_WORKER_LOST; 0: never) is not
+# requeued again: it ends a dead letter (FAILURE, dead_reason 'worker_lost'), so a job that kills
+# its worker stops looping. ``lost_count`` counts the times a job was lost while STARTED.
+_DEAD = (
+    "(j.state = 'STARTED' AND j.acks_late AND %(max_lost)s > 0 "
+    "AND j.lost_count + 1 >= %(max_lost)s)"
+)
+_REQUEUE = f"((j.state = 'RESERVED' OR j.acks_late) AND NOT {_DEAD})"
 _RESCUE = f"""
 UPDATE djq_job j SET
     state = CASE WHEN {_REQUEUE} THEN 'PENDING' ELSE 'FAILURE' END,
-    result = CASE WHEN {_REQUEUE} THEN j.result ELSE %(lost)s::jsonb END,
+    result = CASE WHEN {_REQUEUE} THEN j.result WHEN {_DEAD} THEN %(dead)s::jsonb
+        ELSE %(lost)s::jsonb END,
+    dead_reason = CASE WHEN {_DEAD} THEN 'worker_lost' ELSE j.dead_reason END,
+    lost_count = j.lost_count + (j.state = 'STARTED')::int,
     finished_at = CASE WHEN {_REQUEUE} THEN NULL ELSE now() END,
     run_after = CASE WHEN {_REQUEUE} THEN now() ELSE j.run_after END,
     lease_expires_at = NULL,
@@ -396,10 +409,24 @@ RESCUE_EXPIRED = _RESCUE.format(
 RESCUE_WORKER = _RESCUE.format(condition="j.worker = %(worker)s")
 
 
-def rescue(cursor, lost_json: str, worker: str | None = None, grace: float = 0.0) -> list:
+def rescue(
+    cursor,
+    lost_json: str,
+    worker: str | None = None,
+    grace: float = 0.0,
+    dead_json: str = "null",
+    max_lost: int = 0,
+) -> list:
     """Rescue expired leases; with ``worker``, every running job of that (dead) worker."""
     sql = RESCUE_EXPIRED if worker is None else RESCUE_WORKER
-    cursor.execute(sql, {"lost": lost_json, "worker": worker, "grace": grace})
+    params = {
+        "lost": lost_json,
+        "worker": worker,
+        "grace": grace,
+        "dead": dead_json,
+        "max_lost": max_lost,
+    }
+    cursor.execute(sql, params)
     return cursor.fetchall()
 
 
@@ -451,6 +478,23 @@ def next_due(cursor, queues: list[str]) -> float | None:
     cursor.execute(NEXT_DUE, [list(queues)])
     row = cursor.fetchone()
     return None if row is None or row[0] is None else float(row[0])
+
+
+# A dead letter back to the queue (the admin's "requeue"): a fresh start, due now, with its
+# retries and lost count at zero; only jobs that are still dead are touched.
+REQUEUE_DEAD = f"""
+UPDATE djq_job j SET state = 'PENDING', dead_reason = '', lost_count = 0, retries = 0,
+    result = NULL, traceback = '', finished_at = NULL, started_at = NULL, revoked_at = NULL,
+    terminate_signal = '', worker = '', run_after = now(),
+    history = j.history || {_EVENT.format(state="'PENDING'", worker="''")}
+WHERE j.id = ANY(%s::text[]) AND j.state = 'FAILURE' AND j.dead_reason <> ''
+RETURNING j.id::text, pg_notify('{JOBS_CHANNEL}', j.queue)
+"""
+
+
+def requeue_dead(cursor, ids: list[str]) -> list[str]:
+    cursor.execute(REQUEUE_DEAD, [ids])
+    return [row[0] for row in cursor.fetchall()]
 
 
 def set_progress(cursor, job_id: str, state: str, meta_json: str | None, attempt) -> int:

@@ -195,7 +195,8 @@ UPDATE djq_job SET
     meta = COALESCE(%(meta)s, meta),
     finished_at = CASE WHEN %(state)s IN {_READY} THEN %(now)s END,
     run_after = CASE WHEN %(state)s IN {_WAITING} THEN %(run_after)s ELSE run_after END,
-    retries = retries + (%(state)s = 'RETRY'),
+    retries = retries + (%(state)s = 'RETRY' AND NOT %(snoozed)s),
+    dead_reason = COALESCE(%(dead_reason)s, ''),
     args = COALESCE(%(args)s, args),
     kwargs = COALESCE(%(kwargs)s, kwargs),
     lease_expires_at = NULL,
@@ -245,6 +246,8 @@ def complete(cursor, outcomes: list[dict], started: list[dict] = ()) -> list:
             "args": outcome.get("args"),
             "kwargs": outcome.get("kwargs"),
             "started": outcome.get("started", True),
+            "dead_reason": outcome.get("dead_reason"),
+            "snoozed": bool(outcome.get("snoozed")),
         }
         cursor.execute(COMPLETE, params)
         done.extend(_finished(row) for row in cursor.fetchall())
@@ -329,12 +332,16 @@ def heartbeat(
 
 
 # Reserved jobs never started: back to the queue; started ones follow acks_late.
-_REQUEUE = "(state = 'RESERVED' OR acks_late)"
+# A started acks_late job lost for the ``max_lost``-th time ends dead instead (see postgres.py).
+_DEAD = "(state = 'STARTED' AND acks_late AND %(max_lost)s > 0 AND lost_count + 1 >= %(max_lost)s)"
+_REQUEUE = f"((state = 'RESERVED' OR acks_late) AND NOT {_DEAD})"
 _RESCUED_STATE = f"CASE WHEN {_REQUEUE} THEN 'PENDING' ELSE 'FAILURE' END"
 _RESCUE = f"""
 UPDATE djq_job SET
     history = {_EVENT.format(state=_RESCUED_STATE, worker="worker")},
-    result = CASE WHEN {_REQUEUE} THEN result ELSE %(lost)s END,
+    result = CASE WHEN {_REQUEUE} THEN result WHEN {_DEAD} THEN %(dead)s ELSE %(lost)s END,
+    dead_reason = CASE WHEN {_DEAD} THEN 'worker_lost' ELSE dead_reason END,
+    lost_count = lost_count + (state = 'STARTED'),
     finished_at = CASE WHEN {_REQUEUE} THEN NULL ELSE %(now)s END,
     run_after = CASE WHEN {_REQUEUE} THEN %(now)s ELSE run_after END,
     lease_expires_at = NULL,
@@ -346,11 +353,42 @@ RESCUE_EXPIRED = _RESCUE.format(condition="lease_expires_at < %(now)s")
 RESCUE_WORKER = _RESCUE.format(condition="worker = %(worker)s")
 
 
-def rescue(cursor, lost_json: str, worker: str | None = None, grace: float = 0.0) -> list:
+def rescue(
+    cursor,
+    lost_json: str,
+    worker: str | None = None,
+    grace: float = 0.0,
+    dead_json: str = "null",
+    max_lost: int = 0,
+) -> list:
     """(``grace``: PostgreSQL's wait after a server restart; SQLite has no server to restart.)"""
     sql = RESCUE_EXPIRED if worker is None else RESCUE_WORKER
-    cursor.execute(sql, {"lost": lost_json, "now": now_text(), "worker": worker})
+    params = {
+        "lost": lost_json,
+        "now": now_text(),
+        "worker": worker,
+        "dead": dead_json,
+        "max_lost": max_lost,
+    }
+    cursor.execute(sql, params)
     return [_finished(row) for row in cursor.fetchall()]
+
+
+REQUEUE_DEAD = f"""
+UPDATE djq_job SET state = 'PENDING', dead_reason = '', lost_count = 0, retries = 0,
+    result = NULL, traceback = '', finished_at = NULL, started_at = NULL, revoked_at = NULL,
+    terminate_signal = '', worker = '', run_after = %(now)s,
+    history = {_EVENT.format(state="'PENDING'", worker="''")}
+WHERE id IN ({{ids}}) AND state = 'FAILURE' AND dead_reason <> ''
+RETURNING id
+"""
+
+
+def requeue_dead(cursor, ids: list[str]) -> list[str]:
+    """A dead letter back to the queue (see postgres.py)."""
+    params = {"now": now_text()}
+    cursor.execute(REQUEUE_DEAD.format(ids=_in_list("i", [_hex(i) for i in ids], params)), params)
+    return [_uuid_text(row[0]) for row in cursor.fetchall()]
 
 
 REVOKE = f"""

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import random
+import signal
 import time
 from pathlib import Path
 
@@ -382,3 +383,57 @@ def batch_report(summary, path: str):
     with open(path, "a") as fh:
         fh.write(json.dumps(summary, sort_keys=True) + "\n")
     return summary["failed"]
+
+
+# --- atomic tasks, snooze and dead letters (docs/tasks.md) --------------------------------------
+#: the side table of ``atomic_insert``: one row per committed run (created by the tests and chaos)
+ATOMIC_TABLE = "atomic_row"
+
+
+@task(atomic=True, acks_late=True, bind=True)
+def atomic_insert(self, token: str, seconds: float = 0.0, fail: bool = False):
+    """Insert a row for ``token``, sleep, then fail if asked: an atomic task, so the row exists
+    exactly when the job's SUCCESS was recorded (however often it was killed mid-run)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {ATOMIC_TABLE} (token, attempt, pid) VALUES (%s, %s, %s)",
+            [token, self.request.attempt, os.getpid()],
+        )
+    if seconds:
+        time.sleep(seconds)
+    if fail:
+        raise RuntimeError(f"failed after the write of {token}")
+    return token
+
+
+@task(bind=True, max_retries=0)
+def snooze_twice(self, path: str, seconds: float = 0.3):
+    """Snoozes on its first two runs, then succeeds; records each run's retries and attempt.
+    ``max_retries=0``: a snooze that spent a retry would fail it."""
+    with open(path, "a") as fh:
+        fh.write(f"{self.request.retries} {self.request.attempt}\n")
+    if len(Path(path).read_text().splitlines()) <= 2:
+        raise self.snooze(seconds)
+    return self.request.retries
+
+
+@task(bind=True)
+def snooze_by(self, seconds):
+    """``raise self.snooze(seconds)`` with whatever it is given (bad values are refused;
+    "nan" stands for NaN, which JSON cannot carry)."""
+    raise self.snooze(float("nan") if seconds == "nan" else seconds)
+
+
+@task(bind=True, max_retries=1, default_retry_delay=0)
+def exhaust_retries(self, with_exc: bool = True):
+    """Retries once, then its retries are exhausted: a dead letter (retries_exhausted); the
+    job fails with ``exc``, or MaxRetriesExceededError without one."""
+    raise self.retry(exc=ValueError("still broken") if with_exc else None)
+
+
+@task(acks_late=True)
+def kill_my_worker(seconds: float = 0.5):
+    """Kill this worker's whole process group (as an OOM kill of the worker would) once it is
+    recorded STARTED: an acks_late job that would loop forever without DJQ_MAX_WORKER_LOST."""
+    time.sleep(seconds)
+    os.killpg(os.getpgid(0), signal.SIGKILL)
