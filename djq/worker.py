@@ -157,7 +157,9 @@ class Worker:
         self.next_control = 0.0
         self.events = WorkerEvents(self, self.config.task_events)  # djq_worker -E (djq.events)
         # outcomes and STARTED marks, recorded in batches as they come (roles.completer)
-        self.completer = Completer(self.using, self.held, self.held_lock, self.events)
+        self.completer = Completer(
+            self.using, self.held, self.held_lock, self.events, granted=self._granted
+        )
         # claims ahead of demand into the reserve (roles.producer)
         self.producer = Producer(self.config, self.held, self.held_lock, self.events)
 
@@ -211,6 +213,7 @@ class Worker:
             depth=cfg.prefetch_multiplier,
             reserve_wait=cfg.reserve_wait,
         )
+        self.pool.start_now = self._start_now  # (the solo pool asks inline, in this thread)
         self.pool.start()
         beat = None
         if cfg.beat:  # djq.beat in a daemon thread with its own connection (pool children: none)
@@ -281,12 +284,12 @@ class Worker:
         when both are due; otherwise whichever is."""
         producer, completer = self.producer, self.completer
         room = producer.room(self.pool, bool(self.stopping))
-        if not room or not completer.outcomes:
+        self._take_began()
+        if not room or not completer.due:
             self._record()
             if room:
                 producer.claimed(producer.claim(room), room, self.listener is not None)
             return
-        self._take_began()
         batch = completer.batch()
         with transaction.atomic(using=self.using):
             recorded = completer.write(batch)
@@ -352,6 +355,8 @@ class Worker:
         finished = self.pool.collect([r for r in ready if r is not self.sig_r])
         finished.extend(self.pool.check_limits(time.monotonic()))
         # (after check_limits: a child killed at its hard limit hands back its queue too)
+        # (a child that died while asking to begin: its job is not to be marked STARTED)
+        self.completer.withdraw(self.pool.take_withdrawn())
         if self.pool.unstarted:  # handed back by a child that stopped or died: run elsewhere
             self.producer.put_back(self.pool.unstarted)
             self.pool.unstarted.clear()
@@ -361,17 +366,15 @@ class Worker:
         if self.stopping:
             return 0.0
         now = time.monotonic()
-        if self.completer.outcomes:
-            return 0.0
         self._take_began()
+        if self.completer.due:  # (children waiting for their go-ahead, or outcomes)
+            return 0.0
         room = self.pool.free_slots() > 0 and not self.buffer
         if room and (self.producer.woken or self.producer.more):
             return 0.0
         moments = [self.next_heartbeat, self.rescuer.next_turn, self.events.deadline()]
         if self.mailbox is not None and self.listener is None:
             moments.append(self.next_control)
-        if (started := self.completer.deadline()) is not None:
-            moments.append(started)
         if self.buffer or self.pool.busy() > self.pool.alive():
             moments.append(now + self.pool.reserve_wait / 2)  # (_unreserve, reclaim_stuck)
         if room:
@@ -391,6 +394,33 @@ class Worker:
 
     def _take_began(self) -> None:
         self.completer.took(self.pool.take_began())
+
+    def _granted(self, asked: list[Claim], marked: set[str]) -> None:
+        """After the commit of their STARTED marks: the pool lets the marked jobs run. A job
+        whose mark was refused is no longer this worker's (its lease ran out and it was
+        rescued, or it ended elsewhere): it is not run, and forgotten here."""
+        self.pool.grant(asked, marked)
+        for job in asked:
+            if job.id not in marked:
+                with self.held_lock:
+                    self.held.pop(job.id, None)
+                logger.warning(
+                    "Task %s[%s] not started: the job is no longer held by %s (rescued or "
+                    "finished elsewhere)",
+                    job.name,
+                    job.id,
+                    self.name,
+                )
+
+    def _start_now(self, job: Claim) -> None:
+        """The solo pool runs a job inline: its STARTED mark is written now, with the outcomes
+        waiting to be recorded, in one statement (then ``_granted`` answers the pool)."""
+        self.completer.took([job])
+        try:
+            self._record()
+        except BaseException:
+            self.completer.withdraw({job.id})  # (back to the reserve: see SoloPool.submit)
+            raise
 
     # --- heartbeats and rescue -------------------------------------------------------------
     def _maintain(self) -> None:

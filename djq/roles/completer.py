@@ -1,12 +1,18 @@
 """The completer: records what the pool finished, in batches as they come, with no fixed delay.
 
-The worker hands it outcomes (``add``) and the jobs its children began (``took``); each turn of
-the worker's loop asks it to ``record``:
+The worker hands it outcomes (``add``) and the jobs its pool asks to begin (``took``); each turn
+of the worker's loop asks it to ``record``:
 
-    nothing finished → the STARTED marks alone, once the oldest waited STARTED_WRITE_DELAY
+    nothing finished → the STARTED marks alone, at once (a child is waiting for them)
     ─ else → decide each outcome's continuations (from its claim's options)
-           → one statement for the batch and the STARTED marks (``store.complete``)
+           → one statement for the batch and the STARTED marks (``store.complete_and_mark``)
            → forget the batch's claims, send its events, log each job, run lost jobs' hooks
+    → after the commit: ``granted(asked, marked)``: the pool lets each marked job run
+
+A job's body runs only once its STARTED mark is committed, so a job the rescuer finds RESERVED
+never ran (it goes back to the queue), and a STARTED one that is not acks_late is never run
+again. The marks cost no commit of their own under load: the children ask while the previous
+batch is written, and the next write carries all their asks with the outcomes that came in.
 
 What finishes while a write is in flight is collected meanwhile and goes into the next write:
 under load each write carries many jobs, and an idle worker writes at once. A batch the database
@@ -19,9 +25,8 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from django.db import InterfaceError, OperationalError, transaction
@@ -38,22 +43,27 @@ if TYPE_CHECKING:  # (for annotations only: the worker's layer imports this modu
 
 logger = logging.getLogger("djq.worker")
 
-#: how long STARTED marks may wait for a completion write to ride along with (seconds): a short
-#: job then costs one write for its start and its end; a longer one is shown STARTED after this
-STARTED_WRITE_DELAY = 0.05
+#: what the completer calls after a commit: the jobs whose marks it wrote, and the ids marked
+Granted = Callable[[list[Claim], set[str]], None]
 
 
 class Completer:
     def __init__(
-        self, using: str, held: dict[str, Claim], held_lock: threading.Lock, events: WorkerEvents
+        self,
+        using: str,
+        held: dict[str, Claim],
+        held_lock: threading.Lock,
+        events: WorkerEvents,
+        granted: Granted,
     ) -> None:
         self.using = using
+        self.granted = granted
         self.held = held  # the worker's claims, by id: a recorded job is forgotten here
         self.held_lock = held_lock
         self.events = events
         self.outcomes: list[Outcome] = []  # finished, not yet recorded
-        self.began: list[Claim] = []  # handed to a child, not yet recorded STARTED
-        self.began_at = 0.0  # when the oldest of them began
+        self.began: list[Claim] = []  # asked to begin, not yet marked STARTED
+        self.marked: set[str] = set()  # of those, the ones the last write marked (not committed)
         self.processed = self.failed = 0
         self.totals: Counter[str | None] = Counter()  # recorded jobs per task name
 
@@ -61,23 +71,24 @@ class Completer:
         self.outcomes.extend(outcomes)
 
     def took(self, began: list[Claim]) -> None:
-        """Jobs a child began: recorded STARTED with the next write."""
-        if began and not self.began:
-            self.began_at = time.monotonic()
+        """Jobs the pool asks to begin: marked STARTED with the next write, which is due now."""
         self.began.extend(began)
 
-    def deadline(self) -> float | None:
-        """When the STARTED marks must be written if no outcome comes (monotonic), or None."""
-        return self.began_at + STARTED_WRITE_DELAY if self.began else None
+    def withdraw(self, ids: set[str]) -> None:
+        """Asks that no longer stand (their child died before its go-ahead): not to be marked."""
+        if ids:
+            self.began = [job for job in self.began if job.id not in ids]
+
+    @property
+    def due(self) -> bool:
+        """Something to write: outcomes, or children waiting for their go-ahead."""
+        return bool(self.outcomes or self.began)
 
     def record(self, force: bool = False) -> bool:
         """Write what is due (see the module); True when a job went back to waiting (a retry:
-        the worker should look at the queue again to learn its ETA)."""
-        if not self.outcomes:
-            deadline = self.deadline()  # (None when nothing began)
-            if deadline is not None and (force or time.monotonic() >= deadline):
-                store.mark_started(self.began, using=self.using)
-                self.began = []
+        the worker should look at the queue again to learn its ETA). (``force``: kept for the
+        callers that insist; every write is due at once.)"""
+        if not self.due:
             return False
         batch = self.batch()
         return self.done(batch, self.write(batch))
@@ -85,6 +96,7 @@ class Completer:
     def batch(self) -> list[Outcome]:
         """The outcomes to write now, each told whether its completion runs continuations."""
         batch = self.outcomes
+        self.marked = set()  # (a write rolled back with the claim marked nothing)
         for outcome in batch:  # (a job failed by the guard has none: ``continues`` is False)
             if outcome.continues is None:
                 job = self.held.get(outcome.id)
@@ -97,15 +109,16 @@ class Completer:
             # (a savepoint when the claim shares the transaction: a refused batch must not
             # abort the claim, nor the one-by-one retry below)
             with transaction.atomic(using=self.using):
-                rows = store.complete(batch, using=self.using, started=self.began)
+                rows, marked = store.complete_and_mark(batch, self.began, using=self.using)
                 ids = {row["id"] for row in rows}
                 job_logs.write(batch, ids, using=self.using)
+            self.marked |= set(marked)
             return ids
         except (OperationalError, InterfaceError):
             raise
         except Exception:
-            if len(batch) == 1 and batch[0].unstorable:
-                raise
+            if not batch or (len(batch) == 1 and batch[0].unstorable):
+                raise  # (the marks alone: nothing to record one by one)
             logger.exception("Recording %d outcome(s) failed; recording one by one", len(batch))
         recorded: set[str] = set()
         for outcome in batch:
@@ -118,9 +131,12 @@ class Completer:
         return recorded
 
     def done(self, batch: list[Outcome], recorded: set[str]) -> bool:
-        """After the batch's write committed: forget its jobs, log them, run lost-job hooks."""
+        """After the batch's write committed: let the asking jobs run (or not: a mark refused),
+        forget the batch's jobs, log them, run lost-job hooks."""
         self.outcomes = []
-        self.began = []
+        asked, marked, self.began, self.marked = self.began, self.marked, [], set()
+        if asked:
+            self.granted(asked, marked)
         with self.held_lock:
             jobs = {outcome.id: self.held.pop(outcome.id, None) for outcome in batch}
         self.events.recorded(batch, recorded, jobs)

@@ -223,9 +223,9 @@ def mark_started(cursor, started: list[dict]) -> list:
     )
 
 
-def complete(cursor, outcomes: list[dict], started: list[dict] = ()) -> list:
-    if started:
-        mark_started(cursor, list(started))
+def complete(cursor, outcomes: list[dict], started: list[dict] = ()) -> tuple[list, list[str]]:
+    """The finished rows and the ids marked STARTED (in the caller's transaction)."""
+    marked = [row[0] for row in mark_started(cursor, list(started))] if started else []
     done = []
     for outcome in outcomes:
         eta = outcome.get("eta")
@@ -248,7 +248,7 @@ def complete(cursor, outcomes: list[dict], started: list[dict] = ()) -> list:
         }
         cursor.execute(COMPLETE, params)
         done.extend(_finished(row) for row in cursor.fetchall())
-    return done
+    return done, marked
 
 
 def _finished(row) -> tuple:
