@@ -134,21 +134,24 @@ class _Inbox:
                 self.pending.remove(message)
                 self.send({"skipped": job_id})
 
-    def next(self) -> dict | None:
-        """The next job to run, or None once told to stop (the jobs left are handed back)."""
+    def next(self, wait: bool = True) -> dict | None:
+        """The next job to run, or None once told to stop (the jobs left are handed back), or
+        (``wait`` false) when none is queued now."""
         with self.lock:
-            while not self.pending and not self.stop:
+            while wait and not self.pending and not self.stop:
                 self.lock.wait()
             if self.stop or not self.pending:
                 return None
             return self.pending.popleft()
 
-    def go_ahead(self, job_id: str) -> bool:
+    def go_ahead(self, job_id: str, carry: dict | None = None) -> bool:
         """Ask the parent to let this job begin and wait for its answer: True once the job is
         STARTED in the database (committed), False when it must not run (no longer held).
-        (A stop does not cut the wait short: the parent answers every ask it reads; if the
-        parent dies, this child dies with it.)"""
-        self.send({"begin": job_id})
+        ``carry``: the outcome of the job just finished, sent in the same message, so that the
+        parent records it and marks this one in the same write. (A stop does not cut the wait
+        short: the parent answers every ask it reads; if the parent dies, this child dies with
+        it.)"""
+        self.send({**(carry or {}), "begin": job_id})
         with self.lock:
             while job_id not in self.answers:
                 if self.closed:
@@ -182,25 +185,40 @@ def _child_main(conn: Connection, hostname: str, max_tasks: int | None, max_memo
     inbox = _Inbox(conn)
     threading.Thread(target=inbox.read, name="djq-child-inbox", daemon=True).start()
     done = 0
-    while (message := inbox.next()) is not None:
+    message, carry = inbox.next(), None  # carry: an outcome to send with the next ask
+    while message is not None:
         job = Claim.from_message(message["job"])
-        if not inbox.go_ahead(job.id):
-            continue  # the parent took it back (or does not hold it any more): not run here
+        try:
+            run = inbox.go_ahead(job.id, carry)
+        except OSError:
+            return
+        carry = None
+        if not run:  # the parent took it back (or does not hold it any more): not run here
+            message = inbox.next()
+            continue
         close_old_connections()
         try:
             outcome = execute(job, hostname, message.get("soft"))
         except BaseException as exc:  # a bug in djq itself: still answer
             outcome = lost(job, exc)
         close_old_connections()
+        done += 1
+        retire = bool(max_tasks and done >= max_tasks) or bool(
+            max_memory and resource.getrusage(resource.RUSAGE_SELF).ru_maxrss > max_memory
+        )
+        # The next job queued already: its ask carries this outcome (one message, one write
+        # for both); otherwise the outcome goes now, and the child waits for a job.
+        message = None if retire else inbox.next(wait=False)
+        if message is not None:
+            carry = outcome.to_message()
+            continue
         try:
             inbox.send(outcome.to_message())
         except OSError:
             return
-        done += 1
-        if max_tasks and done >= max_tasks:
+        if retire:
             break
-        if max_memory and resource.getrusage(resource.RUSAGE_SELF).ru_maxrss > max_memory:
-            break
+        message = inbox.next()
     inbox.hand_back()
 
 
@@ -480,7 +498,10 @@ class PreforkPool:
 
     def _answered(self, child: Child, message: dict, outcomes: list[Outcome]) -> None:
         if "begin" in message:
-            self._asked(child, next(j for j in child.jobs if j.id == message["begin"]), outcomes)
+            ask = message.pop("begin")
+            if "id" in message:  # the outcome of the job before it, carried along: first
+                self._answered(child, message, outcomes)
+            self._asked(child, next(j for j in child.jobs if j.id == ask), outcomes)
             return
         job_id = message.get("unstarted") or message.get("skipped") or message["id"]
         job = next(j for j in child.jobs if j.id == job_id)
