@@ -285,7 +285,9 @@ class Worker:
         producer, completer = self.producer, self.completer
         room = producer.room(self.pool, bool(self.stopping))
         self._take_began()
-        if not room or not completer.due:
+        completer.mark()  # (first, alone: children wait for it; outcomes wait for nobody)
+        # (a claim commits anyway: the outcomes waiting ride along, due or not)
+        if not room or not completer.outcomes:
             self._record()
             if room:
                 producer.claimed(producer.claim(room), room, self.listener is not None)
@@ -367,12 +369,14 @@ class Worker:
             return 0.0
         now = time.monotonic()
         self._take_began()
-        if self.completer.due:  # (children waiting for their go-ahead, or outcomes)
-            return 0.0
+        if self.completer.began or self.completer.due(self._idle()):
+            return 0.0  # (children waiting for their go-ahead, or outcomes due)
         room = self.pool.free_slots() > 0 and not self.buffer
         if room and (self.producer.woken or self.producer.more):
             return 0.0
         moments = [self.next_heartbeat, self.rescuer.next_turn, self.events.deadline()]
+        if (outcomes := self.completer.deadline()) is not None:
+            moments.append(outcomes)
         if self.mailbox is not None and self.listener is None:
             moments.append(self.next_control)
         if self.buffer or self.pool.busy() > self.pool.alive():
@@ -389,8 +393,12 @@ class Worker:
     # --- recording (djq.roles.completer) --------------------------------------------------
     def _record(self, force: bool = False) -> None:
         self._take_began()
-        if self.completer.record(force):
+        if self.completer.record(force, idle=self._idle()):
             self.producer.woken = True  # a retry: learn its ETA at the next claim
+
+    def _idle(self) -> bool:
+        """No job in the pool: outcomes are written at once (nothing more to gather)."""
+        return self.pool is None or not self.pool.busy()
 
     def _take_began(self) -> None:
         self.completer.took(self.pool.take_began())

@@ -3,16 +3,20 @@
 The worker hands it outcomes (``add``) and the jobs its pool asks to begin (``took``); each turn
 of the worker's loop asks it to ``record``:
 
-    nothing finished → the STARTED marks alone, at once (a child is waiting for them)
-    ─ else → decide each outcome's continuations (from its claim's options)
-           → one statement for the batch and the STARTED marks (``store.complete_and_mark``)
+    asks → ``mark``: every ask since the last turn marked STARTED in one statement, committed
+           → ``granted(asked, marked)``: the pool lets each marked job run
+    outcomes, when due (at once when the pool is idle, else once the oldest waited
+    OUTCOME_WRITE_DELAY) → decide each outcome's continuations (from its claim's options)
+           → one statement for the batch (``store.complete``)
            → forget the batch's claims, send its events, log each job, run lost jobs' hooks
-    → after the commit: ``granted(asked, marked)``: the pool lets each marked job run
 
 A job's body runs only once its STARTED mark is committed, so a job the rescuer finds RESERVED
 never ran (it goes back to the queue), and a STARTED one that is not acks_late is never run
-again. The marks cost no commit of their own under load: the children ask while the previous
-batch is written, and the next write carries all their asks with the outcomes that came in.
+again. The marks are what children wait for: they go first, in a transaction of their own that
+does not wait for the server's disk (``store.mark_started(durable=False)``: committed, so seen by
+every other session — a rescuer after a kill -9 — at once; see docs/worker.md for a database
+crash). Outcomes wait for no child: under load they are gathered for a moment and written in
+large batches, durably, with the next claim when one is due.
 
 What finishes while a write is in flight is collected meanwhile and goes into the next write:
 under load each write carries many jobs, and an idle worker writes at once. A batch the database
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
@@ -45,6 +50,9 @@ logger = logging.getLogger("djq.worker")
 
 #: what the completer calls after a commit: the jobs whose marks it wrote, and the ids marked
 Granted = Callable[[list[Claim], set[str]], None]
+#: how long outcomes may wait for more while children run (seconds): fewer, larger durable
+#: writes; an idle pool's outcomes are written at once
+OUTCOME_WRITE_DELAY = 0.05
 
 
 class Completer:
@@ -63,11 +71,14 @@ class Completer:
         self.events = events
         self.outcomes: list[Outcome] = []  # finished, not yet recorded
         self.began: list[Claim] = []  # asked to begin, not yet marked STARTED
-        self.marked: set[str] = set()  # of those, the ones the last write marked (not committed)
+        self.outcomes_at = 0.0  # when the oldest outcome not yet recorded came (monotonic)
         self.processed = self.failed = 0
         self.totals: Counter[str | None] = Counter()  # recorded jobs per task name
 
     def add(self, outcomes: Iterable[Outcome]) -> None:
+        outcomes = list(outcomes)
+        if outcomes and not self.outcomes:
+            self.outcomes_at = time.monotonic()
         self.outcomes.extend(outcomes)
 
     def took(self, began: list[Claim]) -> None:
@@ -79,16 +90,34 @@ class Completer:
         if ids:
             self.began = [job for job in self.began if job.id not in ids]
 
-    @property
-    def due(self) -> bool:
-        """Something to write: outcomes, or children waiting for their go-ahead."""
-        return bool(self.outcomes or self.began)
+    def due(self, idle: bool) -> bool:
+        """Outcomes to write now: the pool is ``idle`` (nobody to gather more from), or the
+        oldest one waited OUTCOME_WRITE_DELAY."""
+        if not self.outcomes:
+            return False
+        return idle or time.monotonic() >= self.outcomes_at + OUTCOME_WRITE_DELAY
 
-    def record(self, force: bool = False) -> bool:
-        """Write what is due (see the module); True when a job went back to waiting (a retry:
-        the worker should look at the queue again to learn its ETA). (``force``: kept for the
-        callers that insist; every write is due at once.)"""
-        if not self.due:
+    def deadline(self) -> float | None:
+        """When the outcomes waiting must be written (monotonic), or None."""
+        return self.outcomes_at + OUTCOME_WRITE_DELAY if self.outcomes else None
+
+    def mark(self) -> None:
+        """Mark the asks STARTED (one statement, committed), then let the marked jobs run; a
+        job whose mark is refused (no longer RESERVED by this claim) is not run."""
+        if not self.began:
+            return
+        asked = self.began
+        with transaction.atomic(using=self.using):
+            marked = store.mark_started(asked, using=self.using, durable=False)
+        self.began = []
+        self.granted(asked, set(marked))
+
+    def record(self, force: bool = False, idle: bool = True) -> bool:
+        """Write what is due (see the module): the marks always, the outcomes when due (or
+        ``force``); True when a job went back to waiting (a retry: the worker should look at
+        the queue again to learn its ETA)."""
+        self.mark()
+        if not self.outcomes or not (force or self.due(idle)):
             return False
         batch = self.batch()
         return self.done(batch, self.write(batch))
@@ -96,7 +125,6 @@ class Completer:
     def batch(self) -> list[Outcome]:
         """The outcomes to write now, each told whether its completion runs continuations."""
         batch = self.outcomes
-        self.marked = set()  # (a write rolled back with the claim marked nothing)
         for outcome in batch:  # (a job failed by the guard has none: ``continues`` is False)
             if outcome.continues is None:
                 job = self.held.get(outcome.id)
@@ -109,16 +137,15 @@ class Completer:
             # (a savepoint when the claim shares the transaction: a refused batch must not
             # abort the claim, nor the one-by-one retry below)
             with transaction.atomic(using=self.using):
-                rows, marked = store.complete_and_mark(batch, self.began, using=self.using)
+                rows = store.complete(batch, using=self.using)
                 ids = {row["id"] for row in rows}
                 job_logs.write(batch, ids, using=self.using)
-            self.marked |= set(marked)
             return ids
         except (OperationalError, InterfaceError):
             raise
         except Exception:
-            if not batch or (len(batch) == 1 and batch[0].unstorable):
-                raise  # (the marks alone: nothing to record one by one)
+            if len(batch) == 1 and batch[0].unstorable:
+                raise
             logger.exception("Recording %d outcome(s) failed; recording one by one", len(batch))
         recorded: set[str] = set()
         for outcome in batch:
@@ -131,12 +158,8 @@ class Completer:
         return recorded
 
     def done(self, batch: list[Outcome], recorded: set[str]) -> bool:
-        """After the batch's write committed: let the asking jobs run (or not: a mark refused),
-        forget the batch's jobs, log them, run lost-job hooks."""
+        """After the batch's write committed: forget its jobs, log them, run lost-job hooks."""
         self.outcomes = []
-        asked, marked, self.began, self.marked = self.began, self.marked, [], set()
-        if asked:
-            self.granted(asked, marked)
         with self.held_lock:
             jobs = {outcome.id: self.held.pop(outcome.id, None) for outcome in batch}
         self.events.recorded(batch, recorded, jobs)

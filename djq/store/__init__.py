@@ -266,13 +266,22 @@ def _fences(jobs: Iterable) -> list[dict]:
     ]
 
 
-def mark_started(started: Iterable, using: str | None = None) -> list[str]:
-    """RESERVED → STARTED for jobs handed to a child (a batch: one statement)."""
+def mark_started(started: Iterable, using: str | None = None, durable: bool = True) -> list[str]:
+    """RESERVED → STARTED for jobs a child is about to begin (a batch: one statement); returns
+    the ids marked. Idempotent for one claim: a job already STARTED by the same attempt (a mark
+    whose commit was in flight when the connection broke) is returned too.
+
+    ``durable=False`` (PostgreSQL, inside the caller's transaction): its commit does not wait
+    for the server's disk — committed and visible to every session at once, but a crash of the
+    database in the next moment may lose it; the worker uses it for the marks, which a live
+    worker's outcomes supersede (docs/worker.md)."""
     started = _fences(started)
     if not started:
         return []
     cursor, sql = _cursor_and_sql(using)
     with cursor:
+        if not durable:
+            sql.commit_without_flush(cursor)
         return [row[0] for row in sql.mark_started(cursor, started)]
 
 

@@ -257,12 +257,17 @@ def claim(
     return cursor.fetchall()
 
 
-# Jobs handed to a child since the last write: RESERVED → STARTED, in one statement per batch.
+# Jobs children are about to begin: RESERVED → STARTED, in one statement per batch (a job
+# already STARTED by the same claim — a mark committed on a broken connection — stays as it is,
+# and counts as marked).
 _MARK_STARTED = f"""
-UPDATE djq_job j SET state = 'STARTED', started_at = now(),
-    history = j.history || {_EVENT.format(state="'STARTED'", worker="j.worker")}
+UPDATE djq_job j SET state = 'STARTED',
+    started_at = CASE WHEN j.state = 'RESERVED' THEN now() ELSE j.started_at END,
+    history = CASE WHEN j.state = 'RESERVED'
+        THEN j.history || {_EVENT.format(state="'STARTED'", worker="j.worker")}
+        ELSE j.history END
 FROM jsonb_to_recordset(%(started)s::jsonb) AS s(id text, attempt int)
-WHERE j.id = s.id AND j.attempt = s.attempt AND j.state = 'RESERVED'
+WHERE j.id = s.id AND j.attempt = s.attempt AND j.state IN {_HELD}
 """
 MARK_STARTED = _MARK_STARTED + "RETURNING j.id::text"
 
@@ -313,6 +318,11 @@ def complete(cursor, outcomes: list[dict], started: list[dict] = ()) -> tuple[li
     cursor.execute(COMPLETE, {"outcomes": _records(outcomes), "started": _records(started)})
     rows = cursor.fetchall()
     return [row[:8] for row in rows if not row[8]], [row[0] for row in rows if row[8]]
+
+
+def commit_without_flush(cursor) -> None:
+    """This transaction's commit does not wait for the WAL flush (``store.mark_started``)."""
+    cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 def mark_started(cursor, started: list[dict]) -> list:

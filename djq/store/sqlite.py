@@ -208,11 +208,17 @@ WHERE id = %(id)s AND attempt = %(attempt)s AND state IN {_HELD}
 RETURNING id, state, name, options, result, parent_id, root_id, group_id, NULL
 """
 MARK_STARTED = f"""
-UPDATE djq_job SET state = 'STARTED', started_at = %(now)s,
-    history = {_EVENT.format(state="'STARTED'", worker="worker")}
-WHERE id = %(id)s AND attempt = %(attempt)s AND state = 'RESERVED'
+UPDATE djq_job SET state = 'STARTED',
+    started_at = CASE WHEN state = 'RESERVED' THEN %(now)s ELSE started_at END,
+    history = CASE WHEN state = 'RESERVED'
+        THEN {_EVENT.format(state="'STARTED'", worker="worker")} ELSE history END
+WHERE id = %(id)s AND attempt = %(attempt)s AND state IN ('RESERVED', 'STARTED')
 RETURNING id
 """
+
+
+def commit_without_flush(cursor) -> None:
+    """(PostgreSQL's: a local file has no server to crash apart from the worker.)"""
 
 
 def mark_started(cursor, started: list[dict]) -> list:
