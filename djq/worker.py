@@ -146,6 +146,7 @@ class Worker:
         # rescue and maintenance: done by the worker elected by a database lease (roles.rescuer)
         self.rescuer = Rescuer(self.name, self.using, self.config.lease)
         self.db_failures = 0
+        self.remark = False  # after an outage: mark the running jobs again (see _remark)
         self.heartbeat_thread: threading.Thread | None = None
         self.heartbeat_done = threading.Event()
         self.sig_r, self.sig_w = socket.socketpair()
@@ -263,6 +264,7 @@ class Worker:
         """Dispatch, record, maintain and claim; False when the database failed."""
         try:
             self._dispatch()  # first: children work while we wait on the database below
+            self._remark()
             self._maintain()  # heartbeats before recording: a slow batch must not cost leases
             self.producer.unreserve(self.pool, bool(self.stopping))
             self._record_and_fill()
@@ -395,6 +397,15 @@ class Worker:
         self._take_began()
         if self.completer.record(force, idle=self._idle()):
             self.producer.woken = True  # a retry: learn its ETA at the next claim
+
+    def _remark(self) -> None:
+        """Back from a database outage: the marks of the running jobs again, durably. (A mark
+        is committed without waiting for the disk: a crash of the server may have lost the last
+        ones, and a job read RESERVED would be requeued if this worker died before recording
+        it; a mark is idempotent for its claim, and one for a job rescued meanwhile is refused.)"""
+        if self.remark:
+            store.mark_started(self.pool.started_jobs(), using=self.using)
+            self.remark = False
 
     def _idle(self) -> bool:
         """No job in the pool: outcomes are written at once (nothing more to gather)."""
@@ -549,6 +560,7 @@ class Worker:
     # --- failures and shutdown -----------------------------------------------------------
     def _database_down(self, exc: Exception) -> None:
         self.db_failures += 1
+        self.remark = True
         delay = min(self._backoff_cap(), 0.1 * 2**self.db_failures) * random.uniform(0.8, 1.2)
         logger.warning(
             "Database unavailable (%s: %s); retrying in %.1fs",

@@ -107,8 +107,7 @@ class Completer:
         if not self.began:
             return
         asked = self.began
-        with transaction.atomic(using=self.using):
-            marked = store.mark_started(asked, using=self.using, durable=False)
+        marked = store.mark_started(asked, using=self.using, durable=False)  # (autocommitted)
         self.began = []
         self.granted(asked, set(marked))
 

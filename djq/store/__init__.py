@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 from django.db import IntegrityError, connections, transaction
@@ -271,18 +272,18 @@ def mark_started(started: Iterable, using: str | None = None, durable: bool = Tr
     the ids marked. Idempotent for one claim: a job already STARTED by the same attempt (a mark
     whose commit was in flight when the connection broke) is returned too.
 
-    ``durable=False`` (PostgreSQL, inside the caller's transaction): its commit does not wait
-    for the server's disk — committed and visible to every session at once, but a crash of the
+    ``durable=False`` (PostgreSQL; its transaction, the caller's or its own): the commit does not
+    wait for the server's disk — committed and visible to every session at once, but a crash of the
     database in the next moment may lose it; the worker uses it for the marks, which a live
     worker's outcomes supersede (docs/worker.md)."""
     started = _fences(started)
     if not started:
         return []
     cursor, sql = _cursor_and_sql(using)
-    with cursor:
-        if not durable:
-            sql.commit_without_flush(cursor)
-        return [row[0] for row in sql.mark_started(cursor, started)]
+    # (SQLite marks row by row: one transaction for them; PostgreSQL's is one statement)
+    one = connections[alias(using)].vendor == "sqlite"
+    with transaction.atomic(using=alias(using)) if one else nullcontext(), cursor:
+        return [row[0] for row in sql.mark_started(cursor, started, durable)]
 
 
 def release(claims: Iterable, using: str | None = None) -> list[str]:

@@ -320,13 +320,21 @@ def complete(cursor, outcomes: list[dict], started: list[dict] = ()) -> tuple[li
     return [row[:8] for row in rows if not row[8]], [row[0] for row in rows if row[8]]
 
 
-def commit_without_flush(cursor) -> None:
-    """This transaction's commit does not wait for the WAL flush (``store.mark_started``)."""
-    cursor.execute("SET LOCAL synchronous_commit = off")
+# The same whose commit does not wait for the WAL flush (``store.mark_started(durable=False)``):
+# set for its own transaction (an autocommitted statement's too: the setting holds until the
+# transaction's end, after its commit record is written), so one round trip when autocommitted.
+MARK_STARTED_NO_FLUSH = (
+    _MARK_STARTED.replace(
+        "AS s(id text, attempt int)",
+        "AS s(id text, attempt int), (SELECT set_config('synchronous_commit', 'off', true)) AS c",
+    )
+    + "RETURNING j.id::text"
+)
 
 
-def mark_started(cursor, started: list[dict]) -> list:
-    cursor.execute(MARK_STARTED, {"started": _records(started)})
+def mark_started(cursor, started: list[dict], durable: bool = True) -> list:
+    sql = MARK_STARTED if durable else MARK_STARTED_NO_FLUSH
+    cursor.execute(sql, {"started": _records(started)})
     return cursor.fetchall()
 
 

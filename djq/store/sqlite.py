@@ -217,11 +217,8 @@ RETURNING id
 """
 
 
-def commit_without_flush(cursor) -> None:
-    """(PostgreSQL's: a local file has no server to crash apart from the worker.)"""
-
-
-def mark_started(cursor, started: list[dict]) -> list:
+def mark_started(cursor, started: list[dict], durable: bool = True) -> list:
+    """(``durable``: PostgreSQL's; a local file has no server to crash apart from the worker.)"""
     return _each(
         cursor,
         MARK_STARTED,

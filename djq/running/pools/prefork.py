@@ -444,6 +444,10 @@ class PreforkPool:
     def running_jobs(self) -> list[Claim]:
         return [job for c in self.children.values() for job in c.jobs]
 
+    def started_jobs(self) -> list[Claim]:
+        """The jobs given the go-ahead (their bodies run); the others wait for it."""
+        return [job for c in self.children.values() if (job := c.running)]
+
     def active_jobs(self) -> list[tuple[Claim, int, float]]:
         """The jobs running now, with their process and start time: the first one of each
         child (the others wait behind it)."""
