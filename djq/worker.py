@@ -146,6 +146,7 @@ class Worker:
         # rescue and maintenance: done by the worker elected by a database lease (roles.rescuer)
         self.rescuer = Rescuer(self.name, self.using, self.config.lease)
         self.db_failures = 0
+        self.remark = False  # after an outage: mark the running jobs again (see _remark)
         self.heartbeat_thread: threading.Thread | None = None
         self.heartbeat_done = threading.Event()
         self.sig_r, self.sig_w = socket.socketpair()
@@ -157,7 +158,9 @@ class Worker:
         self.next_control = 0.0
         self.events = WorkerEvents(self, self.config.task_events)  # djq_worker -E (djq.events)
         # outcomes and STARTED marks, recorded in batches as they come (roles.completer)
-        self.completer = Completer(self.using, self.held, self.held_lock, self.events)
+        self.completer = Completer(
+            self.using, self.held, self.held_lock, self.events, granted=self._granted
+        )
         # claims ahead of demand into the reserve (roles.producer)
         self.producer = Producer(self.config, self.held, self.held_lock, self.events)
 
@@ -211,6 +214,7 @@ class Worker:
             depth=cfg.prefetch_multiplier,
             reserve_wait=cfg.reserve_wait,
         )
+        self.pool.start_now = self._start_now  # (the solo pool asks inline, in this thread)
         self.pool.start()
         beat = None
         if cfg.beat:  # djq.beat in a daemon thread with its own connection (pool children: none)
@@ -260,6 +264,7 @@ class Worker:
         """Dispatch, record, maintain and claim; False when the database failed."""
         try:
             self._dispatch()  # first: children work while we wait on the database below
+            self._remark()
             self._maintain()  # heartbeats before recording: a slow batch must not cost leases
             self.producer.unreserve(self.pool, bool(self.stopping))
             self._record_and_fill()
@@ -281,12 +286,14 @@ class Worker:
         when both are due; otherwise whichever is."""
         producer, completer = self.producer, self.completer
         room = producer.room(self.pool, bool(self.stopping))
+        self._take_began()
+        completer.mark()  # (first, alone: children wait for it; outcomes wait for nobody)
+        # (a claim commits anyway: the outcomes waiting ride along, due or not)
         if not room or not completer.outcomes:
             self._record()
             if room:
                 producer.claimed(producer.claim(room), room, self.listener is not None)
             return
-        self._take_began()
         batch = completer.batch()
         with transaction.atomic(using=self.using):
             recorded = completer.write(batch)
@@ -352,6 +359,8 @@ class Worker:
         finished = self.pool.collect([r for r in ready if r is not self.sig_r])
         finished.extend(self.pool.check_limits(time.monotonic()))
         # (after check_limits: a child killed at its hard limit hands back its queue too)
+        # (a child that died while asking to begin: its job is not to be marked STARTED)
+        self.completer.withdraw(self.pool.take_withdrawn())
         if self.pool.unstarted:  # handed back by a child that stopped or died: run elsewhere
             self.producer.put_back(self.pool.unstarted)
             self.pool.unstarted.clear()
@@ -361,17 +370,17 @@ class Worker:
         if self.stopping:
             return 0.0
         now = time.monotonic()
-        if self.completer.outcomes:
-            return 0.0
         self._take_began()
+        if self.completer.began or self.completer.due(self._idle()):
+            return 0.0  # (children waiting for their go-ahead, or outcomes due)
         room = self.pool.free_slots() > 0 and not self.buffer
         if room and (self.producer.woken or self.producer.more):
             return 0.0
         moments = [self.next_heartbeat, self.rescuer.next_turn, self.events.deadline()]
+        if (outcomes := self.completer.deadline()) is not None:
+            moments.append(outcomes)
         if self.mailbox is not None and self.listener is None:
             moments.append(self.next_control)
-        if (started := self.completer.deadline()) is not None:
-            moments.append(started)
         if self.buffer or self.pool.busy() > self.pool.alive():
             moments.append(now + self.pool.reserve_wait / 2)  # (_unreserve, reclaim_stuck)
         if room:
@@ -386,11 +395,51 @@ class Worker:
     # --- recording (djq.roles.completer) --------------------------------------------------
     def _record(self, force: bool = False) -> None:
         self._take_began()
-        if self.completer.record(force):
+        if self.completer.record(force, idle=self._idle()):
             self.producer.woken = True  # a retry: learn its ETA at the next claim
+
+    def _remark(self) -> None:
+        """Back from a database outage: the marks of the running jobs again, durably. (A mark
+        is committed without waiting for the disk: a crash of the server may have lost the last
+        ones, and a job read RESERVED would be requeued if this worker died before recording
+        it; a mark is idempotent for its claim, and one for a job rescued meanwhile is refused.)"""
+        if self.remark:
+            store.mark_started(self.pool.started_jobs(), using=self.using)
+            self.remark = False
+
+    def _idle(self) -> bool:
+        """No job in the pool: outcomes are written at once (nothing more to gather)."""
+        return self.pool is None or not self.pool.busy()
 
     def _take_began(self) -> None:
         self.completer.took(self.pool.take_began())
+
+    def _granted(self, asked: list[Claim], marked: set[str]) -> None:
+        """After the commit of their STARTED marks: the pool lets the marked jobs run. A job
+        whose mark was refused is no longer this worker's (its lease ran out and it was
+        rescued, or it ended elsewhere): it is not run, and forgotten here."""
+        self.pool.grant(asked, marked)
+        for job in asked:
+            if job.id not in marked:
+                with self.held_lock:
+                    self.held.pop(job.id, None)
+                logger.warning(
+                    "Task %s[%s] not started: the job is no longer held by %s (rescued or "
+                    "finished elsewhere)",
+                    job.name,
+                    job.id,
+                    self.name,
+                )
+
+    def _start_now(self, job: Claim) -> None:
+        """The solo pool runs a job inline: its STARTED mark is written now, with the outcomes
+        waiting to be recorded, in one statement (then ``_granted`` answers the pool)."""
+        self.completer.took([job])
+        try:
+            self._record()
+        except BaseException:
+            self.completer.withdraw({job.id})  # (back to the reserve: see SoloPool.submit)
+            raise
 
     # --- heartbeats and rescue -------------------------------------------------------------
     def _maintain(self) -> None:
@@ -511,6 +560,7 @@ class Worker:
     # --- failures and shutdown -----------------------------------------------------------
     def _database_down(self, exc: Exception) -> None:
         self.db_failures += 1
+        self.remark = True
         delay = min(self._backoff_cap(), 0.1 * 2**self.db_failures) * random.uniform(0.8, 1.2)
         logger.warning(
             "Database unavailable (%s: %s); retrying in %.1fs",

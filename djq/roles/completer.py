@@ -1,12 +1,22 @@
 """The completer: records what the pool finished, in batches as they come, with no fixed delay.
 
-The worker hands it outcomes (``add``) and the jobs its children began (``took``); each turn of
-the worker's loop asks it to ``record``:
+The worker hands it outcomes (``add``) and the jobs its pool asks to begin (``took``); each turn
+of the worker's loop asks it to ``record``:
 
-    nothing finished → the STARTED marks alone, once the oldest waited STARTED_WRITE_DELAY
-    ─ else → decide each outcome's continuations (from its claim's options)
-           → one statement for the batch and the STARTED marks (``store.complete``)
+    asks → ``mark``: every ask since the last turn marked STARTED in one statement, committed
+           → ``granted(asked, marked)``: the pool lets each marked job run
+    outcomes, when due (at once when the pool is idle, else once the oldest waited
+    OUTCOME_WRITE_DELAY) → decide each outcome's continuations (from its claim's options)
+           → one statement for the batch (``store.complete``)
            → forget the batch's claims, send its events, log each job, run lost jobs' hooks
+
+A job's body runs only once its STARTED mark is committed, so a job the rescuer finds RESERVED
+never ran (it goes back to the queue), and a STARTED one that is not acks_late is never run
+again. The marks are what children wait for: they go first, in a transaction of their own that
+does not wait for the server's disk (``store.mark_started(durable=False)``: committed, so seen by
+every other session — a rescuer after a kill -9 — at once; see docs/worker.md for a database
+crash). Outcomes wait for no child: under load they are gathered for a moment and written in
+large batches, durably, with the next claim when one is due.
 
 What finishes while a write is in flight is collected meanwhile and goes into the next write:
 under load each write carries many jobs, and an idle worker writes at once. A batch the database
@@ -21,7 +31,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from django.db import InterfaceError, OperationalError, transaction
@@ -38,46 +48,75 @@ if TYPE_CHECKING:  # (for annotations only: the worker's layer imports this modu
 
 logger = logging.getLogger("djq.worker")
 
-#: how long STARTED marks may wait for a completion write to ride along with (seconds): a short
-#: job then costs one write for its start and its end; a longer one is shown STARTED after this
-STARTED_WRITE_DELAY = 0.05
+#: what the completer calls after a commit: the jobs whose marks it wrote, and the ids marked
+Granted = Callable[[list[Claim], set[str]], None]
+#: how long outcomes may wait for more while children run (seconds): fewer, larger durable
+#: writes; an idle pool's outcomes are written at once
+OUTCOME_WRITE_DELAY = 0.05
 
 
 class Completer:
     def __init__(
-        self, using: str, held: dict[str, Claim], held_lock: threading.Lock, events: WorkerEvents
+        self,
+        using: str,
+        held: dict[str, Claim],
+        held_lock: threading.Lock,
+        events: WorkerEvents,
+        granted: Granted,
     ) -> None:
         self.using = using
+        self.granted = granted
         self.held = held  # the worker's claims, by id: a recorded job is forgotten here
         self.held_lock = held_lock
         self.events = events
         self.outcomes: list[Outcome] = []  # finished, not yet recorded
-        self.began: list[Claim] = []  # handed to a child, not yet recorded STARTED
-        self.began_at = 0.0  # when the oldest of them began
+        self.began: list[Claim] = []  # asked to begin, not yet marked STARTED
+        self.outcomes_at = 0.0  # when the oldest outcome not yet recorded came (monotonic)
         self.processed = self.failed = 0
         self.totals: Counter[str | None] = Counter()  # recorded jobs per task name
 
     def add(self, outcomes: Iterable[Outcome]) -> None:
+        outcomes = list(outcomes)
+        if outcomes and not self.outcomes:
+            self.outcomes_at = time.monotonic()
         self.outcomes.extend(outcomes)
 
     def took(self, began: list[Claim]) -> None:
-        """Jobs a child began: recorded STARTED with the next write."""
-        if began and not self.began:
-            self.began_at = time.monotonic()
+        """Jobs the pool asks to begin: marked STARTED with the next write, which is due now."""
         self.began.extend(began)
 
-    def deadline(self) -> float | None:
-        """When the STARTED marks must be written if no outcome comes (monotonic), or None."""
-        return self.began_at + STARTED_WRITE_DELAY if self.began else None
+    def withdraw(self, ids: set[str]) -> None:
+        """Asks that no longer stand (their child died before its go-ahead): not to be marked."""
+        if ids:
+            self.began = [job for job in self.began if job.id not in ids]
 
-    def record(self, force: bool = False) -> bool:
-        """Write what is due (see the module); True when a job went back to waiting (a retry:
-        the worker should look at the queue again to learn its ETA)."""
+    def due(self, idle: bool) -> bool:
+        """Outcomes to write now: the pool is ``idle`` (nobody to gather more from), or the
+        oldest one waited OUTCOME_WRITE_DELAY."""
         if not self.outcomes:
-            deadline = self.deadline()  # (None when nothing began)
-            if deadline is not None and (force or time.monotonic() >= deadline):
-                store.mark_started(self.began, using=self.using)
-                self.began = []
+            return False
+        return idle or time.monotonic() >= self.outcomes_at + OUTCOME_WRITE_DELAY
+
+    def deadline(self) -> float | None:
+        """When the outcomes waiting must be written (monotonic), or None."""
+        return self.outcomes_at + OUTCOME_WRITE_DELAY if self.outcomes else None
+
+    def mark(self) -> None:
+        """Mark the asks STARTED (one statement, committed), then let the marked jobs run; a
+        job whose mark is refused (no longer RESERVED by this claim) is not run."""
+        if not self.began:
+            return
+        asked = self.began
+        marked = store.mark_started(asked, using=self.using, durable=False)  # (autocommitted)
+        self.began = []
+        self.granted(asked, set(marked))
+
+    def record(self, force: bool = False, idle: bool = True) -> bool:
+        """Write what is due (see the module): the marks always, the outcomes when due (or
+        ``force``); True when a job went back to waiting (a retry: the worker should look at
+        the queue again to learn its ETA)."""
+        self.mark()
+        if not self.outcomes or not (force or self.due(idle)):
             return False
         batch = self.batch()
         return self.done(batch, self.write(batch))
@@ -104,7 +143,7 @@ class Completer:
             # (a savepoint when the claim shares the transaction: a refused batch must not
             # abort the claim, nor the one-by-one retry below)
             with transaction.atomic(using=self.using):
-                rows = store.complete(batch, using=self.using, started=self.began)
+                rows = store.complete(batch, using=self.using)
                 ids = {row["id"] for row in rows}
                 job_logs.write(batch, ids, using=self.using)
             return ids | committed
@@ -127,7 +166,6 @@ class Completer:
     def done(self, batch: list[Outcome], recorded: set[str]) -> bool:
         """After the batch's write committed: forget its jobs, log them, run lost-job hooks."""
         self.outcomes = []
-        self.began = []
         with self.held_lock:
             jobs = {outcome.id: self.held.pop(outcome.id, None) for outcome in batch}
         self.events.recorded(batch, recorded, jobs)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 from django.db import IntegrityError, connections, transaction
@@ -223,28 +224,37 @@ def complete(
 
     An outcome whose (id, attempt) no longer holds a held job (the lease ran out and the job
     was rescued, or it was recorded already) is not recorded: the caller logs it as discarded.
-    ``started`` (claims) are jobs handed to a child since the last write: they become
-    STARTED in the same statement. Continuations (links, chains, chords) are enqueued in the
-    same transaction, so they happen exactly once; a batch whose jobs have none is a single
-    autocommitted statement.
+    ``started`` (claims): see ``complete_and_mark``.
     """
-    if not outcomes:
-        mark_started(started, using=using)
-        return []
+    return complete_and_mark(outcomes, started, using=using)[0]
+
+
+def complete_and_mark(
+    outcomes: Sequence[Outcome | dict], started: Sequence = (), using: str | None = None
+) -> tuple[list[dict], list[str]]:
+    """``complete``, and the jobs a child asks to begin marked STARTED in the same statement:
+    returns the recorded jobs and the ids marked (a job no longer RESERVED by this attempt —
+    rescued, finished — is not: its child must not run it).
+
+    Continuations (links, chains, chords) are enqueued in the same transaction, so they happen
+    exactly once; a batch whose jobs have none is a single autocommitted statement.
+    """
     outcomes = [outcome(o) for o in outcomes]
     done = {o.id for o in outcomes}  # (a row must not be updated twice in one statement)
     started = [s for s in _fences(started) if s["id"] not in done]
+    if not outcomes:
+        return [], mark_started(started, using=using)
     rows_in = [o.recorded() for o in outcomes]
     cursor, sql = _cursor_and_sql(using)
     if not any(o.continues is not False for o in outcomes):
         with cursor:
-            rows = sql.complete(cursor, rows_in, started)
-        return [dict(zip(FINISHED_FIELDS, row[:8], strict=True)) for row in rows]
+            rows, marked = sql.complete(cursor, rows_in, started)
+        return [dict(zip(FINISHED_FIELDS, row[:8], strict=True)) for row in rows], marked
     with transaction.atomic(using=alias(using)), cursor:
-        rows = sql.complete(cursor, rows_in, started)
+        rows, marked = sql.complete(cursor, rows_in, started)
         finished = [dict(zip(FINISHED_FIELDS, row[:8], strict=True)) for row in rows]
         _run_completion_hooks(finished, using=using)
-    return finished
+    return finished, marked
 
 
 def _fences(jobs: Iterable) -> list[dict]:
@@ -257,14 +267,23 @@ def _fences(jobs: Iterable) -> list[dict]:
     ]
 
 
-def mark_started(started: Iterable, using: str | None = None) -> list[str]:
-    """RESERVED → STARTED for jobs handed to a child (a batch: one statement)."""
+def mark_started(started: Iterable, using: str | None = None, durable: bool = True) -> list[str]:
+    """RESERVED → STARTED for jobs a child is about to begin (a batch: one statement); returns
+    the ids marked. Idempotent for one claim: a job already STARTED by the same attempt (a mark
+    whose commit was in flight when the connection broke) is returned too.
+
+    ``durable=False`` (PostgreSQL; its transaction, the caller's or its own): the commit does not
+    wait for the server's disk — committed and visible to every session at once, but a crash of the
+    database in the next moment may lose it; the worker uses it for the marks, which a live
+    worker's outcomes supersede (docs/worker.md)."""
     started = _fences(started)
     if not started:
         return []
     cursor, sql = _cursor_and_sql(using)
-    with cursor:
-        return [row[0] for row in sql.mark_started(cursor, started)]
+    # (SQLite marks row by row: one transaction for them; PostgreSQL's is one statement)
+    one = connections[alias(using)].vendor == "sqlite"
+    with transaction.atomic(using=alias(using)) if one else nullcontext(), cursor:
+        return [row[0] for row in sql.mark_started(cursor, started, durable)]
 
 
 def release(claims: Iterable, using: str | None = None) -> list[str]:

@@ -257,21 +257,29 @@ def claim(
     return cursor.fetchall()
 
 
-# Jobs handed to a child since the last write: RESERVED → STARTED, in one statement per batch.
+# Jobs children are about to begin: RESERVED → STARTED, in one statement per batch (a job
+# already STARTED by the same claim — a mark committed on a broken connection — stays as it is,
+# and counts as marked).
 _MARK_STARTED = f"""
-UPDATE djq_job j SET state = 'STARTED', started_at = now(),
-    history = j.history || {_EVENT.format(state="'STARTED'", worker="j.worker")}
+UPDATE djq_job j SET state = 'STARTED',
+    started_at = CASE WHEN j.state = 'RESERVED' THEN now() ELSE j.started_at END,
+    history = CASE WHEN j.state = 'RESERVED'
+        THEN j.history || {_EVENT.format(state="'STARTED'", worker="j.worker")}
+        ELSE j.history END
 FROM jsonb_to_recordset(%(started)s::jsonb) AS s(id text, attempt int)
-WHERE j.id = s.id AND j.attempt = s.attempt AND j.state = 'RESERVED'
+WHERE j.id = s.id AND j.attempt = s.attempt AND j.state IN {_HELD}
 """
 MARK_STARTED = _MARK_STARTED + "RETURNING j.id::text"
 
-# An outcome may reach a job still RESERVED in the database (it started and finished between two
-# writes, or it never started: expired, revoked): ``started`` says whether it ran, and a job that
-# ran gets its STARTED event and time here. The started marks of other jobs ride in the same
-# statement (a data-modifying CTE on disjoint rows): one commit for both.
+# An outcome may reach a job still RESERVED in the database (it never started: expired, revoked,
+# or a row whose mark rides in this very statement): ``started`` says whether it ran, and a job
+# that ran gets its STARTED event and time here. The started marks of other jobs ride in the same
+# statement (a data-modifying CTE on disjoint rows): one commit for both. The rows come back as
+# the finished jobs, then the marked ones (``marked``: true, the id alone): the worker lets a child
+# run a job only once its mark is committed.
 COMPLETE = f"""
-WITH marked AS ({_MARK_STARTED})
+WITH marked AS ({_MARK_STARTED} RETURNING j.id::text AS id),
+done AS (
 UPDATE djq_job j SET
     state = o.state,
     result = CASE WHEN o.keep_result THEN o.result::jsonb ELSE j.result END,
@@ -297,18 +305,38 @@ FROM jsonb_to_recordset(%(outcomes)s::jsonb) AS o(
     countdown float8, eta timestamptz, args text, kwargs text, started bool, dead_reason text,
     snoozed bool)
 WHERE j.id = o.id AND j.attempt = o.attempt AND j.state IN {_HELD}
-RETURNING j.id::text, j.state, j.name, j.options::text, j.result::text, j.parent_id::text,
-    j.root_id::text, j.group_id::text, {_NOTIFY_DONE}
+RETURNING j.id::text AS id, j.state, j.name, j.options::text AS options,
+    j.result::text AS result, j.parent_id::text AS parent_id, j.root_id::text AS root_id,
+    j.group_id::text AS group_id, ({_NOTIFY_DONE}) IS NULL AS notified
+)
+SELECT id, state, name, options, result, parent_id, root_id, group_id, false AS marked FROM done
+UNION ALL
+SELECT id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, true FROM marked
 """
 
 
-def complete(cursor, outcomes: list[dict], started: list[dict] = ()) -> list:
+def complete(cursor, outcomes: list[dict], started: list[dict] = ()) -> tuple[list, list[str]]:
+    """The finished rows and the ids marked STARTED, from one statement."""
     cursor.execute(COMPLETE, {"outcomes": _records(outcomes), "started": _records(started)})
-    return cursor.fetchall()
+    rows = cursor.fetchall()
+    return [row[:8] for row in rows if not row[8]], [row[0] for row in rows if row[8]]
 
 
-def mark_started(cursor, started: list[dict]) -> list:
-    cursor.execute(MARK_STARTED, {"started": _records(started)})
+# The same whose commit does not wait for the WAL flush (``store.mark_started(durable=False)``):
+# set for its own transaction (an autocommitted statement's too: the setting holds until the
+# transaction's end, after its commit record is written), so one round trip when autocommitted.
+MARK_STARTED_NO_FLUSH = (
+    _MARK_STARTED.replace(
+        "AS s(id text, attempt int)",
+        "AS s(id text, attempt int), (SELECT set_config('synchronous_commit', 'off', true)) AS c",
+    )
+    + "RETURNING j.id::text"
+)
+
+
+def mark_started(cursor, started: list[dict], durable: bool = True) -> list:
+    sql = MARK_STARTED if durable else MARK_STARTED_NO_FLUSH
+    cursor.execute(sql, {"started": _records(started)})
     return cursor.fetchall()
 
 

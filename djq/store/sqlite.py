@@ -209,14 +209,17 @@ WHERE id = %(id)s AND attempt = %(attempt)s AND state IN {_HELD}
 RETURNING id, state, name, options, result, parent_id, root_id, group_id, NULL
 """
 MARK_STARTED = f"""
-UPDATE djq_job SET state = 'STARTED', started_at = %(now)s,
-    history = {_EVENT.format(state="'STARTED'", worker="worker")}
-WHERE id = %(id)s AND attempt = %(attempt)s AND state = 'RESERVED'
+UPDATE djq_job SET state = 'STARTED',
+    started_at = CASE WHEN state = 'RESERVED' THEN %(now)s ELSE started_at END,
+    history = CASE WHEN state = 'RESERVED'
+        THEN {_EVENT.format(state="'STARTED'", worker="worker")} ELSE history END
+WHERE id = %(id)s AND attempt = %(attempt)s AND state IN ('RESERVED', 'STARTED')
 RETURNING id
 """
 
 
-def mark_started(cursor, started: list[dict]) -> list:
+def mark_started(cursor, started: list[dict], durable: bool = True) -> list:
+    """(``durable``: PostgreSQL's; a local file has no server to crash apart from the worker.)"""
     return _each(
         cursor,
         MARK_STARTED,
@@ -224,9 +227,9 @@ def mark_started(cursor, started: list[dict]) -> list:
     )
 
 
-def complete(cursor, outcomes: list[dict], started: list[dict] = ()) -> list:
-    if started:
-        mark_started(cursor, list(started))
+def complete(cursor, outcomes: list[dict], started: list[dict] = ()) -> tuple[list, list[str]]:
+    """The finished rows and the ids marked STARTED (in the caller's transaction)."""
+    marked = [row[0] for row in mark_started(cursor, list(started))] if started else []
     done = []
     for outcome in outcomes:
         eta = outcome.get("eta")
@@ -251,7 +254,7 @@ def complete(cursor, outcomes: list[dict], started: list[dict] = ()) -> list:
         }
         cursor.execute(COMPLETE, params)
         done.extend(_finished(row) for row in cursor.fetchall())
-    return done
+    return done, marked
 
 
 def _finished(row) -> tuple:

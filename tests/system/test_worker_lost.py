@@ -218,3 +218,49 @@ def test_restart_under_the_same_name_rescues_at_once(start_worker, tmp_path):
         "STARTED",
         "SUCCESS",
     ]
+
+
+@pytest.mark.parametrize("pool", ["prefork", "threads", "solo"])
+def test_kill_9_right_after_a_job_began_never_runs_it_again(start_worker, tmp_path, pool):
+    """A job's body begins only once it is STARTED in the database (committed): a worker killed
+    the instant a job's first side effect appears leaves that job STARTED, so the rescuer fails
+    it (WorkerLostError, not acks_late) and never runs it a second time; the jobs that had not
+    begun are RESERVED, go back to the queue and run once, elsewhere. (Before the go-ahead the
+    STARTED marks were written up to 50 ms after a child began: a job killed in that window was
+    found RESERVED and ran again.)"""
+    path = tmp_path / "ran.txt"
+    concurrency = "1" if pool == "solo" else "2"
+    victim = start_worker("-c", concurrency, "--pool", pool, "--lease", LEASE, name="victim")
+    tokens = [f"job{i}" for i in range(4)]
+    results = enqueue_many([demo.record_start.s(str(path), t, 3.0) for t in tokens])
+    # (a tight look, not a poll: the kill must land within a few milliseconds of the start)
+    deadline = time.monotonic() + 30
+    while not path.exists() or not path.stat().st_size:
+        assert time.monotonic() < deadline, "no job began on the victim"
+        time.sleep(0.001)
+    victim.kill_group(signal.SIGKILL)
+    victim.wait(timeout=10)
+    began = {line.split()[0] for line in lines(path)}
+    assert began, "the side effect vanished"
+
+    rescuer = start_worker("-c", "4", "--lease", LEASE, name="rescuer")
+    rows = {
+        t: wait_state(r, set(states.READY_STATES), timeout=60)
+        for t, r in zip(tokens, results, strict=True)
+    }
+    starts = [line.split()[0] for line in lines(path) if " start " in line]
+    assert sorted(starts) == sorted(set(starts)), f"a job ran twice: {starts}"
+    for token, row in rows.items():
+        # begun on the victim (or STARTED there, killed before its first line): lost with it,
+        # not run again; never begun: back to the queue, run once by the rescuer
+        lost = token in began or row.state == states.FAILURE
+        if lost:
+            assert row.state == states.FAILURE, (token, row.state, row.history)
+            assert row.result["exc_type"] == "WorkerLostError"
+            assert row.worker == victim.nodename and row.attempt == 1
+            assert history_states(row.id) == ["PENDING", "RESERVED", "STARTED", "FAILURE"]
+        else:
+            assert row.state == states.SUCCESS, (token, row.state, row.history)
+            assert row.worker == rescuer.nodename
+            assert starts.count(token) == 1
+    assert not Job.objects.filter(state__in=[states.STARTED, states.RESERVED]).exists()

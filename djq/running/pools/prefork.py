@@ -7,6 +7,13 @@ touches job state. The worker's loop waits on ``pool.waitables()`` and calls
 Prefork children are forked from the worker after Django is set up (tasks imported), with every
 Django connection closed first, so no child ever shares a database connection with its parent.
 Children talk to the parent over a pipe in JSON (``Claim.to_message``, ``Outcome.to_message``).
+
+A child runs a job's body only after the parent's go-ahead: it asks (``{"begin": id}``) when it
+is about to start the job, the worker marks every job asked for since its last write STARTED in
+its next write (with the outcomes that came in: one statement, one commit), and after the commit
+the pool answers each child (``{"go": id, "run": true|false}``). So a job RESERVED in the
+database has never begun anywhere: a worker killed with jobs in its children's queues loses
+none of them, and runs none twice.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ class Child:
         self.pid = pid
         self.conn = conn
         self.jobs: deque[Claim] = deque()
+        self.went: str | None = None  # the job (the first one) given the go-ahead: running
         self.started = 0.0  # when the running (first) job started (monotonic)
         self.started_wall = 0.0  # the same, as a timestamp (for inspect().active())
         self.hard_limits: dict[str, float | None] = {}
@@ -64,8 +72,14 @@ class Child:
         return self.jobs[0] if self.jobs else None
 
     @property
-    def hard_deadline(self) -> float | None:
+    def running(self) -> Claim | None:
+        """The job whose body runs now (given the go-ahead), if any."""
         job = self.job
+        return job if job is not None and job.id == self.went else None
+
+    @property
+    def hard_deadline(self) -> float | None:
+        job = self.running
         limit = self.hard_limits.get(job.id) if job else None
         return self.started + limit if limit else None
 
@@ -81,7 +95,9 @@ class _Inbox:
     def __init__(self, conn: Connection):
         self.conn = conn
         self.pending: deque[dict] = deque()
+        self.answers: dict[str, bool] = {}  # go-ahead answers, by job id
         self.stop = False
+        self.closed = False  # the pipe: no message can come any more
         self.lock = threading.Condition()
         self.send_lock = threading.Lock()
 
@@ -90,21 +106,26 @@ class _Inbox:
             self.conn.send_bytes(json.dumps(message, default=str).encode())
 
     def read(self) -> None:
-        """The reader thread: queue jobs, answer skips of queued jobs, note a stop."""
+        """The reader thread: queue jobs, answer skips of queued jobs, note a stop, hand the
+        go-ahead answers over (it reads on after a stop: the answer to an ask may follow it)."""
         while True:
             try:
                 message = json.loads(self.conn.recv_bytes())
+                closed = False
             except (EOFError, OSError):
-                message = None
+                message, closed = None, True
             with self.lock:
                 if message is None:
                     self.stop = True
+                    self.closed = closed
                 elif "skip" in message:
                     self._skip(message["skip"])
+                elif "go" in message:
+                    self.answers[message["go"]] = bool(message["run"])
                 else:
                     self.pending.append(message)
-                self.lock.notify()
-            if message is None:
+                self.lock.notify_all()
+            if closed:
                 return
 
     def _skip(self, job_id: str) -> None:
@@ -113,14 +134,30 @@ class _Inbox:
                 self.pending.remove(message)
                 self.send({"skipped": job_id})
 
-    def next(self) -> dict | None:
-        """The next job to run, or None once told to stop (the jobs left are handed back)."""
+    def next(self, wait: bool = True) -> dict | None:
+        """The next job to run, or None once told to stop (the jobs left are handed back), or
+        (``wait`` false) when none is queued now."""
         with self.lock:
-            while not self.pending and not self.stop:
+            while wait and not self.pending and not self.stop:
                 self.lock.wait()
             if self.stop or not self.pending:
                 return None
             return self.pending.popleft()
+
+    def go_ahead(self, job_id: str, carry: dict | None = None) -> bool:
+        """Ask the parent to let this job begin and wait for its answer: True once the job is
+        STARTED in the database (committed), False when it must not run (no longer held).
+        ``carry``: the outcome of the job just finished, sent in the same message, so that the
+        parent records it and marks this one in the same write. (A stop does not cut the wait
+        short: the parent answers every ask it reads; if the parent dies, this child dies with
+        it.)"""
+        self.send({**(carry or {}), "begin": job_id})
+        with self.lock:
+            while job_id not in self.answers:
+                if self.closed:
+                    return False  # (no answer can come: the parent is gone)
+                self.lock.wait()
+            return self.answers.pop(job_id)
 
     def hand_back(self) -> None:
         with self.lock:
@@ -134,8 +171,10 @@ def _child_main(conn: Connection, hostname: str, max_tasks: int | None, max_memo
 
     Messages from the parent (read by a thread, see ``_Inbox``): ``{"job": …, "soft": …}``
     (queue it), ``{"skip": id}`` (revoked, or taken back from behind a long job: answered
-    ``skipped`` unless it started) and ``null`` (stop after the current job). Jobs left
-    unstarted when the child stops are sent back as ``{"unstarted": id}``.
+    ``skipped`` unless it was asked for), ``{"go": id, "run": …}`` (the answer to the child's
+    ``{"begin": id}``, sent before each job: run it, or drop it) and ``null`` (stop after the
+    current job). Jobs left unstarted when the child stops are sent back as
+    ``{"unstarted": id}``.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # decides what happens to running jobs.
@@ -146,23 +185,40 @@ def _child_main(conn: Connection, hostname: str, max_tasks: int | None, max_memo
     inbox = _Inbox(conn)
     threading.Thread(target=inbox.read, name="djq-child-inbox", daemon=True).start()
     done = 0
-    while (message := inbox.next()) is not None:
+    message, carry = inbox.next(), None  # carry: an outcome to send with the next ask
+    while message is not None:
         job = Claim.from_message(message["job"])
+        try:
+            run = inbox.go_ahead(job.id, carry)
+        except OSError:
+            return
+        carry = None
+        if not run:  # the parent took it back (or does not hold it any more): not run here
+            message = inbox.next()
+            continue
         close_old_connections()
         try:
             outcome = execute(job, hostname, message.get("soft"))
         except BaseException as exc:  # a bug in djq itself: still answer
             outcome = lost(job, exc)
         close_old_connections()
+        done += 1
+        retire = bool(max_tasks and done >= max_tasks) or bool(
+            max_memory and resource.getrusage(resource.RUSAGE_SELF).ru_maxrss > max_memory
+        )
+        # The next job queued already: its ask carries this outcome (one message, one write
+        # for both); otherwise the outcome goes now, and the child waits for a job.
+        message = None if retire else inbox.next(wait=False)
+        if message is not None:
+            carry = outcome.to_message()
+            continue
         try:
             inbox.send(outcome.to_message())
         except OSError:
             return
-        done += 1
-        if max_tasks and done >= max_tasks:
+        if retire:
             break
-        if max_memory and resource.getrusage(resource.RUSAGE_SELF).ru_maxrss > max_memory:
-            break
+        message = inbox.next()
     inbox.hand_back()
 
 
@@ -193,7 +249,11 @@ class PreforkPool:
         self.keepalive = keepalive
         self.children: dict[int, Child] = {}
         self.unstarted: list[Claim] = []  # handed back by children: dispatch again or release
-        self.began: list[Claim] = []  # jobs that became a child's running job (take_began)
+        self.began: list[Claim] = []  # jobs a child asked to begin, not yet taken (take_began)
+        self.asking: dict[str, Child] = {}  # asked to begin, not answered yet: by job id
+        self.withdrawn: set[str] = set()  # asked, then the child died: not to be marked
+        self.skipped: set[str] = set()  # told to skip (revoked): refused if asked for meanwhile
+        self.start_now = None  # (the solo pool's: prefork children ask over their pipe)
         # a child whose job has run this long gets no more jobs queued behind it, and those
         # queued already are taken back (reclaim): a short job never waits behind a long one
         self.reserve_wait = reserve_wait
@@ -268,9 +328,10 @@ class PreforkPool:
         queued in them go to ``unstarted``)."""
         running = []
         for pid, child in list(self.children.items()):
-            if child.jobs:
+            if child.running is not None:
                 running.append(child.jobs.popleft())
-                self.unstarted.extend(child.jobs)
+            self._forget_asks(child)
+            self.unstarted.extend(child.jobs)  # never given the go-ahead: never started
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             child.conn.close()
@@ -298,12 +359,68 @@ class PreforkPool:
 
     def _stuck(self, child: Child, now: float) -> bool:
         """Stopping, or running one job for longer than ``reserve_wait``."""
-        return child.stopping or bool(child.jobs and now - child.started > self.reserve_wait)
+        running = child.running is not None
+        return child.stopping or (running and now - child.started > self.reserve_wait)
 
     def take_began(self) -> list[Claim]:
-        """The jobs that started since the last call (recorded STARTED in a batch)."""
+        """The jobs children asked to begin since the last call: the worker marks them STARTED
+        in its next write, then answers with ``grant``."""
         began, self.began = self.began, []
         return began
+
+    def take_withdrawn(self) -> set[str]:
+        """Asks taken by ``take_began`` whose child died before the answer: the job was handed
+        back (``unstarted``), so its mark must not be written."""
+        withdrawn, self.withdrawn = self.withdrawn, set()
+        return withdrawn
+
+    def grant(self, asked: list[Claim], marked: set[str]) -> None:
+        """After the commit of the STARTED marks: let each marked job run; a refused one (no
+        longer held by this worker) is dropped by its child and forgotten here."""
+        now, wall = time.monotonic(), time.time()
+        for job in asked:
+            child = self.asking.pop(job.id, None)
+            if child is None or child.pid not in self.children:
+                continue  # (its child died meanwhile: the job was withdrawn)
+            run = job.id in marked
+            if run:
+                child.went, child.started, child.started_wall = job.id, now, wall
+            else:
+                child.jobs.remove(job)
+                child.hard_limits.pop(job.id, None)
+                if not child.jobs:
+                    child.idle_since = now
+            self._send(child, {"go": job.id, "run": run})
+
+    def _asked(self, child: Child, job: Claim, outcomes: list[Outcome]) -> None:
+        """A child is about to begin ``job``: queue its mark, unless the job was taken back or
+        revoked meanwhile, or the worker is stopping (then it goes back to the queue)."""
+        refuse = job.id in self.reclaiming or job.id in self.skipped or child.stopping
+        if not refuse:
+            self.asking[job.id] = child
+            self.began.append(job)
+            return
+        child.jobs.remove(job)
+        child.hard_limits.pop(job.id, None)
+        if not child.jobs:
+            child.idle_since = time.monotonic()
+        self._send(child, {"go": job.id, "run": False})
+        if job.id in self.skipped:
+            self.skipped.discard(job.id)
+            self.reclaiming.discard(job.id)
+            outcomes.append(not_run(job, TaskRevokedError("revoked")))
+        else:
+            self.reclaiming.discard(job.id)
+            self.unstarted.append(job)  # run elsewhere (or released at shutdown)
+
+    def _forget_asks(self, child: Child) -> None:
+        """A child is gone: its unanswered ask is withdrawn (its job was never started)."""
+        for job_id in [i for i, c in self.asking.items() if c is child]:
+            del self.asking[job_id]
+            if any(j.id == job_id for j in self.began):
+                self.began = [j for j in self.began if j.id != job_id]
+            else:
+                self.withdrawn.add(job_id)
 
     def reclaim_stuck(self) -> None:
         """Take back the jobs queued behind a job that has run longer than ``reserve_wait``: the
@@ -327,19 +444,20 @@ class PreforkPool:
     def running_jobs(self) -> list[Claim]:
         return [job for c in self.children.values() for job in c.jobs]
 
+    def started_jobs(self) -> list[Claim]:
+        """The jobs given the go-ahead (their bodies run); the others wait for it."""
+        return [job for c in self.children.values() if (job := c.running)]
+
     def active_jobs(self) -> list[tuple[Claim, int, float]]:
         """The jobs running now, with their process and start time: the first one of each
         child (the others wait behind it)."""
-        return [(c.job, c.pid, c.started_wall) for c in self.children.values() if c.job]
+        return [(job, c.pid, c.started_wall) for c in self.children.values() if (job := c.running)]
 
     def pids(self) -> list[int]:
         return sorted(self.children)
 
     def submit(self, job: Claim, soft: float | None, hard: float | None) -> None:
         child = self._least_loaded()
-        if not child.jobs:
-            child.started, child.started_wall = time.monotonic(), time.time()
-            self.began.append(job)
         child.jobs.append(job)
         child.hard_limits[job.id] = hard
         message = {"job": job.to_message(), "soft": soft}
@@ -383,17 +501,22 @@ class PreforkPool:
         return outcomes
 
     def _answered(self, child: Child, message: dict, outcomes: list[Outcome]) -> None:
+        if "begin" in message:
+            ask = message.pop("begin")
+            if "id" in message:  # the outcome of the job before it, carried along: first
+                self._answered(child, message, outcomes)
+            self._asked(child, next(j for j in child.jobs if j.id == ask), outcomes)
+            return
         job_id = message.get("unstarted") or message.get("skipped") or message["id"]
         job = next(j for j in child.jobs if j.id == job_id)
-        was_running = job is child.jobs[0]
+        was_running = job.id == child.went
         child.jobs.remove(job)
         child.hard_limits.pop(job_id, None)
+        self.skipped.discard(job_id)
         now = time.monotonic()
         if was_running:
             child.terminating = None  # a terminate was for the job that just answered
-            child.started, child.started_wall = now, time.time()
-            if child.jobs and "unstarted" not in message and not child.stopping:
-                self.began.append(child.jobs[0])  # the child goes on with its next job now
+            child.went = None
         if not child.jobs:
             child.idle_since = now
         if job_id in self.reclaiming:
@@ -421,7 +544,9 @@ class PreforkPool:
         # A child that exited by itself (status 0: --max-memory-per-child, pipe closed) did so
         # between jobs: whatever it was given after its last answer never started.
         between_jobs = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-        if child.jobs and not between_jobs:  # (also when stopping: its running job was lost)
+        self._forget_asks(child)
+        # (also when stopping: its running job was lost; a job only asked for never started)
+        if child.running is not None and not between_jobs:
             running = child.jobs.popleft()
             if child.terminating:
                 exc: BaseException = TaskRevokedError(f"terminated ({child.terminating})")
@@ -448,6 +573,7 @@ class PreforkPool:
                 continue
             job = child.jobs.popleft()
             limit = child.hard_limits.pop(job.id)
+            self._forget_asks(child)
             logger.error("Hard time limit (%ss) exceeded for %s[%s]", limit, job.name, job.id)
             os.kill(child.pid, signal.SIGKILL)
             os.waitpid(child.pid, 0)
@@ -480,20 +606,22 @@ class PreforkPool:
     def terminate(self, job_id: str, signame: str) -> bool:
         """Revoke with terminate: signal the child running ``job_id``, or skip it if queued."""
         for child in self.children.values():
-            if child.job is not None and child.job.id == job_id:
+            if child.running is not None and child.running.id == job_id:
                 child.terminating = signame
                 os.kill(child.pid, _signal_number(signame))
                 return True
             if any(j.id == job_id for j in child.jobs):
-                child.conn.send_bytes(json.dumps({"skip": job_id}).encode())
+                self.skipped.add(job_id)  # (refused if the child asks to begin it meanwhile)
+                self._send(child, {"skip": job_id})
                 return True
         return False
 
     def skip(self, job_id: str) -> None:
         """A queued job was revoked: the child answers ``skipped`` instead of running it."""
         for child in self.children.values():
-            if any(j.id == job_id for j in list(child.jobs)[1:]):
-                child.conn.send_bytes(json.dumps({"skip": job_id}).encode())
+            if any(j.id == job_id for j in child.jobs if j.id != child.went):
+                self.skipped.add(job_id)  # (refused if the child asks to begin it meanwhile)
+                self._send(child, {"skip": job_id})
 
     def resize(self, max_procs: int, min_procs: int | None = None) -> None:
         self.max_procs = max(1, max_procs)

@@ -3,6 +3,11 @@
 For I/O-bound tasks (threads) and debugging (solo). Neither can enforce a hard time limit or
 terminate a running job (a thread cannot be killed); soft limits are raised asynchronously in a
 pool thread, and by SIGALRM in the solo pool (the main thread).
+
+As in the prefork pool, a job's body runs only once it is STARTED in the database: a pool thread
+asks (``take_began``), the worker marks every asked job in its next write and answers after the
+commit (``grant``); the solo pool asks inline (``start_now``: the mark, with the outcomes
+waiting, in one statement).
 """
 
 from __future__ import annotations
@@ -34,13 +39,17 @@ class ThreadPool:
         self.max_procs = self.min_procs = concurrency
         self.depth = max(1, depth)  # the worker keeps up to depth x threads jobs in reserve
         self.reserve_wait = reserve_wait
-        self.began: list[Claim] = []
+        self.began: list[Claim] = []  # asked to begin, not yet taken by the worker
+        self.answers: dict[str, bool] = {}  # the worker's go-ahead answers, by job id
+        self.went: set[str] = set()  # given the go-ahead: their bodies run (or ran)
         self.started_at: dict[str, float] = {}
+        self.start_now = None  # (the solo pool's: set by the worker)
         self.hostname = hostname
         self.inbox: queue_module.Queue = queue_module.Queue()
         self.outbox: queue_module.Queue = queue_module.Queue()
         self.running: dict[str, Claim] = {}
         self.lock = threading.Lock()
+        self.answered = threading.Condition(self.lock)
         self.wake_r, self.wake_w = socket.socketpair()
         self.wake_r.setblocking(False)
         self.threads: list[threading.Thread] = []
@@ -61,8 +70,26 @@ class ThreadPool:
             self._run(*message)
         connections.close_all()
 
+    def _go_ahead(self, job: Claim) -> bool:
+        """Ask the worker to let ``job`` begin and wait for the answer (after its commit)."""
+        with self.lock:
+            self.began.append(job)
+        self.wake_w.send(b"x")
+        with self.answered:
+            while job.id not in self.answers:
+                self.answered.wait()
+            return self.answers.pop(job.id)
+
     def _run(self, job: Claim, soft: float | None) -> None:
-        """Run one job in this thread and post its outcome (waking the worker's loop)."""
+        """Run one job in this thread, once the worker lets it begin, and post its outcome
+        (waking the worker's loop); a job refused is forgotten (no longer held)."""
+        if not self._go_ahead(job):
+            with self.lock:
+                self.running.pop(job.id, None)
+            return
+        self._execute(job, soft)
+
+    def _execute(self, job: Claim, soft: float | None) -> None:
         try:
             outcome = execute(job, self.hostname, soft)
         except BaseException as exc:
@@ -73,6 +100,7 @@ class ThreadPool:
         with self.lock:
             self.running.pop(job.id, None)
             self.started_at.pop(job.id, None)
+            self.went.discard(job.id)
         self.wake_w.send(b"x")
 
     def busy(self) -> int:
@@ -83,14 +111,29 @@ class ThreadPool:
         return self.max_procs - self.busy()
 
     def take_began(self) -> list[Claim]:
-        began, self.began = self.began, []
+        with self.lock:
+            began, self.began = self.began, []
         return began
+
+    def take_withdrawn(self) -> set[str]:
+        return set()  # (a thread does not die while it asks)
+
+    def grant(self, asked: list[Claim], marked: set[str]) -> None:
+        now = time.monotonic()
+        with self.answered:
+            for job in asked:
+                run = job.id in marked
+                if run:
+                    self.went.add(job.id)
+                    self.started_at[job.id] = now
+                self.answers[job.id] = run
+            self.answered.notify_all()
 
     def reserve_room(self, buffered: int) -> int:
         """More jobs the worker may claim into its reserve: none while every thread is busy
         with a job older than ``reserve_wait`` (the reserve would wait behind long jobs)."""
         with self.lock:
-            oldest = min(self.started_at.values(), default=None)
+            oldest = min(self.started_at.values(), default=None)  # (of the running ones)
         if self.free_slots() <= 0 and oldest is not None:
             if time.monotonic() - oldest > self.reserve_wait:
                 return 0
@@ -103,8 +146,13 @@ class ThreadPool:
         with self.lock:
             return list(self.running.values())
 
+    def started_jobs(self) -> list[Claim]:
+        """The jobs given the go-ahead (the others wait for it)."""
+        with self.lock:
+            return [job for job in self.running.values() if job.id in self.went]
+
     def active_jobs(self) -> list[tuple[Claim, int, float | None]]:
-        return [(job, os.getpid(), None) for job in self.running_jobs()]
+        return [(job, os.getpid(), None) for job in self.started_jobs()]
 
     def pids(self) -> list[int]:
         return [os.getpid()]
@@ -112,8 +160,6 @@ class ThreadPool:
     def submit(self, job: Claim, soft: float | None, hard: float | None) -> None:
         with self.lock:
             self.running[job.id] = job
-            self.started_at[job.id] = time.monotonic()
-        self.began.append(job)
         self.inbox.put((job, soft))
 
     def waitables(self) -> list:
@@ -159,7 +205,11 @@ class ThreadPool:
             thread.join(max(0.0, deadline - time.monotonic()))
 
     def kill_all(self) -> list[Claim]:
-        return self.running_jobs()
+        """Cold shutdown: the jobs running now (the threads die with the process); the ones
+        still waiting for their go-ahead never started: ``unstarted``."""
+        started = self.started_jobs()
+        self.unstarted.extend(j for j in self.running_jobs() if j not in started)
+        return started
 
     def resize(self, max_procs: int, min_procs: int | None = None) -> None:
         logger.warning("The threads pool cannot be resized while running")
@@ -179,10 +229,22 @@ class SoloPool(ThreadPool):
         pass
 
     def submit(self, job: Claim, soft: float | None, hard: float | None) -> None:
+        """Mark the job STARTED (with the outcomes waiting: one write), then run it inline."""
         with self.lock:
             self.running[job.id] = job
-        self.began.append(job)
-        self._run(job, soft)
+        try:
+            self.start_now(job)  # (the worker's: answers through ``grant``)
+        except BaseException:
+            with self.lock:
+                self.running.pop(job.id, None)
+            self.unstarted.append(job)  # (back to the reserve: the database is down)
+            raise
+        if self.answers.pop(job.id, False):
+            self._execute(job, soft)
+        else:
+            with self.lock:
+                self.running.pop(job.id, None)
+                self.went.discard(job.id)
 
     def stop(self, timeout: float = 10.0) -> None:
         pass
