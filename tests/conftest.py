@@ -26,6 +26,23 @@ from tests.helpers import ProcessPool
 POOL_KEY = pytest.StashKey[ProcessPool]()
 
 
+# Django's default hasher (PBKDF2, over a million iterations) costs ~1 s of CPU per user created
+# or logged in, several seconds on a loaded machine; the admin tests create a user each. The tests
+# check djq, not password hashing: a fast hasher first (Django's own advice for test speed), the
+# defaults after it so that a password hashed by a subprocess with the project's settings still
+# verifies.
+FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def pytest_configure(config):
+    from django.conf import settings
+    from django.contrib.auth.hashers import get_hashers
+
+    if settings.configured:
+        settings.PASSWORD_HASHERS = FAST_HASHERS + list(settings.PASSWORD_HASHERS)
+        get_hashers.cache_clear()
+
+
 def pytest_report_header(config):
     from django.conf import settings
 
