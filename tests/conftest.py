@@ -45,12 +45,13 @@ FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def pytest_configure(config):
+    # (imported here, as in the hooks below: Django is set up by pytest-django by now)
     from django.conf import settings
-    from django.contrib.auth.hashers import get_hashers
+    from django.contrib.auth.hashers import reset_hashers
 
     if settings.configured:
         settings.PASSWORD_HASHERS = FAST_HASHERS + list(settings.PASSWORD_HASHERS)
-        get_hashers.cache_clear()
+        reset_hashers(setting="PASSWORD_HASHERS")  # what override_settings would do
 
 
 #: the pass (vendor) that runs the tests without database access when both passes run (make test)
