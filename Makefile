@@ -70,12 +70,15 @@ pgbouncer:
 # The whole suite: both database passes always run, side by side (most tests wait on worker
 # processes, not on the CPU: the two passes together take little longer than one); the target
 # fails if either does (pytest's exit 5, "no tests collected", is a failure too). Each pass's
-# output is printed whole when it ends.
+# output is printed whole when it ends. Tests without database access (tests/unit, parsing,
+# docs checks ...) run on the SQLite pass only, the shorter one (DJQ_TEST_DB_AGNOSTIC_ON, see
+# tests/conftest.py); `make test-pg` or `make test-sqlite` alone runs every test.
 test: venv $(if $(NEEDS_BROWSER),browser) pgbouncer
 	$(MAKE) lint
 	env -u DATABASE_URL $(PY) manage.py check
 	env -u DATABASE_URL $(PY) manage.py makemigrations --check --dry-run
-	scripts/pg-throwaway run $(MAKE) -k -j2 --output-sync=target test-pg test-sqlite
+	DJQ_TEST_DB_AGNOSTIC_ON=sqlite scripts/pg-throwaway run $(MAKE) -k -j2 --output-sync=target \
+		test-pg test-sqlite
 
 # One pass on PostgreSQL; needs DATABASE_URL=postgres://... (as set by scripts/pg-throwaway run).
 test-pg: venv

@@ -15,15 +15,89 @@ Fixtures
 
 Markers
     @pytest.mark.postgres_only / @pytest.mark.sqlite_only: skipped on the other database.
+    @pytest.mark.every_db: a test without database access that still depends on the database
+        (its vendor, a subprocess using DATABASE_URL): runs on both passes (see below).
+
+One pass for tests that do not touch the database
+    `make test` runs the suite twice, side by side, and sets DJQ_TEST_DB_AGNOSTIC_ON=sqlite: the
+    PostgreSQL pass then deselects every test that has no database access (no django_db marker,
+    no database fixture; tests/unit, parsing, formatting, docs checks ...), which the SQLite pass
+    runs. Without the variable (one pass alone, `pytest tests/unit`) every test runs.
 """
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
 from tests.helpers import ProcessPool
 
 POOL_KEY = pytest.StashKey[ProcessPool]()
+
+
+# Django's default hasher (PBKDF2, over a million iterations) costs ~1 s of CPU per user created
+# or logged in, several seconds on a loaded machine; the admin tests create a user each. The tests
+# check djq, not password hashing: a fast hasher first (Django's own advice for test speed), the
+# defaults after it so that a password hashed by a subprocess with the project's settings still
+# verifies.
+FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def pytest_configure(config):
+    # (imported here, as in the hooks below: Django is set up by pytest-django by now)
+    from django.conf import settings
+    from django.contrib.auth.hashers import reset_hashers
+
+    if settings.configured:
+        settings.PASSWORD_HASHERS = FAST_HASHERS + list(settings.PASSWORD_HASHERS)
+        reset_hashers(setting="PASSWORD_HASHERS")  # what override_settings would do
+
+
+#: the pass (vendor) that runs the tests without database access when both passes run (make test)
+DB_AGNOSTIC_ENV = "DJQ_TEST_DB_AGNOSTIC_ON"
+#: fixtures that give a test database access (pytest-django's, and ours that need it)
+DB_FIXTURES = frozenset(
+    {
+        "db",
+        "transactional_db",
+        "django_db_reset_sequences",
+        "django_db_serialized_rollback",
+        "live_server",
+        "admin_client",
+        "admin_user",
+        "django_user_model",
+        "start_worker",
+        "start_beat",
+    }
+)
+
+
+def _db_agnostic(item) -> bool:
+    if any(
+        item.get_closest_marker(name)
+        for name in ("django_db", "postgres_only", "sqlite_only", "every_db")
+    ):
+        return False
+    return not DB_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under `make test`, deselect on the other pass the tests that do not touch the database."""
+    wanted = os.environ.get(DB_AGNOSTIC_ENV)
+    if not wanted:
+        return
+    from django.conf import settings
+
+    vendor = {"postgresql": "postgresql", "sqlite3": "sqlite"}.get(
+        settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1], "?"
+    )
+    if vendor == wanted:
+        return
+    dropped = [item for item in items if _db_agnostic(item)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if not _db_agnostic(item)]
 
 
 def pytest_report_header(config):
@@ -33,7 +107,13 @@ def pytest_report_header(config):
     engine = db["ENGINE"].rsplit(".", 1)[-1]
     name = db.get("TEST", {}).get("NAME") or f"test_{db['NAME']}"
     host = f" at {db['HOST']}:{db['PORT']}" if db.get("HOST") else ""
-    return f"djq test database: {engine} {name}{host}"
+    header = [f"djq test database: {engine} {name}{host}"]
+    if os.environ.get(DB_AGNOSTIC_ENV):
+        header.append(
+            f"tests without database access run on the {os.environ[DB_AGNOSTIC_ENV]} pass only "
+            f"({DB_AGNOSTIC_ENV})"
+        )
+    return header
 
 
 def pytest_runtest_setup(item):

@@ -80,7 +80,8 @@ def test_djq_control_bad_arguments_are_clear_errors():
 def test_revoke_then_revoke_with_terminate_kills_the_running_job(start_worker):
     from djq import store
 
-    worker = start_worker("-c", "1", "--poll-interval", "0.2")
+    # (a short lease: with LISTEN, heartbeats come every lease/3, 10 s at the default 30 s)
+    worker = start_worker("-c", "1", "--poll-interval", "0.2", "--lease", "6")
     result = sleep.delay(30)
     wait_for(lambda: result.state == states.STARTED, timeout=30, message="the job to start")
     result.revoke()

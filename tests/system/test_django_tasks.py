@@ -257,6 +257,8 @@ def test_check_reports_unknown_options():
     assert "FOO" in errors[0].msg and "JOB_OPTIONS.queue" in errors[0].msg
 
 
+# Its subprocess uses a SQLite database of its own on either pass: one pass is enough.
+@pytest.mark.sqlite_only
 def test_check_explains_a_django_without_tasks(tmp_path):
     """On Django 5.2 (no django.tasks) a TASKS entry naming DjqBackend is a system-check error,
     and djq itself still loads. Simulated in a subprocess in which django.tasks cannot be

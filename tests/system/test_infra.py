@@ -50,6 +50,8 @@ def test_wait_for_checks_once_more_at_the_deadline():
 
 
 # --- settings -------------------------------------------------------------------------------------
+# (no database access, yet about the database of this pass: both passes)
+@pytest.mark.every_db
 def test_database_settings_match_the_vendor():
     from django.conf import settings
 
@@ -277,6 +279,8 @@ def test_pg_restart_drops_connections_and_the_server_comes_back(start_process):
         assert cursor.fetchone()[0] > before
 
 
+# (djq's checks read the database's vendor, here the outer run's: both passes)
+@pytest.mark.every_db
 def test_manage_py_check_passes_in_a_subprocess():
     proc = subprocess.run(
         [sys.executable, "manage.py", "check"],
