@@ -33,6 +33,7 @@ class AsyncioPool(ThreadPool):
     the loop posts outcomes to the same outbox and wakes the worker through the same socket)."""
 
     name = "asyncio"
+    threadsafe_stop = True  # terminate() only schedules a cancellation on the loop
 
     def __init__(
         self, concurrency: int, hostname: str, depth: int = 1, reserve_wait: float = 1.0, **ignored
@@ -89,8 +90,9 @@ class AsyncioPool(ThreadPool):
 
     def terminate(self, job_id: str, signame: str) -> bool:
         """revoke(terminate=True): cancel the job's coroutine (whatever the signal's name)."""
-        if job_id not in self.running:
-            return False
+        with self.lock:
+            if job_id not in self.running:
+                return False
 
         def cancel() -> None:
             runner = self.runners.get(job_id)
