@@ -109,7 +109,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "djq.roles.banner",
         ),
     ),
-    ("control", ("djq.control",)),
+    ("control", ("djq.control", "djq.pending")),
     (
         "admin",
         (
