@@ -21,7 +21,7 @@ from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 
 from djq.exceptions import TaskRevokedError, TimeLimitExceeded
-from djq.records import Claim, lost
+from djq.records import Claim, Outcome, lost
 from djq.running.execute import aexecute
 from djq.running.pools.threads import ThreadPool
 
@@ -36,11 +36,16 @@ class AsyncioPool(ThreadPool):
     threadsafe_stop = True  # terminate() only schedules a cancellation on the loop
 
     def __init__(
-        self, concurrency: int, hostname: str, depth: int = 1, reserve_wait: float = 1.0, **ignored
-    ):
+        self,
+        concurrency: int,
+        hostname: str,
+        depth: int = 1,
+        reserve_wait: float = 1.0,
+        **ignored: object,
+    ) -> None:
         super().__init__(concurrency, hostname, depth, reserve_wait)
         self.loop = asyncio.new_event_loop()
-        self.runners: dict[str, asyncio.Future] = {}  # job id → its aexecute, on the loop
+        self.runners: dict[str, asyncio.Future[Outcome]] = {}  # job id → its aexecute, on the loop
         self.terminated: dict[str, str] = {}  # job id → the signal of its revoke(terminate)
 
     def start(self) -> None:
