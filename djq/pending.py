@@ -7,8 +7,9 @@ the jobs that would fail: an unknown task name, an upgrade that is missing or ra
 that no longer fit. ``manage.py djq_check_pending`` prints it; the deploy system check
 (djq.checks) runs it on a bounded sample.
 
-Fast on 100,000 waiting jobs: rows are streamed (``iterator``) as tuples; an unknown name is
-decided once per name, and a job of the current version is bound once per distinct shape
+Fast on 100,000 waiting jobs: rows are streamed (``iterator``) as tuples of JSON text; an
+unknown name is decided once per name, and a job of the current version is bound once per
+distinct shape
 (argument count, keyword names), the only things ``bind`` looks at. Jobs of an older version
 go through their upgrade one by one (an upgrade may look at values).
 """
@@ -19,11 +20,13 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count
+from django.db.models import Count, TextField
+from django.db.models.functions import Cast
 
 from djq import states
 from djq.calling.registry import tasks
 from djq.models import Job
+from djq.serialization import loads
 from djq.versioning import UpgradeError, job_version, upgrade_arguments
 
 #: the states of jobs that have not started: they will run with the code deployed now
@@ -78,14 +81,23 @@ def check(
     rows = Job.objects.using(using).filter(state__in=NOT_STARTED)
     if queue:
         rows = rows.filter(queue=queue)
-    values = rows.values_list("id", "name", "args", "kwargs", "options")
+    # as text, decoded here: Django's JSONField builds a decoder per value (4/5 of the time)
+    text = {key: Cast(key, TextField()) for key in ("args", "kwargs", "options")}
+    values = rows.annotate(**{f"{k}_text": v for k, v in text.items()}).values_list(
+        "id", "name", "args_text", "kwargs_text", "options_text"
+    )
     if limit:
         values = values[:limit]
     report = Report()
     shapes: dict[tuple, str | None] = {}  # (name, nargs, kwarg names) → why it fails, or None
     for job_id, name, args, kwargs, options in values.iterator(chunk_size=CHUNK):
         report.checked += 1
-        reason = _reason(name, args, kwargs, options, shapes)
+        try:
+            args, kwargs, options = loads(args), loads(kwargs), loads(options)
+        except (TypeError, ValueError) as exc:
+            reason: str | None = f"malformed job payload: {exc}"
+        else:
+            reason = _reason(name, args, kwargs, options, shapes)
         if reason is not None:
             report.add(name, reason, job_id, keep_ids)
     return report
