@@ -82,10 +82,11 @@ def check(
     if queue:
         rows = rows.filter(queue=queue)
     # as text, decoded here: Django's JSONField builds a decoder per value (4/5 of the time)
-    text = {key: Cast(key, TextField()) for key in ("args", "kwargs", "options")}
-    values = rows.annotate(**{f"{k}_text": v for k, v in text.items()}).values_list(
-        "id", "name", "args_text", "kwargs_text", "options_text"
-    )
+    values = rows.annotate(
+        args_text=Cast("args", TextField()),
+        kwargs_text=Cast("kwargs", TextField()),
+        options_text=Cast("options", TextField()),
+    ).values_list("id", "name", "args_text", "kwargs_text", "options_text")
     if limit:
         values = values[:limit]
     report = Report()
