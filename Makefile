@@ -102,6 +102,7 @@ run: venv
 bench: venv
 	DJQ_PG_DURABLE=1 scripts/pg-throwaway run $(PY) -m benchmarks.run $(if $(BIG),--big 1000000) $(BENCH_ARGS)
 	scripts/pg-throwaway run $(PY) -m benchmarks.admin $(ADMIN_BENCH_ARGS)
+	scripts/pg-throwaway run $(PY) -m benchmarks.pending
 
 # Its own durable throwaway PostgreSQL (python -m chaos starts it) and network namespaces (root).
 chaos: venv

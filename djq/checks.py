@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.core.checks import Error, Warning, register
-from django.db import connections
+from django.db import DatabaseError, connections
 
+from djq import pending
 from djq.conf import ANNOTATION_KEYS, settings
 from djq.models import PRIORITY_MAX, PRIORITY_MIN
 from djq.running.task_log import level
@@ -148,3 +149,42 @@ def check_task_logs(app_configs, **kwargs):
             )
         )
     return errors
+
+
+#: how many waiting jobs the deploy check binds (djq_check_pending checks them all)
+PENDING_SAMPLE = 1000
+
+
+@register(deploy=True)
+def check_pending_jobs(app_configs, **kwargs):
+    """At deploy (``manage.py check --deploy``): waiting jobs this code would fail. Cheap: one
+    GROUP BY for unknown task names, and the arguments of a bounded sample of waiting jobs."""
+    alias = settings.DATABASE
+    try:
+        unknown = pending.unknown_names(using=alias)
+        sample = pending.check(limit=PENDING_SAMPLE, keep_ids=3, using=alias)
+    except DatabaseError:  # no table yet (before migrate), no server: nothing is waiting here
+        return []
+    found = [
+        Warning(
+            f"{n} waiting job(s) of task {name!r}, which this code does not define: they "
+            "will fail with NotRegistered",
+            hint="Keep the task (or an alias of its name) until they ran; "
+            "`manage.py djq_check_pending` lists them.",
+            id="djq.W150",
+        )
+        for name, n in sorted(unknown.items())
+    ]
+    for problem in sample.problems.values():
+        if problem.task in unknown:
+            continue
+        found.append(
+            Warning(
+                f"{problem.count} of the first {sample.checked} waiting job(s) of task "
+                f"{problem.task!r} would fail: {problem.reason} (e.g. {', '.join(problem.ids)})",
+                hint="Accept the old arguments, or @task(version=N, upgrade={...}) them; "
+                "`manage.py djq_check_pending` checks every waiting job.",
+                id="djq.W151",
+            )
+        )
+    return found

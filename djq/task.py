@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from django.db import transaction
 
 from djq import options as checks
-from djq import states, store
+from djq import states, store, versioning
 from djq.calling import request as request_context
 from djq.calling.enqueue import (  # re-exported: djq.task.send_task
     build_row,
@@ -71,6 +71,9 @@ class Task:
     #: expected errors (Celery's ``throws``): they fail the job, logged without a traceback
     throws: tuple = ()
     serializer: str = "json"
+    #: the version of the task's arguments, and upgrades of older jobs' (djq.versioning)
+    version: int = 1
+    upgrade: dict = {}
 
     _local: threading.local
 
@@ -87,6 +90,14 @@ class Task:
 
     def __repr__(self) -> str:
         return f"<@task: {self.name}>"
+
+    @property
+    def is_async(self) -> bool:
+        """Whether ``run`` is a coroutine function (``async def``): the worker awaits it."""
+        cached = self.__dict__.get("_is_async")
+        if cached is None:
+            cached = self.__dict__["_is_async"] = inspect.iscoroutinefunction(self.run)
+        return cached
 
     # --- request context ---------------------------------------------------------------
     @property
@@ -278,6 +289,7 @@ def _make_task(fun: Callable, base: type[Task] | None = None, **options) -> Task
         if not hasattr(base, key):
             raise TypeError(f"@task({key}=...) is not a task option (task {name})")
     checks.task_attributes(name, options)  # at decoration: a bad value fails at import time
+    versioning.check(name, options.get("version", 1), options.get("upgrade", {}))
     run = fun if bind else staticmethod(fun)
     attrs = {
         "name": name,

@@ -492,7 +492,11 @@ class Worker:
             self.revoked.add(job_id)
             if signame:
                 self.terminated.add(job_id)
-            if self.pool is None or self.heartbeat_thread is not None:
+            if self.pool is None:
+                continue
+            if self.heartbeat_thread is not None and not (
+                signame and getattr(self.pool, "threadsafe_stop", False)
+            ):
                 continue  # another thread: the main loop skips it at dispatch
             if signame and self.pool.terminate(job_id, signame):
                 logger.info("Terminating %s with %s (revoked)", job_id, signame)

@@ -160,6 +160,8 @@ def build_row(
         for k in _STORED_OPTIONS.intersection(options)
         if (v := options[k]) is not None and v != [] and v != {}
     }
+    if task is not None and task.version != 1:  # (absent: version 1, see djq.versioning)
+        stored["version"] = task.version
     options_json = _options_json(name, stored)
     return {
         "id": _task_id(options.get("task_id")),

@@ -1,14 +1,17 @@
 """The request context of a running task (``self.request``), and which job is running now.
 
-Kept per thread so that the threads pool and nested eager calls each see their own request.
+Kept in a context variable: per thread (the threads pool), per asyncio task (the asyncio pool
+runs many jobs in one thread) and per nested eager call, each sees its own request.
 """
 
 from __future__ import annotations
 
-import threading
+import contextvars
 from typing import Any
 
-_local = threading.local()
+_stack: contextvars.ContextVar[tuple[Request, ...]] = contextvars.ContextVar(
+    "djq_request_stack", default=()
+)
 
 
 class Request:
@@ -40,22 +43,15 @@ class Request:
         return f"<Request {self.task}[{self.id}] retries={self.retries}>"
 
 
-def _stack() -> list[Request]:
-    stack = getattr(_local, "stack", None)
-    if stack is None:
-        stack = _local.stack = []
-    return stack
-
-
 def push(request: Request) -> None:
-    _stack().append(request)
+    _stack.set((*_stack.get(), request))
 
 
 def pop() -> None:
-    _stack().pop()
+    _stack.set(_stack.get()[:-1])
 
 
 def current() -> Request | None:
-    """The request of the job running in this thread, if any (for parent/root ids)."""
-    stack = _stack()
+    """The request of the job running in this context, if any (for parent/root ids)."""
+    stack = _stack.get()
     return stack[-1] if stack else None

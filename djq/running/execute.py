@@ -7,6 +7,7 @@ Running and recording are separate: ``execute`` never writes job state (the task
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import datetime as dt
 import logging
@@ -14,10 +15,12 @@ import signal
 import threading
 import time
 import traceback as traceback_module
+from collections.abc import Callable
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from asgiref.sync import async_to_sync
+from django.db import close_old_connections, transaction
 
 from djq import signals, states, store
 from djq.calling import request as request_context
@@ -38,6 +41,7 @@ from djq.running import task_log
 from djq.running.retry import autoretry_countdown
 from djq.serialization import dict_to_exception, dumps, exception_to_dict, loads, safe_text
 from djq.store import job_logs
+from djq.versioning import UpgradeError, upgrade_arguments
 
 if TYPE_CHECKING:
     from djq.task import Task
@@ -59,6 +63,49 @@ class ExceptionInfo:
 def execute(job: Claim, hostname: str = "", soft_time_limit: float | None = None) -> Outcome:
     """Run a claimed job (from ``store.claim``) and return its outcome."""
     started = time.monotonic()
+    prepared = _prepare(job, hostname, soft_time_limit)
+    if isinstance(prepared, Outcome):
+        return prepared
+    task, req, soft, limits = prepared
+    if limits["atomic"]:
+        return _run_atomic(job, task, req, soft, limits, started)
+    return _run(job, task, req, soft, limits, started)
+
+
+def _run(job: Claim, task: Task, req, soft, limits: dict, started: float) -> Outcome:
+    kept: dict = {}
+    with task_log.capture(kept):  # the attempt's log records travel with its outcome
+        outcome = run_task(task, req, soft_time_limit=soft)
+    return _finished(job, outcome, kept, limits, started)
+
+
+async def aexecute(job: Claim, hostname: str = "", soft_time_limit: float | None = None) -> Outcome:
+    """``execute`` on an event loop (the asyncio pool): a coroutine task is awaited here, among
+    the others the loop runs; a plain task runs in a thread, so it never blocks the loop."""
+    started = time.monotonic()
+    prepared = _prepare(job, hostname, soft_time_limit)
+    if isinstance(prepared, Outcome):
+        return prepared
+    task, req, soft, limits = prepared
+    if not task.is_async or limits["atomic"]:
+        # an atomic body's transaction lives on one thread's connection: the thread runs it
+        return await asyncio.to_thread(_execute_in_thread, job, hostname, soft_time_limit)
+    kept: dict = {}
+    with task_log.capture(kept):
+        outcome = await arun_task(task, req, soft_time_limit=soft)
+    return _finished(job, outcome, kept, limits, started)
+
+
+def _execute_in_thread(job: Claim, hostname: str, soft_time_limit: float | None) -> Outcome:
+    try:
+        return execute(job, hostname, soft_time_limit)
+    finally:
+        close_old_connections()  # (the loop's executor threads live on between jobs)
+
+
+def _prepare(job: Claim, hostname: str, soft_time_limit: float | None):
+    """The task, its request, its soft limit and options, or the outcome of a job that cannot
+    run (expired, unknown task, bad payload, an upgrade that failed)."""
     base = {"id": job.id, "attempt": job.attempt, "name": job.name}
     if _expired(job):  # checked again here: a prefetched job may expire while it waits
         exc = TaskRevokedError("expired")
@@ -68,7 +115,8 @@ def execute(job: Claim, hostname: str = "", soft_time_limit: float | None = None
     try:
         task = tasks[job.name]
         args, kwargs, options = _decode_payload(job)
-    except (NotRegistered, TypeError, ValueError) as exc:
+        args, kwargs = upgrade_arguments(task, options.get("version"), args, kwargs)
+    except (NotRegistered, TypeError, ValueError, UpgradeError) as exc:
         return Outcome.of({**base, **_failed(exc, ExceptionInfo(exc))})
     req = request_context.Request(
         id=job.id,
@@ -91,22 +139,18 @@ def execute(job: Claim, hostname: str = "", soft_time_limit: float | None = None
     )
     limits = resolve_options(task, options)
     soft = limits["soft_time_limit"] if soft_time_limit is None else soft_time_limit
-    if limits["atomic"]:
-        return _run_atomic(task, req, soft, limits, base, started)
-    return _run(task, req, soft, limits, base, started)
+    return task, req, soft, limits
 
 
-def _run(task: Task, req, soft, limits: dict, base: dict, started: float) -> Outcome:
-    kept: dict = {}
-    with task_log.capture(kept):  # the attempt's log records travel with its outcome
-        outcome = run_task(task, req, soft_time_limit=soft)
+def _finished(job: Claim, outcome: dict, kept: dict, limits: dict, started: float) -> Outcome:
     outcome.update(kept)
     if limits["ignore_result"] and outcome["state"] == states.SUCCESS:
         outcome["keep_result"] = False
+    base = {"id": job.id, "attempt": job.attempt, "name": job.name}
     return Outcome.of({**base, **outcome, "runtime": time.monotonic() - started})
 
 
-def _run_atomic(task: Task, req, soft, limits: dict, base: dict, started: float) -> Outcome:
+def _run_atomic(job: Claim, task: Task, req, soft, limits: dict, started: float) -> Outcome:
     """An atomic task (``@task(atomic=True)``): its body runs in a transaction of
     ``DJQ_DATABASE`` that also records its SUCCESS, so its writes and its completion commit
     together or not at all (River's JobCompleteTx, without the user writing the completion).
@@ -119,7 +163,7 @@ def _run_atomic(task: Task, req, soft, limits: dict, base: dict, started: float)
     """
     db = store.alias()
     with transaction.atomic(using=db):
-        outcome = _run(task, req, soft, limits, base, started)
+        outcome = _run(job, task, req, soft, limits, started)
         if outcome.state == states.SUCCESS and _commit(outcome, db):
             outcome.committed = True
         else:
@@ -179,59 +223,134 @@ def run_task(
 
     ``after_return`` and ``task_postrun`` get the return value, or the exception (as in Celery).
     With ``keep_exception`` (eager runs) a failure's outcome carries the exception object itself.
+    A coroutine task runs here to completion on an event loop of its own (prefork, threads, solo,
+    eager): its soft limit is a cancellation on that loop (a SIGALRM would hit the loop instead).
     """
-    args, kwargs = req.args, req.kwargs
-    request_context.push(req)
-    signals.task_prerun.send(sender=task, task_id=req.id, task=task, args=args, kwargs=kwargs)
-    retval = None
+    _begin(task, req)
     try:
-        task.before_start(req.id, args, kwargs)
-        with soft_limit(soft_time_limit):
-            retval = _call(task, req, args, kwargs)
-        outcome = _succeeded(task, req, retval)
-    except Snooze as snooze:
-        retval, outcome = snooze, _snoozed(task, req, snooze)
-    except Retry as retry:
-        retval, outcome = retry, _retried(task, req, retry)
-    except Ignore:
-        outcome = {"state": states.IGNORED, "result": None, "keep_result": False}
-    except Reject as reject:
-        retval, outcome = reject, _rejected(task, req, reject)
-    except Exception as exc:
-        retval, outcome = exc, _task_failed(task, req, exc)
+        try:
+            task.before_start(req.id, req.args, req.kwargs)
+            if task.is_async:
+                retval = _call(task, req, lambda: run_coroutine(task, req, soft_time_limit))
+            else:
+                with soft_limit(soft_time_limit):
+                    retval = _call(task, req, lambda: task.run(*req.args, **req.kwargs))
+            outcome = _succeeded(task, req, retval)
+        except Exception as exc:
+            retval, outcome = _caught(task, req, exc)
     finally:
         request_context.pop()
+    return _end(task, req, retval, outcome, keep_exception)
+
+
+async def arun_task(
+    task: Task, req: request_context.Request, soft_time_limit=None
+) -> dict[str, Any]:
+    """``run_task`` for a coroutine task on a running loop (the asyncio pool): the same steps,
+    the call awaited."""
+    _begin(task, req)
+    try:
+        try:
+            task.before_start(req.id, req.args, req.kwargs)
+            try:
+                retval = await guarded(task, req, soft_time_limit)
+            except (Retry, Ignore, Reject):
+                raise
+            except Exception as exc:
+                if not task.autoretry_for or not isinstance(exc, task.autoretry_for):
+                    raise
+                raise _autoretry(task, req, exc) from exc
+            outcome = _succeeded(task, req, retval)
+        except Exception as exc:
+            retval, outcome = _caught(task, req, exc)
+    finally:
+        request_context.pop()
+    return _end(task, req, retval, outcome, False)
+
+
+def run_coroutine(task: Task, req: request_context.Request, soft_time_limit=None):
+    """Run a coroutine task to completion from synchronous code, the Django way: the loop runs
+    in a thread of asgiref's, and ``sync_to_async`` calls inside come back to this thread (so
+    the async ORM uses this thread's connection, closed after the job as for any task)."""
+    return async_to_sync(guarded)(task, req, soft_time_limit)
+
+
+async def guarded(task: Task, req: request_context.Request, soft_time_limit=None):
+    """Await the task's coroutine; past its soft limit it is cancelled (inside, the ``await``
+    raises ``asyncio.CancelledError``) and the job ends with ``SoftTimeLimitExceeded``."""
+    coroutine = task.run(*req.args, **req.kwargs)
+    if not soft_time_limit:
+        return await coroutine
+    timeout = asyncio.timeout(soft_time_limit)
+    try:
+        async with timeout:
+            return await coroutine
+    except TimeoutError as exc:
+        if timeout.expired():
+            raise SoftTimeLimitExceeded(f"soft time limit ({soft_time_limit}s) exceeded") from exc
+        raise
+
+
+def _begin(task: Task, req: request_context.Request) -> None:
+    request_context.push(req)
+    signals.task_prerun.send(
+        sender=task, task_id=req.id, task=task, args=req.args, kwargs=req.kwargs
+    )
+
+
+def _caught(task: Task, req, exc: Exception) -> tuple[Any, dict]:
+    """The return value hooks see and the outcome, for what the task's call raised."""
+    if isinstance(exc, Snooze):  # (a Retry that spends no retry: before Retry)
+        return exc, _snoozed(task, req, exc)
+    if isinstance(exc, Retry):
+        return exc, _retried(task, req, exc)
+    if isinstance(exc, Ignore):
+        return None, {"state": states.IGNORED, "result": None, "keep_result": False}
+    if isinstance(exc, Reject):
+        return exc, _rejected(task, req, exc)
+    return exc, _task_failed(task, req, exc)
+
+
+def _end(task: Task, req, retval, outcome: dict, keep_exception: bool) -> dict[str, Any]:
     einfo = outcome.pop("_einfo", None)
     if keep_exception and einfo is not None and outcome["state"] == states.FAILURE:
         outcome["exception"] = einfo.exception
     try:
-        task.after_return(outcome["state"], retval, req.id, args, kwargs, einfo)
+        task.after_return(outcome["state"], retval, req.id, req.args, req.kwargs, einfo)
     finally:
         signals.task_postrun.send(
             sender=task,
             task_id=req.id,
             task=task,
-            args=args,
-            kwargs=kwargs,
+            args=req.args,
+            kwargs=req.kwargs,
             retval=retval,
             state=outcome["state"],
         )
     return outcome
 
 
-def _call(task: Task, req, args: list, kwargs: dict):
+def _call(task: Task, req, call: Callable[[], Any]):
     if not task.autoretry_for:
-        return task.run(*args, **kwargs)
+        return call()
     try:
-        return task.run(*args, **kwargs)
+        return call()
     except (Retry, Ignore, Reject):
         raise
     except task.autoretry_for as exc:
-        countdown = autoretry_countdown(task, req.retries)
-        retry_kwargs = dict(task.retry_kwargs or {})
-        if countdown is not None:
-            retry_kwargs["countdown"] = countdown
-        raise task.retry(exc=exc, **retry_kwargs) from exc
+        raise _autoretry(task, req, exc) from exc
+
+
+def _autoretry(task: Task, req, exc: BaseException) -> Retry:
+    countdown = autoretry_countdown(task, req.retries)
+    retry_kwargs = dict(task.retry_kwargs or {})
+    if countdown is not None:
+        retry_kwargs["countdown"] = countdown
+    try:
+        task.retry(exc=exc, **retry_kwargs)
+    except Retry as retry:
+        return retry
+    raise AssertionError("Task.retry(throw=True) returned")  # pragma: no cover
 
 
 def _succeeded(task: Task, req, retval) -> dict:

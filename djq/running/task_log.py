@@ -14,6 +14,7 @@ resort (warnings on stderr), as before.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import sys
 import threading
@@ -27,7 +28,11 @@ from djq.serialization import safe_text
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 MARKER = "\n… log truncated at {limit} bytes: {records} more record(s), {size} byte(s) dropped\n"
 
-_active: dict[int, _Buffer] = {}  # thread ident → the capture of the task it runs
+# the capture of the task running in this context: per thread, and per asyncio task (the asyncio
+# pool runs many jobs in one thread; sync_to_async carries the context into its thread)
+_active: contextvars.ContextVar[_Buffer | None] = contextvars.ContextVar(
+    "djq_task_log", default=None
+)
 _install_lock = threading.Lock()
 _installed: list[_Handler] = []
 
@@ -83,7 +88,7 @@ class _Handler(logging.Handler):
     capture_level: int  # the lowest level kept, set by ``_install``
 
     def emit(self, record: logging.LogRecord) -> None:
-        buffer = _active.get(record.thread) if record.thread is not None else None
+        buffer = _active.get()
         if buffer is not None and record.levelno >= self.capture_level:
             try:
                 buffer.add(self.format(record) + "\n")
@@ -118,7 +123,7 @@ class _Tee:
         self.stream, self.label = stream, label
 
     def write(self, text: str) -> int:
-        buffer = _active.get(threading.get_ident())
+        buffer = _active.get()
         if buffer is not None and text:
             buffer.add(text if self.label == "stdout" else f"[stderr] {text}")
         return int(self.stream.write(text))
@@ -154,12 +159,12 @@ def capture(outcome_holder: dict[str, Any]) -> Iterator[None]:
         yield
         return
     _install(number)
-    ident = threading.get_ident()
-    buffer = _active[ident] = _Buffer(int(settings.TASK_LOG_MAX_BYTES))
+    buffer = _Buffer(int(settings.TASK_LOG_MAX_BYTES))
+    token = _active.set(buffer)
     try:
         yield
     finally:
-        _active.pop(ident, None)
+        _active.reset(token)
         kept = buffer.result()
         if kept is not None:
             outcome_holder["log"] = kept

@@ -52,6 +52,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "djq.adminsite.charts",
             "djq.events_state",
             "djq.records",
+            "djq.versioning",
             "djq.sun",
             "djq.contrib.celery_flags",
             "djq.tools",
@@ -108,7 +109,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "djq.roles.banner",
         ),
     ),
-    ("control", ("djq.control",)),
+    ("control", ("djq.control", "djq.pending")),
     (
         "admin",
         (

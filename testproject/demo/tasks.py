@@ -14,6 +14,7 @@ from django.db import DatabaseError, connection, transaction
 
 from djq import task
 from djq.exceptions import Ignore, Reject
+from testproject.demo import async_tasks, versioned_tasks  # noqa: F401 - discovered with these
 
 logger = logging.getLogger(__name__)
 

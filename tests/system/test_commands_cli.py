@@ -47,6 +47,11 @@ COMMANDS: dict[str, list[Call]] = {
         Call(("{tmp}/celeryconfig.py",), r"^CELERY_TASK_ACKS_LATE  \(setting\)"),
         Call(("no.such.module",), r"module no\.such\.module not found", rc=1),
     ],
+    "djq_check_pending": [
+        Call(("-Q", "nothing-here"), r"^0 waiting job\(s\) checked: all fit the code\.$"),
+        Call(("-Q", "nothing-here", "--json"), r'"failing": 0'),
+        Call(("--limit", "many"), r"argument --limit: invalid", rc=2),
+    ],
     "djq_control": [
         Call(("rate_limit", ADD, "10/m", "-t", "2"), r"^-> {worker}: ", worker=True),
         Call(("revoke", "{job}", "x"), r"^x: not revoked", worker=True),

@@ -48,8 +48,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "-P",
             "--pool",
-            choices=["prefork", "threads", "solo", "eventlet", "gevent", "processes"],
-            help="eventlet/gevent: the threads pool",
+            choices=["prefork", "threads", "solo", "asyncio", "eventlet", "gevent", "processes"],
+            help="asyncio: an event loop for async def tasks; eventlet/gevent: the threads pool",
         )
         parser.add_argument("--autoscale", type=_autoscale, help="MAX,MIN pool processes")
         parser.add_argument("--max-tasks-per-child", "--maxtasksperchild", type=int)

@@ -1,4 +1,4 @@
-"""The pools behind ``--pool``: prefork (``djq.pool``), threads and solo (``djq.threads``).
+"""The pools behind ``--pool``: prefork, threads and solo, and asyncio (an event loop).
 
 One protocol (start, submit, collect, check_limits, waitables, resize, stop); the worker picks the
 class here, so ``djq.pool`` and ``djq.threads`` need not know each other's classes.
@@ -6,10 +6,16 @@ class here, so ``djq.pool`` and ``djq.threads`` need not know each other's class
 
 from __future__ import annotations
 
+from djq.running.pools.asyncio_pool import AsyncioPool
 from djq.running.pools.prefork import PreforkPool
 from djq.running.pools.threads import SoloPool, ThreadPool
 
-POOLS: dict[str, type] = {"prefork": PreforkPool, "threads": ThreadPool, "solo": SoloPool}
+POOLS: dict[str, type] = {
+    "prefork": PreforkPool,
+    "threads": ThreadPool,
+    "solo": SoloPool,
+    "asyncio": AsyncioPool,
+}
 
 
 def pool_class(name: str) -> type:

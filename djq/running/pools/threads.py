@@ -32,6 +32,8 @@ class ThreadPool:
     terminate are not possible for threads; soft limits are raised asynchronously."""
 
     name = "threads"
+    #: whether ``terminate`` may be called from the heartbeat thread (the asyncio pool's may)
+    threadsafe_stop = False
 
     def __init__(
         self, concurrency: int, hostname: str, depth: int = 1, reserve_wait: float = 1.0, **ignored
