@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
+
 from django.core.checks import Error, Warning, register
 from django.db import DatabaseError, connections
 
 from djq import pending
+from djq.calling.registry import tasks
 from djq.conf import ANNOTATION_KEYS, settings
+from djq.limits import fair_weights
 from djq.models import PRIORITY_MAX, PRIORITY_MIN
 from djq.running.task_log import level
 
@@ -188,3 +192,44 @@ def check_pending_jobs(app_configs, **kwargs):
             )
         )
     return found
+
+
+@register()
+def check_fair_keys(app_configs, **kwargs):
+    """DJQ_FAIR_KEYS is read by every worker's claim: a bad value would stop the workers, so
+    ``manage.py check`` (a deploy) names it first."""
+    try:
+        fair_weights(settings.FAIR_KEYS)
+    except ValueError as exc:
+        return [Error(str(exc), id="djq.E050")]
+    return []
+
+
+@register()
+def check_concurrency_keys(app_configs, **kwargs):
+    """A ``concurrency_key`` naming no argument of its task passes the decorator (which checks
+    only that it is a name or a callable) and would fail every call: find it at deploy."""
+    errors = []
+    for name in tasks.regular():
+        task = tasks[name]
+        spec = inspect.getattr_static(task, "concurrency_key", None)
+        if spec is None or callable(spec) or isinstance(spec, (staticmethod, classmethod)):
+            continue
+        sig = task._signature()
+        if sig is None:
+            continue
+        param = sig.parameters.get(spec)
+        if param is None:
+            if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
+                continue  # (it may come as a keyword argument: resolved at each call)
+            problem = "is not an argument of the task"
+        elif param.kind is inspect.Parameter.VAR_POSITIONAL:
+            problem = f"names *{spec}, not one argument"
+        elif param.kind is inspect.Parameter.VAR_KEYWORD:
+            problem = f"names **{spec}, not one argument"
+        else:
+            continue
+        errors.append(
+            Error(f"task {name}: concurrency_key={spec!r} {problem} {name}{sig}", id="djq.E051")
+        )
+    return errors

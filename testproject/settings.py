@@ -150,7 +150,12 @@ DJQ_TASK_LOG_PRINT = env.bool("DJQ_TASK_LOG_PRINT", default=False)
 
 # DJQ_FAIR_KEYS=0 in the environment: claims by priority and ETA only, also for keyed tasks (the
 # demo has some: tenant_exclusive, tenant_record); make bench measures both (docs/keys.md).
-DJQ_FAIR_KEYS = env.bool("DJQ_FAIR_KEYS", default=True)
+# A JSON object ('{"a": 4}') gives weights (the worker tests of weighted fairness use it).
+DJQ_FAIR_KEYS = (
+    env.json("DJQ_FAIR_KEYS")
+    if env.str("DJQ_FAIR_KEYS", default="").lstrip().startswith("{")
+    else env.bool("DJQ_FAIR_KEYS", default=True)
+)
 
 # Dead letters (docs/tasks.md): the chaos scenarios that kill workers hundreds of times raise it.
 DJQ_MAX_WORKER_LOST = env.int("DJQ_MAX_WORKER_LOST", default=3)

@@ -267,6 +267,14 @@ def tenant_exclusive(tenant: str, path: str, token: str, seconds: float = 0.3):
     return token
 
 
+@task(concurrency_key="tenant", rate_limit="2/s")
+def tenant_paced(tenant: str, path: str):
+    """Two starts a second per tenant (not per task): records the tenant and its start time."""
+    with open(path, "a") as fh:
+        fh.write(f"{tenant} {time.time():.4f}\n")
+    return tenant
+
+
 @task(concurrency_key="tenant")
 def keyed_noop(tenant: str):
     """A no-op with a key: the fair-claim drain of make bench (benchmarks/run.py)."""
