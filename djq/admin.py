@@ -42,6 +42,7 @@ from djq.adminsite.controls import QueueControls, WorkerControls, task_limits_vi
 from djq.adminsite.dead import REQUEUE_BULK, DeadFilter, DeadLetterActions
 from djq.adminsite.support import (
     HEAD,
+    ConcurrencyKeyFilter,
     EstimatedCountPaginator,
     OnlineFilter,
     QueueFilter,
@@ -162,14 +163,22 @@ class JobChangeList(ChangeList):
 class JobAdmin(DeadLetterActions, ReadOnlyDetail, admin.ModelAdmin):
     list_display = ("short_id", "task", "state_display", "outcome", "where", "created")
     list_display_links = ("task",)
-    list_filter = ("state", DeadFilter, QueueFilter, TaskNameFilter, WorkerFilter, "created_at")
+    list_filter = (
+        "state",
+        DeadFilter,
+        QueueFilter,
+        TaskNameFilter,
+        WorkerFilter,
+        ConcurrencyKeyFilter,
+        "created_at",
+    )
     #: only columns with an index that serves "filtered, newest first"
     sortable_by = ("task", "state_display", "created")
     search_fields = ("name",)  # see get_search_results
     search_help_text = (
         "A job id or its start · part of a task name · arg:42 (a positional "
         "argument) · user_id=7 (a keyword argument) · error:timeout (exception "
-        "type or message)"
+        "type or message) · key:tenant-7 (a concurrency key)"
     )
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER

@@ -181,6 +181,13 @@ class Job(models.Model):
                 name="djq_job_state_idx",
             ),
             models.Index(fields=["-created_at"], name="djq_job_created_idx"),
+            # The admin's jobs of one concurrency key, newest first, and its list of keys (a
+            # loose index scan): partial, so jobs without a key write no entry.
+            models.Index(
+                fields=["concurrency_key", "-created_at"],
+                condition=~Q(concurrency_key=""),
+                name="djq_job_key_idx",
+            ),
             models.Index(fields=["queue", "-created_at"], name="djq_job_queue_idx"),
             models.Index(
                 fields=["worker", "-created_at"], condition=~Q(worker=""), name="djq_job_worker_idx"

@@ -5,6 +5,7 @@
     user_id=7       jobs whose keyword argument ``user_id`` is 7
     error:timeout   failed or retried jobs whose exception type or message contains "timeout"
     related:auth.user:7   jobs sent with ``related=`` naming that object
+    key:tenant-7    jobs whose concurrency key is exactly "tenant-7" (djq_job_key_idx)
     other text      jobs of the tasks whose name contains it: registered tasks, schedules' tasks,
                     and the text itself (so jobs of unregistered names are found too)
 
@@ -40,6 +41,8 @@ def search(queryset: QuerySet, term: str) -> QuerySet:
         return with_argument(queryset, _value(term[4:]))
     if term.startswith("related:"):
         return with_related(queryset, term[8:].strip())
+    if term.startswith("key:"):
+        return queryset.filter(concurrency_key=term[4:].strip())
     if term.startswith(("error:", "exc:")):
         return with_error(queryset, term.split(":", 1)[1].strip())
     kwarg = _KWARG.match(term)

@@ -101,6 +101,44 @@ class WorkerFilter(_ChoicesFilter):
         return [(n, n) for n in names[:50]]
 
 
+class ConcurrencyKeyFilter(_ChoicesFilter):
+    """Jobs of one concurrency key (``@task(concurrency_key=...)``; djq_job_key_idx)."""
+
+    title = "concurrency key"
+    parameter_name = field = "concurrency_key"
+
+    def lookups(self, request, model_admin):
+        keys = distinct_keys(KEY_CHOICES)
+        keys |= {self.value()} - {None}
+        return [(k, k) for k in sorted(keys)]
+
+
+#: at most this many keys are offered (the first ones in order); others: search ``key:V``
+KEY_CHOICES = 50
+
+# A loose index scan of djq_job_key_idx: one probe per key, however many jobs each has, and
+# stopped after ``limit`` keys (a DISTINCT would read every keyed job's index entry).
+_DISTINCT_KEYS = """
+WITH RECURSIVE k(key) AS (
+    SELECT (SELECT j.concurrency_key FROM djq_job j WHERE j.concurrency_key <> ''
+            ORDER BY j.concurrency_key LIMIT 1)
+    UNION ALL
+    SELECT (SELECT j.concurrency_key FROM djq_job j
+            WHERE j.concurrency_key <> '' AND j.concurrency_key > k.key
+            ORDER BY j.concurrency_key LIMIT 1)
+    FROM k WHERE k.key IS NOT NULL
+)
+SELECT k.key FROM k WHERE k.key IS NOT NULL LIMIT %s
+"""
+
+
+def distinct_keys(limit: int) -> set[str]:
+    """The first ``limit`` concurrency keys of the stored jobs (none: no keyed task ran)."""
+    with connections[store.alias()].cursor() as cursor:
+        cursor.execute(_DISTINCT_KEYS, [limit])
+        return {row[0] for row in cursor.fetchall()}
+
+
 class OnlineFilter(admin.SimpleListFilter):
     """Workers by liveness, by the database clock (see ``monitor.online_q``)."""
 
