@@ -152,7 +152,7 @@ def test_the_lease_and_the_waited_flag_are_in_no_index():
     with connection.cursor() as cursor:
         cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'djq_job'")
         indexes = dict(cursor.fetchall())
-    assert len(indexes) == 13, sorted(indexes)  # the primary key and the 12 of djq/models.py
+    assert len(indexes) == 14, sorted(indexes)  # the primary key and the 13 of djq/models.py
     for column in ("lease_expires_at", "waited", "history", "attempt"):
         assert not [name for name, sql in indexes.items() if column in sql], (column, indexes)
 
@@ -224,3 +224,38 @@ def test_the_fair_claim_weighs_keys_and_skips_saturated_ones():
         _fill_keyed(cursor, ["a", "b", "c"], 0)
         plan, claimed = _fair_plan(cursor, {"a": 4}, ["c"])
     assert claimed == {"a": 8, "b": 2}, claimed  # a round: four of a, one of b; c is at its limit
+
+
+def test_the_admin_reads_a_key_s_jobs_and_the_keys_through_the_key_index():
+    """The job list filtered by a concurrency key (a rare one among 100,000 jobs) walks
+    djq_job_key_idx newest-first, and the filter's choices are a loose index scan of it: one
+    probe per key, not a read of every keyed job."""
+    from djq.adminsite.support import _DISTINCT_KEYS
+    from djq.models import Job
+
+    keys = ["a", "b", "c"]
+    with connection.cursor() as cursor:
+        _fill_keyed(cursor, keys, 500)
+        cursor.execute("UPDATE djq_job SET state = 'SUCCESS', finished_at = now()")
+        cursor.execute("ANALYZE djq_job")
+        sql, params = (
+            Job.objects.filter(concurrency_key="b")
+            .order_by("-created_at")[:50]
+            .query.sql_with_params()
+        )
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
+        raw = cursor.fetchone()[0]
+        listed = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + _DISTINCT_KEYS, [50])
+        raw = cursor.fetchone()[0]
+        choices = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
+    scans = _job_scans(listed)
+    assert [n["Index Name"] for n in scans] == ["djq_job_key_idx"], listed
+    assert scans[0]["Actual Rows"] <= 50, listed
+    scans = _job_scans(choices)
+    assert scans and {n.get("Index Name") for n in scans} == {"djq_job_key_idx"}, choices
+    assert all(n["Node Type"] in ("Index Scan", "Index Only Scan") for n in scans), choices
+    assert choices["Actual Rows"] == len(keys), choices  # a, b, c ("" is no key)
+    # one probe per key found, one that finds none after the last: never a walk of the jobs
+    assert sum(n["Actual Loops"] for n in scans) <= len(keys) + 2, choices
+    assert all(n["Actual Rows"] <= 1 for n in scans), choices

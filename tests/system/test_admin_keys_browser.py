@@ -26,6 +26,7 @@ def _listed(page) -> list[str]:
     return page.eval_on_selector_all("input[name=_selected_action]", "cs => cs.map(c => c.value)")
 
 
+@pytest.mark.timeout(300)  # (six page loads: over 120 s on the loaded test machine once)
 def test_the_concurrency_key_on_the_job_page_the_filter_and_the_search(page, tmp_path):
     path = str(tmp_path / "never-run.txt")
     acme = enqueue_many(tenant_record.s("acme", path) for _ in range(3))
