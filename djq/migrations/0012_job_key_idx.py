@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("djq", "0010_job_concurrency_key"),
+        ("djq", "0011_batches_catch_up"),
     ]
 
     operations = [
