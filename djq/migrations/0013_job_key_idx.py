@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("djq", "0011_batches_catch_up"),
+        ("djq", "0012_dead_atomic"),
     ]
 
     operations = [
