@@ -13,6 +13,7 @@ import queue as queue_module
 import socket
 import threading
 import time
+from typing import Any
 
 from django.db import close_old_connections, connections
 
@@ -29,16 +30,21 @@ class ThreadPool:
     name = "threads"
 
     def __init__(
-        self, concurrency: int, hostname: str, depth: int = 1, reserve_wait: float = 1.0, **ignored
-    ):
+        self,
+        concurrency: int,
+        hostname: str,
+        depth: int = 1,
+        reserve_wait: float = 1.0,
+        **ignored: Any,
+    ) -> None:
         self.max_procs = self.min_procs = concurrency
         self.depth = max(1, depth)  # the worker keeps up to depth x threads jobs in reserve
         self.reserve_wait = reserve_wait
         self.began: list[Claim] = []
         self.started_at: dict[str, float] = {}
         self.hostname = hostname
-        self.inbox: queue_module.Queue = queue_module.Queue()
-        self.outbox: queue_module.Queue = queue_module.Queue()
+        self.inbox: queue_module.Queue[tuple[Claim, float | None] | None] = queue_module.Queue()
+        self.outbox: queue_module.Queue[Outcome] = queue_module.Queue()
         self.running: dict[str, Claim] = {}
         self.lock = threading.Lock()
         self.wake_r, self.wake_w = socket.socketpair()
@@ -116,16 +122,18 @@ class ThreadPool:
         self.began.append(job)
         self.inbox.put((job, soft))
 
-    def waitables(self) -> list:
-        return [self.wake_r]
+    def waitables(self) -> list[socket.socket]:
+        # (none once stopped: the wake-up pair is closed, see ``stop``)
+        return [self.wake_r] if self.wake_r.fileno() >= 0 else []
 
-    def collect(self, ready: list) -> list[Outcome]:
-        try:
-            while self.wake_r.recv(4096):
+    def collect(self, ready: list[Any]) -> list[Outcome]:
+        if self.wake_r.fileno() >= 0:  # (closed by ``stop``: the outbox may still hold some)
+            try:
+                while self.wake_r.recv(4096):
+                    pass
+            except BlockingIOError:
                 pass
-        except BlockingIOError:
-            pass
-        outcomes = []
+        outcomes: list[Outcome] = []
         while True:
             try:
                 outcomes.append(self.outbox.get_nowait())
@@ -157,6 +165,14 @@ class ThreadPool:
         deadline = time.monotonic() + timeout
         for thread in self.threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        if not any(thread.is_alive() for thread in self.threads):
+            self._close_wake_up()
+
+    def _close_wake_up(self) -> None:
+        """Close the wake-up socket pair once no thread can post to it any more (a thread still
+        running a job past the stop's timeout would write to it: the pair then stays open)."""
+        self.wake_r.close()
+        self.wake_w.close()
 
     def kill_all(self) -> list[Claim]:
         return self.running_jobs()
@@ -171,8 +187,13 @@ class SoloPool(ThreadPool):
     name = "solo"
 
     def __init__(
-        self, concurrency: int, hostname: str, depth: int = 1, reserve_wait: float = 1.0, **ignored
-    ):
+        self,
+        concurrency: int,
+        hostname: str,
+        depth: int = 1,
+        reserve_wait: float = 1.0,
+        **ignored: Any,
+    ) -> None:
         super().__init__(1, hostname, depth, reserve_wait)
 
     def start(self) -> None:
@@ -185,4 +206,4 @@ class SoloPool(ThreadPool):
         self._run(job, soft)
 
     def stop(self, timeout: float = 10.0) -> None:
-        pass
+        self._close_wake_up()  # (jobs ran inline: none is running now)
