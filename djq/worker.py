@@ -23,7 +23,10 @@ import sys
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
 
 from django.db import DatabaseError, InterfaceError, connections, transaction
 
@@ -39,10 +42,11 @@ from djq.records import Claim, Outcome
 from djq.roles.banner import banner
 from djq.roles.completer import Completer
 from djq.roles.events import WorkerEvents
+from djq.roles.flow import FlowControl
 from djq.roles.producer import Producer
 from djq.roles.remote import Mailbox
 from djq.roles.rescuer import Rescuer
-from djq.running.pools import pool_class
+from djq.running.pools import Pool, pool_class
 from djq.running.waiting import Waiter
 from djq.store import rows as store_rows
 from djq.store.postgres import CONTROL_CHANNEL, JOBS_CHANNEL
@@ -80,13 +84,13 @@ class WorkerConfig:
     using: str | None = None
     hostname: str = field(default_factory=socket.gethostname)
 
-    def resolved(self) -> WorkerConfig:
+    def resolved(self) -> ResolvedWorkerConfig:
         """A copy with every ``None`` replaced by its setting and ``-n`` expanded."""
         queues = self.queues or [settings.DEFAULT_QUEUE]
         concurrency = self.concurrency or settings.WORKER_CONCURRENCY or os.cpu_count() or 1
         if self.autoscale:
             concurrency = self.autoscale[0]
-        return WorkerConfig(
+        return ResolvedWorkerConfig(
             name=expand_name(self.name, self.hostname),
             queues=list(dict.fromkeys(queues)),
             concurrency=int(concurrency),
@@ -114,6 +118,19 @@ class WorkerConfig:
         )
 
 
+@dataclass
+class ResolvedWorkerConfig(WorkerConfig):
+    """``WorkerConfig.resolved()``: the options the settings fill in are set (not ``None``)."""
+
+    concurrency: int = 1
+    pool: str = "prefork"
+    prefetch_multiplier: int = 1
+    reserve_wait: float = 1.0
+    lease: float = 30.0
+    poll_interval: float = 1.0
+    using: str = "default"
+
+
 def expand_name(name: str, hostname: str) -> str:
     """Celery's node-name expansion: %h host, %n name part, %d domain, %p pid; bare → name@host."""
     short, _, domain = hostname.partition(".")
@@ -129,18 +146,18 @@ def expand_name(name: str, hostname: str) -> str:
 
 
 class Worker:
-    def __init__(self, config: WorkerConfig):
+    def __init__(self, config: WorkerConfig) -> None:
         self.config = config.resolved()
         self.name = self.config.name
         self.using = self.config.using
-        self.pool = None
+        self.pool: Pool | None = None  # made by run()
         self.held: dict[str, Claim] = {}  # claimed and not yet recorded, by id
         self.held_lock = threading.Lock()
         self.revoked: set[str] = set()  # revoked while held (found by the heartbeat)
         self.terminated: set[str] = set()  # of those, the ones already told to terminate
         self.stopping: str | None = None  # "warm" or "cold"
         self.restart = False
-        self.listener = None
+        self.listener: Listener | None = None
         self.listener_retry_at = 0.0
         self.next_heartbeat = 0.0
         # rescue and maintenance: done by the worker elected by a database lease (roles.rescuer)
@@ -151,8 +168,10 @@ class Worker:
         self.sig_r, self.sig_w = socket.socketpair()
         self.waiter = Waiter()
         self.started = time.monotonic()
-        self.time_limits: dict[str, tuple] = {}  # set at run time by control.time_limit
-        self.mailbox = None
+        self.time_limits: dict[
+            str, tuple[float | None, float | None]
+        ] = {}  # set at run time by control.time_limit
+        self.mailbox: Mailbox | None = None
         self.control_due = True
         self.next_control = 0.0
         self.events = WorkerEvents(self, self.config.task_events)  # djq_worker -E (djq.events)
@@ -167,7 +186,13 @@ class Worker:
         return self.producer.reserve
 
     @property
-    def flow(self):
+    def _pool(self) -> Pool:
+        """The pool, for the loop's methods: they run inside ``run``, which made it."""
+        assert self.pool is not None
+        return self.pool
+
+    @property
+    def flow(self) -> FlowControl:
         return self.producer.flow
 
     @property
@@ -179,7 +204,7 @@ class Worker:
         return self.completer.failed
 
     @property
-    def totals(self) -> Counter:
+    def totals(self) -> Counter[str | None]:
         """Recorded jobs per task name (``inspect().stats()``)."""
         return self.completer.totals
 
@@ -202,7 +227,7 @@ class Worker:
         self.mailbox = Mailbox(self, self.using)
         self.refresh_limits()
         self._install_signals()
-        self.pool = pool_class(cfg.pool)(
+        self.pool = pool = pool_class(cfg.pool)(
             concurrency=cfg.concurrency,
             hostname=self.name,
             max_tasks_per_child=cfg.max_tasks_per_child,
@@ -211,7 +236,7 @@ class Worker:
             depth=cfg.prefetch_multiplier,
             reserve_wait=cfg.reserve_wait,
         )
-        self.pool.start()
+        pool.start()
         beat = None
         if cfg.beat:  # djq.beat in a daemon thread with its own connection (pool children: none)
             beat = start_beat_thread(self.using)
@@ -246,7 +271,7 @@ class Worker:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
 
-    def _on_signal(self, signum, frame) -> None:
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if signum == signal.SIGQUIT or (signum == signal.SIGINT and self.stopping):
             self.stopping = "cold"
         elif signum == signal.SIGHUP:
@@ -261,7 +286,7 @@ class Worker:
         try:
             self._dispatch()  # first: children work while we wait on the database below
             self._maintain()  # heartbeats before recording: a slow batch must not cost leases
-            self.producer.unreserve(self.pool, bool(self.stopping))
+            self.producer.unreserve(self._pool, bool(self.stopping))
             self._record_and_fill()
             self._dispatch()
             self.producer.next_due()  # (after the dispatch: the claimed jobs run meanwhile)
@@ -280,7 +305,7 @@ class Worker:
         """Record the finished batch and claim the next one in one transaction (one commit)
         when both are due; otherwise whichever is."""
         producer, completer = self.producer, self.completer
-        room = producer.room(self.pool, bool(self.stopping))
+        room = producer.room(self._pool, bool(self.stopping))
         if not room or not completer.outcomes:
             self._record()
             if room:
@@ -308,7 +333,7 @@ class Worker:
     def _dispatch(self) -> None:
         # (not once stopping: the solo pool runs jobs inline, so a SIGTERM lands in the middle
         # of this loop, and the jobs still in the buffer must be handed back, not started)
-        while self.buffer and self.pool.free_slots() > 0 and not self.stopping:
+        while self.buffer and self._pool.free_slots() > 0 and not self.stopping:
             job = self.producer.take()
             with guard(job, self.completer.outcomes):  # a job that cannot be handled ends FAILURE
                 self._dispatch_one(job)
@@ -324,7 +349,7 @@ class Worker:
         soft, hard = self._limits(job)
         logger.info("Task %s[%s] received", job.name, job.id)
         self.events.started(job)
-        self.pool.submit(job, soft, hard)
+        self._pool.submit(job, soft, hard)
 
     def _limits(self, job: Claim) -> tuple[float | None, float | None]:
         """The job's (soft, hard) time limits; the row is checked first (djq.job_guard)."""
@@ -337,7 +362,7 @@ class Worker:
         return checked_limits(job.name, limits["soft_time_limit"], limits["time_limit"])
 
     def _wait(self, timeout: float) -> None:
-        waitables = [self.sig_r, *self.pool.waitables()]
+        waitables = [self.sig_r, *self._pool.waitables()]
         if self.listener is not None:
             waitables.append(self.listener)
         ready = self.waiter.wait(waitables, timeout)
@@ -349,12 +374,12 @@ class Worker:
                 pass
         if self.listener is not None and self.listener in ready:
             self._drain_listener()
-        finished = self.pool.collect([r for r in ready if r is not self.sig_r])
-        finished.extend(self.pool.check_limits(time.monotonic()))
+        finished = self._pool.collect([r for r in ready if r is not self.sig_r])
+        finished.extend(self._pool.check_limits(time.monotonic()))
         # (after check_limits: a child killed at its hard limit hands back its queue too)
-        if self.pool.unstarted:  # handed back by a child that stopped or died: run elsewhere
-            self.producer.put_back(self.pool.unstarted)
-            self.pool.unstarted.clear()
+        if self._pool.unstarted:  # handed back by a child that stopped or died: run elsewhere
+            self.producer.put_back(self._pool.unstarted)
+            self._pool.unstarted.clear()
         self.completer.add(finished)
 
     def _timeout(self) -> float:
@@ -364,7 +389,7 @@ class Worker:
         if self.completer.outcomes:
             return 0.0
         self._take_began()
-        room = self.pool.free_slots() > 0 and not self.buffer
+        room = self._pool.free_slots() > 0 and not self.buffer
         if room and (self.producer.woken or self.producer.more):
             return 0.0
         moments = [self.next_heartbeat, self.rescuer.next_turn, self.events.deadline()]
@@ -372,13 +397,13 @@ class Worker:
             moments.append(self.next_control)
         if (started := self.completer.deadline()) is not None:
             moments.append(started)
-        if self.buffer or self.pool.busy() > self.pool.alive():
-            moments.append(now + self.pool.reserve_wait / 2)  # (_unreserve, reclaim_stuck)
+        if self.buffer or self._pool.busy() > self._pool.alive():
+            moments.append(now + self._pool.reserve_wait / 2)  # (_unreserve, reclaim_stuck)
         if room:
             moments.append(self.producer.next_poll)
         if self.listener is None and self.config.using and self._wants_listener():
             moments.append(self.listener_retry_at)
-        deadline = self.pool.next_deadline()
+        deadline = self._pool.next_deadline()
         if deadline:
             moments.append(deadline)
         return max(0.0, min(moments) - now)
@@ -390,7 +415,7 @@ class Worker:
             self.producer.woken = True  # a retry: learn its ETA at the next claim
 
     def _take_began(self) -> None:
-        self.completer.took(self.pool.take_began())
+        self.completer.took(self._pool.take_began())
 
     # --- heartbeats and rescue -------------------------------------------------------------
     def _maintain(self) -> None:
@@ -457,7 +482,7 @@ class Worker:
         self.events.heartbeat()
 
     def _start_heartbeat_thread(self) -> None:
-        def beat():
+        def beat() -> None:
             # until the shutdown is over (not when it starts: running jobs need their leases)
             while not self.heartbeat_done.is_set():
                 try:
@@ -491,11 +516,13 @@ class Worker:
         self.producer.woken = True  # we may have missed notifications while disconnected
 
     def _drain_listener(self) -> None:
+        listener = self.listener
+        assert listener is not None  # (called when it is readable)
         try:
-            notes = self.listener.drain()
+            notes = listener.drain()
         except Exception as exc:
             logger.warning("LISTEN connection lost (%s); polling until it is back", exc)
-            self.listener.close()
+            listener.close()
             self.listener = None
             self.listener_retry_at = time.monotonic() + 1
             return
@@ -539,7 +566,7 @@ class Worker:
     def _drained(self) -> bool:
         self._wait(0.0)  # outcomes that arrived since the last look (a job may have just ended)
         producer = self.producer
-        if self.buffer or self.completer.outcomes or self.pool.busy() or producer.more:
+        if self.buffer or self.completer.outcomes or self._pool.busy() or producer.more:
             return False
         if producer.woken:
             return False
@@ -583,7 +610,7 @@ class Worker:
         signals.worker_shutdown.send(sender=self)
         logger.info("%s stopped (%d jobs, %d failed)", self.name, self.processed, self.failed)
 
-    def _with_database(self, action, attempts: int = 30) -> None:
+    def _with_database(self, action: Callable[[], Any], attempts: int = 30) -> None:
         """Run a shutdown write, retrying through a database outage for a while."""
         for attempt in range(attempts):
             try:

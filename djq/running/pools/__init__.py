@@ -9,9 +9,16 @@ from __future__ import annotations
 from djq.running.pools.prefork import PreforkPool
 from djq.running.pools.threads import SoloPool, ThreadPool
 
-POOLS: dict[str, type] = {"prefork": PreforkPool, "threads": ThreadPool, "solo": SoloPool}
+#: what the worker holds: one of the pools (the protocol above)
+Pool = PreforkPool | ThreadPool
+
+POOLS: dict[str, type[PreforkPool] | type[ThreadPool]] = {
+    "prefork": PreforkPool,
+    "threads": ThreadPool,
+    "solo": SoloPool,
+}
 
 
-def pool_class(name: str) -> type:
+def pool_class(name: str) -> type[PreforkPool] | type[ThreadPool]:
     """The pool implementation for ``--pool`` (a name the option parser validated)."""
     return POOLS[name]

@@ -20,6 +20,7 @@ import threading
 import time
 from collections import deque
 from multiprocessing.connection import Connection, Pipe
+from typing import Any
 
 from django.db import close_old_connections, connections
 
@@ -80,12 +81,12 @@ class _Inbox:
 
     def __init__(self, conn: Connection):
         self.conn = conn
-        self.pending: deque[dict] = deque()
+        self.pending: deque[dict[str, Any]] = deque()
         self.stop = False
         self.lock = threading.Condition()
         self.send_lock = threading.Lock()
 
-    def send(self, message: dict) -> None:
+    def send(self, message: dict[str, Any]) -> None:
         with self.send_lock:
             self.conn.send_bytes(json.dumps(message, default=str).encode())
 
@@ -113,7 +114,7 @@ class _Inbox:
                 self.pending.remove(message)
                 self.send({"skipped": job_id})
 
-    def next(self) -> dict | None:
+    def next(self) -> dict[str, Any] | None:
         """The next job to run, or None once told to stop (the jobs left are handed back)."""
         with self.lock:
             while not self.pending and not self.stop:
@@ -129,7 +130,9 @@ class _Inbox:
             self.send({"unstarted": message["job"]["id"]})
 
 
-def _child_main(conn: Connection, hostname: str, max_tasks: int | None, max_memory: int | None):
+def _child_main(
+    conn: Connection, hostname: str, max_tasks: int | None, max_memory: int | None
+) -> None:
     """The loop of a prefork child: take the next job, run it, send its outcome, repeat.
 
     Messages from the parent (read by a thread, see ``_Inbox``): ``{"job": …, "soft": …}``
@@ -318,7 +321,7 @@ class PreforkPool:
                     self.reclaiming.add(job.id)
                     self._send(child, {"skip": job.id})
 
-    def _send(self, child: Child, message: dict) -> None:
+    def _send(self, child: Child, message: dict[str, Any]) -> None:
         try:
             child.conn.send_bytes(json.dumps(message).encode())
         except OSError:
@@ -357,10 +360,10 @@ class PreforkPool:
             return self._spawn()
         return min(candidates, key=lambda c: len(c.jobs))
 
-    def waitables(self) -> list:
+    def waitables(self) -> list[Connection]:
         return [c.conn for c in self.children.values()]
 
-    def collect(self, ready: list) -> list[Outcome]:
+    def collect(self, ready: list[Any]) -> list[Outcome]:
         """Outcomes from children whose pipe is readable; a dead child's running job is lost."""
         outcomes: list[Outcome] = []
         by_conn = {c.conn: c for c in self.children.values()}
@@ -382,7 +385,7 @@ class PreforkPool:
                 outcomes.extend(self._child_died(child))
         return outcomes
 
-    def _answered(self, child: Child, message: dict, outcomes: list[Outcome]) -> None:
+    def _answered(self, child: Child, message: dict[str, Any], outcomes: list[Outcome]) -> None:
         job_id = message.get("unstarted") or message.get("skipped") or message["id"]
         job = next(j for j in child.jobs if j.id == job_id)
         was_running = job is child.jobs[0]
