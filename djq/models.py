@@ -34,20 +34,20 @@ _HELD = sorted(states.HELD_STATES)
 class JobQuerySet(models.QuerySet):
     """Querysets named by state, for the admin, commands and tests."""
 
-    def waiting(self):
+    def waiting(self) -> JobQuerySet:
         return self.filter(state__in=_WAITING)
 
-    def running(self):
+    def running(self) -> JobQuerySet:
         return self.filter(state=states.STARTED)
 
-    def reserved(self):
+    def reserved(self) -> JobQuerySet:
         """Claimed into a worker's reserve, not started yet."""
         return self.filter(state=states.RESERVED)
 
-    def finished(self):
+    def finished(self) -> JobQuerySet:
         return self.filter(state__in=_READY)
 
-    def failed(self):
+    def failed(self) -> JobQuerySet:
         return self.filter(state=states.FAILURE)
 
 
