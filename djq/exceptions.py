@@ -12,6 +12,10 @@ class DjqError(Exception):
 class Retry(DjqError):  # noqa: N818 - Celery's name
     """Raised by ``Task.retry``: the job is to run again at ``when`` (seconds or a datetime)."""
 
+    #: the next run's arguments as JSON, when ``Task.retry(args=, kwargs=)`` gave new ones
+    args_json: str | None = None
+    kwargs_json: str | None = None
+
     def __init__(
         self,
         message: str | None = None,

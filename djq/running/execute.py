@@ -14,7 +14,9 @@ import signal
 import threading
 import time
 import traceback as traceback_module
+from collections.abc import Iterator
 from contextlib import contextmanager
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from djq import signals, states
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
 class ExceptionInfo:
     """What hooks receive as ``einfo`` (Celery's attributes)."""
 
-    def __init__(self, exc: BaseException):
+    def __init__(self, exc: BaseException) -> None:
         self.exception = exc
         self.type = type(exc)
         self.tb = exc.__traceback__
@@ -86,7 +88,7 @@ def execute(job: Claim, hostname: str = "", soft_time_limit: float | None = None
     )
     limits = resolve_options(task, options)
     soft = limits["soft_time_limit"] if soft_time_limit is None else soft_time_limit
-    kept: dict = {}
+    kept: dict[str, Any] = {}
     with task_log.capture(kept):  # the attempt's log records travel with its outcome
         outcome = run_task(task, req, soft_time_limit=soft)
     outcome.update(kept)
@@ -107,7 +109,7 @@ def _expired(job: Claim) -> bool:
     return expires <= dt.datetime.now(dt.UTC)
 
 
-def _decode_payload(job: Claim) -> tuple[list, dict, dict]:
+def _decode_payload(job: Claim) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
     args, kwargs = loads(job.args), loads(job.kwargs)
     options = loads(job.options) or {}
     if not isinstance(args, list) or not isinstance(kwargs, dict):
@@ -120,7 +122,7 @@ def _decode_payload(job: Claim) -> tuple[list, dict, dict]:
     return args, kwargs, options
 
 
-def _errback_arguments(args: list) -> list:
+def _errback_arguments(args: list[Any]) -> list[Any]:
     """A new-style errback (``def on_error(request, exc, traceback)``) gets, as in Celery, the
     failed job's request and its exception (they travel as JSON: rebuilt here)."""
     request, exc, traceback = args[0], args[1], args[2]
@@ -132,7 +134,10 @@ def _errback_arguments(args: list) -> list:
 
 
 def run_task(
-    task: Task, req: request_context.Request, soft_time_limit=None, keep_exception=False
+    task: Task,
+    req: request_context.Request,
+    soft_time_limit: float | None = None,
+    keep_exception: bool = False,
 ) -> dict[str, Any]:
     """The execute pipeline: prerun → before_start → call → outcome → hooks → postrun.
 
@@ -142,7 +147,7 @@ def run_task(
     args, kwargs = req.args, req.kwargs
     request_context.push(req)
     signals.task_prerun.send(sender=task, task_id=req.id, task=task, args=args, kwargs=kwargs)
-    retval = None
+    retval: Any = None
     try:
         task.before_start(req.id, args, kwargs)
         with soft_limit(soft_time_limit):
@@ -176,7 +181,7 @@ def run_task(
     return outcome
 
 
-def _call(task: Task, req, args: list, kwargs: dict):
+def _call(task: Task, req: request_context.Request, args: list[Any], kwargs: dict[str, Any]) -> Any:
     if not task.autoretry_for:
         return task.run(*args, **kwargs)
     try:
@@ -191,7 +196,7 @@ def _call(task: Task, req, args: list, kwargs: dict):
         raise task.retry(exc=exc, **retry_kwargs) from exc
 
 
-def _succeeded(task: Task, req, retval) -> dict:
+def _succeeded(task: Task, req: request_context.Request, retval: Any) -> dict[str, Any]:
     try:
         result = dumps(retval)
     except TypeError as exc:
@@ -205,12 +210,12 @@ def _succeeded(task: Task, req, retval) -> dict:
     return {"state": states.SUCCESS, "result": result, "keep_result": True, "repr": _short(retval)}
 
 
-def _retried(task: Task, req, retry: Retry) -> dict:
+def _retried(task: Task, req: request_context.Request, retry: Retry) -> dict[str, Any]:
     exc = retry.exc if retry.exc is not None else retry
     einfo = ExceptionInfo(exc)
     task.on_retry(exc, req.id, req.args, req.kwargs, einfo)
     signals.task_retry.send(sender=task, request=req, reason=retry, einfo=einfo)
-    outcome = {
+    outcome: dict[str, Any] = {
         "state": states.RETRY,
         "result": dumps(exception_to_dict(exc)),
         "keep_result": True,
@@ -218,16 +223,17 @@ def _retried(task: Task, req, retry: Retry) -> dict:
         "repr": safe_text(str(retry)),
         "_einfo": einfo,
     }
-    if getattr(retry, "args_json", None) is not None:
+    if retry.args_json is not None:
         outcome["args"], outcome["kwargs"] = retry.args_json, retry.kwargs_json
-    if hasattr(retry.when, "isoformat"):
-        outcome["eta"] = retry.when.isoformat()
+    when = retry.when
+    if isinstance(when, (dt.date, dt.time)):  # (a datetime: anything with an isoformat)
+        outcome["eta"] = when.isoformat()
     else:
-        outcome["countdown"] = float(retry.when or 0)
+        outcome["countdown"] = float(when or 0)
     return outcome
 
 
-def _rejected(task: Task, req, reject: Reject) -> dict:
+def _rejected(task: Task, req: request_context.Request, reject: Reject) -> dict[str, Any]:
     if reject.requeue:
         return {
             "state": states.PENDING,
@@ -240,7 +246,7 @@ def _rejected(task: Task, req, reject: Reject) -> dict:
     return {**_task_failed(task, req, reject), "rejected": True}  # (task-rejected: djq.events)
 
 
-def _task_failed(task: Task, req, exc: BaseException) -> dict:
+def _task_failed(task: Task, req: request_context.Request, exc: BaseException) -> dict[str, Any]:
     einfo = ExceptionInfo(exc)
     try:
         task.on_failure(exc, req.id, req.args, req.kwargs, einfo)
@@ -258,7 +264,7 @@ def _task_failed(task: Task, req, exc: BaseException) -> dict:
     return {**_failed(exc, einfo), "_einfo": einfo, **({"expected": True} if expected else {})}
 
 
-def _failed(exc: BaseException, einfo: ExceptionInfo) -> dict:
+def _failed(exc: BaseException, einfo: ExceptionInfo) -> dict[str, Any]:
     return {
         "state": states.FAILURE,
         "result": dumps(exception_to_dict(exc)),
@@ -268,14 +274,14 @@ def _failed(exc: BaseException, einfo: ExceptionInfo) -> dict:
     }
 
 
-def _short(value, limit: int = 200) -> str:
+def _short(value: Any, limit: int = 200) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # --- soft time limits -----------------------------------------------------------------------
 @contextmanager
-def soft_limit(seconds: float | None):
+def soft_limit(seconds: float | None) -> Iterator[None]:
     """Raise ``SoftTimeLimitExceeded`` in the running task after ``seconds``.
 
     In a process's main thread (prefork child, solo) a SIGALRM timer interrupts even blocking
@@ -292,12 +298,12 @@ def soft_limit(seconds: float | None):
             yield
 
 
-def _raise_soft(signum, frame):
+def _raise_soft(signum: int, frame: FrameType | None) -> None:
     raise SoftTimeLimitExceeded()
 
 
 @contextmanager
-def _alarm(seconds: float):
+def _alarm(seconds: float) -> Iterator[None]:
     previous = signal.signal(signal.SIGALRM, _raise_soft)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
@@ -308,11 +314,11 @@ def _alarm(seconds: float):
 
 
 @contextmanager
-def _async_raise_after(seconds: float):
+def _async_raise_after(seconds: float) -> Iterator[None]:
     thread_id = threading.get_ident()
     done = threading.Event()
 
-    def fire():
+    def fire() -> None:
         if not done.wait(seconds):
             ctypes.pythonapi.PyThreadState_SetAsyncExc(
                 ctypes.c_ulong(thread_id), ctypes.py_object(SoftTimeLimitExceeded)
