@@ -76,9 +76,8 @@ class Task:
         self._local = threading.local()
 
     # --- the function -----------------------------------------------------------------
-    def run(
-        self, *args: Any, **kwargs: Any
-    ) -> Any:  # pragma: no cover - replaced by the decorated function
+    # (replaced by the decorated function)
+    def run(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover
         raise TypeError(f"task {self.name!r} defines no run()")
 
     def __call__(self, *args, **kwargs):
