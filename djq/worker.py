@@ -625,6 +625,58 @@ class Worker:
     def banner(self) -> str:
         return banner(self)
 
+    # --- remote control: the operations of djq.roles.remote.WorkerControl ------------------
+    # (the loop's thread runs them: the mailbox is polled by the loop, never by another thread)
+    def control_clock(self) -> int:
+        """The id of the newest control message read (Celery's logical clock)."""
+        return self.mailbox.last_id if self.mailbox is not None else 0
+
+    def active_jobs(self) -> list[tuple[Claim, int, float | None]]:
+        """Jobs running now, with their process id and start time."""
+        return list(self._pool.active_jobs())
+
+    def held_jobs(self) -> list[Claim]:
+        """Jobs handed to the pool (running, or queued behind a running one), then the reserve."""
+        return [*self._pool.running_jobs(), *self.buffer]
+
+    def revoked_ids(self) -> set[str]:
+        return self.revoked
+
+    def pool_stats(self) -> dict[str, Any]:
+        """The pool's part of ``inspect().stats()``."""
+        return {
+            "implementation": self.config.pool,
+            "max-concurrency": self._pool.concurrency,
+            "processes": self._pool.pids(),
+            "max-tasks-per-child": self.config.max_tasks_per_child,
+        }
+
+    def pool_size(self) -> tuple[int, int]:
+        """(most, fewest) processes or threads the pool runs."""
+        return self._pool.max_procs, self._pool.min_procs
+
+    def resize_pool(
+        self, max_procs: int, min_procs: int | None = None, autoscale: bool = False
+    ) -> int:
+        """pool_grow / pool_shrink / autoscale; returns the new size. With ``autoscale`` the
+        pool keeps (max, min) as its autoscale bounds."""
+        if autoscale:
+            self._pool.autoscale = (max_procs, max_procs if min_procs is None else min_procs)
+        self._pool.resize(max_procs, min_procs)
+        self.config.concurrency = self._pool.max_procs
+        return self._pool.max_procs
+
+    def set_time_limits(self, task_name: str, soft: float | None, hard: float | None) -> None:
+        self.time_limits[task_name] = (soft, hard)
+
+    def request_stop(self) -> None:
+        """A warm shutdown, as SIGTERM (the remote ``shutdown``)."""
+        self.stopping = self.stopping or "warm"
+
+    def set_events(self, on: bool) -> bool:
+        """enable_events / disable_events; True when that changed anything."""
+        return self.events.set_enabled(on)
+
 
 def _revoked_outcome(job: Claim) -> Outcome:
     return records.not_run(job, TaskRevokedError("revoked before it started"))

@@ -68,7 +68,7 @@ class WorkerEvents:
         return {"freq": self.freq(), "sw_ident": SW_IDENT, "sw_ver": sw_ver(), "sw_sys": SW_SYS}
 
     def freq(self) -> float:
-        return max(MIN_HEARTBEAT, float(self.worker.config.lease) / 3)
+        return max(MIN_HEARTBEAT, self.worker.config.lease / 3)
 
     def online(self) -> None:
         self.dispatcher.send("worker-online", **self._worker_fields())

@@ -28,6 +28,8 @@ class ThreadPool:
     terminate are not possible for threads; soft limits are raised asynchronously."""
 
     name = "threads"
+    #: (max, min) set by the remote ``autoscale`` (kept: a thread pool cannot be resized)
+    autoscale: tuple[int, int] | None = None
 
     def __init__(
         self,
