@@ -5,7 +5,7 @@
 #   make bench   the benchmarks on a throwaway durable PostgreSQL (fsync, synchronous_commit on;
 #                BIG=1: also 1,000,000 waiting jobs and the memory over their drain, ~30 min more)
 #   make chaos   the fault campaign (docs/chaos.md): kill -9, database crashes, partitions ...
-#   make lint    ruff (lint, format --check) and mypy (strict on store, calling, running, the worker and roles)
+#   make lint    ruff (lint, format --check) and mypy (strict on store, calling, running, worker, roles, cli)
 #   make clean   remove the venv and the SQLite files
 #
 # Variables: PYTEST_ARGS="-k foo -x" (passed to both pytest passes), BENCH_ARGS, ADMIN_BENCH_ARGS

@@ -6,6 +6,7 @@ The admin, ``djq_control`` and the Python API all call these functions.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from djq import options as checks
 from djq import states, store
@@ -290,7 +291,7 @@ class Inspect:
     def conf(self):
         return self._request("conf")
 
-    def query_task(self, *ids):
+    def query_task(self, *ids: Any) -> Any:
         if len(ids) == 1 and not isinstance(ids[0], str):
             ids = tuple(ids[0])
         return self._request("query_task", ids=list(ids))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 
 class DjqError(Exception):
@@ -11,6 +12,12 @@ class DjqError(Exception):
 
 class Retry(DjqError):  # noqa: N818 - Celery's name
     """Raised by ``Task.retry``: the job is to run again at ``when`` (seconds or a datetime)."""
+
+    #: the next run's arguments as JSON, when ``Task.retry(args=, kwargs=)`` gave new ones
+    args_json: str | None = None
+    kwargs_json: str | None = None
+    new_args: list[Any] | None = None
+    new_kwargs: dict[str, Any] | None = None
 
     def __init__(
         self,

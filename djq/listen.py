@@ -7,6 +7,7 @@ waiters call ``wait(timeout)``. Both read notifications without blocking on the 
 from __future__ import annotations
 
 import select
+from typing import Any, Literal
 
 from django.db import connections
 
@@ -17,7 +18,7 @@ class Listener:
     def __init__(self, using: str | None, channels: list[str]):
         self.using = using or settings.DATABASE
         self.channels = list(channels)
-        self.conn = None
+        self.conn: Any = None  # a psycopg connection, once connected
 
     def connect(self) -> None:
         wrapper = connections[self.using]
@@ -39,7 +40,7 @@ class Listener:
         self.connect()
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc: object) -> Literal[False]:
         self.close()
         return False
 

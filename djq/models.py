@@ -34,24 +34,24 @@ _HELD = sorted(states.HELD_STATES)
 class JobQuerySet(models.QuerySet):
     """Querysets named by state, for the admin, commands and tests."""
 
-    def waiting(self):
+    def waiting(self) -> JobQuerySet:
         return self.filter(state__in=_WAITING)
 
-    def running(self):
+    def running(self) -> JobQuerySet:
         return self.filter(state=states.STARTED)
 
-    def reserved(self):
+    def reserved(self) -> JobQuerySet:
         """Claimed into a worker's reserve, not started yet."""
         return self.filter(state=states.RESERVED)
 
-    def dead(self):
+    def dead(self) -> JobQuerySet:
         """Dead letters: failures that will not be tried again by themselves (see states.DEAD)."""
         return self.exclude(dead_reason="")
 
-    def finished(self):
+    def finished(self) -> JobQuerySet:
         return self.filter(state__in=_READY)
 
-    def failed(self):
+    def failed(self) -> JobQuerySet:
         return self.filter(state=states.FAILURE)
 
 

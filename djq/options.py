@@ -118,7 +118,7 @@ def limit(task: str, what: str, value: Any) -> float | None:
 def integer(task: str, what: str, value: Any, least: int = 0, most: int = INT_MAX) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{task}: {what} must be an integer, got {value!r}")
-    if not least <= value <= most:
+    if not least <= int(value) <= most:
         raise ValueError(f"{task}: {what} must be within {least}..{most}, got {value!r}")
     return int(value)
 

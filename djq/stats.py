@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from django.db import DatabaseError
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q, Sum
@@ -93,7 +95,7 @@ def _seconds(value) -> float:
     return value.total_seconds() if value else 0.0
 
 
-def _row(g: dict) -> dict:
+def _row(g: Mapping[str, Any]) -> dict[str, Any]:
     below = [g[f"le{i}"] for i in range(len(RUNTIME_BOUNDS))] + [g["ran"]]
     hist = [below[0]] + [below[i] - below[i - 1] for i in range(1, len(below))]
     return {

@@ -14,6 +14,7 @@ import logging
 import threading
 import types
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from django.db import transaction
 
@@ -81,7 +82,8 @@ class Task:
         self._local = threading.local()
 
     # --- the function -----------------------------------------------------------------
-    def run(self, *args, **kwargs):  # pragma: no cover - replaced by the decorated function
+    # (replaced by the decorated function)
+    def run(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover
         raise TypeError(f"task {self.name!r} defines no run()")
 
     def __call__(self, *args, **kwargs):
@@ -171,8 +173,8 @@ class Task:
         eta: dt.datetime | None = None,
         countdown: float | None = None,
         max_retries: int | None = None,
-        **options,
-    ):
+        **options: Any,
+    ) -> Retry:
         """Ask for this job to run again later; raises ``Retry`` (catch-free: let it propagate).
 
         Past ``max_retries`` the original ``exc`` is re-raised, or ``MaxRetriesExceededError``.
@@ -225,19 +227,25 @@ class Task:
         store.set_progress(job_id, state or states.STARTED, meta, attempt=attempt)
 
     # --- hooks (override in a base class) ----------------------------------------------
-    def before_start(self, task_id, args, kwargs):
+    def before_start(self, task_id: str | None, args: Any, kwargs: Any) -> None:
         pass
 
-    def on_success(self, retval, task_id, args, kwargs):
+    def on_success(self, retval: Any, task_id: str | None, args: Any, kwargs: Any) -> None:
         pass
 
-    def on_failure(self, exc, task_id, args, kwargs, einfo):
+    def on_failure(
+        self, exc: BaseException, task_id: str | None, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
         pass
 
-    def on_retry(self, exc, task_id, args, kwargs, einfo):
+    def on_retry(
+        self, exc: BaseException, task_id: str | None, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
         pass
 
-    def after_return(self, status, retval, task_id, args, kwargs, einfo):
+    def after_return(
+        self, status: str, retval: Any, task_id: str | None, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
         pass
 
     # --- checks ------------------------------------------------------------------------

@@ -23,7 +23,10 @@ import sys
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
 
 from django.db import DatabaseError, InterfaceError, connections, transaction
 
@@ -39,10 +42,11 @@ from djq.records import Claim, Outcome
 from djq.roles.banner import banner
 from djq.roles.completer import Completer
 from djq.roles.events import WorkerEvents
+from djq.roles.flow import FlowControl
 from djq.roles.producer import Producer
 from djq.roles.remote import Mailbox
 from djq.roles.rescuer import Rescuer
-from djq.running.pools import pool_class
+from djq.running.pools import Pool, pool_class
 from djq.running.waiting import Waiter
 from djq.store import rows as store_rows
 from djq.store.postgres import CONTROL_CHANNEL, JOBS_CHANNEL
@@ -80,13 +84,13 @@ class WorkerConfig:
     using: str | None = None
     hostname: str = field(default_factory=socket.gethostname)
 
-    def resolved(self) -> WorkerConfig:
+    def resolved(self) -> ResolvedWorkerConfig:
         """A copy with every ``None`` replaced by its setting and ``-n`` expanded."""
         queues = self.queues or [settings.DEFAULT_QUEUE]
         concurrency = self.concurrency or settings.WORKER_CONCURRENCY or os.cpu_count() or 1
         if self.autoscale:
             concurrency = self.autoscale[0]
-        return WorkerConfig(
+        return ResolvedWorkerConfig(
             name=expand_name(self.name, self.hostname),
             queues=list(dict.fromkeys(queues)),
             concurrency=int(concurrency),
@@ -114,6 +118,19 @@ class WorkerConfig:
         )
 
 
+@dataclass
+class ResolvedWorkerConfig(WorkerConfig):
+    """``WorkerConfig.resolved()``: the options the settings fill in are set (not ``None``)."""
+
+    concurrency: int = 1
+    pool: str = "prefork"
+    prefetch_multiplier: int = 1
+    reserve_wait: float = 1.0
+    lease: float = 30.0
+    poll_interval: float = 1.0
+    using: str = "default"
+
+
 def expand_name(name: str, hostname: str) -> str:
     """Celery's node-name expansion: %h host, %n name part, %d domain, %p pid; bare → name@host."""
     short, _, domain = hostname.partition(".")
@@ -129,18 +146,18 @@ def expand_name(name: str, hostname: str) -> str:
 
 
 class Worker:
-    def __init__(self, config: WorkerConfig):
+    def __init__(self, config: WorkerConfig) -> None:
         self.config = config.resolved()
         self.name = self.config.name
         self.using = self.config.using
-        self.pool = None
+        self.pool: Pool | None = None  # made by run()
         self.held: dict[str, Claim] = {}  # claimed and not yet recorded, by id
         self.held_lock = threading.Lock()
         self.revoked: set[str] = set()  # revoked while held (found by the heartbeat)
         self.terminated: set[str] = set()  # of those, the ones already told to terminate
         self.stopping: str | None = None  # "warm" or "cold"
         self.restart = False
-        self.listener = None
+        self.listener: Listener | None = None
         self.listener_retry_at = 0.0
         self.next_heartbeat = 0.0
         # rescue and maintenance: done by the worker elected by a database lease (roles.rescuer)
@@ -152,8 +169,10 @@ class Worker:
         self.sig_r, self.sig_w = socket.socketpair()
         self.waiter = Waiter()
         self.started = time.monotonic()
-        self.time_limits: dict[str, tuple] = {}  # set at run time by control.time_limit
-        self.mailbox = None
+        self.time_limits: dict[
+            str, tuple[float | None, float | None]
+        ] = {}  # set at run time by control.time_limit
+        self.mailbox: Mailbox | None = None
         self.control_due = True
         self.next_control = 0.0
         self.events = WorkerEvents(self, self.config.task_events)  # djq_worker -E (djq.events)
@@ -170,7 +189,13 @@ class Worker:
         return self.producer.reserve
 
     @property
-    def flow(self):
+    def _pool(self) -> Pool:
+        """The pool, for the loop's methods: they run inside ``run``, which made it."""
+        assert self.pool is not None
+        return self.pool
+
+    @property
+    def flow(self) -> FlowControl:
         return self.producer.flow
 
     @property
@@ -182,7 +207,7 @@ class Worker:
         return self.completer.failed
 
     @property
-    def totals(self) -> Counter:
+    def totals(self) -> Counter[str | None]:
         """Recorded jobs per task name (``inspect().stats()``)."""
         return self.completer.totals
 
@@ -205,7 +230,7 @@ class Worker:
         self.mailbox = Mailbox(self, self.using)
         self.refresh_limits()
         self._install_signals()
-        self.pool = pool_class(cfg.pool)(
+        self.pool = pool = pool_class(cfg.pool)(
             concurrency=cfg.concurrency,
             hostname=self.name,
             max_tasks_per_child=cfg.max_tasks_per_child,
@@ -214,8 +239,8 @@ class Worker:
             depth=cfg.prefetch_multiplier,
             reserve_wait=cfg.reserve_wait,
         )
-        self.pool.start_now = self._start_now  # (the solo pool asks inline, in this thread)
-        self.pool.start()
+        pool.start_now = self._start_now  # (the solo pool asks inline, in this thread)
+        pool.start()
         beat = None
         if cfg.beat:  # djq.beat in a daemon thread with its own connection (pool children: none)
             beat = start_beat_thread(self.using)
@@ -250,7 +275,7 @@ class Worker:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
 
-    def _on_signal(self, signum, frame) -> None:
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if signum == signal.SIGQUIT or (signum == signal.SIGINT and self.stopping):
             self.stopping = "cold"
         elif signum == signal.SIGHUP:
@@ -266,7 +291,7 @@ class Worker:
             self._dispatch()  # first: children work while we wait on the database below
             self._remark()
             self._maintain()  # heartbeats before recording: a slow batch must not cost leases
-            self.producer.unreserve(self.pool, bool(self.stopping))
+            self.producer.unreserve(self._pool, bool(self.stopping))
             self._record_and_fill()
             self._dispatch()
             self.producer.next_due()  # (after the dispatch: the claimed jobs run meanwhile)
@@ -285,7 +310,7 @@ class Worker:
         """Record the finished batch and claim the next one in one transaction (one commit)
         when both are due; otherwise whichever is."""
         producer, completer = self.producer, self.completer
-        room = producer.room(self.pool, bool(self.stopping))
+        room = producer.room(self._pool, bool(self.stopping))
         self._take_began()
         completer.mark()  # (first, alone: children wait for it; outcomes wait for nobody)
         # (a claim commits anyway: the outcomes waiting ride along, due or not)
@@ -315,7 +340,7 @@ class Worker:
     def _dispatch(self) -> None:
         # (not once stopping: the solo pool runs jobs inline, so a SIGTERM lands in the middle
         # of this loop, and the jobs still in the buffer must be handed back, not started)
-        while self.buffer and self.pool.free_slots() > 0 and not self.stopping:
+        while self.buffer and self._pool.free_slots() > 0 and not self.stopping:
             job = self.producer.take()
             with guard(job, self.completer.outcomes):  # a job that cannot be handled ends FAILURE
                 self._dispatch_one(job)
@@ -331,7 +356,7 @@ class Worker:
         soft, hard = self._limits(job)
         logger.info("Task %s[%s] received", job.name, job.id)
         self.events.started(job)
-        self.pool.submit(job, soft, hard)
+        self._pool.submit(job, soft, hard)
 
     def _limits(self, job: Claim) -> tuple[float | None, float | None]:
         """The job's (soft, hard) time limits; the row is checked first (djq.job_guard)."""
@@ -344,7 +369,7 @@ class Worker:
         return checked_limits(job.name, limits["soft_time_limit"], limits["time_limit"])
 
     def _wait(self, timeout: float) -> None:
-        waitables = [self.sig_r, *self.pool.waitables()]
+        waitables = [self.sig_r, *self._pool.waitables()]
         if self.listener is not None:
             waitables.append(self.listener)
         ready = self.waiter.wait(waitables, timeout)
@@ -356,14 +381,14 @@ class Worker:
                 pass
         if self.listener is not None and self.listener in ready:
             self._drain_listener()
-        finished = self.pool.collect([r for r in ready if r is not self.sig_r])
-        finished.extend(self.pool.check_limits(time.monotonic()))
+        finished = self._pool.collect([r for r in ready if r is not self.sig_r])
+        finished.extend(self._pool.check_limits(time.monotonic()))
         # (after check_limits: a child killed at its hard limit hands back its queue too)
         # (a child that died while asking to begin: its job is not to be marked STARTED)
-        self.completer.withdraw(self.pool.take_withdrawn())
-        if self.pool.unstarted:  # handed back by a child that stopped or died: run elsewhere
-            self.producer.put_back(self.pool.unstarted)
-            self.pool.unstarted.clear()
+        self.completer.withdraw(self._pool.take_withdrawn())
+        if self._pool.unstarted:  # handed back by a child that stopped or died: run elsewhere
+            self.producer.put_back(self._pool.unstarted)
+            self._pool.unstarted.clear()
         self.completer.add(finished)
 
     def _timeout(self) -> float:
@@ -373,7 +398,7 @@ class Worker:
         self._take_began()
         if self.completer.began or self.completer.due(self._idle()):
             return 0.0  # (children waiting for their go-ahead, or outcomes due)
-        room = self.pool.free_slots() > 0 and not self.buffer
+        room = self._pool.free_slots() > 0 and not self.buffer
         if room and (self.producer.woken or self.producer.more):
             return 0.0
         moments = [self.next_heartbeat, self.rescuer.next_turn, self.events.deadline()]
@@ -381,13 +406,13 @@ class Worker:
             moments.append(outcomes)
         if self.mailbox is not None and self.listener is None:
             moments.append(self.next_control)
-        if self.buffer or self.pool.busy() > self.pool.alive():
-            moments.append(now + self.pool.reserve_wait / 2)  # (_unreserve, reclaim_stuck)
+        if self.buffer or self._pool.busy() > self._pool.alive():
+            moments.append(now + self._pool.reserve_wait / 2)  # (_unreserve, reclaim_stuck)
         if room:
             moments.append(self.producer.next_poll)
         if self.listener is None and self.config.using and self._wants_listener():
             moments.append(self.listener_retry_at)
-        deadline = self.pool.next_deadline()
+        deadline = self._pool.next_deadline()
         if deadline:
             moments.append(deadline)
         return max(0.0, min(moments) - now)
@@ -404,7 +429,7 @@ class Worker:
         ones, and a job read RESERVED would be requeued if this worker died before recording
         it; a mark is idempotent for its claim, and one for a job rescued meanwhile is refused.)"""
         if self.remark:
-            store.mark_started(self.pool.started_jobs(), using=self.using)
+            store.mark_started(self._pool.started_jobs(), using=self.using)
             self.remark = False
 
     def _idle(self) -> bool:
@@ -412,13 +437,13 @@ class Worker:
         return self.pool is None or not self.pool.busy()
 
     def _take_began(self) -> None:
-        self.completer.took(self.pool.take_began())
+        self.completer.took(self._pool.take_began())
 
     def _granted(self, asked: list[Claim], marked: set[str]) -> None:
         """After the commit of their STARTED marks: the pool lets the marked jobs run. A job
         whose mark was refused is no longer this worker's (its lease ran out and it was
         rescued, or it ended elsewhere): it is not run, and forgotten here."""
-        self.pool.grant(asked, marked)
+        self._pool.grant(asked, marked)
         for job in asked:
             if job.id not in marked:
                 with self.held_lock:
@@ -510,7 +535,7 @@ class Worker:
         self.events.heartbeat()
 
     def _start_heartbeat_thread(self) -> None:
-        def beat():
+        def beat() -> None:
             # until the shutdown is over (not when it starts: running jobs need their leases)
             while not self.heartbeat_done.is_set():
                 try:
@@ -544,11 +569,13 @@ class Worker:
         self.producer.woken = True  # we may have missed notifications while disconnected
 
     def _drain_listener(self) -> None:
+        listener = self.listener
+        assert listener is not None  # (called when it is readable)
         try:
-            notes = self.listener.drain()
+            notes = listener.drain()
         except Exception as exc:
             logger.warning("LISTEN connection lost (%s); polling until it is back", exc)
-            self.listener.close()
+            listener.close()
             self.listener = None
             self.listener_retry_at = time.monotonic() + 1
             return
@@ -593,7 +620,7 @@ class Worker:
     def _drained(self) -> bool:
         self._wait(0.0)  # outcomes that arrived since the last look (a job may have just ended)
         producer = self.producer
-        if self.buffer or self.completer.outcomes or self.pool.busy() or producer.more:
+        if self.buffer or self.completer.outcomes or self._pool.busy() or producer.more:
             return False
         if producer.woken:
             return False
@@ -637,7 +664,7 @@ class Worker:
         signals.worker_shutdown.send(sender=self)
         logger.info("%s stopped (%d jobs, %d failed)", self.name, self.processed, self.failed)
 
-    def _with_database(self, action, attempts: int = 30) -> None:
+    def _with_database(self, action: Callable[[], Any], attempts: int = 30) -> None:
         """Run a shutdown write, retrying through a database outage for a while."""
         for attempt in range(attempts):
             try:
@@ -651,6 +678,58 @@ class Worker:
 
     def banner(self) -> str:
         return banner(self)
+
+    # --- remote control: the operations of djq.roles.remote.WorkerControl ------------------
+    # (the loop's thread runs them: the mailbox is polled by the loop, never by another thread)
+    def control_clock(self) -> int:
+        """The id of the newest control message read (Celery's logical clock)."""
+        return self.mailbox.last_id if self.mailbox is not None else 0
+
+    def active_jobs(self) -> list[tuple[Claim, int, float | None]]:
+        """Jobs running now, with their process id and start time."""
+        return list(self._pool.active_jobs())
+
+    def held_jobs(self) -> list[Claim]:
+        """Jobs handed to the pool (running, or queued behind a running one), then the reserve."""
+        return [*self._pool.running_jobs(), *self.buffer]
+
+    def revoked_ids(self) -> set[str]:
+        return self.revoked
+
+    def pool_stats(self) -> dict[str, Any]:
+        """The pool's part of ``inspect().stats()``."""
+        return {
+            "implementation": self.config.pool,
+            "max-concurrency": self._pool.concurrency,
+            "processes": self._pool.pids(),
+            "max-tasks-per-child": self.config.max_tasks_per_child,
+        }
+
+    def pool_size(self) -> tuple[int, int]:
+        """(most, fewest) processes or threads the pool runs."""
+        return self._pool.max_procs, self._pool.min_procs
+
+    def resize_pool(
+        self, max_procs: int, min_procs: int | None = None, autoscale: bool = False
+    ) -> int:
+        """pool_grow / pool_shrink / autoscale; returns the new size. With ``autoscale`` the
+        pool keeps (max, min) as its autoscale bounds."""
+        if autoscale:
+            self._pool.autoscale = (max_procs, max_procs if min_procs is None else min_procs)
+        self._pool.resize(max_procs, min_procs)
+        self.config.concurrency = self._pool.max_procs
+        return self._pool.max_procs
+
+    def set_time_limits(self, task_name: str, soft: float | None, hard: float | None) -> None:
+        self.time_limits[task_name] = (soft, hard)
+
+    def request_stop(self) -> None:
+        """A warm shutdown, as SIGTERM (the remote ``shutdown``)."""
+        self.stopping = self.stopping or "warm"
+
+    def set_events(self, on: bool) -> bool:
+        """enable_events / disable_events; True when that changed anything."""
+        return self.events.set_enabled(on)
 
 
 def _revoked_outcome(job: Claim) -> Outcome:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db.models import Count, F, Max, Min, Q, Sum
@@ -114,7 +115,7 @@ class CountTable:
         return sum(self.totals)
 
 
-def count_table(counts: dict[tuple[str, str], int], queues: list[str] = ()) -> CountTable:
+def count_table(counts: dict[tuple[str, str], int], queues: Sequence[str] = ()) -> CountTable:
     names = sorted({q for q, _ in counts} | set(queues))
     seen = {s for _, s in counts}
     cols = [

@@ -94,7 +94,7 @@ _STORED_OPTIONS = frozenset(
 )
 
 
-def route(name: str) -> dict:
+def route(name: str) -> dict[str, Any]:
     """The first ``DJQ_TASK_ROUTES`` entry matching ``name`` (exact name or glob)."""
     routes = settings.TASK_ROUTES
     entries = routes if isinstance(routes, (list, tuple)) else [routes]
@@ -112,17 +112,17 @@ def route(name: str) -> dict:
     return {}
 
 
-def _route_target(target) -> dict:
+def _route_target(target: Any) -> dict[str, Any]:
     """A route: a dict, or a queue name (Celery's ``{"tasks.add": "low-priority"}``)."""
     return {"queue": target} if isinstance(target, str) else dict(target)
 
 
 def build_row(
     name: str,
-    args: Sequence | None,
-    kwargs: dict | None,
-    options: dict,
-    memo: dict | None = None,
+    args: Sequence[Any] | None,
+    kwargs: dict[str, Any] | None,
+    options: dict[str, Any],
+    memo: dict[str, Any] | None = None,
     check: bool = True,
 ) -> dict[str, Any]:
     """Validate a call and turn it into a job row for ``store.insert_jobs``."""
@@ -186,7 +186,7 @@ def build_row(
     }
 
 
-def _unique(name: str, options: dict, args_json: str, kwargs_json: str) -> dict:
+def _unique(name: str, options: dict[str, Any], args_json: str, kwargs_json: str) -> dict[str, Any]:
     """Unique jobs: the key (the task's name and ``unique_key``, or a digest of the arguments
     for ``unique=True``) and how long it stays taken after the job finished (``unique_for``)."""
     import hashlib
@@ -206,7 +206,7 @@ def _unique(name: str, options: dict, args_json: str, kwargs_json: str) -> dict:
     }
 
 
-def _options_json(name: str, stored: dict) -> str:
+def _options_json(name: str, stored: dict[str, Any]) -> str:
     """The stored options as JSON; what cannot travel is named (task, option, why)."""
     try:
         return dumps(stored)
@@ -220,13 +220,13 @@ def _options_json(name: str, stored: dict) -> str:
     raise TypeError(f"{name}: options cannot be sent as JSON")  # pragma: no cover
 
 
-def callbacks(value, name: str = "link", option: str = "link") -> list:
+def callbacks(value: Any, name: str = "link", option: str = "link") -> list[Any]:
     """``link=``/``link_error=`` as a list of signatures: Celery takes one signature or a list of
     them (a task name is taken as its signature); anything else is a TypeError now."""
     if value is None:
         return []
     value = checks.signatures(name, option, value)
-    found = []
+    found: list[dict[str, Any]] = []
     for item in value:
         if isinstance(item, str) and item:
             # a task name is its signature (a canvas.Signature is this dict; canvas sits above)
@@ -245,7 +245,9 @@ def callbacks(value, name: str = "link", option: str = "link") -> list:
     return found
 
 
-def _with_defaults(name: str, task, options: dict, memo: dict | None = None) -> dict:
+def _with_defaults(
+    name: str, task: Any, options: dict[str, Any], memo: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """apply_async options, then DJQ_TASK_ROUTES, then the task's attributes, then settings.
 
     ``memo`` (one per ``enqueue_many`` call) keeps the per-task-name part, so a batch of many
@@ -270,24 +272,24 @@ def _with_defaults(name: str, task, options: dict, memo: dict | None = None) -> 
     return merged
 
 
-def _first(*values):
+def _first(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
 
 
-def _task_id(task_id) -> str:
+def _task_id(task_id: Any) -> str:
     """Celery's ``task_id=`` as stored: the given id (checked by ``checks.check`` with the other
     options of the call) as text, or a new UUID4."""
     return str(uuid.uuid4()) if task_id is None else str(task_id)
 
 
-def _queue(name: str, queue) -> str:
+def _queue(name: str, queue: Any) -> str:
     return checks.text(name, "queue", queue, checks.QUEUE_MAX, wrong_type=ValueError)
 
 
-def _priority(name: str, priority) -> int:
+def _priority(name: str, priority: Any) -> int:
     if isinstance(priority, bool) or not isinstance(priority, numbers.Integral):
         raise TypeError(f"{name}: priority must be an integer, got {priority!r}")
-    if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+    if not PRIORITY_MIN <= int(priority) <= PRIORITY_MAX:
         raise ValueError(f"{name}: priority {priority} is outside {PRIORITY_MIN}..{PRIORITY_MAX}")
     return int(priority)
 
@@ -298,11 +300,11 @@ def _aware(name: str, what: str, value: dt.datetime) -> dt.datetime:
     return value
 
 
-def _seconds(name: str, what: str, value) -> float:
+def _seconds(name: str, what: str, value: Any) -> float:
     return checks.seconds(name, what, value)
 
 
-def _eta(name: str, countdown, eta) -> dict:
+def _eta(name: str, countdown: Any, eta: Any) -> dict[str, Any]:
     if eta is not None and countdown is not None:
         raise ValueError(f"{name}: give countdown or eta, not both")
     if eta is not None:
@@ -313,7 +315,7 @@ def _eta(name: str, countdown, eta) -> dict:
     return {"eta": None, "countdown": _seconds(name, "countdown", countdown)}
 
 
-def _expires(name: str, expires) -> dict:
+def _expires(name: str, expires: Any) -> dict[str, Any]:
     if expires is None:
         return {"expires": None, "expires_in": None}
     if isinstance(expires, (str, dt.datetime)):
@@ -322,7 +324,7 @@ def _expires(name: str, expires) -> dict:
     return {"expires": None, "expires_in": _seconds(name, "expires", expires)}
 
 
-def enqueue(rows: Sequence[dict], using: str | None = None) -> dict[str, str]:
+def enqueue(rows: Sequence[dict[str, Any]], using: str | None = None) -> dict[str, str]:
     """Insert the rows; ``before/after_task_publish`` are sent around it (only when someone
     listens: a batch of thousands pays nothing for them otherwise)."""
     before, after = signals.before_task_publish, signals.after_task_publish
@@ -351,9 +353,10 @@ def send_task(name: str, args: Any = None, kwargs: Any = None, **options: Any) -
     return AsyncResult(existing.get(row["id"], row["id"]), task_name=name, using=using)
 
 
-def enqueue_many(signatures: Iterable, using: str | None = None) -> list[AsyncResult]:
+def enqueue_many(signatures: Iterable[Any], using: str | None = None) -> list[AsyncResult]:
     """Enqueue many jobs in one statement; returns their ``AsyncResult``s in order."""
-    rows, memo = [], {}
+    rows: list[dict[str, Any]] = []
+    memo: dict[str, Any] = {}
     for sig in signatures:
         # a Signature is a dict: the calling layer reads it as one (canvas sits above calling)
         if not isinstance(sig, dict):

@@ -7,8 +7,10 @@ waits on: ``get()`` LISTENs on its results' channels and then flags their rows (
 
 from __future__ import annotations
 
+import json
 import time
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Literal
 
 from django.db import connections
 
@@ -45,10 +47,18 @@ _FIELDS = (
 class ResultBase:
     id: str
 
+    if TYPE_CHECKING:  # (defined by each subclass; a group has no single result)
+
+        @property
+        def state(self) -> str: ...
+
+        @property
+        def result(self) -> Any: ...
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__}: {self.id}>"
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         if isinstance(other, ResultBase):
             return str(other.id) == str(self.id)
         if isinstance(other, str):
@@ -63,7 +73,7 @@ class ResultBase:
         return self.state
 
     @property
-    def info(self):
+    def info(self) -> Any:
         return self.result
 
     def ready(self) -> bool:
@@ -75,7 +85,7 @@ class ResultBase:
     def failed(self) -> bool:
         return self.state == states.FAILURE
 
-    def _value(self, row: dict | None, propagate: bool):
+    def _value(self, row: dict[str, Any] | None, propagate: bool) -> Any:
         state, value = _state_of(row), _result_of(row)
         if propagate and state in states.PROPAGATE_STATES and isinstance(value, BaseException):
             raise value
@@ -85,20 +95,22 @@ class ResultBase:
 class AsyncResult(ResultBase):
     """The result of a job, by id. An unknown id is PENDING, as in Celery; ``exists()`` tells."""
 
-    def __init__(self, id, task_name: str | None = None, parent=None, using: str | None = None):
+    def __init__(
+        self, id: Any, task_name: str | None = None, parent: Any = None, using: str | None = None
+    ) -> None:
         self.id = str(id)
         self.task_id = self.id
         self._name = task_name
-        self._parent = parent
+        self._parent: Any = parent
         self._using = using
-        self._cache: dict | None = None
+        self._cache: dict[str, Any] | None = None
 
     # --- reading the row -----------------------------------------------------------------
-    def _row(self) -> dict | None:
+    def _row(self) -> dict[str, Any] | None:
         if self._cache is not None:
             return self._cache
 
-        row = (
+        row: dict[str, Any] | None = (
             Job.objects.using(self._using or settings.DATABASE)
             .filter(id=self.id)
             .values(*_FIELDS)
@@ -125,22 +137,23 @@ class AsyncResult(ResultBase):
         return (row["traceback"] or None) if row else None
 
     @property
-    def date_done(self):
+    def date_done(self) -> Any:
         row = self._row()
         return row["finished_at"] if row else None
 
     @property
     def name(self) -> str | None:
         row = self._row()
-        return row["name"] if row else self._name
+        name: str | None = row["name"] if row else self._name
+        return name
 
     @property
-    def args(self) -> list | None:
+    def args(self) -> list[Any] | None:
         row = self._row()
         return row["args"] if row else None
 
     @property
-    def kwargs(self) -> dict | None:
+    def kwargs(self) -> dict[str, Any] | None:
         row = self._row()
         return row["kwargs"] if row else None
 
@@ -159,14 +172,15 @@ class AsyncResult(ResultBase):
     @property
     def parent(self) -> AsyncResult | None:
         if self._parent is not None:
-            return self._parent
+            parent: AsyncResult = self._parent
+            return parent
         row = self._row()
         if row and row["parent_id"]:
             return AsyncResult(row["parent_id"], using=self._using)
         return None
 
     @parent.setter
-    def parent(self, value) -> None:
+    def parent(self, value: Any) -> None:
         self._parent = value
 
     @property
@@ -186,7 +200,7 @@ class AsyncResult(ResultBase):
         propagate: bool = True,
         interval: float | None = None,
         disable_sync_subtasks: bool = True,
-        **kwargs,
+        **kwargs: Any,
     ) -> Any:
         """Wait until the job is ready and return its result (re-raising its exception)."""
         row = wait_for_rows([self], timeout, interval, self._using)[self.id]
@@ -194,11 +208,12 @@ class AsyncResult(ResultBase):
 
     wait = get
 
-    def then(self, *args, **kwargs):  # pragma: no cover - promise API is not supported
+    # (the promise API is not supported)
+    def then(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover
         raise TypeError("AsyncResult.then is not supported by djq; use link= instead")
 
     # --- acting ------------------------------------------------------------------------
-    def revoke(self, terminate: bool = False, signal: str = "SIGTERM", **kwargs) -> None:
+    def revoke(self, terminate: bool = False, signal: str = "SIGTERM", **kwargs: Any) -> None:
         store.revoke([self.id], terminate=terminate, signal=signal, using=self._using)
 
     def forget(self) -> None:
@@ -208,33 +223,34 @@ class AsyncResult(ResultBase):
     def refresh(self) -> None:
         self._cache = None
 
-    def as_tuple(self):
-        return (self.id, self.parent.as_tuple() if self.parent else None)
+    def as_tuple(self) -> tuple[str, Any]:
+        parent = self.parent
+        return (self.id, parent.as_tuple() if parent else None)
 
 
-def _state_of(row: dict | None) -> str:
+def _state_of(row: dict[str, Any] | None) -> str:
     if row is None:
         return states.PENDING
-    state = row["state"]
+    state: str = row["state"]
     if state == states.RESERVED:  # prefetched, not started: as it was before (Celery's view)
         return states.RETRY if row.get("retries") else states.PENDING
     if state == states.STARTED:
         if row["custom_state"]:
-            return row["custom_state"]
+            return str(row["custom_state"])
         if not _tracks_started(row):
             return states.PENDING
     if state == states.IGNORED and row["custom_state"]:
-        return row["custom_state"]
+        return str(row["custom_state"])
     return state
 
 
-def _tracks_started(row: dict) -> bool:
+def _tracks_started(row: dict[str, Any]) -> bool:
     """The job's ``track_started``: its option, then annotations, the task, the setting."""
     task = tasks.get(row["name"]) if row["name"] in tasks else None
-    return resolve_options(task, row.get("options") or {})["track_started"]
+    return bool(resolve_options(task, row.get("options") or {})["track_started"])
 
 
-def _result_of(row: dict | None) -> Any:
+def _result_of(row: dict[str, Any] | None) -> Any:
     if row is None:
         return None
     state, value = row["state"], row["result"]
@@ -258,13 +274,13 @@ def wait_for_rows(
     timeout: float | None,
     interval: float | None,
     using: str | None,
-) -> dict[str, dict]:
+) -> dict[str, dict[str, Any]]:
     """Wait until every result is ready; return their rows by id (TimeoutError past timeout)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     interval = interval or settings.RESULT_POLL_INTERVAL
 
     pending = {r.id: r for r in results}
-    rows: dict[str, dict] = {}
+    rows: dict[str, dict[str, Any]] = {}
     jobs = Job.objects.using(using or settings.DATABASE)
     with _listener(using, list(pending)) as listener:
         while True:
@@ -287,13 +303,13 @@ def wait_for_rows(
 
 
 class _Poller:
-    def __enter__(self):
+    def __enter__(self) -> _Poller:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         return False
 
-    def mark(self, ids) -> None:
+    def mark(self, ids: Iterable[str]) -> None:
         pass
 
     def wait(self, seconds: float) -> None:
@@ -305,33 +321,36 @@ class _SafeListener:
     listening connection: autocommitted, whatever transaction the caller is in, so a completion
     never waits for the caller); when the connection fails (a database restart), poll instead."""
 
-    def __init__(self, listener, ids: list[str]):
+    def __init__(self, listener: Listener, ids: list[str]) -> None:
         self.listener = listener
         self.ids = set(ids)
         self.marked: set[str] = set()
         self.broken = False
 
-    def __enter__(self):
+    def __enter__(self) -> _SafeListener:
         try:
             self.listener.connect()
         except Exception:
             self.broken = True
         return self
 
-    def mark(self, ids) -> None:
+    def mark(self, ids: Iterable[str]) -> None:
         """Flag the rows of ``ids`` not flagged yet (a row not inserted yet: at the next look)."""
         todo = sorted(set(ids) - self.marked)
         if self.broken or not todo:
             return
         try:
-            found = self.listener.conn.execute(MARK_WAITED, [todo, todo]).fetchall()
+            conn = self.listener.conn
+            if conn is None:  # (closed: poll instead, as for a failed connection)
+                raise ConnectionError("the LISTEN connection is closed")
+            found = conn.execute(MARK_WAITED, [todo, todo]).fetchall()
         except Exception:
             self.broken = True
             self.listener.close()
             return
         self.marked.update(row[0] for row in found)
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         self.listener.close()
         return False
 
@@ -351,7 +370,7 @@ class _SafeListener:
         time.sleep(max(0.0, deadline - time.monotonic()))
 
 
-def _listener(using: str | None, ids: list[str]):
+def _listener(using: str | None, ids: list[str]) -> _Poller | _SafeListener:
     connection = connections[using or settings.DATABASE]
     if connection.vendor != "postgresql" or not settings.LISTEN:
         return _Poller()
@@ -363,35 +382,35 @@ def _listener(using: str | None, ids: list[str]):
 class EagerResult(ResultBase):
     """The result of ``Task.apply``: already known, nothing stored."""
 
-    def __init__(self, id, outcome: dict, task_name: str | None = None):
+    def __init__(self, id: Any, outcome: dict[str, Any], task_name: str | None = None) -> None:
         self.id = self.task_id = str(id)
         self.name = task_name
-        self._state = outcome["state"]
+        self._state: str = outcome["state"]
         raw = outcome.get("result")
-        self._result = decode(_loads(raw))
+        self._result: Any = decode(_loads(raw))
         if self._state in states.EXCEPTION_STATES and isinstance(self._result, dict):
             # the task's own exception object when the run kept it (Task.apply does)
             self._result = outcome.get("exception") or dict_to_exception(self._result)
         self.traceback = outcome.get("traceback")
         self.parent = None
-        self.children: list = []
+        self.children: list[Any] = []
 
     @property
     def state(self) -> str:
         return self._state
 
     @property
-    def result(self):
+    def result(self) -> Any:
         return self._result
 
-    def get(self, timeout=None, propagate: bool = True, **kwargs):
+    def get(self, timeout: float | None = None, propagate: bool = True, **kwargs: Any) -> Any:
         if propagate and self._state in states.PROPAGATE_STATES:
             raise self._result
         return self._result
 
     wait = get
 
-    def revoke(self, *args, **kwargs) -> None:
+    def revoke(self, *args: Any, **kwargs: Any) -> None:
         pass
 
     def forget(self) -> None:
@@ -401,32 +420,36 @@ class EagerResult(ResultBase):
         return True
 
 
-def _loads(raw):
-    import json
-
+def _loads(raw: str | bytes | None) -> Any:
     return None if raw is None else json.loads(raw)
 
 
 class GroupResult(ResultBase):
     """The results of a group's jobs, in the group's order."""
 
-    def __init__(self, id, results=None, parent=None, using: str | None = None):
+    def __init__(
+        self,
+        id: Any,
+        results: Iterable[Any] | None = None,
+        parent: Any = None,
+        using: str | None = None,
+    ) -> None:
         self.id = str(id)
-        self.results: list = list(results or [])
+        self.results: list[Any] = list(results or [])
         self.parent = parent
         self._using = using
 
     @property
-    def children(self) -> list:
+    def children(self) -> list[Any]:
         return self.results
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         return iter(self.results)
 
     def __len__(self) -> int:
         return len(self.results)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: Any) -> Any:
         return self.results[index]
 
     def _leaves(self) -> list[AsyncResult]:
@@ -451,7 +474,13 @@ class GroupResult(ResultBase):
     def completed_count(self) -> int:
         return sum(1 for r in self.results if r.successful())
 
-    def get(self, timeout: float | None = None, propagate: bool = True, interval=None, **kw):
+    def get(
+        self,
+        timeout: float | None = None,
+        propagate: bool = True,
+        interval: float | None = None,
+        **kw: Any,
+    ) -> list[Any]:
         """Wait for every job; return their results in order (raising the first failure)."""
         leaves = self._leaves()
         rows = wait_for_rows(leaves, timeout, interval, self._using) if leaves else {}
@@ -465,7 +494,7 @@ class GroupResult(ResultBase):
 
     join = get
 
-    def revoke(self, terminate: bool = False, signal: str = "SIGTERM", **kwargs) -> None:
+    def revoke(self, terminate: bool = False, signal: str = "SIGTERM", **kwargs: Any) -> None:
         store.revoke(
             [r.id for r in self.results], terminate=terminate, signal=signal, using=self._using
         )
@@ -479,7 +508,7 @@ class GroupResult(ResultBase):
         return self
 
     @classmethod
-    def restore(cls, id, using: str | None = None) -> GroupResult | None:
+    def restore(cls, id: Any, using: str | None = None) -> GroupResult | None:
         row = Group.objects.using(using or settings.DATABASE).filter(id=id).first()
         if row is None:
             return None

@@ -26,7 +26,8 @@ import os
 import platform
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from django.db import connections, transaction
 from django.db.models import Q
@@ -172,7 +173,9 @@ def write(sender: dict, batch: list[dict], using: str | None = None) -> None:
             signals.event_sent.send(sender=EventDispatcher, event={**sender, **unpack(event)})
 
 
-def task_sent(rows: list[dict], skipped: dict, using: str | None = None) -> None:
+def task_sent(
+    rows: Sequence[dict[str, Any]], skipped: dict[str, str], using: str | None = None
+) -> None:
     """``task-sent`` for jobs just inserted (``djq.enqueue``), in the caller's transaction."""
     dispatcher = EventDispatcher(anon_nodename(), using=using, buffered=True)
     now = dt.datetime.now(dt.UTC)

@@ -12,6 +12,7 @@ import curses
 import datetime as dt
 import json
 import time
+from typing import TextIO
 
 from djq import control
 from djq.events import Receiver
@@ -30,7 +31,7 @@ class Dumper:
     """Celery's ``celery.events.dumper.Dumper`` line format, one event a line (newlines in
     values, e.g. tracebacks, are written as ``\\n``)."""
 
-    def __init__(self, out):
+    def __init__(self, out: TextIO) -> None:
         self.out = out
         self.names: dict[str, str] = {}  # uuid → "name(uuid) args=… kwargs=…"
 

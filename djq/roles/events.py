@@ -10,12 +10,17 @@ worker's maintenance (djq.roles.rescuer).
 
 from __future__ import annotations
 
+import datetime as dt
 import time
+from typing import TYPE_CHECKING, Any
 
 from djq import states
 from djq.conf import settings
 from djq.events import SW_IDENT, SW_SYS, EventDispatcher, sw_ver
 from djq.records import Claim, Outcome
+
+if TYPE_CHECKING:  # (for annotations only: the worker imports this module)
+    from djq.worker import Worker
 
 #: the fewest seconds between two worker-heartbeat events (Celery sends one every 2 s)
 MIN_HEARTBEAT = 2.0
@@ -35,7 +40,7 @@ def _short(text: str | None) -> str | None:
 
 
 class WorkerEvents:
-    def __init__(self, worker, enabled: bool | None = None):
+    def __init__(self, worker: Worker, enabled: bool | None = None) -> None:
         self.worker = worker
         on = settings.WORKER_SEND_TASK_EVENTS if enabled is None else enabled
         self.dispatcher = EventDispatcher(worker.name, bool(on), worker.using, buffered=True)
@@ -59,7 +64,7 @@ class WorkerEvents:
         return True
 
     # --- worker events -------------------------------------------------------------------
-    def _worker_fields(self) -> dict:
+    def _worker_fields(self) -> dict[str, Any]:
         return {"freq": self.freq(), "sw_ident": SW_IDENT, "sw_ver": sw_ver(), "sw_sys": SW_SYS}
 
     def freq(self) -> float:
@@ -107,8 +112,8 @@ class WorkerEvents:
                     _short(job.args),
                     _short(job.kwargs),
                     job.retries,
-                    eta and eta.isoformat(),
-                    expires and expires.isoformat(),
+                    eta.isoformat() if isinstance(eta, dt.datetime) else eta,
+                    expires.isoformat() if isinstance(expires, dt.datetime) else expires,
                     job.root_id,
                     job.parent_id,
                 )
@@ -118,7 +123,9 @@ class WorkerEvents:
         if self.enabled:
             self.dispatcher.buffer.append(("task-started", time.time(), job.id))
 
-    def recorded(self, batch: list[Outcome], recorded: set[str], jobs: dict) -> None:
+    def recorded(
+        self, batch: list[Outcome], recorded: set[str], jobs: dict[str, Claim | None]
+    ) -> None:
         """The events of a batch of outcomes just recorded (late, discarded ones send none)."""
         if not self.enabled:
             return
@@ -187,7 +194,7 @@ class WorkerEvents:
         return (self.pending_since or time.monotonic()) + FLUSH_DELAY
 
 
-def _revoked_fields(outcome: Outcome, job: Claim | None) -> dict:
+def _revoked_fields(outcome: Outcome, job: Claim | None) -> dict[str, Any]:
     """task-revoked's fields: killed while running (terminated, signum) or expired."""
     text = outcome.repr or ""
     marker = "terminated ("

@@ -15,6 +15,7 @@ from djq.calling.registry import tasks
 from djq.conf import settings
 from djq.limits import effective_limits, fair_weights
 from djq.models import Queue, TaskLimit
+from djq.records import Claim
 
 #: how long a worker leaves a task (or queue) alone once it found it at its concurrency limit
 SATURATED_BACKOFF = 0.25
@@ -42,13 +43,15 @@ class FlowControl:
             }
         self.keyed = frozenset(n for n, t in tasks.items() if getattr(t, "concurrency_key", None))
         self.weights = fair_weights(settings.FAIR_KEYS)
-        self.queue_limits = dict(
-            Queue.objects.using(self.using)
+        self.queue_limits = {
+            name: most
+            for name, most in Queue.objects.using(self.using)
             .filter(name__in=list(queues), concurrency_limit__isnull=False)
             .values_list("name", "concurrency_limit")
-        )
+            if most is not None
+        }
 
-    def claim(self, worker: str, queues: Sequence[str], room: int, lease: float) -> list[dict]:
+    def claim(self, worker: str, queues: Sequence[str], room: int, lease: float) -> list[Claim]:
         """Claim up to ``room`` jobs; through the limits when there are any."""
         now = time.monotonic()
         skip = [name for (kind, name), t in self.full_until.items() if kind == "task" and t > now]

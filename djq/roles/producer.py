@@ -29,11 +29,8 @@ from djq.roles.flow import SATURATED_BACKOFF, FlowControl
 
 if TYPE_CHECKING:  # (for annotations only: the worker imports this module)
     from djq.roles.events import WorkerEvents
-    from djq.running.pools.prefork import PreforkPool
-    from djq.running.pools.threads import ThreadPool
+    from djq.running.pools import Pool
     from djq.worker import WorkerConfig
-
-    Pool = PreforkPool | ThreadPool
 
 logger = logging.getLogger("djq.worker")
 

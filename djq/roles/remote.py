@@ -3,18 +3,20 @@
 A command is a ``ControlMessage`` row (plus a NOTIFY on PostgreSQL, so workers act at once; on
 SQLite they look at every poll). Each worker handles the messages addressed to it that arrived
 after it started, in order, and writes a ``ControlReply`` row when a reply is wanted. Handlers are
-plain functions ``handler(worker, **arguments)``; ``register`` adds custom ones.
+plain functions ``handler(worker, **arguments)``; ``register`` adds custom ones. The built-in
+handlers reach the worker only through ``WorkerControl``: the operations it offers them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import resource
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Collection, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload, runtime_checkable
 
 from django.db import connections
 
@@ -26,6 +28,10 @@ from djq.serialization import loads
 from djq.store import rows as store_rows
 from djq.store.postgres import CONTROL_CHANNEL
 
+if TYPE_CHECKING:  # (for annotations only: the worker imports this module)
+    from djq.records import Claim
+    from djq.worker import ResolvedWorkerConfig
+
 logger = logging.getLogger("djq.remote")
 
 #: command name → handler(worker, **arguments); the built-in ones are registered below
@@ -33,11 +39,56 @@ HANDLERS: dict[str, Callable[..., Any]] = {}
 #: a message not handled within this long is dropped (a worker started later never runs it)
 MESSAGE_TTL = 60.0
 
+Handler = TypeVar("Handler", bound=Callable[..., Any])
 
-def register(name: str | Callable | None = None):
+
+@runtime_checkable
+class WorkerControl(Protocol):
+    """What remote-control commands may read and do in a worker (``djq.worker.Worker`` is one).
+
+    The built-in handlers use nothing else, so the worker's inside can change without them, and
+    they can be run against any object offering these (tests/unit/test_remote_control.py).
+    """
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def using(self) -> str: ...
+    @property
+    def config(self) -> ResolvedWorkerConfig: ...  # (read only: its resolved options)
+    @property
+    def started(self) -> float: ...  # (time.monotonic() at start)
+    @property
+    def processed(self) -> int: ...
+    @property
+    def failed(self) -> int: ...
+    @property
+    def totals(self) -> Mapping[str | None, int]: ...
+
+    def control_clock(self) -> int: ...
+    def active_jobs(self) -> list[tuple[Claim, int, float | None]]: ...
+    def held_jobs(self) -> list[Claim]: ...
+    def revoked_ids(self) -> Collection[str]: ...
+    def pool_stats(self) -> dict[str, Any]: ...
+    def pool_size(self) -> tuple[int, int]: ...
+    def resize_pool(
+        self, max_procs: int, min_procs: int | None = None, autoscale: bool = False
+    ) -> int: ...
+    def set_time_limits(self, task_name: str, soft: float | None, hard: float | None) -> None: ...
+    def refresh_limits(self) -> None: ...
+    def set_queues(self, queues: list[str]) -> None: ...
+    def request_stop(self) -> None: ...
+    def set_events(self, on: bool) -> bool: ...
+
+
+@overload
+def register(name: Handler) -> Handler: ...
+@overload
+def register(name: str | None = None) -> Callable[[Handler], Handler]: ...
+def register(name: str | Handler | None = None) -> Handler | Callable[[Handler], Handler]:
     """``@register`` / ``@register("name")``: a custom remote-control command run by workers."""
 
-    def deco(fun: Callable) -> Callable:
+    def deco(fun: Handler) -> Handler:
         HANDLERS[name if isinstance(name, str) else fun.__name__] = fun
         return fun
 
@@ -49,13 +100,13 @@ def register(name: str | Callable | None = None):
 # --- the sending side ----------------------------------------------------------------------
 def broadcast(
     command: str,
-    arguments: dict | None = None,
+    arguments: dict[str, Any] | None = None,
     destination: list[str] | str | None = None,
     reply: bool = False,
     timeout: float = 1.0,
     limit: int | None = None,
     using: str | None = None,
-) -> list[dict] | None:
+) -> list[dict[str, Any]] | None:
     """Send ``command`` to every worker (or those named in ``destination``). With ``reply``,
     wait up to ``timeout`` seconds (or for ``limit`` replies, or one per destination) and return
     Celery's shape: ``[{worker_name: reply}, …]``."""
@@ -70,7 +121,7 @@ def broadcast(
         return None
     expected = limit or (len(destination) if destination else None)
     deadline = time.monotonic() + timeout
-    replies: list = []
+    replies: list[tuple[str, Any]] = []
     while True:
         replies = list(
             ControlReply.objects.using(db)
@@ -95,7 +146,7 @@ def _notify(db: str, payload: str) -> None:
 class Mailbox:
     """A worker's view of the control table: the messages after ``last_id`` meant for it."""
 
-    def __init__(self, worker, using: str):
+    def __init__(self, worker: WorkerControl, using: str) -> None:
         self.worker = worker
         self.using = using
         newest = ControlMessage.objects.using(using).order_by("-id").values_list("id", flat=True)
@@ -119,19 +170,26 @@ class Mailbox:
             store_rows.sweep_control_messages(now, self.using)
         return len(messages)
 
-    def handle(self, command: str, arguments: dict) -> Any:
-        handler = HANDLERS.get(command)
-        if handler is None:
-            return {"error": f"unknown command {command!r}"}
-        try:
-            return handler(self.worker, **arguments)
-        except Exception as exc:
-            logger.exception("control command %s failed", command)
-            return {"error": f"{type(exc).__name__}: {exc}"}
+    def handle(self, command: str, arguments: dict[str, Any]) -> Any:
+        return handle(self.worker, command, arguments)
+
+
+def handle(worker: WorkerControl, command: str, arguments: dict[str, Any]) -> Any:
+    """Run one command's handler; its answer, or an error naming what failed."""
+    handler = HANDLERS.get(command)
+    if handler is None:
+        return {"error": f"unknown command {command!r}"}
+    try:
+        return handler(worker, **arguments)
+    except Exception as exc:
+        logger.exception("control command %s failed", command)
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 # --- built-in commands ------------------------------------------------------------------------
-def _job_info(worker, job, pid: int | None = None, time_start: float | None = None) -> dict:
+def _job_info(
+    worker: WorkerControl, job: Claim, pid: int | None = None, time_start: float | None = None
+) -> dict[str, Any]:
     """Celery's description of a held job (a ``Claim``): running, with its process, or not."""
     return {
         "id": job.id,
@@ -148,31 +206,30 @@ def _job_info(worker, job, pid: int | None = None, time_start: float | None = No
 
 
 @register
-def ping(worker) -> dict:
+def ping(worker: WorkerControl) -> dict[str, Any]:
     return {"ok": "pong"}
 
 
 @register
-def clock(worker) -> dict:
+def clock(worker: WorkerControl) -> dict[str, Any]:
     """Celery's logical clock: here the id of the newest control message the worker has read,
     a sequence shared by the whole cluster (the database's)."""
-    return {"clock": worker.mailbox.last_id if worker.mailbox is not None else 0}
+    return {"clock": worker.control_clock()}
 
 
 @register
-def active(worker) -> list:
-    return [_job_info(worker, *active) for active in worker.pool.active_jobs()]
+def active(worker: WorkerControl) -> list[dict[str, Any]]:
+    return [_job_info(worker, *active) for active in worker.active_jobs()]
 
 
 @register
-def reserved(worker) -> list:
-    running = {job.id for job, _, _ in worker.pool.active_jobs()}
-    held = [*worker.pool.running_jobs(), *worker.buffer]
-    return [_job_info(worker, job) for job in held if job.id not in running]
+def reserved(worker: WorkerControl) -> list[dict[str, Any]]:
+    running = {job.id for job, _, _ in worker.active_jobs()}
+    return [_job_info(worker, job) for job in worker.held_jobs() if job.id not in running]
 
 
 @register
-def scheduled(worker) -> list:
+def scheduled(worker: WorkerControl) -> list[dict[str, Any]]:
     """Jobs of this worker's queues waiting for their ETA (they wait in the database)."""
     now = time.time()
     rows = (
@@ -201,17 +258,17 @@ def scheduled(worker) -> list:
 
 
 @register
-def revoked(worker) -> list:
-    return sorted(worker.revoked)
+def revoked(worker: WorkerControl) -> list[str]:
+    return sorted(worker.revoked_ids())
 
 
 @register
-def registered(worker) -> list:
+def registered(worker: WorkerControl) -> list[str]:
     return tasks.regular()
 
 
 @register
-def stats(worker) -> dict:
+def stats(worker: WorkerControl) -> dict[str, Any]:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "pid": os.getpid(),
@@ -220,12 +277,7 @@ def stats(worker) -> dict:
         "total": dict(worker.totals),
         "processed": worker.processed,
         "failed": worker.failed,
-        "pool": {
-            "implementation": worker.config.pool,
-            "max-concurrency": worker.pool.concurrency,
-            "processes": worker.pool.pids(),
-            "max-tasks-per-child": worker.config.max_tasks_per_child,
-        },
+        "pool": worker.pool_stats(),
         "prefetch_count": worker.config.concurrency * worker.config.prefetch_multiplier,
         "broker": {
             "transport": "djq",
@@ -237,20 +289,18 @@ def stats(worker) -> dict:
 
 
 @register
-def active_queues(worker) -> list:
+def active_queues(worker: WorkerControl) -> list[dict[str, Any]]:
     return [{"name": q, "routing_key": q, "exclusive": False} for q in worker.config.queues]
 
 
 @register
-def conf(worker) -> dict:
+def conf(worker: WorkerControl) -> dict[str, Any]:
     config = {k: v for k, v in vars(worker.config).items() if _jsonable(v)}
     djq = {f"DJQ_{k}": getattr(settings, k) for k in DEFAULTS}
     return {**config, **{k: v for k, v in djq.items() if _jsonable(v)}}
 
 
-def _jsonable(value) -> bool:
-    import json
-
+def _jsonable(value: Any) -> bool:
     try:
         json.dumps(value)
     except (TypeError, ValueError):
@@ -259,9 +309,9 @@ def _jsonable(value) -> bool:
 
 
 @register
-def query_task(worker, ids: list[str]) -> dict:
-    active_ids = {job.id for job, _, _ in worker.pool.active_jobs()}
-    held = {job.id: job for job in [*worker.pool.running_jobs(), *worker.buffer]}
+def query_task(worker: WorkerControl, ids: list[str]) -> dict[str, Any]:
+    active_ids = {job.id for job, _, _ in worker.active_jobs()}
+    held = {job.id: job for job in worker.held_jobs()}
     return {
         i: ["active" if i in active_ids else "reserved", _job_info(worker, held[i])]
         for i in ids
@@ -270,32 +320,36 @@ def query_task(worker, ids: list[str]) -> dict:
 
 
 @register
-def time_limit(worker, task_name: str, soft: float | None = None, hard: float | None = None):
-    worker.time_limits[task_name] = (soft, hard)
+def time_limit(
+    worker: WorkerControl, task_name: str, soft: float | None = None, hard: float | None = None
+) -> dict[str, Any]:
+    worker.set_time_limits(task_name, soft, hard)
     return {"ok": f"time limits set successfully for {task_name}"}
 
 
 @register
-def rate_limit(worker, task_name: str, rate_limit: str | None = None) -> dict:
+def rate_limit(
+    worker: WorkerControl, task_name: str, rate_limit: str | None = None
+) -> dict[str, Any]:
     worker.refresh_limits()
     return {"ok": f"rate limit for {task_name} is {rate_limit or 'off'} (cluster-wide)"}
 
 
 @register
-def refresh_limits(worker) -> dict:
+def refresh_limits(worker: WorkerControl) -> dict[str, Any]:
     worker.refresh_limits()
     return {"ok": "limits reloaded"}
 
 
 @register
-def add_consumer(worker, queue: str) -> dict:
+def add_consumer(worker: WorkerControl, queue: str) -> dict[str, Any]:
     if queue not in worker.config.queues:
         worker.set_queues([*worker.config.queues, queue])
     return {"ok": f"add consumer {queue}"}
 
 
 @register
-def cancel_consumer(worker, queue: str) -> dict:
+def cancel_consumer(worker: WorkerControl, queue: str) -> dict[str, Any]:
     if queue in worker.config.queues:
         if len(worker.config.queues) == 1:
             return {"error": "a worker needs at least one queue"}
@@ -304,45 +358,41 @@ def cancel_consumer(worker, queue: str) -> dict:
 
 
 @register
-def pool_grow(worker, n: int = 1) -> dict:
-    worker.pool.resize(worker.pool.max_procs + int(n))
-    worker.config.concurrency = worker.pool.max_procs
-    return {"ok": f"pool will grow to {worker.pool.max_procs}"}
+def pool_grow(worker: WorkerControl, n: int = 1) -> dict[str, Any]:
+    most, _ = worker.pool_size()
+    return {"ok": f"pool will grow to {worker.resize_pool(most + int(n))}"}
 
 
 @register
-def pool_shrink(worker, n: int = 1) -> dict:
-    target = max(1, worker.pool.max_procs - int(n))
-    worker.pool.resize(target, min(worker.pool.min_procs, target))
-    worker.config.concurrency = worker.pool.max_procs
-    return {"ok": f"pool will shrink to {worker.pool.max_procs}"}
+def pool_shrink(worker: WorkerControl, n: int = 1) -> dict[str, Any]:
+    most, fewest = worker.pool_size()
+    target = max(1, most - int(n))
+    return {"ok": f"pool will shrink to {worker.resize_pool(target, min(fewest, target))}"}
 
 
 @register
-def autoscale(worker, max: int, min: int) -> dict:  # noqa: A002 - Celery's argument names
-    worker.pool.autoscale = (int(max), int(min))
-    worker.pool.resize(int(max), int(min))
-    worker.config.concurrency = worker.pool.max_procs
+def autoscale(worker: WorkerControl, max: int, min: int) -> dict[str, Any]:  # noqa: A002 - Celery's argument names
+    worker.resize_pool(int(max), int(min), autoscale=True)
     return {"ok": f"autoscale now max={max} min={min}"}
 
 
 @register
-def shutdown(worker) -> dict:
-    worker.stopping = worker.stopping or "warm"
+def shutdown(worker: WorkerControl) -> dict[str, Any]:
+    worker.request_stop()
     return {"ok": "shutting down"}
 
 
 @register
-def enable_events(worker) -> dict:
-    if worker.events.set_enabled(True):
+def enable_events(worker: WorkerControl) -> dict[str, Any]:
+    if worker.set_events(True):
         logger.info("Events of group {task} enabled by remote.")
         return {"ok": "task events enabled"}
     return {"ok": "task events already enabled"}
 
 
 @register
-def disable_events(worker) -> dict:
-    if worker.events.set_enabled(False):
+def disable_events(worker: WorkerControl) -> dict[str, Any]:
+    if worker.set_events(False):
         logger.info("Events of group {task} disabled by remote.")
         return {"ok": "task events disabled"}
     return {"ok": "task events already disabled"}

@@ -15,8 +15,9 @@ import signal
 import threading
 import time
 import traceback as traceback_module
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
 class ExceptionInfo:
     """What hooks receive as ``einfo`` (Celery's attributes)."""
 
-    def __init__(self, exc: BaseException):
+    def __init__(self, exc: BaseException) -> None:
         self.exception = exc
         self.type = type(exc)
         self.tb = exc.__traceback__
@@ -72,8 +73,15 @@ def execute(job: Claim, hostname: str = "", soft_time_limit: float | None = None
     return _run(job, task, req, soft, limits, started)
 
 
-def _run(job: Claim, task: Task, req, soft, limits: dict, started: float) -> Outcome:
-    kept: dict = {}
+def _run(
+    job: Claim,
+    task: Task,
+    req: request_context.Request,
+    soft: float | None,
+    limits: dict[str, Any],
+    started: float,
+) -> Outcome:
+    kept: dict[str, Any] = {}
     with task_log.capture(kept):  # the attempt's log records travel with its outcome
         outcome = run_task(task, req, soft_time_limit=soft)
     return _finished(job, outcome, kept, limits, started)
@@ -90,7 +98,7 @@ async def aexecute(job: Claim, hostname: str = "", soft_time_limit: float | None
     if not task.is_async or limits["atomic"]:
         # an atomic body's transaction lives on one thread's connection: the thread runs it
         return await asyncio.to_thread(_execute_in_thread, job, hostname, soft_time_limit)
-    kept: dict = {}
+    kept: dict[str, Any] = {}
     with task_log.capture(kept):
         outcome = await arun_task(task, req, soft_time_limit=soft)
     return _finished(job, outcome, kept, limits, started)
@@ -103,7 +111,9 @@ def _execute_in_thread(job: Claim, hostname: str, soft_time_limit: float | None)
         close_old_connections()  # (the loop's executor threads live on between jobs)
 
 
-def _prepare(job: Claim, hostname: str, soft_time_limit: float | None):
+def _prepare(
+    job: Claim, hostname: str, soft_time_limit: float | None
+) -> Outcome | tuple[Task, request_context.Request, float | None, dict[str, Any]]:
     """The task, its request, its soft limit and options, or the outcome of a job that cannot
     run (expired, unknown task, bad payload, an upgrade that failed)."""
     base = {"id": job.id, "attempt": job.attempt, "name": job.name}
@@ -142,7 +152,13 @@ def _prepare(job: Claim, hostname: str, soft_time_limit: float | None):
     return task, req, soft, limits
 
 
-def _finished(job: Claim, outcome: dict, kept: dict, limits: dict, started: float) -> Outcome:
+def _finished(
+    job: Claim,
+    outcome: dict[str, Any],
+    kept: dict[str, Any],
+    limits: dict[str, Any],
+    started: float,
+) -> Outcome:
     outcome.update(kept)
     if limits["ignore_result"] and outcome["state"] == states.SUCCESS:
         outcome["keep_result"] = False
@@ -150,7 +166,14 @@ def _finished(job: Claim, outcome: dict, kept: dict, limits: dict, started: floa
     return Outcome.of({**base, **outcome, "runtime": time.monotonic() - started})
 
 
-def _run_atomic(job: Claim, task: Task, req, soft, limits: dict, started: float) -> Outcome:
+def _run_atomic(
+    job: Claim,
+    task: Task,
+    req: request_context.Request,
+    soft: float | None,
+    limits: dict[str, Any],
+    started: float,
+) -> Outcome:
     """An atomic task (``@task(atomic=True)``): its body runs in a transaction of
     ``DJQ_DATABASE`` that also records its SUCCESS, so its writes and its completion commit
     together or not at all (River's JobCompleteTx, without the user writing the completion).
@@ -192,7 +215,7 @@ def _expired(job: Claim) -> bool:
     return expires <= dt.datetime.now(dt.UTC)
 
 
-def _decode_payload(job: Claim) -> tuple[list, dict, dict]:
+def _decode_payload(job: Claim) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
     args, kwargs = loads(job.args), loads(job.kwargs)
     options = loads(job.options) or {}
     if not isinstance(args, list) or not isinstance(kwargs, dict):
@@ -205,7 +228,7 @@ def _decode_payload(job: Claim) -> tuple[list, dict, dict]:
     return args, kwargs, options
 
 
-def _errback_arguments(args: list) -> list:
+def _errback_arguments(args: list[Any]) -> list[Any]:
     """A new-style errback (``def on_error(request, exc, traceback)``) gets, as in Celery, the
     failed job's request and its exception (they travel as JSON: rebuilt here)."""
     request, exc, traceback = args[0], args[1], args[2]
@@ -217,7 +240,10 @@ def _errback_arguments(args: list) -> list:
 
 
 def run_task(
-    task: Task, req: request_context.Request, soft_time_limit=None, keep_exception=False
+    task: Task,
+    req: request_context.Request,
+    soft_time_limit: float | None = None,
+    keep_exception: bool = False,
 ) -> dict[str, Any]:
     """The execute pipeline: prerun → before_start → call → outcome → hooks → postrun.
 
@@ -244,7 +270,7 @@ def run_task(
 
 
 async def arun_task(
-    task: Task, req: request_context.Request, soft_time_limit=None
+    task: Task, req: request_context.Request, soft_time_limit: float | None = None
 ) -> dict[str, Any]:
     """``run_task`` for a coroutine task on a running loop (the asyncio pool): the same steps,
     the call awaited."""
@@ -268,14 +294,18 @@ async def arun_task(
     return _end(task, req, retval, outcome, False)
 
 
-def run_coroutine(task: Task, req: request_context.Request, soft_time_limit=None):
+def run_coroutine(
+    task: Task, req: request_context.Request, soft_time_limit: float | None = None
+) -> Any:
     """Run a coroutine task to completion from synchronous code, the Django way: the loop runs
     in a thread of asgiref's, and ``sync_to_async`` calls inside come back to this thread (so
     the async ORM uses this thread's connection, closed after the job as for any task)."""
     return async_to_sync(guarded)(task, req, soft_time_limit)
 
 
-async def guarded(task: Task, req: request_context.Request, soft_time_limit=None):
+async def guarded(
+    task: Task, req: request_context.Request, soft_time_limit: float | None = None
+) -> Any:
     """Await the task's coroutine; past its soft limit it is cancelled (inside, the ``await``
     raises ``asyncio.CancelledError``) and the job ends with ``SoftTimeLimitExceeded``."""
     coroutine = task.run(*req.args, **req.kwargs)
@@ -298,7 +328,7 @@ def _begin(task: Task, req: request_context.Request) -> None:
     )
 
 
-def _caught(task: Task, req, exc: Exception) -> tuple[Any, dict]:
+def _caught(task: Task, req: request_context.Request, exc: Exception) -> tuple[Any, dict[str, Any]]:
     """The return value hooks see and the outcome, for what the task's call raised."""
     if isinstance(exc, Snooze):  # (a Retry that spends no retry: before Retry)
         return exc, _snoozed(task, req, exc)
@@ -311,7 +341,13 @@ def _caught(task: Task, req, exc: Exception) -> tuple[Any, dict]:
     return exc, _task_failed(task, req, exc)
 
 
-def _end(task: Task, req, retval, outcome: dict, keep_exception: bool) -> dict[str, Any]:
+def _end(
+    task: Task,
+    req: request_context.Request,
+    retval: Any,
+    outcome: dict[str, Any],
+    keep_exception: bool,
+) -> dict[str, Any]:
     einfo = outcome.pop("_einfo", None)
     if keep_exception and einfo is not None and outcome["state"] == states.FAILURE:
         outcome["exception"] = einfo.exception
@@ -330,7 +366,7 @@ def _end(task: Task, req, retval, outcome: dict, keep_exception: bool) -> dict[s
     return outcome
 
 
-def _call(task: Task, req, call: Callable[[], Any]):
+def _call(task: Task, req: request_context.Request, call: Callable[[], Any]) -> Any:
     if not task.autoretry_for:
         return call()
     try:
@@ -341,7 +377,7 @@ def _call(task: Task, req, call: Callable[[], Any]):
         raise _autoretry(task, req, exc) from exc
 
 
-def _autoretry(task: Task, req, exc: BaseException) -> Retry:
+def _autoretry(task: Task, req: request_context.Request, exc: BaseException) -> Retry:
     countdown = autoretry_countdown(task, req.retries)
     retry_kwargs = dict(task.retry_kwargs or {})
     if countdown is not None:
@@ -353,7 +389,7 @@ def _autoretry(task: Task, req, exc: BaseException) -> Retry:
     raise AssertionError("Task.retry(throw=True) returned")  # pragma: no cover
 
 
-def _succeeded(task: Task, req, retval) -> dict:
+def _succeeded(task: Task, req: request_context.Request, retval: Any) -> dict[str, Any]:
     try:
         result = dumps(retval)
     except TypeError as exc:
@@ -367,12 +403,12 @@ def _succeeded(task: Task, req, retval) -> dict:
     return {"state": states.SUCCESS, "result": result, "keep_result": True, "repr": _short(retval)}
 
 
-def _retried(task: Task, req, retry: Retry) -> dict:
+def _retried(task: Task, req: request_context.Request, retry: Retry) -> dict[str, Any]:
     exc = retry.exc if retry.exc is not None else retry
     einfo = ExceptionInfo(exc)
     task.on_retry(exc, req.id, req.args, req.kwargs, einfo)
     signals.task_retry.send(sender=task, request=req, reason=retry, einfo=einfo)
-    outcome = {
+    outcome: dict[str, Any] = {
         "state": states.RETRY,
         "result": dumps(exception_to_dict(exc)),
         "keep_result": True,
@@ -380,16 +416,17 @@ def _retried(task: Task, req, retry: Retry) -> dict:
         "repr": safe_text(str(retry)),
         "_einfo": einfo,
     }
-    if getattr(retry, "args_json", None) is not None:
+    if retry.args_json is not None:
         outcome["args"], outcome["kwargs"] = retry.args_json, retry.kwargs_json
-    if hasattr(retry.when, "isoformat"):
-        outcome["eta"] = retry.when.isoformat()
+    when = retry.when
+    if isinstance(when, (dt.date, dt.time)):  # (a datetime: anything with an isoformat)
+        outcome["eta"] = when.isoformat()
     else:
-        outcome["countdown"] = float(retry.when or 0)
+        outcome["countdown"] = float(when or 0)
     return outcome
 
 
-def _snoozed(task: Task, req, snooze: Snooze) -> dict:
+def _snoozed(task: Task, req: request_context.Request, snooze: Snooze) -> dict[str, Any]:
     """Back to waiting (RETRY, as a retry shows) ``seconds`` from now by the database clock,
     without spending a retry: no retry hooks or signals run, ``retries`` stays as it is."""
     return {
@@ -403,7 +440,7 @@ def _snoozed(task: Task, req, snooze: Snooze) -> dict:
     }
 
 
-def _rejected(task: Task, req, reject: Reject) -> dict:
+def _rejected(task: Task, req: request_context.Request, reject: Reject) -> dict[str, Any]:
     if reject.requeue:
         return {
             "state": states.PENDING,
@@ -417,7 +454,7 @@ def _rejected(task: Task, req, reject: Reject) -> dict:
     return {**failed, "rejected": True, "dead_reason": states.DEAD_REJECTED}
 
 
-def _task_failed(task: Task, req, exc: BaseException) -> dict:
+def _task_failed(task: Task, req: request_context.Request, exc: BaseException) -> dict[str, Any]:
     einfo = ExceptionInfo(exc)
     try:
         task.on_failure(exc, req.id, req.args, req.kwargs, einfo)
@@ -446,7 +483,7 @@ def _exhausted(exc: BaseException) -> bool:
     )
 
 
-def _failed(exc: BaseException, einfo: ExceptionInfo) -> dict:
+def _failed(exc: BaseException, einfo: ExceptionInfo) -> dict[str, Any]:
     return {
         "state": states.FAILURE,
         "result": dumps(exception_to_dict(exc)),
@@ -456,14 +493,14 @@ def _failed(exc: BaseException, einfo: ExceptionInfo) -> dict:
     }
 
 
-def _short(value, limit: int = 200) -> str:
+def _short(value: Any, limit: int = 200) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # --- soft time limits -----------------------------------------------------------------------
 @contextmanager
-def soft_limit(seconds: float | None):
+def soft_limit(seconds: float | None) -> Iterator[None]:
     """Raise ``SoftTimeLimitExceeded`` in the running task after ``seconds``.
 
     In a process's main thread (prefork child, solo) a SIGALRM timer interrupts even blocking
@@ -480,12 +517,12 @@ def soft_limit(seconds: float | None):
             yield
 
 
-def _raise_soft(signum, frame):
+def _raise_soft(signum: int, frame: FrameType | None) -> None:
     raise SoftTimeLimitExceeded()
 
 
 @contextmanager
-def _alarm(seconds: float):
+def _alarm(seconds: float) -> Iterator[None]:
     previous = signal.signal(signal.SIGALRM, _raise_soft)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
@@ -496,11 +533,11 @@ def _alarm(seconds: float):
 
 
 @contextmanager
-def _async_raise_after(seconds: float):
+def _async_raise_after(seconds: float) -> Iterator[None]:
     thread_id = threading.get_ident()
     done = threading.Event()
 
-    def fire():
+    def fire() -> None:
         if not done.wait(seconds):
             ctypes.pythonapi.PyThreadState_SetAsyncExc(
                 ctypes.c_ulong(thread_id), ctypes.py_object(SoftTimeLimitExceeded)

@@ -12,10 +12,12 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
+from types import ModuleType
 from typing import Any
 
 from django.db import IntegrityError, connections, transaction
-from django.db.models import Count, F
+from django.db.backends.utils import CursorWrapper
+from django.db.models import Count, F, QuerySet
 from django.db.models.functions import Now
 
 from djq import states
@@ -43,7 +45,7 @@ FINISHED_FIELDS = (
 #: Called with (finished job rows, using) inside the transaction that recorded them: complete,
 #: rescue and revoke run work-flow continuations this way. ``djq.apps`` registers
 #: ``djq.continuation.after_complete`` in ``ready()``; the store never imports the layers above.
-CompletionHook = Callable[[list[dict], "str | None"], None]
+CompletionHook = Callable[[list[dict[str, Any]], "str | None"], None]
 _completion_hooks: list[CompletionHook] = []
 
 
@@ -53,7 +55,7 @@ def add_completion_hook(hook: CompletionHook) -> None:
         _completion_hooks.append(hook)
 
 
-def _run_completion_hooks(finished: list[dict], using: str | None = None) -> None:
+def _run_completion_hooks(finished: list[dict[str, Any]], using: str | None = None) -> None:
     for hook in _completion_hooks:
         hook(finished, using)
 
@@ -62,12 +64,12 @@ def alias(using: str | None = None) -> str:
     return using or settings.DATABASE
 
 
-def _cursor_and_sql(using: str | None):
+def _cursor_and_sql(using: str | None) -> tuple[CursorWrapper, ModuleType]:
     connection = connections[alias(using)]
     return connection.cursor(), sql_for(connection)
 
 
-def insert_jobs(rows: Sequence[dict], using: str | None = None) -> dict[str, str]:
+def insert_jobs(rows: Sequence[dict[str, Any]], using: str | None = None) -> dict[str, str]:
     """Insert job rows (built by ``djq.enqueue``) in one statement, in the caller's transaction.
 
     On PostgreSQL the same statement NOTIFYs the rows' queues; the notification is delivered at
@@ -81,7 +83,7 @@ def insert_jobs(rows: Sequence[dict], using: str | None = None) -> dict[str, str
     return _insert(rows, using)
 
 
-def _insert_given_ids(rows: Sequence[dict], using: str | None) -> dict[str, str]:
+def _insert_given_ids(rows: Sequence[dict[str, Any]], using: str | None) -> dict[str, str]:
     """Rows whose task id the caller chose may collide with an existing job: the insert runs in
     a savepoint, so a taken id is a ValueError naming it and the caller's transaction goes on
     (a unique violation waits for a concurrent inserter of the same id: race-free)."""
@@ -105,11 +107,11 @@ def _insert_given_ids(rows: Sequence[dict], using: str | None) -> dict[str, str]
         raise
 
 
-def _same_id(job_id: str, taken: set) -> bool:
+def _same_id(job_id: str, taken: set[str]) -> bool:
     return any(str(t) == str(job_id) for t in taken)
 
 
-def _insert(rows: Sequence[dict], using: str | None) -> dict[str, str]:
+def _insert(rows: Sequence[dict[str, Any]], using: str | None) -> dict[str, str]:
     existing: dict[str, str] = {}
     if not any(row.get("unique_key") for row in rows):
         cursor, sql = _cursor_and_sql(using)
@@ -126,7 +128,13 @@ def _insert(rows: Sequence[dict], using: str | None) -> dict[str, str]:
     return existing
 
 
-def _taken(cursor, sql, row: dict, existing: dict, taken: dict) -> bool:
+def _taken(
+    cursor: CursorWrapper,
+    sql: ModuleType,
+    row: dict[str, Any],
+    existing: dict[str, Any],
+    taken: dict[str, Any],
+) -> bool:
     """Take the row's unique key for it, or note which job holds it (True: do not insert).
 
     The lock row is written with one upsert that succeeds only when the key is free (its
@@ -157,7 +165,9 @@ def _taken(cursor, sql, row: dict, existing: dict, taken: dict) -> bool:
     return True
 
 
-def _unique_mode(cursor, sql, row: dict, key: str, holder: str) -> bool:
+def _unique_mode(
+    cursor: CursorWrapper, sql: ModuleType, row: dict[str, Any], key: str, holder: str
+) -> bool:
     """The call's ``unique_mode`` while ``holder`` holds the key (and its lock row is locked by
     this transaction: concurrent enqueuers of the key wait). True: insert the row, which now
     holds the key; False: the call is answered by the holder (its arguments may be updated).
@@ -182,7 +192,8 @@ def _unique_mode(cursor, sql, row: dict, key: str, holder: str) -> bool:
             return False
     else:  # cancel_running
         revoke([holder], terminate=True, using=cursor.db.alias)
-    return sql.replace_unique(cursor, key, holder, row["id"])
+    replaced: bool = sql.replace_unique(cursor, key, holder, row["id"])
+    return replaced
 
 
 def release_unique(jobs: Iterable[tuple[str, str, float]], using: str | None = None) -> None:
@@ -200,7 +211,7 @@ def claim(
     lease: float,
     using: str | None = None,
     skip: Sequence[str] = (),
-    fair: dict | None = None,
+    fair: dict[str, Any] | None = None,
 ) -> list[Claim]:
     """Mark up to ``limit`` due jobs of ``queues`` RESERVED for ``worker``, highest priority
     first (jobs of the task names in ``skip`` are left alone).
@@ -218,8 +229,10 @@ def claim(
 
 
 def complete(
-    outcomes: Sequence[Outcome | dict], using: str | None = None, started: Sequence = ()
-) -> list[dict]:
+    outcomes: Sequence[Outcome | dict[str, Any]],
+    using: str | None = None,
+    started: Sequence[Any] = (),
+) -> list[dict[str, Any]]:
     """Record outcomes of claimed jobs in one statement; returns the jobs actually recorded.
 
     An outcome whose (id, attempt) no longer holds a held job (the lease ran out and the job
@@ -230,8 +243,10 @@ def complete(
 
 
 def complete_and_mark(
-    outcomes: Sequence[Outcome | dict], started: Sequence = (), using: str | None = None
-) -> tuple[list[dict], list[str]]:
+    outcomes: Sequence[Outcome | dict[str, Any]],
+    started: Sequence[Any] = (),
+    using: str | None = None,
+) -> tuple[list[dict[str, Any]], list[str]]:
     """``complete``, and the jobs a child asks to begin marked STARTED in the same statement:
     returns the recorded jobs and the ids marked (a job no longer RESERVED by this attempt —
     rescued, finished — is not: its child must not run it).
@@ -239,14 +254,14 @@ def complete_and_mark(
     Continuations (links, chains, chords) are enqueued in the same transaction, so they happen
     exactly once; a batch whose jobs have none is a single autocommitted statement.
     """
-    outcomes = [outcome(o) for o in outcomes]
-    done = {o.id for o in outcomes}  # (a row must not be updated twice in one statement)
+    records = [outcome(o) for o in outcomes]
+    done = {o.id for o in records}  # (a row must not be updated twice in one statement)
     started = [s for s in _fences(started) if s["id"] not in done]
-    if not outcomes:
+    if not records:
         return [], mark_started(started, using=using)
-    rows_in = [o.recorded() for o in outcomes]
+    rows_in = [o.recorded() for o in records]
     cursor, sql = _cursor_and_sql(using)
-    if not any(o.continues is not False for o in outcomes):
+    if not any(o.continues is not False for o in records):
         with cursor:
             rows, marked = sql.complete(cursor, rows_in, started)
         return [dict(zip(FINISHED_FIELDS, row[:8], strict=True)) for row in rows], marked
@@ -257,7 +272,7 @@ def complete_and_mark(
     return finished, marked
 
 
-def _fences(jobs: Iterable) -> list[dict]:
+def _fences(jobs: Iterable[Any]) -> list[dict[str, Any]]:
     """(id, attempt) of claims — or of dicts holding them — for a fenced statement."""
     return [
         {"id": j.id, "attempt": j.attempt}
@@ -267,7 +282,9 @@ def _fences(jobs: Iterable) -> list[dict]:
     ]
 
 
-def mark_started(started: Iterable, using: str | None = None, durable: bool = True) -> list[str]:
+def mark_started(
+    started: Iterable[Any], using: str | None = None, durable: bool = True
+) -> list[str]:
     """RESERVED → STARTED for jobs a child is about to begin (a batch: one statement); returns
     the ids marked. Idempotent for one claim: a job already STARTED by the same attempt (a mark
     whose commit was in flight when the connection broke) is returned too.
@@ -286,7 +303,7 @@ def mark_started(started: Iterable, using: str | None = None, durable: bool = Tr
         return [row[0] for row in sql.mark_started(cursor, started, durable)]
 
 
-def release(claims: Iterable, using: str | None = None) -> list[str]:
+def release(claims: Iterable[Any], using: str | None = None) -> list[str]:
     """Hand claimed-but-unstarted jobs back to the queue (warm shutdown)."""
     claims = _fences(claims)
     if not claims:
@@ -303,7 +320,7 @@ def heartbeat(
     processed: int = 0,
     failed: int = 0,
     using: str | None = None,
-) -> list[tuple]:
+) -> list[tuple[Any, ...]]:
     """Extend the leases of the jobs ``worker`` holds (``ids``) and refresh its Worker row.
 
     Only the jobs the worker knows it holds are extended: a job claimed by a statement whose
@@ -312,10 +329,15 @@ def heartbeat(
     """
     cursor, sql = _cursor_and_sql(using)
     with cursor:
-        return sql.heartbeat(cursor, worker, list(ids), lease, processed, failed)
+        rows: list[tuple[Any, ...]] = sql.heartbeat(
+            cursor, worker, list(ids), lease, processed, failed
+        )
+        return rows
 
 
-def rescue(worker: str | None = None, using: str | None = None, grace: float = 0.0) -> list[dict]:
+def rescue(
+    worker: str | None = None, using: str | None = None, grace: float = 0.0
+) -> list[dict[str, Any]]:
     """Jobs whose lease expired (or, with ``worker``, all jobs of that dead worker).
 
     Reserved (never started) and started acks_late jobs are put back on the queue; the other
@@ -346,7 +368,7 @@ def rescue(worker: str | None = None, using: str | None = None, grace: float = 0
 
 def revoke(
     ids: Iterable[str], terminate: bool = False, signal: str = "SIGTERM", using: str | None = None
-) -> list[tuple]:
+) -> list[tuple[Any, ...]]:
     """Revoke jobs: waiting ones end REVOKED at once and never run; running ones are marked, and
     with ``terminate`` their worker kills the child running them. Returns (id, state, worker)."""
     ids = [str(i) for i in ids]
@@ -392,20 +414,23 @@ def set_progress(
     job is STARTED, and with ``attempt`` only for that run)."""
     cursor, sql = _cursor_and_sql(using)
     with cursor:
-        return sql.set_progress(cursor, str(job_id), state, dumps(meta), attempt) > 0
+        changed: int = sql.set_progress(cursor, str(job_id), state, dumps(meta), attempt)
+        return changed > 0
 
 
 def next_due(queues: Sequence[str], using: str | None = None) -> float | None:
     """Seconds (by the database clock) until the next waiting job of ``queues`` is due."""
     cursor, sql = _cursor_and_sql(using)
     with cursor:
-        return sql.next_due(cursor, list(queues))
+        due: float | None = sql.next_due(cursor, list(queues))
+        return due
 
 
 def db_now(using: str | None = None) -> dt.datetime:
     cursor, sql = _cursor_and_sql(using)
     with cursor:
-        return sql.db_now(cursor)
+        now: dt.datetime = sql.db_now(cursor)
+        return now
 
 
 def purge_finished(before: dt.datetime, using: str | None = None, batch: int = 10_000) -> int:
@@ -443,14 +468,16 @@ def save_group(group_id: str, children: list[str], using: str | None = None) -> 
     )
 
 
-def create_chord(group_id: str, children: list[str], body: dict, using: str | None = None) -> None:
+def create_chord(
+    group_id: str, children: list[str], body: dict[str, Any], using: str | None = None
+) -> None:
     """The chord's counter row, written in the same transaction as its header jobs."""
     Group.objects.using(alias(using)).create(
         id=group_id, size=len(children), children=[str(c) for c in children], body=body
     )
 
 
-def count_chord_members(counts: dict[str, int], using: str | None = None) -> list[dict]:
+def count_chord_members(counts: dict[str, int], using: str | None = None) -> list[dict[str, Any]]:
     """Add finished header jobs to their chords' counters; return the chords now complete.
 
     Runs inside the completion transaction. The UPDATE takes the chord row's lock, so concurrent
@@ -459,14 +486,15 @@ def count_chord_members(counts: dict[str, int], using: str | None = None) -> lis
     """
     from django.db.models import F
 
-    fired = []
+    fired: list[dict[str, Any]] = []
     for group_id, n in sorted(counts.items()):
         qs = Group.objects.using(alias(using)).filter(id=group_id, body__isnull=False)
         if not qs.update(completed=F("completed") + n):
             continue
         done = qs.filter(completed__gte=F("size"), fired_at__isnull=True).update(fired_at=Now())
         if done:
-            fired.append(qs.values("id", "children", "body").get())
+            chord = qs.values("id", "children", "body").get()
+            fired.append({"id": chord["id"], "children": chord["children"], "body": chord["body"]})
     return fired
 
 
@@ -474,7 +502,12 @@ def count_chord_members(counts: dict[str, int], using: str | None = None) -> lis
 BATCH_FIELDS = ("id", "size", "children", "on_finish", "on_success", "on_failure", "callback_ids")
 
 
-def create_batch(batch_id: str, callbacks: dict, callback_ids: dict, using=None) -> None:
+def create_batch(
+    batch_id: str,
+    callbacks: dict[str, Any],
+    callback_ids: dict[str, Any],
+    using: str | None = None,
+) -> None:
     """The batch's row, open (members are added next, in the same transaction)."""
     Batch.objects.using(alias(using)).create(id=batch_id, callback_ids=callback_ids, **callbacks)
 
@@ -494,14 +527,16 @@ def add_to_batch(batch_id: str, children: list[str], using: str | None = None) -
     return True
 
 
-def close_batch(batch_id: str, using: str | None = None) -> tuple[bool, dict | None]:
+def close_batch(batch_id: str, using: str | None = None) -> tuple[bool, dict[str, Any] | None]:
     """Close a batch: (whether it was open, the batch row if it ended now — fire it)."""
     qs = Batch.objects.using(alias(using)).filter(id=batch_id)
     closed = bool(qs.filter(closed_at__isnull=True).update(closed_at=Now()))
     return closed, _batch_if_ended(qs) if closed else None
 
 
-def count_batch_members(counts: dict[str, tuple[int, int]], using: str | None = None) -> list:
+def count_batch_members(
+    counts: dict[str, tuple[int, int]], using: str | None = None
+) -> list[dict[str, Any]]:
     """Add ended members (ended, failed) to their batches; return the batches that ended now.
 
     Runs in the completion transaction: the UPDATE takes the row lock, so of several completers
@@ -517,14 +552,14 @@ def count_batch_members(counts: dict[str, tuple[int, int]], using: str | None = 
     return ended
 
 
-def _batch_if_ended(qs) -> dict | None:
+def _batch_if_ended(qs: QuerySet[Batch]) -> dict[str, Any] | None:
     done = qs.filter(
         closed_at__isnull=False, finished_at__isnull=True, ended__gte=F("size")
     ).update(finished_at=Now())
     return qs.values(*BATCH_FIELDS).get() if done else None
 
 
-def fail_jobs(rows: list[dict], using: str | None = None) -> None:
+def fail_jobs(rows: list[dict[str, Any]], using: str | None = None) -> None:
     """Mark freshly inserted jobs FAILURE with a given exception (a chord body whose header
     failed): the job exists, so its AsyncResult tells why it did not run."""
 
@@ -622,7 +657,7 @@ def claim_limited(
     skip: Sequence[str] = (),
     using: str | None = None,
     keyed: Iterable[str] = (),
-    fair: dict | None = None,
+    fair: dict[str, Any] | None = None,
 ) -> tuple[list[Claim], set[str], set[str], set[str]]:
     """``claim``, then cluster-wide flow control in the same transaction.
 
@@ -676,7 +711,15 @@ def claim_limited(
 _HELD = sorted(states.HELD_STATES)  # reserved jobs count: they will run
 
 
-def _task_limits(db, row, mine: list[Claim], limits, now, deferred, dropped) -> bool:
+def _task_limits(
+    db: str,
+    row: TaskLimit,
+    mine: list[Claim],
+    limits: tuple[float | None, int | None],
+    now: dt.datetime,
+    deferred: dict[str, tuple[Claim, dt.datetime]],
+    dropped: dict[str, Claim],
+) -> bool:
     """A task's rate and concurrency limits over its claimed jobs; True when at its limit."""
     rate, most = limits
     if rate:
@@ -689,7 +732,15 @@ def _task_limits(db, row, mine: list[Claim], limits, now, deferred, dropped) -> 
     return _over(mine, running - most, dropped)
 
 
-def _key_limits(db, name: str, mine: list[Claim], limits, now, deferred, dropped) -> set[str]:
+def _key_limits(
+    db: str,
+    name: str,
+    mine: list[Claim],
+    limits: tuple[float | None, int | None],
+    now: dt.datetime,
+    deferred: dict[str, tuple[Claim, dt.datetime]],
+    dropped: dict[str, Claim],
+) -> set[str]:
     """A keyed task's limits, per concurrency key: each key has its own rate slots (a
     ``TaskLimit`` row named ``task[key]``) and its own count of held jobs. Returns the keys
     found at their concurrency limit."""
@@ -730,7 +781,14 @@ def key_limit_name(name: str, key: str) -> str:
     return full[:222] + "…" + hashlib.sha256(full.encode()).hexdigest()[:32]
 
 
-def _queue_limit(db, queue: str, jobs: list[Claim], most: int, deferred, dropped) -> bool:
+def _queue_limit(
+    db: str,
+    queue: str,
+    jobs: list[Claim],
+    most: int,
+    deferred: dict[str, tuple[Claim, dt.datetime]],
+    dropped: dict[str, Claim],
+) -> bool:
     """A queue's concurrency limit over the claimed jobs left; True when at its limit."""
     Queue.objects.using(db).select_for_update().filter(name=queue).first()
     mine = [j for j in jobs if j.queue == queue and j.id not in dropped and j.id not in deferred]
@@ -740,12 +798,25 @@ def _queue_limit(db, queue: str, jobs: list[Claim], most: int, deferred, dropped
     return _over(mine, running - most, dropped)
 
 
-def _take_slots(db, row, jobs: list[Claim], rate: float, now, deferred: dict) -> None:
-    """Give each job without a slot the next rate-limit slot; future slots are deferred."""
+def _take_slots(
+    db: str,
+    row: TaskLimit,
+    jobs: list[Claim],
+    rate: float,
+    now: dt.datetime,
+    deferred: dict[str, tuple[Claim, dt.datetime]],
+) -> None:
+    """Give each job without a slot the next rate-limit slot; future slots are deferred.
+    (A row whose ETA is not a timestamp, written by anything, gets a slot like a fresh job.)"""
     fresh = []
     for job in jobs:
         slot = (loads(job.options) or {}).get("rate_slot")
-        if slot is None or abs((dt.datetime.fromisoformat(slot) - job.eta).total_seconds()) > 0.001:
+        eta = job.eta
+        if (
+            slot is None
+            or not isinstance(eta, dt.datetime)
+            or abs((dt.datetime.fromisoformat(slot) - eta).total_seconds()) > 0.001
+        ):
             fresh.append(job)
     if not fresh:
         return
@@ -756,7 +827,7 @@ def _take_slots(db, row, jobs: list[Claim], rate: float, now, deferred: dict) ->
             deferred[job.id] = (job, slot)
 
 
-def _over(jobs: list[Claim], excess: int, dropped: dict) -> bool:
+def _over(jobs: list[Claim], excess: int, dropped: dict[str, Claim]) -> bool:
     """Hand back the ``excess`` last (lowest-priority) of ``jobs``; True when at the limit."""
     for job in jobs[::-1][: max(excess, 0)]:
         dropped[job.id] = job
@@ -786,7 +857,7 @@ def prune_events(before: dt.datetime, using: str | None = None, batch: int = 10_
         total += events.filter(id__in=ids).delete()[0]
 
 
-def write_job_stats(rows: list[dict], using: str | None = None) -> int:
+def write_job_stats(rows: list[dict[str, Any]], using: str | None = None) -> int:
     """Insert per-minute rollup rows (``JobStat``); a row already written is left as it is."""
     made = JobStat.objects.using(alias(using)).bulk_create(
         [JobStat(**row) for row in rows], ignore_conflicts=True

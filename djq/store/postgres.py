@@ -8,8 +8,13 @@ Batches travel as one JSON document expanded by ``jsonb_to_recordset``: one roun
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+from collections.abc import Sequence
+from typing import Any
+
+from django.db.backends.utils import CursorWrapper
 
 JOBS_CHANNEL = "djq_jobs"
 CONTROL_CHANNEL = "djq_control"
@@ -40,7 +45,7 @@ _NOTIFY_DONE = (
 _PENDING_EVENT = "jsonb_build_array(jsonb_build_array('PENDING', clock_timestamp(), ''))"
 
 
-def _records(rows: list[dict], raw: frozenset = frozenset()) -> str:
+def _records(rows: Sequence[dict[str, Any]], raw: frozenset[str] = frozenset()) -> str:
     """One JSON array for ``jsonb_to_recordset``; values under ``raw`` keys are JSON already."""
     encode = json.JSONEncoder(default=str, separators=(",", ":")).encode
     return (
@@ -87,7 +92,7 @@ COPY = (
 )
 
 
-def insert(cursor, rows: list[dict]) -> None:
+def insert(cursor: CursorWrapper, rows: list[dict[str, Any]]) -> None:
     if len(rows) >= COPY_FROM and not any(
         r["eta"] or r["countdown"] or r["expires_in"] is not None for r in rows
     ):
@@ -96,7 +101,7 @@ def insert(cursor, rows: list[dict]) -> None:
     cursor.execute(INSERT, [_records(rows, _RAW_INSERT)])
 
 
-def _copy(cursor, rows: list[dict]) -> None:
+def _copy(cursor: CursorWrapper, rows: list[dict[str, Any]]) -> None:
     with cursor.cursor.copy(COPY) as copy:
         for r in rows:
             copy.write_row(
@@ -232,16 +237,16 @@ WITH q AS MATERIALIZED (
 
 
 def claim(
-    cursor,
+    cursor: CursorWrapper,
     worker: str,
     queues: list[str],
     limit: int,
     lease: float,
     skip: list[str],
-    fair: dict | None = None,
-) -> list:
+    fair: dict[str, Any] | None = None,
+) -> list[Any]:
     """``fair``: None for the plain claim, else {"weights": {key: weight}, "skip_keys": [...]}."""
-    params = {
+    params: dict[str, Any] = {
         "queues": list(queues),
         "limit": limit,
         "worker": worker,
@@ -254,7 +259,7 @@ def claim(
         params["weights"] = json.dumps(fair.get("weights") or {})
         params["skip_keys"] = list(fair.get("skip_keys") or ())
         cursor.execute(FAIR_CLAIM, params)
-    return cursor.fetchall()
+    return list(cursor.fetchall())
 
 
 # Jobs children are about to begin: RESERVED → STARTED, in one statement per batch (a job
@@ -315,7 +320,9 @@ SELECT id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, true FROM marked
 """
 
 
-def complete(cursor, outcomes: list[dict], started: list[dict] = ()) -> tuple[list, list[str]]:
+def complete(
+    cursor: CursorWrapper, outcomes: list[dict[str, Any]], started: Sequence[dict[str, Any]] = ()
+) -> tuple[list[Any], list[str]]:
     """The finished rows and the ids marked STARTED, from one statement."""
     cursor.execute(COMPLETE, {"outcomes": _records(outcomes), "started": _records(started)})
     rows = cursor.fetchall()
@@ -334,10 +341,12 @@ MARK_STARTED_NO_FLUSH = (
 )
 
 
-def mark_started(cursor, started: list[dict], durable: bool = True) -> list:
+def mark_started(
+    cursor: CursorWrapper, started: list[dict[str, Any]], durable: bool = True
+) -> list[Any]:
     sql = MARK_STARTED if durable else MARK_STARTED_NO_FLUSH
     cursor.execute(sql, {"started": _records(started)})
-    return cursor.fetchall()
+    return list(cursor.fetchall())
 
 
 RELEASE = f"""
@@ -349,9 +358,9 @@ RETURNING j.id::text, pg_notify('{JOBS_CHANNEL}', j.queue)
 """
 
 
-def release(cursor, claims: list[dict]) -> list:
+def release(cursor: CursorWrapper, claims: list[dict[str, Any]]) -> list[Any]:
     cursor.execute(RELEASE, [_records(claims)])
-    return cursor.fetchall()
+    return list(cursor.fetchall())
 
 
 # Rate limiting: a claimed job whose slot is in the future goes back to the queue until then,
@@ -366,9 +375,9 @@ RETURNING j.id::text
 """
 
 
-def defer(cursor, items: list[dict]) -> list:
+def defer(cursor: CursorWrapper, items: list[dict[str, Any]]) -> list[Any]:
     cursor.execute(DEFER, [_records(items)])
-    return cursor.fetchall()
+    return list(cursor.fetchall())
 
 
 HEARTBEAT = f"""
@@ -383,9 +392,9 @@ RETURNING id::text, attempt, revoked_at IS NOT NULL, terminate_signal
 
 
 def heartbeat(
-    cursor, worker: str, ids: list[str], lease: float, processed: int, failed: int
-) -> list:
-    params = {
+    cursor: CursorWrapper, worker: str, ids: list[str], lease: float, processed: int, failed: int
+) -> list[Any]:
+    params: dict[str, Any] = {
         "worker": worker,
         "ids": ids,
         "lease": lease,
@@ -393,7 +402,7 @@ def heartbeat(
         "failed": failed,
     }
     cursor.execute(HEARTBEAT, params)
-    return cursor.fetchall()
+    return list(cursor.fetchall())
 
 
 # Expired leases: the worker holding them stopped heart-beating. Reserved jobs never started: they
@@ -438,13 +447,13 @@ RESCUE_WORKER = _RESCUE.format(condition="j.worker = %(worker)s")
 
 
 def rescue(
-    cursor,
+    cursor: CursorWrapper,
     lost_json: str,
     worker: str | None = None,
     grace: float = 0.0,
     dead_json: str = "null",
     max_lost: int = 0,
-) -> list:
+) -> list[Any]:
     """Rescue expired leases; with ``worker``, every running job of that (dead) worker."""
     sql = RESCUE_EXPIRED if worker is None else RESCUE_WORKER
     params = {
@@ -455,7 +464,7 @@ def rescue(
         "max_lost": max_lost,
     }
     cursor.execute(sql, params)
-    return cursor.fetchall()
+    return list(cursor.fetchall())
 
 
 REVOKE = f"""
@@ -474,9 +483,9 @@ RETURNING j.id::text, j.state, j.worker, j.name, j.options::text, j.result::text
 """
 
 
-def revoke(cursor, ids: list[str], signal: str, revoked_json: str) -> list:
+def revoke(cursor: CursorWrapper, ids: list[str], signal: str, revoked_json: str) -> list[Any]:
     cursor.execute(REVOKE, {"ids": ids, "signal": signal, "revoked": revoked_json})
-    return cursor.fetchall()
+    return list(cursor.fetchall())
 
 
 # The next ETA of the worker's queues, from djq_job_claim_idx alone (no index in run_after order:
@@ -502,7 +511,7 @@ FROM unnest(%s::text[]) AS q(name), LATERAL (
 """
 
 
-def next_due(cursor, queues: list[str]) -> float | None:
+def next_due(cursor: CursorWrapper, queues: list[str]) -> float | None:
     cursor.execute(NEXT_DUE, [list(queues)])
     row = cursor.fetchone()
     return None if row is None or row[0] is None else float(row[0])
@@ -520,23 +529,27 @@ RETURNING j.id::text, pg_notify('{JOBS_CHANNEL}', j.queue)
 """
 
 
-def requeue_dead(cursor, ids: list[str]) -> list[str]:
+def requeue_dead(cursor: CursorWrapper, ids: list[str]) -> list[str]:
     cursor.execute(REQUEUE_DEAD, [ids])
     return [row[0] for row in cursor.fetchall()]
 
 
-def set_progress(cursor, job_id: str, state: str, meta_json: str | None, attempt) -> int:
+def set_progress(
+    cursor: CursorWrapper, job_id: str, state: str, meta_json: str | None, attempt: int | None
+) -> int:
     cursor.execute(
         "UPDATE djq_job SET custom_state = %s, meta = %s::jsonb "
         f"WHERE id = %s AND state IN {_HELD} AND (%s::int IS NULL OR attempt = %s::int)",
         [state, meta_json, job_id, attempt, attempt],
     )
-    return cursor.rowcount
+    rowcount: int = cursor.rowcount
+    return rowcount
 
 
-def db_now(cursor):
+def db_now(cursor: CursorWrapper) -> dt.datetime:
     cursor.execute("SELECT now()")
-    return cursor.fetchone()[0]
+    now: dt.datetime = cursor.fetchone()[0]
+    return now
 
 
 # Unique jobs: the key's row names its job; ``until`` is infinity while the job is waiting or
@@ -549,23 +562,23 @@ RETURNING job_id
 """
 
 
-def take_unique(cursor, key: str, job_id: str) -> bool:
+def take_unique(cursor: CursorWrapper, key: str, job_id: str) -> bool:
     cursor.execute(TAKE_UNIQUE, [key, job_id])
     return cursor.fetchone() is not None
 
 
-def unique_holder(cursor, key: str) -> str | None:
+def unique_holder(cursor: CursorWrapper, key: str) -> str | None:
     cursor.execute("SELECT job_id::text FROM djq_unique_lock WHERE key = %s", [key])
     row = cursor.fetchone()
     return row[0] if row else None
 
 
-def replace_unique(cursor, key: str, old: str, new: str) -> bool:
+def replace_unique(cursor: CursorWrapper, key: str, old: str, new: str) -> bool:
     cursor.execute(
         "UPDATE djq_unique_lock SET job_id = %s, until = 'infinity' WHERE key = %s AND job_id = %s",
         [new, key, old],
     )
-    return cursor.rowcount == 1
+    return bool(cursor.rowcount == 1)
 
 
 # unique_mode replace/debounce: a waiting job takes a new call's arguments (debounce: and its run
@@ -580,7 +593,7 @@ WHERE j.id = %(id)s AND j.state IN {_WAITING}
 """
 
 
-def update_waiting(cursor, job_id: str, row: dict, move: bool) -> bool:
+def update_waiting(cursor: CursorWrapper, job_id: str, row: dict[str, Any], move: bool) -> bool:
     params = {
         "id": job_id,
         "args": row["args"],
@@ -590,10 +603,10 @@ def update_waiting(cursor, job_id: str, row: dict, move: bool) -> bool:
         "countdown": row.get("countdown"),
     }
     cursor.execute(UPDATE_WAITING, params)
-    return cursor.rowcount == 1
+    return bool(cursor.rowcount == 1)
 
 
-def release_unique(cursor, key: str, job_id: str, unique_for: float) -> None:
+def release_unique(cursor: CursorWrapper, key: str, job_id: str, unique_for: float) -> None:
     cursor.execute(
         "UPDATE djq_unique_lock SET until = now() + make_interval(secs => %s) "
         "WHERE key = %s AND job_id = %s",
@@ -628,7 +641,9 @@ SELECT pg_notify('{EVENTS_CHANNEL}', (SELECT id FROM ins)::text)
 """
 
 
-def insert_events(cursor, hostnames: list[str], counts: list[int], payloads: list[str]) -> None:
+def insert_events(
+    cursor: CursorWrapper, hostnames: list[str], counts: list[int], payloads: list[str]
+) -> None:
     if len(payloads) == 1:
         cursor.execute(INSERT_EVENT, [hostnames[0], counts[0], payloads[0]])
     else:

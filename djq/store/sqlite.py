@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable, Sequence
+from typing import Any, overload
+
+from django.db.backends.utils import CursorWrapper
 
 _READY = "('SUCCESS','FAILURE','REVOKED','IGNORED')"
 _WAITING = "('PENDING','RETRY')"
@@ -21,6 +25,10 @@ def now_text(delta: float = 0.0) -> str:
     return fmt(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delta))
 
 
+@overload
+def fmt(value: dt.datetime) -> str: ...
+@overload
+def fmt(value: None) -> None: ...
 def fmt(value: dt.datetime | None) -> str | None:
     if value is None:
         return None
@@ -29,6 +37,10 @@ def fmt(value: dt.datetime | None) -> str | None:
     return value.isoformat(" ")
 
 
+@overload
+def parse_dt(value: str | dt.datetime) -> dt.datetime: ...
+@overload
+def parse_dt(value: None) -> None: ...
 def parse_dt(value: str | dt.datetime | None) -> dt.datetime | None:
     """Naive UTC (Django's sqlite3 converters may already have parsed it) → aware UTC."""
     if value is None:
@@ -38,13 +50,13 @@ def parse_dt(value: str | dt.datetime | None) -> dt.datetime | None:
     return value.replace(tzinfo=dt.UTC)
 
 
-def _hex(value) -> str | None:
+def _hex(value: object) -> str | None:
     """A task id as stored: text, unchanged (ids are any string; migration 0003 gave the 32-hex
     UUIDs Django used to store their dashes). Kept under its old name for the call sites."""
     return None if value is None else str(value)
 
 
-def _as_is_on_error(parse, value):
+def _as_is_on_error(parse: Callable[[Any], Any], value: Any) -> Any:
     try:
         return parse(value)
     except (TypeError, ValueError, AttributeError):
@@ -66,7 +78,7 @@ VALUES (%(id)s, %(name)s, %(queue)s, %(priority)s, 'PENDING', '', %(args)s, %(kw
 """
 
 
-def insert(cursor, rows: list[dict]) -> None:
+def insert(cursor: CursorWrapper, rows: list[dict[str, Any]]) -> None:
     now = dt.datetime.now(dt.UTC)
     params = []
     for row in rows:
@@ -140,7 +152,7 @@ FAIR_CLAIM = _CLAIM_UPDATE.replace(
 # even when the column is NULL.
 
 
-def _in_list(prefix: str, values: list[str], params: dict) -> str:
+def _in_list(prefix: str, values: Sequence[str | None], params: dict[str, Any]) -> str:
     names = []
     for i, value in enumerate(values):
         params[f"{prefix}{i}"] = value
@@ -149,16 +161,21 @@ def _in_list(prefix: str, values: list[str], params: dict) -> str:
 
 
 def claim(
-    cursor,
+    cursor: CursorWrapper,
     worker: str,
     queues: list[str],
     limit: int,
     lease: float,
     skip: list[str],
-    fair: dict | None = None,
-) -> list:
+    fair: dict[str, Any] | None = None,
+) -> list[Any]:
     """``fair``: None for the plain claim, else {"weights": {key: weight}, "skip_keys": [...]}."""
-    params = {"worker": worker, "limit": limit, "now": now_text(), "lease_until": now_text(lease)}
+    params: dict[str, Any] = {
+        "worker": worker,
+        "limit": limit,
+        "now": now_text(),
+        "lease_until": now_text(lease),
+    }
     lists = {
         "queues": _in_list("q", list(queues), params),
         "skip": _in_list("s", list(skip), params),
@@ -170,11 +187,11 @@ def claim(
         skip_keys = _in_list("k", list(fair.get("skip_keys") or ()), params)
         sql = FAIR_CLAIM.format(**lists, skip_keys=skip_keys)
     cursor.execute(sql, params)
-    now = parse_dt(params["now"])
+    now = parse_dt(str(params["now"]))
     return [_claimed(row, now) for row in cursor.fetchall()]
 
 
-def _claimed(row, now: dt.datetime) -> tuple:
+def _claimed(row: Any, now: dt.datetime) -> tuple[Any, ...]:
     """A claimed row as Python values; a value that does not parse (a row written by raw SQL:
     SQLite stores anything) is kept as it is, and the worker fails that job (djq.job_guard)."""
     row = list(row)
@@ -218,7 +235,9 @@ RETURNING id
 """
 
 
-def mark_started(cursor, started: list[dict], durable: bool = True) -> list:
+def mark_started(
+    cursor: CursorWrapper, started: list[dict[str, Any]], durable: bool = True
+) -> list[Any]:
     """(``durable``: PostgreSQL's; a local file has no server to crash apart from the worker.)"""
     return _each(
         cursor,
@@ -227,10 +246,12 @@ def mark_started(cursor, started: list[dict], durable: bool = True) -> list:
     )
 
 
-def complete(cursor, outcomes: list[dict], started: list[dict] = ()) -> tuple[list, list[str]]:
+def complete(
+    cursor: CursorWrapper, outcomes: list[dict[str, Any]], started: Sequence[dict[str, Any]] = ()
+) -> tuple[list[Any], list[str]]:
     """The finished rows and the ids marked STARTED (in the caller's transaction)."""
     marked = [row[0] for row in mark_started(cursor, list(started))] if started else []
-    done = []
+    done: list[Any] = []
     for outcome in outcomes:
         eta = outcome.get("eta")
         run_after = (
@@ -257,7 +278,7 @@ def complete(cursor, outcomes: list[dict], started: list[dict] = ()) -> tuple[li
     return done, marked
 
 
-def _finished(row) -> tuple:
+def _finished(row: Any) -> tuple[Any, ...]:
     row = list(row)
     for i in (0, 5, 6, 7):
         row[i] = _uuid_text(row[i])
@@ -272,17 +293,17 @@ RETURNING id
 """
 
 
-def _each(cursor, sql: str, params: list[dict]) -> list:
+def _each(cursor: CursorWrapper, sql: str, params: list[dict[str, Any]]) -> list[Any]:
     """Run a fenced per-job statement for each row (SQLite is local: no batching needed) and
     return the ids it changed."""
-    done = []
+    done: list[Any] = []
     for one in params:
         cursor.execute(sql, one)
         done.extend((_uuid_text(row[0]),) for row in cursor.fetchall())
     return done
 
 
-def release(cursor, claims: list[dict]) -> list:
+def release(cursor: CursorWrapper, claims: list[dict[str, Any]]) -> list[Any]:
     return _each(
         cursor,
         RELEASE,
@@ -299,7 +320,7 @@ RETURNING id
 """
 
 
-def defer(cursor, items: list[dict]) -> list:
+def defer(cursor: CursorWrapper, items: list[dict[str, Any]]) -> list[Any]:
     return _each(
         cursor,
         DEFER,
@@ -317,8 +338,8 @@ def defer(cursor, items: list[dict]) -> list:
 
 
 def heartbeat(
-    cursor, worker: str, ids: list[str], lease: float, processed: int, failed: int
-) -> list:
+    cursor: CursorWrapper, worker: str, ids: list[str], lease: float, processed: int, failed: int
+) -> list[Any]:
     now = now_text()
     cursor.execute(
         "UPDATE djq_worker SET last_heartbeat = %s, processed = %s, failed = %s WHERE name = %s",
@@ -357,13 +378,13 @@ RESCUE_WORKER = _RESCUE.format(condition="worker = %(worker)s")
 
 
 def rescue(
-    cursor,
+    cursor: CursorWrapper,
     lost_json: str,
     worker: str | None = None,
     grace: float = 0.0,
     dead_json: str = "null",
     max_lost: int = 0,
-) -> list:
+) -> list[Any]:
     """(``grace``: PostgreSQL's wait after a server restart; SQLite has no server to restart.)"""
     sql = RESCUE_EXPIRED if worker is None else RESCUE_WORKER
     params = {
@@ -387,11 +408,11 @@ RETURNING id
 """
 
 
-def requeue_dead(cursor, ids: list[str]) -> list[str]:
+def requeue_dead(cursor: CursorWrapper, ids: list[str]) -> list[str]:
     """A dead letter back to the queue (see postgres.py)."""
     params = {"now": now_text()}
     cursor.execute(REQUEUE_DEAD.format(ids=_in_list("i", [_hex(i) for i in ids], params)), params)
-    return [_uuid_text(row[0]) for row in cursor.fetchall()]
+    return [str(_uuid_text(row[0])) for row in cursor.fetchall()]
 
 
 REVOKE = f"""
@@ -408,7 +429,7 @@ RETURNING id, state, worker, name, options, result, parent_id, root_id, group_id
 """
 
 
-def revoke(cursor, ids: list[str], signal: str, revoked_json: str) -> list:
+def revoke(cursor: CursorWrapper, ids: list[str], signal: str, revoked_json: str) -> list[Any]:
     params = {"now": now_text(), "signal": signal, "revoked": revoked_json}
     sql = REVOKE.format(ids=_in_list("i", [_hex(i) for i in ids], params))
     cursor.execute(sql, params)
@@ -418,8 +439,8 @@ def revoke(cursor, ids: list[str], signal: str, revoked_json: str) -> list:
     ]
 
 
-def next_due(cursor, queues: list[str]) -> float | None:
-    params: dict = {}
+def next_due(cursor: CursorWrapper, queues: list[str]) -> float | None:
+    params: dict[str, Any] = {}
     sql = (
         f"SELECT min(run_after) FROM djq_job WHERE state IN {_WAITING} "
         f"AND queue IN ({_in_list('q', list(queues), params)})"
@@ -428,19 +449,23 @@ def next_due(cursor, queues: list[str]) -> float | None:
     row = cursor.fetchone()
     if row is None or row[0] is None:
         return None
-    return (parse_dt(row[0]) - dt.datetime.now(dt.UTC)).total_seconds()
+    due: dt.datetime = parse_dt(row[0])
+    return (due - dt.datetime.now(dt.UTC)).total_seconds()
 
 
-def set_progress(cursor, job_id: str, state: str, meta_json: str | None, attempt) -> int:
+def set_progress(
+    cursor: CursorWrapper, job_id: str, state: str, meta_json: str | None, attempt: int | None
+) -> int:
     cursor.execute(
         f"UPDATE djq_job SET custom_state = %s, meta = %s WHERE id = %s AND state IN {_HELD} "
         "AND (%s IS NULL OR attempt = %s)",
         [state, meta_json, _hex(job_id), attempt, attempt],
     )
-    return cursor.rowcount
+    rowcount: int = cursor.rowcount
+    return rowcount
 
 
-def db_now(cursor) -> dt.datetime:
+def db_now(cursor: CursorWrapper) -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
@@ -453,26 +478,26 @@ RETURNING job_id
 """
 
 
-def take_unique(cursor, key: str, job_id: str) -> bool:
+def take_unique(cursor: CursorWrapper, key: str, job_id: str) -> bool:
     cursor.execute(TAKE_UNIQUE, [key, _hex(job_id), FOREVER, now_text()])
     return cursor.fetchone() is not None
 
 
-def unique_holder(cursor, key: str) -> str | None:
+def unique_holder(cursor: CursorWrapper, key: str) -> str | None:
     cursor.execute("SELECT job_id FROM djq_unique_lock WHERE key = %s", [key])
     row = cursor.fetchone()
     return _uuid_text(row[0]) if row else None
 
 
-def replace_unique(cursor, key: str, old: str, new: str) -> bool:
+def replace_unique(cursor: CursorWrapper, key: str, old: str, new: str) -> bool:
     cursor.execute(
         "UPDATE djq_unique_lock SET job_id = %s, until = %s WHERE key = %s AND job_id = %s",
         [_hex(new), FOREVER, key, _hex(old)],
     )
-    return cursor.rowcount == 1
+    return bool(cursor.rowcount == 1)
 
 
-def update_waiting(cursor, job_id: str, row: dict, move: bool) -> bool:
+def update_waiting(cursor: CursorWrapper, job_id: str, row: dict[str, Any], move: bool) -> bool:
     """unique_mode replace/debounce (djq.store.postgres.UPDATE_WAITING)."""
     now = dt.datetime.now(dt.UTC)
     run_after = row.get("eta") or now + dt.timedelta(seconds=row.get("countdown") or 0)
@@ -482,17 +507,19 @@ def update_waiting(cursor, job_id: str, row: dict, move: bool) -> bool:
         f"UPDATE djq_job SET args = %s, kwargs = %s{moved} WHERE id = %s AND state IN {_WAITING}",
         params,
     )
-    return cursor.rowcount == 1
+    return bool(cursor.rowcount == 1)
 
 
-def release_unique(cursor, key: str, job_id: str, unique_for: float) -> None:
+def release_unique(cursor: CursorWrapper, key: str, job_id: str, unique_for: float) -> None:
     cursor.execute(
         "UPDATE djq_unique_lock SET until = %s WHERE key = %s AND job_id = %s",
         [now_text(unique_for), key, _hex(job_id)],
     )
 
 
-def insert_events(cursor, hostnames: list[str], counts: list[int], payloads: list[str]) -> None:
+def insert_events(
+    cursor: CursorWrapper, hostnames: list[str], counts: list[int], payloads: list[str]
+) -> None:
     """Monitoring event batches (readers poll the table: SQLite has no NOTIFY)."""
     now = now_text()
     cursor.executemany(

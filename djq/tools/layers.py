@@ -136,6 +136,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "djq.events.monitor",
         ),
     ),
+    # what each management command does: the commands parse options and make one call here
+    ("cli", ("djq.cli",)),
     ("entry points", ("djq.management.commands.", "djq.apps", "djq.checks")),
 ]
 

@@ -82,8 +82,10 @@ def test_in_process_pools_run_jobs_and_report_outcomes(pool_type):
     finally:
         pool.begin_stop()
         pool.stop(timeout=5)
-        pool.wake_r.close()  # (the worker's process ends with its pool: stop leaves them open)
-        pool.wake_w.close()
+    # stopped: no thread is left to wake the loop, so its socket pair is closed, and the
+    # worker's last looks after the stop (collect, a wait through an outage) still work
+    assert pool.wake_r.fileno() == -1 and pool.wake_w.fileno() == -1
+    assert pool.waitables() == [] and pool.collect([]) == []
     assert sorted(json.loads(o.result) for o in outcomes) == [10, 11, 12]
     assert {o.state for o in outcomes} == {states.SUCCESS}
     assert pool.take_began() == []  # (every ask was answered)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from djq.beat import DEFAULT_LEASE, Beat, BeatConfig
-from djq.contrib.celery_flags import BEAT_FLAGS, add_flags, warn_given
-from djq.management.commands.djq_worker import _setup_logging, _write_pidfile, run_service
+from djq.beat import DEFAULT_LEASE, BeatConfig
+from djq.cli.beat import BeatCommand, run_beat
+from djq.cli.service import ServiceOptions
+from djq.contrib.celery_flags import BEAT_FLAGS, add_flags
 
 
 class Command(BaseCommand):
@@ -35,14 +36,14 @@ class Command(BaseCommand):
         add_flags(parser, BEAT_FLAGS)
 
     def handle(self, *args, **options):
-        _setup_logging(options["loglevel"], options["logfile"])
-        warn_given(options, BEAT_FLAGS, "djq_beat")
-        if options["pidfile"]:
-            _write_pidfile(options["pidfile"])
-        config = BeatConfig(
+        beat = BeatConfig(
             max_interval=options["max_interval"],
             lease=options["lease"],
             using=options["database"],
             sync=not options["no_sync"],
         )
-        run_service(Beat(config).run, options["pidfile"])
+        service = ServiceOptions(
+            loglevel=options["loglevel"], logfile=options["logfile"], pidfile=options["pidfile"]
+        )
+        flags = {flag.dest: options.get(flag.dest) for flag in BEAT_FLAGS}
+        run_beat(BeatCommand(beat, service, flags))

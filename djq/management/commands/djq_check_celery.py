@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from djq.contrib.celery_compat import check_settings, report
+from djq.cli.check_celery import CheckCeleryConfig, check_celery
 
 
 class Command(BaseCommand):
@@ -18,8 +18,5 @@ class Command(BaseCommand):
         parser.add_argument("module", help="dotted module name (proj.settings) or a .py path")
 
     def handle(self, *args, **options):
-        try:
-            findings = check_settings(options["module"])
-        except (FileNotFoundError, SyntaxError) as exc:
-            raise CommandError(str(exc)) from None
-        self.stdout.write(report(options["module"], findings), ending="")
+        config = CheckCeleryConfig(module=options["module"])
+        check_celery(config, lambda text: self.stdout.write(text, ending=""))

@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import curses
-import sys
 
-from django.core.management.base import BaseCommand, CommandError
-from django.db import connections
+from django.core.management.base import BaseCommand
 
-from djq import store
-from djq.events import Receiver
-from djq.events.monitor import Dumper, Monitor, json_line
-
-#: events replayed into the monitor at start, so that it opens on a populated screen
-MONITOR_BACKLOG = 1000
-#: events printed by --once without --last
-ONCE_BACKLOG = 100
+from djq.cli import Output
+from djq.cli.events import EventsConfig, watch
 
 
 def _non_negative(value: str) -> int:
@@ -74,55 +65,14 @@ class Command(BaseCommand):
         parser.add_argument("--database", help="database alias (DJQ_DATABASE)")
 
     def handle(self, *args, **options):
-        for name in ("camera", "maxrate"):
-            if options[name]:
-                self.stderr.write(
-                    f"djq_events: --{name} is ignored: djq keeps no snapshots; "
-                    "the events table is the history (see --last)"
-                )
-        if options["once"] and not (options["dump"] or options["json"]):
-            raise CommandError("--once goes with --dump or --json")
-        using = store.alias(options["database"])
-        if using not in connections:
-            raise CommandError(f"--database: no database alias {using!r}")
-        if options["dump"] or options["json"]:
-            self.dump(using, options)
-        else:
-            self.monitor(using, options)
-
-    def dump(self, using: str, options: dict) -> None:
-        last = options["last"]
-        if last is None:
-            last = ONCE_BACKLOG if options["once"] else 0
-        receiver = Receiver(using=using, last=last)
-        if options["json"]:
-            write = lambda event: print(json_line(event), flush=True)  # noqa: E731
-            sys.stderr.write("-> evdump: starting capture...\n")
-        else:
-            write = Dumper(sys.stdout).on_event
-            print("-> evdump: starting capture...", flush=True)
-        try:
-            if options["once"]:
-                for event in receiver.poll():
-                    write(event)
-                return
-            for event in receiver.itercapture():
-                receiver.process(event)
-                write(event)
-        except (KeyboardInterrupt, BrokenPipeError):
-            pass
-        finally:
-            receiver.close()
-
-    def monitor(self, using: str, options: dict) -> None:
-        if not sys.stdout.isatty():
-            raise CommandError("the monitor needs a terminal; use --dump or --json in pipes")
-        last = MONITOR_BACKLOG if options["last"] is None else options["last"]
-        receiver = Receiver(using=using, last=last)
-        monitor = Monitor(receiver, options["frequency"], f"{connections[using].vendor} ({using})")
-        try:
-            curses.wrapper(monitor.run)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            receiver.close()
+        config = EventsConfig(
+            dump=options["dump"],
+            json=options["json"],
+            last=options["last"],
+            once=options["once"],
+            frequency=options["frequency"],
+            camera=options["camera"],
+            maxrate=options["maxrate"],
+            using=options["database"],
+        )
+        watch(config, Output(self.stdout.write, self.stderr.write))

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django.core.management.base import BaseCommand
 
-from djq import store
-from djq.conf import settings
+from djq.cli import Output
+from djq.cli.purge import PurgeConfig, purge
 
 
 class Command(BaseCommand):
@@ -20,17 +18,10 @@ class Command(BaseCommand):
         parser.add_argument("--database", help="database alias (DJQ_DATABASE)")
 
     def handle(self, *args, **options):
-        using = options["database"]
-        expires = options["older_than"]
-        if expires is None:
-            expires = settings.RESULT_EXPIRES
-        if isinstance(expires, dt.timedelta):
-            expires = expires.total_seconds()
-        if expires is not None:
-            before = store.db_now(using) - dt.timedelta(seconds=float(expires))
-            removed = store.purge_finished(before, using=using)
-            self.stdout.write(f"Removed {removed} finished job(s) older than {expires:g}s.")
-        if options["waiting"]:
-            removed = store.purge_waiting(options["queue"], using=using)
-            where = f" of queue {options['queue']!r}" if options["queue"] else ""
-            self.stdout.write(f"Removed {removed} waiting job(s){where}.")
+        config = PurgeConfig(
+            older_than=options["older_than"],
+            waiting=options["waiting"],
+            queue=options["queue"],
+            using=options["database"],
+        )
+        purge(config, Output(self.stdout.write, self.stderr.write))

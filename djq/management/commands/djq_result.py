@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import sys
+from django.core.management.base import BaseCommand
 
-from django.core.management.base import BaseCommand, CommandError
-
-from djq import states
-from djq.calling.result import AsyncResult
-from djq.exceptions import TimeoutError
+from djq.cli import Output
+from djq.cli.result import ResultConfig, show_result
 
 
 class Command(BaseCommand):
@@ -35,50 +31,11 @@ class Command(BaseCommand):
         parser.add_argument("--database", help="database alias (DJQ_DATABASE)")
 
     def handle(self, *args, **options):
-        result = AsyncResult(options["id"], using=options["database"])
-        if options["timeout"] < 0:
-            raise CommandError(f"--timeout must be >= 0, got {options['timeout']:g}")
-        if options["timeout"]:
-            try:
-                result.get(timeout=options["timeout"], propagate=False)
-            except TimeoutError:
-                pass
-        if options["json"]:
-            self.stdout.write(json.dumps(_as_dict(result), indent=2, default=str))
-            return
-        if options["traceback"]:
-            self._traceback(result)
-        else:
-            self._result(result)
-
-    def _result(self, result: AsyncResult) -> None:
-        state = result.state
-        if state == states.SUCCESS:
-            self.stdout.write(json.dumps(result.result, indent=2, default=str))
-            return
-        if state in states.READY_STATES:
-            raise CommandError(f"{result.name}[{result.id}] {state}: {result.result!r}")
-        why = "no job has this id" if not result.exists() else "not finished"
-        raise CommandError(f"{result.id}: {state} ({why}; --timeout S waits)")
-
-    def _traceback(self, result: AsyncResult) -> None:
-        if not result.traceback:  # (not CommandError: Django's --traceback would re-raise it)
-            self.stderr.write(f"{result.id}: {result.state}, no traceback")
-            sys.exit(1)
-        self.stdout.write(result.traceback.rstrip())
-
-
-def _as_dict(result: AsyncResult) -> dict:
-    state = result.state
-    value = result.result
-    if isinstance(value, BaseException):
-        value = f"{type(value).__name__}: {value}"
-    return {
-        "id": result.id,
-        "task": result.name,
-        "state": state,
-        "exists": result.exists(),
-        "result": value,
-        "traceback": result.traceback,
-        "date_done": result.date_done,
-    }
+        config = ResultConfig(
+            id=options["id"],
+            traceback=options["traceback"],
+            timeout=options["timeout"],
+            json=options["json"],
+            using=options["database"],
+        )
+        show_result(config, Output(self.stdout.write, self.stderr.write))

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import os
-import socket
-import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from djq.contrib.celery_flags import WORKER_FLAGS, add_flags, standin_pool, warn_given
-from djq.roles import daemon
-from djq.worker import DEFAULT_NAME, Worker, WorkerConfig, expand_name
+from djq.cli.service import ServiceOptions
+from djq.cli.worker import WorkerCommand, run_worker
+from djq.contrib.celery_flags import WORKER_FLAGS, add_flags
+from djq.worker import DEFAULT_NAME, WorkerConfig
 
 
 def _autoscale(value: str) -> tuple[int, int]:
@@ -84,13 +81,7 @@ class Command(BaseCommand):
         add_flags(parser, WORKER_FLAGS)
 
     def handle(self, *args, **options):
-        _daemonize(options)
-        _setup_logging(options["loglevel"], options["logfile"])
-        warn_given(options, WORKER_FLAGS, "djq_worker")
-        options["pool"] = standin_pool(options["pool"], "djq_worker")
-        if options["pidfile"]:
-            _write_pidfile(options["pidfile"])
-        config = WorkerConfig(
+        worker = WorkerConfig(
             name=options["hostname"],
             queues=[q.strip() for q in options["queues"].split(",") if q.strip()],
             concurrency=options["concurrency"],
@@ -109,80 +100,13 @@ class Command(BaseCommand):
             task_events=True if options["task_events"] else None,
             using=options["database"],
         )
-        run_service(Worker(config).run, options["pidfile"])
-
-
-def run_service(run, pidfile: str | None) -> None:
-    """Run a worker or beat to its end: remove our pidfile, exit with its status."""
-    try:
-        code = run()
-    finally:
-        if pidfile:
-            _remove_pidfile(pidfile)
-    if code:
-        sys.exit(code)
-
-
-def _daemonize(options: dict) -> None:
-    """Expand %-variables in --pidfile/--logfile; with --detach, become a daemon (djq.daemon)
-    whose stdout/stderr go to the log file (so it is not opened a second time)."""
-    nodename = expand_name(options["hostname"], socket.gethostname())
-    for key in ("pidfile", "logfile"):
-        options[key] = daemon.node_format(options[key], nodename)
-    if not options["detach"]:
-        return
-    options["pidfile"] = daemon.absolute(options["pidfile"])
-    if not daemon.already_detached():  # (a SIGHUP restart re-executes a detached worker)
-        if pid := daemon.running_pid(options["pidfile"]):
-            raise CommandError(f"pidfile {options['pidfile']} names a running process ({pid})")
-        daemon.detach(options["logfile"], options["workdir"], options["umask"])
-    options["logfile"] = None
-
-
-def _setup_logging(level: str, logfile: str | None) -> None:
-    numeric = logging.getLevelName(level.upper())
-    if not isinstance(numeric, int):
-        raise CommandError(f"unknown log level {level!r}")
-    djq_logger = logging.getLogger("djq")
-    djq_logger.setLevel(numeric)
-    handler = logging.FileHandler(logfile) if logfile else None
-    if handler is None and not _has_handler(djq_logger):
-        handler = logging.StreamHandler(sys.stderr)
-    if handler is not None:
-        handler.setFormatter(
-            logging.Formatter("[%(asctime)s: %(levelname)s/%(processName)s] %(message)s")
+        service = ServiceOptions(
+            loglevel=options["loglevel"],
+            logfile=options["logfile"],
+            pidfile=options["pidfile"],
+            detach=options["detach"],
+            workdir=options["workdir"],
+            umask=options["umask"],
         )
-        djq_logger.addHandler(handler)
-
-
-def _has_handler(logger: logging.Logger) -> bool:
-    while logger is not None:
-        if logger.handlers:
-            return True
-        if not logger.propagate:
-            return False
-        logger = logger.parent
-    return False
-
-
-def _write_pidfile(path: str) -> None:
-    if os.path.exists(path):
-        try:
-            pid = int(open(path).read().strip() or 0)
-            if pid == os.getpid():  # our own file, after a SIGHUP restart (execv)
-                raise ProcessLookupError
-            os.kill(pid, 0)
-        except (ValueError, ProcessLookupError):
-            pass
-        else:
-            raise CommandError(f"pidfile {path} names a running process ({pid})")
-    with open(path, "w") as fh:
-        fh.write(f"{os.getpid()}\n")
-
-
-def _remove_pidfile(path: str) -> None:
-    try:
-        if int(open(path).read().strip()) == os.getpid():
-            os.unlink(path)
-    except (OSError, ValueError):
-        pass
+        flags = {flag.dest: options.get(flag.dest) for flag in WORKER_FLAGS}
+        run_worker(WorkerCommand(worker, service, flags))

@@ -10,7 +10,10 @@ from djq.running.pools.asyncio_pool import AsyncioPool
 from djq.running.pools.prefork import PreforkPool
 from djq.running.pools.threads import SoloPool, ThreadPool
 
-POOLS: dict[str, type] = {
+#: what the worker holds: one of the pools (the protocol above)
+Pool = PreforkPool | ThreadPool | AsyncioPool
+
+POOLS: dict[str, type[PreforkPool] | type[ThreadPool] | type[AsyncioPool]] = {
     "prefork": PreforkPool,
     "threads": ThreadPool,
     "solo": SoloPool,
@@ -18,6 +21,6 @@ POOLS: dict[str, type] = {
 }
 
 
-def pool_class(name: str) -> type:
+def pool_class(name: str) -> type[PreforkPool] | type[ThreadPool]:
     """The pool implementation for ``--pool`` (a name the option parser validated)."""
     return POOLS[name]

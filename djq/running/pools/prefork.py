@@ -26,7 +26,9 @@ import signal
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from multiprocessing.connection import Connection, Pipe
+from typing import Any
 
 from django.db import close_old_connections, connections
 
@@ -94,14 +96,14 @@ class _Inbox:
 
     def __init__(self, conn: Connection):
         self.conn = conn
-        self.pending: deque[dict] = deque()
+        self.pending: deque[dict[str, Any]] = deque()
         self.answers: dict[str, bool] = {}  # go-ahead answers, by job id
         self.stop = False
         self.closed = False  # the pipe: no message can come any more
         self.lock = threading.Condition()
         self.send_lock = threading.Lock()
 
-    def send(self, message: dict) -> None:
+    def send(self, message: dict[str, Any]) -> None:
         with self.send_lock:
             self.conn.send_bytes(json.dumps(message, default=str).encode())
 
@@ -134,7 +136,7 @@ class _Inbox:
                 self.pending.remove(message)
                 self.send({"skipped": job_id})
 
-    def next(self, wait: bool = True) -> dict | None:
+    def next(self, wait: bool = True) -> dict[str, Any] | None:
         """The next job to run, or None once told to stop (the jobs left are handed back), or
         (``wait`` false) when none is queued now."""
         with self.lock:
@@ -144,7 +146,7 @@ class _Inbox:
                 return None
             return self.pending.popleft()
 
-    def go_ahead(self, job_id: str, carry: dict | None = None) -> bool:
+    def go_ahead(self, job_id: str, carry: dict[str, Any] | None = None) -> bool:
         """Ask the parent to let this job begin and wait for its answer: True once the job is
         STARTED in the database (committed), False when it must not run (no longer held).
         ``carry``: the outcome of the job just finished, sent in the same message, so that the
@@ -166,7 +168,9 @@ class _Inbox:
             self.send({"unstarted": message["job"]["id"]})
 
 
-def _child_main(conn: Connection, hostname: str, max_tasks: int | None, max_memory: int | None):
+def _child_main(
+    conn: Connection, hostname: str, max_tasks: int | None, max_memory: int | None
+) -> None:
     """The loop of a prefork child: take the next job, run it, send its outcome, repeat.
 
     Messages from the parent (read by a thread, see ``_Inbox``): ``{"job": …, "soft": …}``
@@ -253,7 +257,8 @@ class PreforkPool:
         self.asking: dict[str, Child] = {}  # asked to begin, not answered yet: by job id
         self.withdrawn: set[str] = set()  # asked, then the child died: not to be marked
         self.skipped: set[str] = set()  # told to skip (revoked): refused if asked for meanwhile
-        self.start_now = None  # (the solo pool's: prefork children ask over their pipe)
+        # (the solo pool's: prefork children ask over their pipe)
+        self.start_now: Callable[[Claim], None] | None = None
         # a child whose job has run this long gets no more jobs queued behind it, and those
         # queued already are taken back (reclaim): a short job never waits behind a long one
         self.reserve_wait = reserve_wait
@@ -435,7 +440,7 @@ class PreforkPool:
                     self.reclaiming.add(job.id)
                     self._send(child, {"skip": job.id})
 
-    def _send(self, child: Child, message: dict) -> None:
+    def _send(self, child: Child, message: dict[str, Any]) -> None:
         try:
             child.conn.send_bytes(json.dumps(message).encode())
         except OSError:
@@ -475,10 +480,10 @@ class PreforkPool:
             return self._spawn()
         return min(candidates, key=lambda c: len(c.jobs))
 
-    def waitables(self) -> list:
+    def waitables(self) -> list[Connection]:
         return [c.conn for c in self.children.values()]
 
-    def collect(self, ready: list) -> list[Outcome]:
+    def collect(self, ready: list[Any]) -> list[Outcome]:
         """Outcomes from children whose pipe is readable; a dead child's running job is lost."""
         outcomes: list[Outcome] = []
         by_conn = {c.conn: c for c in self.children.values()}
@@ -500,7 +505,7 @@ class PreforkPool:
                 outcomes.extend(self._child_died(child))
         return outcomes
 
-    def _answered(self, child: Child, message: dict, outcomes: list[Outcome]) -> None:
+    def _answered(self, child: Child, message: dict[str, Any], outcomes: list[Outcome]) -> None:
         if "begin" in message:
             ask = message.pop("begin")
             if "id" in message:  # the outcome of the job before it, carried along: first

@@ -18,6 +18,8 @@ import queue as queue_module
 import socket
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 from django.db import close_old_connections, connections
 
@@ -34,10 +36,17 @@ class ThreadPool:
     name = "threads"
     #: whether ``terminate`` may be called from the heartbeat thread (the asyncio pool's may)
     threadsafe_stop = False
+    #: (max, min) set by the remote ``autoscale`` (kept: a thread pool cannot be resized)
+    autoscale: tuple[int, int] | None = None
 
     def __init__(
-        self, concurrency: int, hostname: str, depth: int = 1, reserve_wait: float = 1.0, **ignored
-    ):
+        self,
+        concurrency: int,
+        hostname: str,
+        depth: int = 1,
+        reserve_wait: float = 1.0,
+        **ignored: Any,
+    ) -> None:
         self.max_procs = self.min_procs = concurrency
         self.depth = max(1, depth)  # the worker keeps up to depth x threads jobs in reserve
         self.reserve_wait = reserve_wait
@@ -45,10 +54,10 @@ class ThreadPool:
         self.answers: dict[str, bool] = {}  # the worker's go-ahead answers, by job id
         self.went: set[str] = set()  # given the go-ahead: their bodies run (or ran)
         self.started_at: dict[str, float] = {}
-        self.start_now = None  # (the solo pool's: set by the worker)
+        self.start_now: Callable[[Claim], None] | None = None  # (solo's: set by the worker)
         self.hostname = hostname
-        self.inbox: queue_module.Queue = queue_module.Queue()
-        self.outbox: queue_module.Queue = queue_module.Queue()
+        self.inbox: queue_module.Queue[tuple[Claim, float | None] | None] = queue_module.Queue()
+        self.outbox: queue_module.Queue[Outcome] = queue_module.Queue()
         self.running: dict[str, Claim] = {}
         self.lock = threading.Lock()
         self.answered = threading.Condition(self.lock)
@@ -164,16 +173,18 @@ class ThreadPool:
             self.running[job.id] = job
         self.inbox.put((job, soft))
 
-    def waitables(self) -> list:
-        return [self.wake_r]
+    def waitables(self) -> list[socket.socket]:
+        # (none once stopped: the wake-up pair is closed, see ``stop``)
+        return [self.wake_r] if self.wake_r.fileno() >= 0 else []
 
-    def collect(self, ready: list) -> list[Outcome]:
-        try:
-            while self.wake_r.recv(4096):
+    def collect(self, ready: list[Any]) -> list[Outcome]:
+        if self.wake_r.fileno() >= 0:  # (closed by ``stop``: the outbox may still hold some)
+            try:
+                while self.wake_r.recv(4096):
+                    pass
+            except BlockingIOError:
                 pass
-        except BlockingIOError:
-            pass
-        outcomes = []
+        outcomes: list[Outcome] = []
         while True:
             try:
                 outcomes.append(self.outbox.get_nowait())
@@ -205,6 +216,14 @@ class ThreadPool:
         deadline = time.monotonic() + timeout
         for thread in self.threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        if not any(thread.is_alive() for thread in self.threads):
+            self._close_wake_up()
+
+    def _close_wake_up(self) -> None:
+        """Close the wake-up socket pair once no thread can post to it any more (a thread still
+        running a job past the stop's timeout would write to it: the pair then stays open)."""
+        self.wake_r.close()
+        self.wake_w.close()
 
     def kill_all(self) -> list[Claim]:
         """Cold shutdown: the jobs running now (the threads die with the process); the ones
@@ -223,8 +242,13 @@ class SoloPool(ThreadPool):
     name = "solo"
 
     def __init__(
-        self, concurrency: int, hostname: str, depth: int = 1, reserve_wait: float = 1.0, **ignored
-    ):
+        self,
+        concurrency: int,
+        hostname: str,
+        depth: int = 1,
+        reserve_wait: float = 1.0,
+        **ignored: Any,
+    ) -> None:
         super().__init__(1, hostname, depth, reserve_wait)
 
     def start(self) -> None:
@@ -235,6 +259,7 @@ class SoloPool(ThreadPool):
         with self.lock:
             self.running[job.id] = job
         try:
+            assert self.start_now is not None  # (set by the worker before start)
             self.start_now(job)  # (the worker's: answers through ``grant``)
         except BaseException:
             with self.lock:
@@ -249,4 +274,4 @@ class SoloPool(ThreadPool):
                 self.went.discard(job.id)
 
     def stop(self, timeout: float = 10.0) -> None:
-        pass
+        self._close_wake_up()  # (jobs ran inline: none is running now)
