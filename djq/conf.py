@@ -105,6 +105,7 @@ ANNOTATION_KEYS = frozenset(
         "track_started",
         "rate_limit",
         "concurrency_limit",
+        "atomic",
     }
 )
 

@@ -152,7 +152,7 @@ def test_the_lease_and_the_waited_flag_are_in_no_index():
     with connection.cursor() as cursor:
         cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'djq_job'")
         indexes = dict(cursor.fetchall())
-    assert len(indexes) == 14, sorted(indexes)  # the primary key and the 13 of djq/models.py
+    assert len(indexes) == 15, sorted(indexes)  # the primary key and the 14 of djq/models.py
     for column in ("lease_expires_at", "waited", "history", "attempt"):
         assert not [name for name, sql in indexes.items() if column in sql], (column, indexes)
 

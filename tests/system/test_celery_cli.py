@@ -558,6 +558,7 @@ def test_each_annotation_key_has_an_effect():
         "soft_time_limit": 8.0,
         "ignore_result": True,
         "track_started": False,
+        "atomic": True,
     }
     with override_settings(DJQ_TASK_ANNOTATIONS={ADD: given}):
         assert resolve_options(add, {}) == given

@@ -113,6 +113,11 @@ HANDLED = {
         "python manage.py djq_status",
         "python manage.py djq_inspect active",
         'pg_dump --format=custom --exclude-table-data=djq_job --file=app.dump "$DATABASE_URL"',
+        # djq_check_pending (issue 15): run by tests/system/test_docs_commands.py, as every
+        # manage.py line of the docs, and its behaviour by tests/system/test_check_pending.py
+        "python manage.py djq_check_pending",
+        "python manage.py djq_check_pending --json -Q reports",
+        "python manage.py djq_check_pending -Q default --limit 100000 --ids 3",
     },
     "migrating-from-celery.md": {
         "python manage.py migrate",
