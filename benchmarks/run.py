@@ -42,6 +42,9 @@ import django
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "testproject.settings")
+# as production runs it (the demo project's DEBUG defaults to on): Django's debug cursor would
+# record every statement of the bench and of the workers it starts
+os.environ.setdefault("DEBUG", "0")
 
 #: the documented throughput setting (docs/worker.md, "Prefetching and batching")
 THROUGHPUT = ["--prefetch-multiplier", "64"]
@@ -550,6 +553,8 @@ def bench_latency(count: int) -> dict:
         for line in worker.stderr:
             if " ready." in line:
                 break
+        # (the worker logs every job: read on, or a full pipe would stall it)
+        threading.Thread(target=worker.stderr.read, daemon=True).start()
         for i in range(count + 5):  # 5 warm-up jobs
             start = time.perf_counter()
             result = noop.delay()

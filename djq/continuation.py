@@ -37,14 +37,6 @@ _KEPT_WHEN_NOT_RUN = (
 )
 
 
-def may_continue(options_json: str | None) -> bool:
-    """Whether a job with these (JSON) options can have a continuation: a cheap test so that
-    batches without any are recorded in a single autocommitted statement."""
-    return isinstance(options_json, str) and any(
-        key in options_json for key in ('"link', '"chain"', '"chord"', '"unique_key"', '"batch"')
-    )
-
-
 class _Batch:
     """What the continuations of a batch produce: job rows to insert in one statement, and
     work-flow steps that will not run (with the error to record for them)."""

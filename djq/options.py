@@ -320,3 +320,11 @@ def resolve_options(
 
 def _first(*values):
     return next((v for v in values if v is not None), None)
+
+
+def may_continue(options_json: str | None) -> bool:
+    """Whether a job with these (JSON) options can have a continuation: a cheap test so that
+    batches without any are recorded in a single autocommitted statement."""
+    return isinstance(options_json, str) and any(
+        key in options_json for key in ('"link', '"chain"', '"chord"', '"unique_key"', '"batch"')
+    )

@@ -238,6 +238,7 @@ class Worker:
             autoscale=cfg.autoscale,
             depth=cfg.prefetch_multiplier,
             reserve_wait=cfg.reserve_wait,
+            using=self.using,  # (prefork: where its children mark their jobs STARTED)
         )
         pool.start_now = self._start_now  # (the solo pool asks inline, in this thread)
         pool.start()
@@ -386,6 +387,9 @@ class Worker:
         # (after check_limits: a child killed at its hard limit hands back its queue too)
         # (a child that died while asking to begin: its job is not to be marked STARTED)
         self.completer.withdraw(self._pool.take_withdrawn())
+        if self._pool.refused:  # a child's own mark was refused: the job is not ours any more
+            refused, self._pool.refused = self._pool.refused, []
+            self._granted(refused, set())
         if self._pool.unstarted:  # handed back by a child that stopped or died: run elsewhere
             self.producer.put_back(self._pool.unstarted)
             self._pool.unstarted.clear()

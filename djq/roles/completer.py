@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING
 from django.db import InterfaceError, OperationalError, transaction
 
 from djq import signals, states, store
-from djq.continuation import may_continue
 from djq.job_guard import safely
+from djq.options import may_continue
 from djq.records import Claim, Outcome, unstorable
 from djq.running.execute import report_lost
 from djq.store import job_logs

@@ -36,7 +36,7 @@ from djq.exceptions import (
     SoftTimeLimitExceeded,
     TaskRevokedError,
 )
-from djq.options import resolve_options
+from djq.options import may_continue, resolve_options
 from djq.records import Claim, Outcome
 from djq.running import task_log
 from djq.running.retry import autoretry_countdown
@@ -187,6 +187,8 @@ def _run_atomic(
     db = store.alias()
     with transaction.atomic(using=db):
         outcome = _run(job, task, req, soft, limits, started)
+        # (as the completer decides: a job without continuations needs no savepoint for them)
+        outcome.continues = may_continue(job.options)
         if outcome.state == states.SUCCESS and _commit(outcome, db):
             outcome.committed = True
         else:

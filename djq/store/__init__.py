@@ -28,6 +28,7 @@ from djq.limits import slots
 from djq.models import Batch, EventBatch, Group, Job, JobStat, Queue, TaskLimit, Worker
 from djq.records import Claim, Outcome, not_run, outcome
 from djq.serialization import dumps, exception_to_dict, loads
+from djq.store import postgres
 from djq.store.vendor import sql_for
 
 FINISHED_FIELDS = (
@@ -301,6 +302,23 @@ def mark_started(
     one = connections[alias(using)].vendor == "sqlite"
     with transaction.atomic(using=alias(using)) if one else nullcontext(), cursor:
         return [row[0] for row in sql.mark_started(cursor, started, durable)]
+
+
+def start_reserved(cursor: Any, job: Claim) -> bool:
+    """RESERVED → STARTED for one job, on ``cursor`` (PostgreSQL: a prefork child's own
+    connection, djq.running.pools.child_marks); False when the job is not RESERVED by this claim
+    (rescued, revoked, or marked already). Never a second time, unlike ``mark_started``: a job
+    handed back after its child died while marking it cannot be started again elsewhere."""
+    return postgres.start_reserved(cursor, job.id, job.attempt)
+
+
+def started_of(claims: Iterable[Claim], using: str | None = None) -> set[str]:
+    """Which of these claims are STARTED (PostgreSQL): a dead child marked them itself."""
+    fences = _fences(claims)
+    if not fences:
+        return set()
+    with connections[alias(using)].cursor() as cursor:
+        return postgres.started_of(cursor, fences)
 
 
 def release(claims: Iterable[Any], using: str | None = None) -> list[str]:

@@ -349,6 +349,37 @@ def mark_started(
     return list(cursor.fetchall())
 
 
+# A prefork child's own mark of the job it is about to begin (djq.running.pools.child_marks), on
+# the child's connection: one row, strictly RESERVED → STARTED (a job marked once is never marked
+# again, whoever asks: a job handed back after its child died mid-mark cannot start twice), and a
+# commit that does not wait for the disk, as the worker's marks.
+START_RESERVED = f"""
+UPDATE djq_job j SET state = 'STARTED', started_at = now(),
+    history = j.history || {_EVENT.format(state="'STARTED'", worker="j.worker")}
+FROM (SELECT set_config('synchronous_commit', 'off', true)) AS c
+WHERE j.id = %s AND j.attempt = %s AND j.state = 'RESERVED'
+RETURNING j.id::text
+"""
+
+# Which of a dead child's jobs it had marked STARTED (the others never began).
+STARTED_OF = """
+SELECT j.id::text FROM djq_job j
+JOIN jsonb_to_recordset(%s::jsonb) AS s(id text, attempt int) ON j.id = s.id
+WHERE j.attempt = s.attempt AND j.state = 'STARTED'
+"""
+
+
+def start_reserved(cursor: Any, job_id: str, attempt: int) -> bool:
+    """``cursor``: of any connection (a raw psycopg one in a prefork child)."""
+    cursor.execute(START_RESERVED, [job_id, attempt])
+    return cursor.fetchone() is not None
+
+
+def started_of(cursor: CursorWrapper, claims: list[dict[str, Any]]) -> set[str]:
+    cursor.execute(STARTED_OF, [_records(claims)])
+    return {row[0] for row in cursor.fetchall()}
+
+
 RELEASE = f"""
 UPDATE djq_job j SET state = 'PENDING', lease_expires_at = NULL,
     history = j.history || {_EVENT.format(state="'PENDING'", worker="j.worker")}

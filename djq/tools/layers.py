@@ -89,6 +89,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "djq.running",
             "djq.running.execute",
             "djq.running.eager",
+            "djq.running.pools.child_marks",
             "djq.running.pools.prefork",
             "djq.running.pools.threads",
             "djq.running.pools",

@@ -9,7 +9,7 @@ import json
 import pytest
 from django.db.models import F
 
-from djq import continuation, states, store
+from djq import continuation, options, states, store
 from djq.models import Job
 from djq.running.execute import execute
 from testproject.demo.tasks import add, mul
@@ -55,5 +55,5 @@ def test_rows_that_are_not_finished_continue_nothing():
 
 
 def test_may_continue_reads_the_options():
-    assert not continuation.may_continue(None)
-    assert continuation.may_continue(json.dumps({"link": [dict(mul.s(2))]}))
+    assert not options.may_continue(None)
+    assert options.may_continue(json.dumps({"link": [dict(mul.s(2))]}))

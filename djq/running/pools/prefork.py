@@ -14,6 +14,12 @@ its next write (with the outcomes that came in: one statement, one commit), and 
 the pool answers each child (``{"go": id, "run": true|false}``). So a job RESERVED in the
 database has never begun anywhere: a worker killed with jobs in its children's queues loses
 none of them, and runs none twice.
+
+On PostgreSQL a child writes that mark itself, on a connection of its own, and tells the parent
+afterwards (``{"began": id}``; ``{"refused": id}`` when the job was not its claim's to start any
+more): djq.running.pools.child_marks. The parent's loop is then off the path between two jobs. A
+child that dies before its ``began`` reached the parent may have marked its job or not: the
+parent reads which in the database (``store.started_of``).
 """
 
 from __future__ import annotations
@@ -32,10 +38,11 @@ from typing import Any
 
 from django.db import close_old_connections, connections
 
-from djq import signals
+from djq import signals, store
 from djq.exceptions import TaskRevokedError, TimeLimitExceeded, WorkerLostError
 from djq.records import Claim, Outcome, lost, not_run
 from djq.running.execute import execute
+from djq.running.pools.child_marks import ChildMarks, own_marks
 
 logger = logging.getLogger("djq.worker")
 
@@ -98,6 +105,7 @@ class _Inbox:
         self.conn = conn
         self.pending: deque[dict[str, Any]] = deque()
         self.answers: dict[str, bool] = {}  # go-ahead answers, by job id
+        self.skips: set[str] = set()  # told to skip a job taken already (child marks: not run)
         self.stop = False
         self.closed = False  # the pipe: no message can come any more
         self.lock = threading.Condition()
@@ -135,6 +143,8 @@ class _Inbox:
             if message["job"]["id"] == job_id:
                 self.pending.remove(message)
                 self.send({"skipped": job_id})
+                return
+        self.skips.add(job_id)  # taken by the main thread already: about to begin, or running
 
     def next(self, wait: bool = True) -> dict[str, Any] | None:
         """The next job to run, or None once told to stop (the jobs left are handed back), or
@@ -161,6 +171,26 @@ class _Inbox:
                 self.lock.wait()
             return self.answers.pop(job_id)
 
+    def start_own(self, job: Claim, marks: ChildMarks, carry: dict[str, Any] | None) -> bool:
+        """(PostgreSQL) Mark ``job`` STARTED on this child's own connection, then tell the parent
+        it began, with the outcome of the job before it (one message). False when it must not
+        run: the child is stopping (``unstarted``), the job was skipped meanwhile (``skipped``),
+        it is no longer this claim's (``refused``) or the database is out of reach
+        (``unstarted``: it runs elsewhere, or here later)."""
+        with self.lock:
+            stop, skipped = self.stop, job.id in self.skips
+            self.skips.discard(job.id)
+        if stop or skipped:
+            self.send({**(carry or {}), ("skipped" if skipped else "unstarted"): job.id})
+            return False
+        if carry:  # first: the job before it has ended (a slow mark must not look like it runs)
+            self.send(carry)
+        started = marks.start(job)
+        with self.lock:
+            self.skips.discard(job.id)  # (a skip that came while marking: too late, or moot)
+        self.send({{True: "began", False: "refused", None: "unstarted"}[started]: job.id})
+        return bool(started)
+
     def hand_back(self) -> None:
         with self.lock:
             left, self.pending = list(self.pending), deque()
@@ -169,7 +199,11 @@ class _Inbox:
 
 
 def _child_main(
-    conn: Connection, hostname: str, max_tasks: int | None, max_memory: int | None
+    conn: Connection,
+    hostname: str,
+    max_tasks: int | None,
+    max_memory: int | None,
+    marks: ChildMarks | None,
 ) -> None:
     """The loop of a prefork child: take the next job, run it, send its outcome, repeat.
 
@@ -178,7 +212,8 @@ def _child_main(
     ``skipped`` unless it was asked for), ``{"go": id, "run": …}`` (the answer to the child's
     ``{"begin": id}``, sent before each job: run it, or drop it) and ``null`` (stop after the
     current job). Jobs left unstarted when the child stops are sent back as
-    ``{"unstarted": id}``.
+    ``{"unstarted": id}``. With ``marks`` (PostgreSQL) the child marks each job itself instead of
+    asking (``_Inbox.start_own``).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # decides what happens to running jobs.
@@ -193,7 +228,10 @@ def _child_main(
     while message is not None:
         job = Claim.from_message(message["job"])
         try:
-            run = inbox.go_ahead(job.id, carry)
+            if marks is None:
+                run = inbox.go_ahead(job.id, carry)
+            else:
+                run = inbox.start_own(job, marks, carry)
         except OSError:
             return
         carry = None
@@ -242,6 +280,7 @@ class PreforkPool:
         keepalive: float = 30.0,
         depth: int = 1,
         reserve_wait: float = 1.0,
+        using: str | None = None,
     ):
         self.hostname = hostname
         self.max_tasks = max_tasks_per_child
@@ -257,6 +296,10 @@ class PreforkPool:
         self.asking: dict[str, Child] = {}  # asked to begin, not answered yet: by job id
         self.withdrawn: set[str] = set()  # asked, then the child died: not to be marked
         self.skipped: set[str] = set()  # told to skip (revoked): refused if asked for meanwhile
+        self.refused: list[Claim] = []  # (child marks) not this worker's to start any more
+        # the database the children mark their jobs in themselves (None: they ask the worker)
+        self.using = using
+        self.child_marks = using is not None and own_marks(using) is not None
         # (the solo pool's: prefork children ask over their pipe)
         self.start_now: Callable[[Claim], None] | None = None
         # a child whose job has run this long gets no more jobs queued behind it, and those
@@ -286,7 +329,8 @@ class PreforkPool:
                 for other in self.children.values():
                     other.conn.close()
                 _die_with_parent(parent)
-                _child_main(child_end, self.hostname, self.max_tasks, self.max_memory)
+                marks = ChildMarks(self.using) if self.child_marks and self.using else None
+                _child_main(child_end, self.hostname, self.max_tasks, self.max_memory, marks)
             except BaseException:
                 logger.exception("pool child crashed")
                 code = 1
@@ -333,13 +377,14 @@ class PreforkPool:
         queued in them go to ``unstarted``)."""
         running = []
         for pid, child in list(self.children.items()):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            child.conn.close()
+            self._started_unheard(child)
             if child.running is not None:
                 running.append(child.jobs.popleft())
             self._forget_asks(child)
             self.unstarted.extend(child.jobs)  # never given the go-ahead: never started
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            child.conn.close()
         self.children.clear()
         return running
 
@@ -506,11 +551,29 @@ class PreforkPool:
         return outcomes
 
     def _answered(self, child: Child, message: dict[str, Any], outcomes: list[Outcome]) -> None:
-        if "begin" in message:
-            ask = message.pop("begin")
-            if "id" in message:  # the outcome of the job before it, carried along: first
+        for key in ("begin", "began", "refused", "unstarted", "skipped"):
+            if key in message and "id" in message:  # the outcome of the job before it: first
+                about = message.pop(key)
                 self._answered(child, message, outcomes)
+                message = {key: about}
+                break
+        if "begin" in message:
+            ask = message["begin"]
             self._asked(child, next(j for j in child.jobs if j.id == ask), outcomes)
+            return
+        if "began" in message:  # (child marks) the child marked it STARTED and runs it now
+            child.went, child.started = message["began"], time.monotonic()
+            child.started_wall = time.time()
+            return
+        if "refused" in message:  # (child marks) no longer this claim's: not run, forgotten
+            job = next(j for j in child.jobs if j.id == message["refused"])
+            child.jobs.remove(job)
+            child.hard_limits.pop(job.id, None)
+            self.skipped.discard(job.id)
+            self.reclaiming.discard(job.id)
+            if not child.jobs:
+                child.idle_since = time.monotonic()
+            self.refused.append(job)
             return
         job_id = message.get("unstarted") or message.get("skipped") or message["id"]
         job = next(j for j in child.jobs if j.id == job_id)
@@ -550,6 +613,8 @@ class PreforkPool:
         # between jobs: whatever it was given after its last answer never started.
         between_jobs = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
         self._forget_asks(child)
+        if not between_jobs:
+            self._started_unheard(child)
         # (also when stopping: its running job was lost; a job only asked for never started)
         if child.running is not None and not between_jobs:
             running = child.jobs.popleft()
@@ -564,6 +629,22 @@ class PreforkPool:
         if not child.stopping:
             self._replenish()
         return outcomes
+
+    def _started_unheard(self, child: Child) -> None:
+        """(Child marks) A dead child may have marked its next job STARTED before the parent
+        heard ``began``: the database says. (The child is gone, so no mark of its can follow:
+        one in flight is refused to any later start, see djq.running.pools.child_marks.) If the
+        database cannot say, the job counts as started: at most once."""
+        job = child.job
+        if not self.child_marks or job is None or child.went == job.id:
+            return
+        try:
+            started = job.id in store.started_of([job], using=self.using)
+        except Exception as exc:
+            logger.warning("Could not read whether %s[%s] started (%s)", job.name, job.id, exc)
+            started = True
+        if started:
+            child.went, child.started = job.id, time.monotonic()
 
     def _replenish(self) -> None:
         while len(self.children) < self.min_procs:

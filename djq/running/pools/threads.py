@@ -65,6 +65,7 @@ class ThreadPool:
         self.wake_r.setblocking(False)
         self.threads: list[threading.Thread] = []
         self.unstarted: list[Claim] = []
+        self.refused: list[Claim] = []  # (prefork's child marks only: here the worker marks)
 
     @property
     def concurrency(self) -> int:
